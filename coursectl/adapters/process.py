@@ -1,0 +1,116 @@
+"""The one subprocess runner: argv lists, a timeout always, no shell, errors translated."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from coursectl.errors import ExternalError, ExternalTimeout, ToolMissing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The result of a finished command."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = 20) -> str:
+        """The last lines of stderr (or stdout when stderr is empty), for error messages."""
+        text = self.stderr.strip() or self.stdout.strip()
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def which(program: str, *, hint: str | None = None) -> str:
+    """The full path of ``program``, or ToolMissing naming it."""
+    found = shutil.which(program)
+    if not found:
+        raise ToolMissing(f"{program} is not installed (not found on PATH)", hint=hint)
+    return found
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float,
+    check: bool = True,
+    input: str | bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    ok_codes: Sequence[int] = (0,),
+    hint: str | None = None,
+) -> Completed:
+    """Run ``argv`` to completion and capture its output as text.
+
+    ``env`` is added to the current environment. Raises ToolMissing when the program is absent,
+    ExternalTimeout after ``timeout`` seconds, and ExternalError for a return code outside ``ok_codes``
+    when ``check`` is true.
+    """
+    args = [os.fspath(a) for a in argv]
+    program = which(args[0], hint=hint) if os.sep not in args[0] else args[0]
+    full_env = {**os.environ, **env} if env else None
+    log.debug("run: %s", " ".join(args))
+    text_input = input if isinstance(input, str) or input is None else None
+    try:
+        if isinstance(input, bytes):
+            proc = subprocess.run(
+                [program, *args[1:]], input=input, capture_output=True, timeout=timeout, env=full_env, cwd=cwd
+            )
+            stdout, stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        else:
+            proc = subprocess.run(
+                [program, *args[1:]],
+                input=text_input,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                env=full_env,
+                cwd=cwd,
+            )
+            stdout, stderr = proc.stdout, proc.stderr
+    except FileNotFoundError as exc:
+        raise ToolMissing(f"{args[0]} is not installed (not found on PATH)", hint=hint) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ExternalTimeout(f"{args[0]} did not finish within {timeout:g} s", hint=hint) from exc
+    done = Completed(tuple(args), proc.returncode, stdout, stderr)
+    if check and proc.returncode not in ok_codes:
+        raise ExternalError(
+            f"{Path(args[0]).name} failed with exit code {proc.returncode}: {done.tail(8)}",
+            hint=hint,
+            details={"argv": args[:2], "returncode": proc.returncode},
+        )
+    return done
+
+
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running daemon detached in its own session, its output appended to ``log_path``."""
+    args = [os.fspath(a) for a in argv]
+    which(args[0]) if os.sep not in args[0] else None
+    full_env = {**os.environ, **env} if env else None
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=cwd,
+            start_new_session=True,
+        )
