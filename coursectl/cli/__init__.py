@@ -1,0 +1,107 @@
+"""The coursectl command line: one module per noun, assembled here; ``main`` maps errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+import typer
+
+from coursectl.cli import config as config_cmd
+from coursectl.cli import history as history_cmd
+from coursectl.cli import lock as lock_cmd
+from coursectl.cli import sandbox as sandbox_cmd
+from coursectl.cli._app import create_app, debug_enabled
+from coursectl.cli._output import Output, OutputMode
+from coursectl.errors import CoursectlError, Interrupted
+
+
+def build_app() -> typer.Typer:
+    """The full command tree."""
+    app = create_app()
+    app.add_typer(config_cmd.app, name="config")
+    app.add_typer(sandbox_cmd.app, name="sandbox")
+    app.add_typer(lock_cmd.app, name="lock")
+    history_cmd.register(app)
+    return app
+
+
+def _mode_from_argv(argv: Sequence[str]) -> OutputMode:
+    """The output mode asked for, read before parsing so that parse errors honour ``-o json`` too."""
+    import os
+
+    mode = os.environ.get("COURSECTL_OUTPUT", "human")
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "--output") and i + 1 < len(argv):
+            mode = argv[i + 1]
+        elif arg.startswith("--output="):
+            mode = arg.split("=", 1)[1]
+        elif arg.startswith("-o") and len(arg) > 2:
+            mode = arg[2:]
+    try:
+        return OutputMode(mode.lower())
+    except ValueError:
+        return OutputMode.human
+
+
+_GLOBAL_WITH_VALUE = ("-c", "--config")
+_GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")
+
+
+def hoist_global_options(argv: Sequence[str]) -> list[str]:
+    """Move global-only options given after the command (``coursectl config show -c x.yaml``) to the front."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in _GLOBAL_WITH_VALUE and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 2
+            continue
+        if arg.startswith("--config=") or arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code of the STYLE table instead of raising."""
+    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    out = Output(_mode_from_argv(args))
+    command = typer.main.get_command(build_app())
+    try:
+        rv = command.main(args=args, prog_name="coursectl", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except CoursectlError as exc:
+        if debug_enabled():
+            traceback.print_exc()
+        out.error(exc.to_dict(), exc.message, exc.hint)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except (typer.Abort, KeyboardInterrupt):
+        err = Interrupted("interrupted")
+        out.error(err.to_dict(), err.message, None)
+        return err.exit_code
+    except typer.TyperException as exc:  # usage errors from the parser: bad flags, missing arguments
+        if out.mode is OutputMode.json:
+            out.error({"type": "usage", "message": str(exc), "exit_code": 2}, str(exc), None)
+        else:
+            exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: say so, without a traceback unless asked
+        if debug_enabled():
+            traceback.print_exc()
+        message = f"internal error (a bug): {type(exc).__name__}: {exc}"
+        out.error({"type": "internal", "message": message, "exit_code": 1}, message,
+                  "run again with COURSECTL_DEBUG=1 for the traceback, and report it")
+        return 1

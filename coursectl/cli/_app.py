@@ -1,0 +1,158 @@
+"""The Typer application factory and the per-run context every command receives."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from coursectl import __version__
+from coursectl.cli._output import Output, OutputMode
+
+if TYPE_CHECKING:
+    from coursectl.config import LoadedConfig
+    from coursectl.config.secrets import SecretMasker
+    from coursectl.ledger import SqliteLedger
+
+
+@dataclass
+class AppState:
+    """What the global options decided, and the lazily opened configuration and ledger."""
+
+    config_path: str | None = None
+    env_name: str | None = None
+    verbosity: int = 0
+    output_mode: OutputMode = OutputMode.human
+    _config: LoadedConfig | None = None
+    _ledger: SqliteLedger | None = None
+    _outputs: dict[OutputMode, Output] = field(default_factory=dict)
+    masker: SecretMasker | None = None
+
+    def out(self, mode: OutputMode | None = None) -> Output:
+        """The output sink of a command: its own ``-o`` wins over the global one."""
+        chosen = mode or self.output_mode
+        self.output_mode = chosen
+        if chosen not in self._outputs:
+            self._outputs[chosen] = Output(chosen, verbosity=self.verbosity)
+        return self._outputs[chosen]
+
+    def config(self, env_name: str | None = None) -> LoadedConfig:
+        """The validated configuration (with the environment's overlay)."""
+        from coursectl.config import load_config
+
+        wanted = env_name or self.env_name
+        if self._config is None or (wanted and self._config.env_name != wanted):
+            self._config = load_config(self.config_path, wanted)
+        return self._config
+
+    def state_dir(self) -> Path:
+        from coursectl.paths import state_dir
+
+        return state_dir()
+
+    def ledger(self) -> SqliteLedger:
+        """The ledger in the state directory (opened and migrated on first use)."""
+        if self._ledger is None:
+            from coursectl.ledger import open_ledger
+
+            self._ledger = open_ledger(self.state_dir())
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+
+def state_of(ctx: typer.Context) -> AppState:
+    """The AppState of the running command."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def _configure_logging(verbosity: int, quiet: bool) -> None:
+    from coursectl.config.secrets import SecretMasker
+
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretMasker())
+    root = logging.getLogger("coursectl")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"coursectl {__version__}\n")
+        raise typer.Exit(0)
+
+
+def create_app() -> typer.Typer:
+    """The root Typer app with the house settings and global options."""
+    app = typer.Typer(
+        name="coursectl",
+        help="Release control plane for the course platform: build, scan, push, roll out, roll back, measure.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def root(
+        ctx: typer.Context,
+        config: Annotated[
+            str | None,
+            typer.Option("--config", "-c", envvar="COURSECTL_CONFIG", metavar="PATH",
+                         help="Configuration file (default: coursectl.yaml here or in a parent folder)."),
+        ] = None,
+        env: Annotated[
+            str | None,
+            typer.Option("--env", "-e", envvar="COURSECTL_ENV", help="Environment to act on."),
+        ] = None,
+        output: Annotated[
+            OutputMode,
+            typer.Option("--output", "-o", envvar="COURSECTL_OUTPUT", case_sensitive=False,
+                         help="Default result format for the command: human, json or quiet."),
+        ] = OutputMode.human,
+        verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+        version: Annotated[
+            bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        ] = False,
+    ) -> None:
+        state = state_of(ctx)
+        state.config_path = config
+        state.env_name = env
+        state.output_mode = OutputMode.quiet if quiet and output is OutputMode.human else output
+        state.verbosity = verbose
+        _configure_logging(verbose, quiet)
+        ctx.call_on_close(state.close)
+
+    return app
+
+
+def confirm_or_fail(out: Output, question: str, *, yes: bool) -> None:
+    """Ask ``question`` on a terminal; without one, ``--yes`` is required (exit 2)."""
+    from coursectl.errors import UsageError
+
+    if yes:
+        return
+    if not sys.stdin.isatty() or out.mode is not OutputMode.human:
+        raise UsageError(f"{question} — confirmation needed", hint="pass --yes to confirm when not interactive")
+    if not typer.confirm(question, default=False):
+        raise UsageError("not confirmed")
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("COURSECTL_DEBUG", "") not in ("", "0", "false")
+

@@ -1,0 +1,55 @@
+"""`coursectl history`: what happened, newest first, from the ledger."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from coursectl.cli._app import state_of
+from coursectl.cli._options import EnvOption, OutputOption
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("history")(history)
+
+
+def history(
+    ctx: typer.Context,
+    service: Annotated[str | None, typer.Argument(help="Only this service.", show_default=False)] = None,
+    env: EnvOption = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only these event kinds.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many events.")] = 20,
+    output: OutputOption = None,
+) -> None:
+    """Show recorded builds, scans, deployments, rollout steps, rollbacks, backups and locks."""
+    state = state_of(ctx)
+    out = state.out(output)
+    events = state.ledger().events(service=service, environment=env or state.env_name, kinds=kind, limit=limit)
+    data = {"events": [e.to_dict() for e in events]}
+
+    def human(console: Console) -> None:
+        from rich.table import Table
+
+        if not events:
+            console.print("no events recorded yet", markup=False)
+            return
+        table = Table(box=None, pad_edge=False)
+        for column in ("time (UTC)", "kind", "env", "service", "version", "outcome", "actor"):
+            table.add_column(column)
+        for e in events:
+            table.add_row(
+                f"{e.time:%Y-%m-%d %H:%M:%S}",
+                e.kind,
+                e.environment or "",
+                e.service or "",
+                e.version or "",
+                e.outcome or "",
+                e.actor,
+            )
+        console.print(table)
+
+    out.result(data, human=human, ids=[str(e.id) for e in events])

@@ -1,0 +1,83 @@
+"""`coursectl sandbox up|down|status`: the local environment (engine, registry, Prometheus, base image)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from coursectl.cli._app import state_of
+from coursectl.cli._options import OutputOption
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from coursectl.cli._app import AppState
+    from coursectl.sandbox import Sandbox
+
+app = typer.Typer(help="The local sandbox: Docker engine, registry, Prometheus and base image.", no_args_is_help=True)
+
+
+def _sandbox(state: AppState) -> Sandbox:
+    from coursectl.sandbox import Sandbox, SandboxSettings
+
+    try:
+        cfg = state.config().config.sandbox
+        settings = SandboxSettings(
+            registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port, base_image=cfg.base_image
+        )
+    except Exception as exc:  # no configuration at all: the sandbox still works with its defaults
+        from coursectl.errors import ConfigError
+
+        if not isinstance(exc, ConfigError) or any(p.path for p in exc.problems):
+            raise
+        settings = SandboxSettings()
+    return Sandbox(state.state_dir(), settings)
+
+
+def _render_status(data: dict[str, Any]) -> Any:
+    def human(console: Console) -> None:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for column in ("component", "state", "healthy", "address", "detail"):
+            table.add_column(column)
+        for c in data["components"]:
+            healthy = "yes" if c["healthy"] else "no"
+            state = c["state"] + (" (ours)" if c.get("started_by_us") else "")
+            table.add_row(c["name"], state, healthy, c.get("address") or "", c.get("detail") or "")
+        console.print(table)
+
+    return human
+
+
+@app.command("up")
+def up(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Start what is missing (idempotent): engine, registry with auth, Prometheus, base image."""
+    state = state_of(ctx)
+    out = state.out(output)
+    status = _sandbox(state).up(progress=out.progress)
+    data = status.to_dict()
+    out.result(data, human=_render_status(data), ids=[c["name"] for c in data["components"]])
+
+
+@app.command("down")
+def down(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Stop what `sandbox up` started (and nothing else)."""
+    state = state_of(ctx)
+    out = state.out(output)
+    stopped = _sandbox(state).down()
+    out.result(
+        {"stopped": stopped},
+        human="stopped: " + (", ".join(stopped) if stopped else "nothing (no sandbox component of ours was running)"),
+        ids=stopped,
+    )
+
+
+@app.command("status")
+def status(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Show each component, its address and health."""
+    state = state_of(ctx)
+    out = state.out(output)
+    data = _sandbox(state).status().to_dict()
+    out.result(data, human=_render_status(data), ids=[c["name"] for c in data["components"] if c["healthy"]])

@@ -1,0 +1,249 @@
+"""Find, read, overlay and validate coursectl.yaml, reporting every problem with file and key path."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coursectl.errors import ConfigError, ConfigProblem
+
+DEFAULT_NAME = "coursectl.yaml"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration, where it came from, and the environment selected (if any)."""
+
+    config: Any  # coursectl.config.models.Config (kept lazy for start-up time)
+    path: Path
+    env_name: str | None
+    overlay_path: Path | None = None
+    sources: tuple[Path, ...] = field(default_factory=tuple)
+
+    @property
+    def root(self) -> Path:
+        """The folder the configuration's relative paths are relative to."""
+        return self.path.parent
+
+    @property
+    def environment(self) -> Any:
+        """The selected EnvironmentConfig; ConfigError when none is selected."""
+        if self.env_name is None:
+            raise ConfigError(
+                f"{self.path}: no environment selected",
+                hint=f"pass --env with one of: {', '.join(self.config.environments)}",
+            )
+        return self.config.environments[self.env_name]
+
+
+def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path:
+    """The configuration file: ``explicit`` (``--config``/``COURSECTL_CONFIG``) or coursectl.yaml searched upward."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                [ConfigProblem(str(path), "", "configuration file not found")],
+                hint="check --config / COURSECTL_CONFIG",
+            )
+        return path.resolve()
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        [ConfigProblem(DEFAULT_NAME, "", f"not found in {here} or any parent folder")],
+        hint="run coursectl from the repository, or pass --config PATH",
+    )
+
+
+def overlay_path_for(path: Path, env_name: str) -> Path:
+    """The per-environment overlay beside the main file: coursectl.yaml → coursectl.<env>.yaml."""
+    return path.with_name(f"{path.stem}.{env_name}{path.suffix}")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from ``path``; syntax errors become ConfigError with line and column."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(str(path), "", f"cannot be read: {exc.strerror}")]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigProblem(str(path), where, f"invalid YAML: {problem}")]) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigProblem(str(path), "", f"expected a mapping at the top, got {type(data).__name__}")])
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` over ``base``: mappings merge key by key, everything else (lists too) is replaced."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _has_path(data: Any, loc: tuple[Any, ...]) -> bool:
+    for part in loc:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return False
+    return True
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys a model accepts at ``loc`` (for 'did you mean' hints on unknown keys)."""
+    from pydantic import BaseModel
+
+    from coursectl.config.models import Config
+
+    node: Any = Config
+    for part in loc:
+        origin = typing.get_origin(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            info = node.model_fields.get(part) if isinstance(part, str) else None
+            if info is None:
+                return []
+            node = info.annotation
+        elif origin in (dict, list):
+            node = typing.get_args(node)[-1]
+        else:
+            return []
+        while typing.get_origin(node) in (typing.Union, getattr(__import__("types"), "UnionType")):
+            args = [a for a in typing.get_args(node) if a is not type(None)]
+            node = args[0] if args else node
+            if len(args) <= 1:
+                break
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return []
+
+
+def _problem_text(err: Mapping[str, Any]) -> str:
+    kind = err.get("type", "")
+    given = err.get("input")
+    got = "" if kind == "missing" else f", got {given!r}" if not isinstance(given, dict | list) else ""
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(tuple(err["loc"][:-1]))
+        close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
+        suggestion = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown key{suggestion}" + (f" (allowed: {', '.join(allowed)})" if allowed and not close else "")
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"expected an integer{got}"
+    if kind in ("float_parsing", "float_type"):
+        return f"expected a number{got}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"expected true or false{got}"
+    if kind == "string_type":
+        return f"expected a string{got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping{got}"
+    if kind == "list_type":
+        return f"expected a list{got}"
+    if kind == "literal_error":
+        expected = str(err.get("ctx", {}).get("expected", ""))
+        return f"expected one of {expected}{got}"
+    message = str(err.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        message = message.replace("Input should be", "expected a value")
+        return f"{message}{got}"
+    return message
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts)
+
+
+def validate_document(
+    data: Mapping[str, Any], *, base_file: Path, overlay: Mapping[str, Any] | None = None, overlay_file: Path | None = None
+) -> Any:
+    """The Config model for ``data``; ConfigError listing every problem, each blamed on the file that set it."""
+    from pydantic import ValidationError
+
+    from coursectl.config.models import Config
+
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            # pydantic appends a synthetic loc part for union members and function validators; drop them
+            loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+            blamed = overlay_file if overlay and overlay_file and _has_path(overlay, loc) else base_file
+            problems.append(ConfigProblem(str(blamed), _format_loc(loc), _problem_text(err)))
+        raise ConfigError(problems, hint="fix the keys named above; `coursectl config schema` shows every key") from None
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None,
+    env_name: str | None = None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedConfig:
+    """Find, read and validate the configuration; apply the selected environment's overlay file.
+
+    Validation is complete before anything else happens: the base file, then (when an environment is
+    selected, or for every environment that has an overlay file when none is) base + overlay.
+    """
+    env = os.environ if environ is None else environ
+    path = find_config(explicit or env.get("COURSECTL_CONFIG"), cwd)
+    base = read_yaml(path)
+    config = validate_document(base, base_file=path)
+    selected = env_name or env.get("COURSECTL_ENV") or config.default_environment
+    if selected is None:
+        for name in config.environments:
+            candidate = overlay_path_for(path, name)
+            if candidate.is_file():
+                validate_document(
+                    deep_merge(base, read_yaml(candidate)),
+                    base_file=path,
+                    overlay=read_yaml(candidate),
+                    overlay_file=candidate,
+                )
+        return LoadedConfig(config=config, path=path, env_name=None, sources=(path,))
+    if selected not in config.environments:
+        raise ConfigError(
+            [ConfigProblem(str(path), "environments", f"no environment named {selected!r}")],
+            hint=f"choose one of: {', '.join(config.environments)}",
+        )
+    overlay_file = overlay_path_for(path, selected)
+    if not overlay_file.is_file():
+        return LoadedConfig(config=config, path=path, env_name=selected, sources=(path,))
+    overlay = read_yaml(overlay_file)
+    merged = validate_document(
+        deep_merge(base, overlay), base_file=path, overlay=overlay, overlay_file=overlay_file
+    )
+    return LoadedConfig(
+        config=merged, path=path, env_name=selected, overlay_path=overlay_file, sources=(path, overlay_file)
+    )

@@ -1,0 +1,265 @@
+"""The configuration models of coursectl.yaml: every key typed, unknown keys rejected."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from coursectl.config.secrets import SecretRef
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+
+SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``10``, ``10s``, ``1.5m``, ``250ms``, ``2h`` or ``1d``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10s, 2m or 1h")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"expected a duration such as 10s, 2m or 1h, got {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(json_schema_extra={"format": "duration"})]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+
+
+class Strict(BaseModel):
+    """Base of every configuration model: unknown keys are errors; values are frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class ServiceConfig(Strict):
+    """One service of the platform: where its code is and how it is reached."""
+
+    path: str = Field(description="folder of the service, relative to the configuration file")
+    port: Port = Field(description="the port the service listens on")
+    health: str = Field("/health/ready", description="readiness path checked before traffic is sent")
+    dockerfile: str | None = Field(None, description="Dockerfile; default <path>/Dockerfile")
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment for the service")
+    secrets: dict[str, SecretRef] = Field(
+        default_factory=dict, description="environment variables of the service taken from secret references"
+    )
+    smoke: list[str] = Field(
+        default_factory=lambda: ["/health/ready", "/version"], description="paths a smoke check GETs"
+    )
+
+
+class RegistryConfig(Strict):
+    """The image registry images are pushed to."""
+
+    url: str = Field(description="host[:port] of the registry (Docker Registry v2 API)")
+    namespace: str = Field("course-platform", description="repository prefix: <url>/<namespace>/<service>")
+    kind: Literal["v2", "ecr"] = "v2"
+    region: str | None = Field(None, description="AWS region (ECR only)")
+    insecure: bool = Field(False, description="plain HTTP (loopback registries are always allowed)")
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_scheme(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError("give host[:port] without a scheme, e.g. 127.0.0.1:5000")
+        return value
+
+
+TagPolicy = Literal["git-sha", "branch", "build-number", "semver", "inputs"]
+
+
+class BuildConfig(Strict):
+    """How images are built and tagged."""
+
+    context: str = Field("platform-services", description="build context shared by every service")
+    base_image: str = Field("python:3.11-slim", description="BASE_IMAGE build argument")
+    tags: list[TagPolicy] = Field(default_factory=lambda: ["git-sha", "branch", "build-number", "semver", "inputs"])
+    parallel: int = Field(2, ge=1, le=32)
+    timeout: Duration = 1800.0
+
+
+class ScanConfig(Strict):
+    """Which scanners run and what blocks a change."""
+
+    scanners: list[Literal["trivy", "snyk"]] = Field(default_factory=lambda: ["trivy", "snyk"])
+    fail_on: Severity = "HIGH"
+    ignore_unfixed: bool = False
+    ignore_file: str = ".coursectl-ignore.yaml"
+    skip_missing: bool = Field(False, description="a scanner that is not installed is a recorded skip")
+    timeout: Duration = 900.0
+
+
+class MetricCheck(Strict):
+    """One metric judged at every analysis interval."""
+
+    name: str = Field(description="error-rate, latency-p95, or a name of your own with a query")
+    query: str | None = Field(None, description="PromQL; {service}, {slot} and {interval} are filled in")
+    max: float | None = None
+    min: float | None = None
+    on_no_data: Literal["fail", "inconclusive"] = "fail"
+
+    @model_validator(mode="after")
+    def _has_threshold(self) -> MetricCheck:
+        if self.max is None and self.min is None:
+            raise ValueError(f"metric {self.name!r} needs a threshold: max or min")
+        if self.name not in ("error-rate", "latency-p95") and not self.query:
+            raise ValueError(f"metric {self.name!r} is not built in: give its PromQL as 'query'")
+        return self
+
+
+def _default_metrics() -> list[MetricCheck]:
+    return [MetricCheck(name="error-rate", max=0.01), MetricCheck(name="latency-p95", max=0.5)]
+
+
+class AnalysisConfig(Strict):
+    """How a canary (or a new colour) is judged."""
+
+    interval: Duration = 10.0
+    failure_limit: int = Field(2, ge=0)
+    inconclusive_limit: int = Field(2, ge=0)
+    compare_with_stable: bool = True
+    max_ratio_to_stable: float = Field(2.0, gt=0, description="canary value may be at most this × stable's")
+    metrics: list[MetricCheck] = Field(default_factory=_default_metrics)
+
+
+class Step(Strict):
+    """One canary step: send ``weight`` percent to the canary, then wait ``pause`` while analysing."""
+
+    weight: int | None = Field(None, ge=0, le=100)
+    pause: Duration | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Step:
+        if self.weight is None and self.pause is None:
+            raise ValueError("a step needs a weight, a pause, or both")
+        return self
+
+
+class EdgeConfig(Strict):
+    """The HAProxy edge in front of the docker target."""
+
+    bind: str = "127.0.0.1:8080"
+    stats_bind: str = "127.0.0.1:8404"
+    rate_limit_requests: int = Field(200, ge=1, description="requests per client per period")
+    rate_limit_period: Duration = 10.0
+
+    @field_validator("bind", "stats_bind")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not port.isdigit():
+            raise ValueError("expected host:port")
+        return value
+
+
+class EnvironmentConfig(Strict):
+    """One environment the platform is deployed to."""
+
+    target: Literal["docker", "kubernetes"]
+    strategy: Literal["recreate", "rolling", "blue-green", "canary"] = "rolling"
+    docker_host: str | None = Field(None, description="docker target: engine URL; default: the sandbox engine")
+    context: str | None = Field(None, description="kubernetes target: kubeconfig context")
+    namespace: str | None = Field(None, description="kubernetes target: namespace")
+    steps: list[Step] = Field(default_factory=list, description="canary steps")
+    scale_down_delay: Duration = Field(30.0, description="blue-green: how long the old colour stays warm")
+    on_failure: Literal["abort", "pause"] = "abort"
+    protected: bool = Field(False, description="mutating commands ask for confirmation (or --yes)")
+    edge: EdgeConfig = Field(default_factory=EdgeConfig)
+
+    @model_validator(mode="after")
+    def _target_fields(self) -> EnvironmentConfig:
+        if self.target == "kubernetes":
+            missing = [k for k in ("context", "namespace") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"a kubernetes environment needs {' and '.join(missing)}")
+        if self.target == "docker" and (self.context or self.namespace):
+            raise ValueError("context and namespace are for kubernetes environments, not docker")
+        if self.docker_host and not re.match(r"^(unix|tcp|ssh)://", self.docker_host):
+            raise ValueError("docker_host must start with unix://, tcp:// or ssh://")
+        return self
+
+
+class SlackConfig(Strict):
+    """Slack notifications: an incoming webhook or a bot token."""
+
+    webhook: SecretRef | None = None
+    token: SecretRef | None = None
+    channel: str = "#releases"
+
+
+class EmailConfig(Strict):
+    """E-mail notifications over SMTP."""
+
+    host: str = "127.0.0.1"
+    port: Port = 25
+    sender: str = "coursectl@localhost"
+    recipients: list[str] = Field(default_factory=list)
+    starttls: bool = False
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+
+
+class NotificationsConfig(Strict):
+    """Where events are announced."""
+
+    slack: SlackConfig | None = None
+    email: EmailConfig | None = None
+    events: list[str] = Field(
+        default_factory=lambda: ["deploy", "rollback", "gate", "backup"], description="event kinds to announce"
+    )
+
+
+class SandboxConfig(Strict):
+    """The local sandbox: private engine, registry, Prometheus and base image."""
+
+    registry_port: Port = 5000
+    prometheus_port: Port = 9090
+    base_image: str = "coursectl/base:bookworm"
+
+
+class Config(Strict):
+    """The whole release configuration of a platform."""
+
+    project: str
+    default_environment: str | None = Field(None, description="used when --env / COURSECTL_ENV are not given")
+    services: dict[str, ServiceConfig]
+    registry: RegistryConfig
+    build: BuildConfig = Field(default_factory=BuildConfig)
+    scan: ScanConfig = Field(default_factory=ScanConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    environments: dict[str, EnvironmentConfig]
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+
+    @field_validator("services", "environments")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("at least one entry is needed")
+        bad = [name for name in value if not _NAME.match(name)]
+        if bad:
+            raise ValueError(f"names must be lower-case letters, digits and '-': {', '.join(map(repr, bad))}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        if self.default_environment and self.default_environment not in self.environments:
+            raise ValueError(f"default_environment {self.default_environment!r} is not one of the environments")
+        ports: dict[int, str] = {}
+        for name, service in self.services.items():
+            if service.port in ports:
+                raise ValueError(f"services {ports[service.port]} and {name} both use port {service.port}")
+            ports[service.port] = name
+        return self

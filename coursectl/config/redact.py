@@ -1,0 +1,45 @@
+"""The resolved configuration as plain data with every secret shown as ***."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from coursectl.config.secrets import REDACTED, SecretRef, read_dotenv
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<secret>[^@\s]+)(?P<tail>@)", re.I)
+
+
+def mask_url_passwords(text: str) -> str:
+    """``amqp://user:pw@host`` → ``amqp://user:***@host``."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}{m['tail']}", text)
+
+
+def redacted(value: Any, *, secrets_file: Path | None = None, environ: dict[str, str] | None = None) -> Any:
+    """A JSON-able copy of a configuration model where secret references never show a value."""
+    import os
+
+    from pydantic import BaseModel
+
+    env = os.environ if environ is None else environ
+    if isinstance(value, SecretRef):
+        if value.env:
+            available = value.env in env or (
+                secrets_file is not None and value.env in read_dotenv(secrets_file)
+            )
+        else:
+            available = Path(value.file or "").expanduser().is_file()
+        return {"ref": value.describe(), "value": REDACTED, "available": available}
+    if isinstance(value, BaseModel):
+        return {
+            name: redacted(getattr(value, name), secrets_file=secrets_file, environ=environ)
+            for name in type(value).model_fields
+        }
+    if isinstance(value, dict):
+        return {k: redacted(v, secrets_file=secrets_file, environ=environ) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(v, secrets_file=secrets_file, environ=environ) for v in value]
+    if isinstance(value, str):
+        return mask_url_passwords(value)
+    return value

@@ -1,0 +1,73 @@
+"""The ledger's schema as an ordered list of migrations, applied by PRAGMA user_version."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each entry moves the schema from version i to i + 1. Never edit a released entry: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events and locks
+    """
+    CREATE TABLE events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts          TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        environment TEXT,
+        service     TEXT,
+        version     TEXT,
+        git_commit  TEXT,
+        details     TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE locks (
+        environment TEXT NOT NULL,
+        service     TEXT NOT NULL,
+        holder      TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        expires_at  TEXT NOT NULL,
+        token       TEXT NOT NULL,
+        PRIMARY KEY (environment, service)
+    );
+    """,
+    # 2: an explicit outcome column (was inside details) and indexes for history and metrics queries
+    """
+    ALTER TABLE events ADD COLUMN outcome TEXT;
+    UPDATE events SET outcome = json_extract(details, '$.outcome') WHERE json_valid(details);
+    CREATE INDEX events_by_service ON events (service, environment, ts);
+    CREATE INDEX events_by_kind ON events (kind, environment, ts);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> list[int]:
+    """Bring the schema up to ``target``, each step in its own transaction; returns the versions applied."""
+    applied: list[int] = []
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        from coursectl.errors import PreconditionError
+
+        raise PreconditionError(
+            f"the ledger's schema version {current} is newer than this coursectl understands ({SCHEMA_VERSION})",
+            hint="upgrade coursectl",
+        )
+    for version in range(current, target):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(conn) == version:  # another process may have migrated meanwhile
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+                applied.append(version + 1)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return applied

@@ -1,0 +1,303 @@
+"""The SQLite ledger: append and query events, and hold deploy locks, in one WAL database."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from coursectl.domain import LedgerEvent, LockInfo, utcnow
+from coursectl.errors import ExternalError, LockHeld, PreconditionError
+from coursectl.ledger.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOCK_TTL = 900.0
+
+
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class SqliteLedger:
+    """The ledger in a SQLite file (WAL mode, schema migrated on open).
+
+    Safe for several processes at once: every write is a short IMMEDIATE transaction.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            migrate(self._conn)
+        except sqlite3.DatabaseError as exc:
+            raise PreconditionError(
+                f"the ledger at {path} cannot be opened: {exc}",
+                hint="check the file (COURSECTL_STATE_DIR) or restore it from a backup",
+            ) from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise ExternalError(f"the ledger at {self.path} is busy: {exc}") from exc
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    # events ------------------------------------------------------------------------------------------
+
+    def record(self, event: LedgerEvent) -> LedgerEvent:
+        """Append ``event``; returns it with its id."""
+        with self._tx() as conn:
+            return self._insert(conn, event)
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, event: LedgerEvent) -> LedgerEvent:
+        cur = conn.execute(
+            "INSERT INTO events (ts, kind, actor, environment, service, version, git_commit, outcome, details)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _utc_text(event.time),
+                event.kind,
+                event.actor,
+                event.environment,
+                event.service,
+                event.version,
+                event.git_commit,
+                event.outcome,
+                json.dumps(dict(event.details), sort_keys=True, default=str),
+            ),
+        )
+        return replace(event, id=cur.lastrowid)
+
+    def events(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        kinds: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[LedgerEvent]:
+        """Events matching every filter given, newest first by default."""
+        where, args = [], []  # type: ignore[var-annotated]
+        if service:
+            where.append("service = ?")
+            args.append(service)
+        if environment:
+            where.append("environment = ?")
+            args.append(environment)
+        if kinds:
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            args.extend(kinds)
+        if since:
+            where.append("ts >= ?")
+            args.append(_utc_text(since))
+        if until:
+            where.append("ts < ?")
+            args.append(_utc_text(until))
+        sql = "SELECT id, ts, kind, actor, environment, service, version, git_commit, outcome, details FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC, id DESC" if newest_first else " ORDER BY ts, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows = self._conn.execute(sql, args).fetchall()
+        return [self._event(row) for row in rows]
+
+    @staticmethod
+    def _event(row: Sequence[Any]) -> LedgerEvent:
+        return LedgerEvent(
+            id=row[0],
+            time=_parse(row[1]),
+            kind=row[2],
+            actor=row[3],
+            environment=row[4],
+            service=row[5],
+            version=row[6],
+            git_commit=row[7],
+            outcome=row[8],
+            details=json.loads(row[9] or "{}"),
+        )
+
+    # locks -------------------------------------------------------------------------------------------
+
+    def lock_info(self, environment: str, service: str) -> LockInfo | None:
+        row = self._conn.execute(
+            "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
+            " WHERE environment = ? AND service = ?",
+            (environment, service),
+        ).fetchone()
+        return self._lock(row) if row else None
+
+    def locks(self, environment: str | None = None) -> list[LockInfo]:
+        sql = "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
+        rows = (
+            self._conn.execute(sql + " WHERE environment = ? ORDER BY service", (environment,))
+            if environment
+            else self._conn.execute(sql + " ORDER BY environment, service")
+        ).fetchall()
+        return [self._lock(row) for row in rows]
+
+    @staticmethod
+    def _lock(row: Sequence[Any]) -> LockInfo:
+        return LockInfo(row[0], row[1], row[2], row[3], _parse(row[4]), _parse(row[5]), row[6])
+
+    def acquire_lock(
+        self,
+        environment: str,
+        service: str,
+        *,
+        holder: str,
+        reason: str,
+        ttl: float = DEFAULT_LOCK_TTL,
+        wait: float = 0.0,
+        take_over: bool = False,
+        poll: float = 0.25,
+    ) -> LockInfo:
+        """Take the deploy lock of (environment, service) or raise LockHeld naming who holds it.
+
+        A lock past its expiry is taken over, and the take-over recorded. ``wait`` seconds are spent
+        retrying a held lock before giving up. ``take_over`` takes even a live lock (rollback of a stuck
+        rollout), recording whose it was.
+        """
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            try:
+                return self._try_acquire(environment, service, holder, reason, ttl, take_over)
+            except LockHeld:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+    def _try_acquire(
+        self, environment: str, service: str, holder: str, reason: str, ttl: float, take_over: bool
+    ) -> LockInfo:
+        now = utcnow()
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
+                " WHERE environment = ? AND service = ?",
+                (environment, service),
+            ).fetchone()
+            previous = self._lock(row) if row else None
+            if previous and not previous.expired(now) and not take_over:
+                raise LockHeld(
+                    f"the deploy lock of {service} in {environment} is held by {previous.holder}"
+                    f" since {previous.acquired_at:%Y-%m-%d %H:%M:%S} UTC: {previous.reason}",
+                    hint=f"wait (--lock-wait SECONDS) or, if it is abandoned, it expires at"
+                    f" {previous.expires_at:%H:%M:%S} UTC",
+                    details=previous.to_dict(),
+                )
+            info = LockInfo(
+                environment, service, holder, reason, now, now + timedelta(seconds=ttl), uuid.uuid4().hex
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO locks (environment, service, holder, reason, acquired_at, expires_at, token)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (environment, service, holder, reason, _utc_text(now), _utc_text(info.expires_at), info.token),
+            )
+            kind = "lock.takeover" if previous else "lock.acquire"
+            details: dict[str, Any] = {"reason": reason, "expires_at": _utc_text(info.expires_at)}
+            if previous:
+                details["previous"] = previous.to_dict()
+                details["previous_expired"] = previous.expired(now)
+            self._insert(
+                conn, LedgerEvent(kind=kind, actor=holder, environment=environment, service=service, details=details)
+            )
+            return info
+
+    def refresh_lock(self, lock: LockInfo, ttl: float = DEFAULT_LOCK_TTL) -> LockInfo:
+        """Push the expiry of a lock we hold (the heartbeat); LockHeld if it was taken from us."""
+        expires = utcnow() + timedelta(seconds=ttl)
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE locks SET expires_at = ? WHERE environment = ? AND service = ? AND token = ?",
+                (_utc_text(expires), lock.environment, lock.service, lock.token),
+            )
+            if cur.rowcount != 1:
+                now_holder = self.lock_info(lock.environment, lock.service)
+                raise LockHeld(
+                    f"the deploy lock of {lock.service} in {lock.environment} was taken over"
+                    + (f" by {now_holder.holder}" if now_holder else "")
+                )
+        return replace(lock, expires_at=expires)
+
+    def release_lock(self, lock: LockInfo) -> bool:
+        """Release a lock we hold; False when it was no longer ours."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM locks WHERE environment = ? AND service = ? AND token = ?",
+                (lock.environment, lock.service, lock.token),
+            )
+            if cur.rowcount:
+                self._insert(
+                    conn,
+                    LedgerEvent(
+                        kind="lock.release", actor=lock.holder, environment=lock.environment, service=lock.service
+                    ),
+                )
+            return bool(cur.rowcount)
+
+    def force_release(self, environment: str, service: str, *, actor: str) -> LockInfo | None:
+        """Remove whatever lock is held on (environment, service), recording whose it was."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
+                " WHERE environment = ? AND service = ?",
+                (environment, service),
+            ).fetchone()
+            if not row:
+                return None
+            previous = self._lock(row)
+            conn.execute("DELETE FROM locks WHERE environment = ? AND service = ?", (environment, service))
+            self._insert(
+                conn,
+                LedgerEvent(
+                    kind="lock.release",
+                    actor=actor,
+                    environment=environment,
+                    service=service,
+                    details={"forced": True, "previous": previous.to_dict()},
+                ),
+            )
+            return previous
+
+
+def open_ledger(state_dir: Path) -> SqliteLedger:
+    """The ledger in ``state_dir`` (created on first use)."""
+    return SqliteLedger(state_dir / "ledger.db")
