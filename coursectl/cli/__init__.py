@@ -73,11 +73,18 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code of the STYLE table instead of raising."""
-    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    return run(build_app(), sys.argv[1:] if argv is None else argv)
+
+
+def run(app: typer.Typer, argv: Sequence[str]) -> int:
+    """Run ``app`` with ``argv``, mapping every error to its exit code and a message without a traceback."""
+    args = hoist_global_options(argv)
     out = Output(_mode_from_argv(args))
-    command = typer.main.get_command(build_app())
+    command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="coursectl", standalone_mode=False)
+        if rv == Interrupted.exit_code:  # the parser turns Ctrl-C into a bare 130
+            raise KeyboardInterrupt
         return rv if isinstance(rv, int) else 0
     except CoursectlError as exc:
         if debug_enabled():

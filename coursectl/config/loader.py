@@ -221,16 +221,20 @@ def load_config(
     base = read_yaml(path)
     config = validate_document(base, base_file=path)
     selected = env_name or env.get("COURSECTL_ENV") or config.default_environment
-    if selected is None:
-        for name in config.environments:
-            candidate = overlay_path_for(path, name)
-            if candidate.is_file():
+    problems: list[ConfigProblem] = []
+    for name in config.environments:  # every overlay is checked, whichever environment is selected
+        candidate = overlay_path_for(path, name)
+        if name != selected and candidate.is_file():
+            try:
+                overlay_doc = read_yaml(candidate)
                 validate_document(
-                    deep_merge(base, read_yaml(candidate)),
-                    base_file=path,
-                    overlay=read_yaml(candidate),
-                    overlay_file=candidate,
+                    deep_merge(base, overlay_doc), base_file=path, overlay=overlay_doc, overlay_file=candidate
                 )
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems, hint="fix the keys named above; `coursectl config schema` shows every key")
+    if selected is None:
         return LoadedConfig(config=config, path=path, env_name=None, sources=(path,))
     if selected not in config.environments:
         raise ConfigError(

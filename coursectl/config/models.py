@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from coursectl.config.secrets import SecretRef
 
@@ -31,7 +31,19 @@ def parse_duration(value: object) -> float:
     raise ValueError(f"expected a duration such as 10s, 2m or 1h, got {value!r}")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(json_schema_extra={"format": "duration"})]
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+            ],
+            "description": "seconds, or a duration such as 250ms, 10s, 2m, 1h, 1d",
+        }
+    ),
+]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything coursectl and its tests need on a fresh Debian machine (run as root):
+# Debian packages for the real components, a virtualenv in .venv, and the Python packages.
+# Idempotent: a second run installs nothing new. Sourced by scripts/main.sh and scripts/test.sh.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${COURSECTL_VENV:-$REPO/.venv}"
+
+APT_PACKAGES=(
+  ca-certificates git python3 python3-venv python3-pip
+  docker.io docker-registry apache2-utils debootstrap   # engine, registry with htpasswd auth, base image
+  haproxy prometheus                                    # the edge and metrics
+  mariadb-server mariadb-client redis-server rabbitmq-server   # the platform's data services
+  chromium                                              # the HTML report is checked in headless Chromium
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 4
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  # Packages must not start their daemons: coursectl and the tests start their own, on loopback only.
+  policy_created=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_created=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$policy_created" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating virtualenv $VENV" >&2
+  "$PYTHON" -m venv "$VENV"
+fi
+
+stamp="$VENV/.coursectl-installed"
+reqs=("$REPO/pyproject.toml")
+[ -f "$REPO/platform-services/requirements-dev.txt" ] && reqs+=("$REPO/platform-services/requirements-dev.txt")
+wanted="$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  echo "setup: installing Python packages into $VENV" >&2
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e "$REPO[test]"
+  if [ -f "$REPO/platform-services/requirements-dev.txt" ]; then
+    (cd "$REPO" && "$VENV/bin/pip" install -q -r platform-services/requirements-dev.txt)
+  fi
+  echo "$wanted" > "$stamp"
+fi
+export PATH="$VENV/bin:$PATH"

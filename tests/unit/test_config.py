@@ -1,0 +1,152 @@
+"""Configuration: loading, overlays, and error messages that name the file and the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coursectl.config import deep_merge, load_config
+from coursectl.config.models import parse_duration
+from coursectl.errors import ConfigError
+from tests.conftest import REPO
+
+
+def problems(exc: ConfigError) -> list[str]:
+    return [str(p) for p in exc.problems]
+
+
+def test_shipped_configuration_is_valid_for_every_environment() -> None:
+    for env in ("local", "staging", "prod"):
+        loaded = load_config(REPO / "coursectl.yaml", env)
+        assert set(loaded.config.services) == {"user", "course", "payment", "enrollment", "notification", "content"}
+        assert loaded.environment.target == ("docker" if env == "local" else "kubernetes")
+    assert load_config(REPO / "coursectl.yaml", "local").config.build.base_image == "coursectl/base:bookworm"
+    assert load_config(REPO / "coursectl.yaml", "prod").config.build.base_image == "python:3.11-slim"
+
+
+def test_found_by_searching_upward(config_file: Path) -> None:
+    deep = config_file.parent / "a" / "b"
+    deep.mkdir(parents=True)
+    assert load_config(cwd=deep, environ={}).path == config_file
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(cwd=tmp_path, environ={})
+    assert info.value.exit_code == 3
+    assert "coursectl.yaml" in info.value.message and "not found" in info.value.message
+
+
+def test_unknown_key_and_wrong_type_are_reported_together(config_file: Path) -> None:
+    text = config_file.read_text().replace("{path: platform-services/user, port: 8001}",
+                                           "{path: platform-services/user, port: eighty, colour: blue}")
+    config_file.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, environ={})
+    found = problems(info.value)
+    assert f"{config_file}: services.user.port: expected an integer, got 'eighty'" in found
+    assert any(p.startswith(f"{config_file}: services.user.colour: unknown key") for p in found)
+    assert len(found) == 2
+
+
+def test_unknown_key_suggests_the_close_one(config_file: Path) -> None:
+    config_file.write_text(config_file.read_text().replace("strategy: blue-green", "stratgy: blue-green"))
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, environ={})
+    assert problems(info.value) == [
+        f"{config_file}: environments.local.stratgy: unknown key; did you mean 'strategy'?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "fragment"),
+    [
+        ("strategy: canary,", "strategy: sideways,", "environments.prod.strategy", "expected one of"),
+        ("{weight: 10, pause: 1m}", "{weight: 110, pause: 1m}", "environments.prod.steps[0].weight", "100"),
+        ("{weight: 10, pause: 1m}", "{weight: 10, pause: soon}", "environments.prod.steps[0].pause", "duration"),
+        ("context: prod, ", "", "environments.prod", "needs context"),
+        ("url: 127.0.0.1:5000", "url: https://r.example", "registry.url", "without a scheme"),
+        ("{env: DEMO_REGISTRY_PASSWORD}", "hunter2", "registry.password", "never written in the configuration"),
+        ("{env: DEMO_REGISTRY_PASSWORD}", "{env: DEMO, file: /x}", "registry.password", "exactly one"),
+        ("port: 8002", "port: 8001", "", "both use port 8001"),
+        ("default_environment: local", "default_environment: qa", "", "not one of the environments"),
+    ],
+)
+def test_each_invalid_value_names_its_key(
+    config_file: Path, old: str, new: str, path: str, fragment: str
+) -> None:
+    text = config_file.read_text()
+    assert old in text
+    config_file.write_text(text.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, environ={})
+    [problem] = info.value.problems
+    assert problem.file == str(config_file)
+    assert problem.path == path
+    assert fragment in problem.message
+    assert "hunter2" not in info.value.message
+
+
+def test_yaml_syntax_error_names_line(config_file: Path) -> None:
+    config_file.write_text("project: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, environ={})
+    assert "invalid YAML" in info.value.message and "line" in info.value.message
+
+
+def test_top_level_must_be_a_mapping(config_file: Path) -> None:
+    config_file.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(config_file, environ={})
+
+
+def test_overlay_is_merged_for_its_environment_only(config_file: Path) -> None:
+    (config_file.parent / "coursectl.prod.yaml").write_text(
+        "analysis: {interval: 30s}\nservices: {user: {env: {LOG_LEVEL: debug}}}\n"
+    )
+    prod = load_config(config_file, "prod", environ={})
+    assert prod.config.analysis.interval == 30.0
+    assert prod.config.services["user"].env == {"LOG_LEVEL": "debug"}
+    assert prod.config.services["user"].port == 8001  # merged, not replaced
+    assert prod.overlay_path == config_file.parent / "coursectl.prod.yaml"
+    local = load_config(config_file, "local", environ={})
+    assert local.config.analysis.interval == 10.0 and local.overlay_path is None
+
+
+def test_bad_overlay_is_blamed_on_the_overlay_file(config_file: Path) -> None:
+    overlay = config_file.parent / "coursectl.prod.yaml"
+    overlay.write_text("analysis: {interval: 30s, failure_limt: 3}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, "prod", environ={})
+    assert problems(info.value) == [f"{overlay}: analysis.failure_limt: unknown key; did you mean 'failure_limit'?"]
+    # validating without an environment still checks every overlay
+    with pytest.raises(ConfigError):
+        load_config(config_file, environ={})
+
+
+def test_environment_from_variable_and_unknown_environment(config_file: Path) -> None:
+    assert load_config(config_file, environ={"COURSECTL_ENV": "prod"}).env_name == "prod"
+    with pytest.raises(ConfigError, match="no environment named 'qa'"):
+        load_config(config_file, "qa", environ={})
+
+
+def test_deep_merge_replaces_lists_and_merges_mappings() -> None:
+    assert deep_merge({"a": {"b": 1, "c": [1, 2]}, "d": 1}, {"a": {"c": [3]}, "e": 2}) == {
+        "a": {"b": 1, "c": [3]},
+        "d": 1,
+        "e": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("10s", 10.0), ("1.5m", 90.0), ("250ms", 0.25), ("2h", 7200.0), (30, 30.0), ("1d", 86400.0)]
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-5", -1, True, "10 parsecs"])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
