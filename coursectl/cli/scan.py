@@ -80,6 +80,16 @@ def render_report(report: ScanReport, fmt: ReportFormat) -> str:
     return dumps(report.to_dict()) + "\n"
 
 
+def _wide(console: Console) -> Console:
+    """The console itself on a terminal; elsewhere (Jenkins logs) one wide enough not to cut ids short."""
+    if console.is_terminal:
+        return console
+    from rich.console import Console as RichConsole
+
+    return RichConsole(file=console.file, width=max(console.width, 200), highlight=False, soft_wrap=True,
+                       color_system=None)
+
+
 def human_report(report: ScanReport, console: Console) -> None:
     """A table per service (findings sorted by severity), the runs, and the verdict."""
     from rich.table import Table
@@ -98,13 +108,18 @@ def human_report(report: ScanReport, console: Console) -> None:
             continue
         table = Table(box=None, pad_edge=False, show_edge=False)
         for column in ("severity", "id", "package", "installed", "fixed", "scanners", "decision"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
+        previous = None
         for j in findings:
             f = j.finding
+            if previous is not None and f.severity != previous:
+                table.add_section()  # one group per severity, CRITICAL first
+            previous = f.severity
             decision = j.decision + (f" ({j.reason})" if j.reason else "")
             table.add_row(f.severity, f.id, f.package, f.installed_version, f.fixed_version[:30],
                           ",".join(f.scanners), decision, style=_STYLE[f.severity] if j.blocking else "dim")
-        console.print(table)
+        # Jenkins logs are not terminals: give the table room instead of cutting ids short
+        _wide(console).print(table)
     for entry in report.expired_ignores:
         console.print(f"\nexpired ignore entry #{entry.index}: {entry.id} (expired {entry.expires}) — {entry.reason}",
                       style="yellow", markup=False)
