@@ -25,6 +25,10 @@ class SonarQubeGate:
         self.url = url.rstrip("/")
         self._client = SonarQubeClient(sonarqube_url=self.url, token=token or None, timeout=http_timeout)
 
+    def close(self) -> None:
+        """Close the HTTP session's connections."""
+        self._client.session.close()
+
     def _get(self, path: str, params: dict[str, str]) -> Any:
         import requests
         from sonarqube.utils import exceptions as sq

@@ -86,17 +86,20 @@ def quality_gate(
     token = cfg.token.resolve(secrets_file=state.state_dir() / "secrets.env")
     gate = SonarQubeGate(server, token)
     out.progress(f"waiting for SonarQube's quality gate of {key}" + (f" (task {task.ce_task_id})" if task else ""))
-    result = check_quality_gate(
-        gate,
-        report_task=task,
-        project_key=key,
-        timeout=cfg.timeout if timeout is None else timeout,
-        poll_interval=cfg.poll_interval if poll_interval is None else poll_interval,
-        none_is_failure=cfg.none_is_failure,
-        ledger=state.ledger(),
-        environment=loaded.env_name,
-        git_commit=git_commit(loaded.root),
-    )
+    try:
+        result = check_quality_gate(
+            gate,
+            report_task=task,
+            project_key=key,
+            timeout=cfg.timeout if timeout is None else timeout,
+            poll_interval=cfg.poll_interval if poll_interval is None else poll_interval,
+            none_is_failure=cfg.none_is_failure,
+            ledger=state.ledger(),
+            environment=loaded.env_name,
+            git_commit=git_commit(loaded.root),
+        )
+    finally:
+        gate.close()
     out.result(result.to_dict(), human=lambda console: human_gate(result, console), ids=[result.gate.status])
     if result.outcome == "blocked":
         failed = result.gate.failed_conditions
