@@ -109,7 +109,6 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
                     "driver": {
                         "name": "coursectl",
                         "version": __version__,
-                        "informationUri": "https://github.com/",
                         "rules": rules,
                     }
                 },
