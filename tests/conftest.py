@@ -1,12 +1,35 @@
-"""Shared fixtures: an isolated state directory and a small valid configuration for every test."""
+"""Shared test helpers: a private state directory per test, a small valid configuration, and where the real
+tool-output samples are."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def fixtures_root() -> Path:
+    """``$COURSECTL_FIXTURES``, else ``shared/fixtures`` beside the repository (as CI clones it)."""
+    explicit = os.environ.get("COURSECTL_FIXTURES")
+    return Path(explicit) if explicit else REPO.parent / "shared" / "fixtures"
+
+
+FIXTURES = fixtures_root()
+NO_FIXTURES = (
+    f"real tool-output samples not found at {FIXTURES} (clone shared/ beside the repository or set "
+    "COURSECTL_FIXTURES)"
+)
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=NO_FIXTURES)
+
+
+def fixture_files(pattern: str) -> list[Path]:
+    """Sample files matching ``pattern`` under the fixtures folder (empty when it is absent)."""
+    return sorted(FIXTURES.glob(pattern)) if FIXTURES.is_dir() else []
+
 
 MINIMAL_CONFIG = """\
 project: demo
@@ -26,11 +49,12 @@ environments:
 
 
 @pytest.fixture(autouse=True)
-def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own state directory and no inherited coursectl settings."""
-    state = tmp_path / "state"
+def isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own (not yet created) state directory and no inherited coursectl settings."""
+    state = tmp_path_factory.mktemp("isolated") / "state"
     monkeypatch.setenv("COURSECTL_STATE_DIR", str(state))
-    for name in ("COURSECTL_CONFIG", "COURSECTL_ENV", "COURSECTL_OUTPUT", "COURSECTL_DEBUG", "COURSECTL_ACTOR"):
+    monkeypatch.setenv("COURSECTL_ACTOR", "tester")
+    for name in ("COURSECTL_CONFIG", "COURSECTL_ENV", "COURSECTL_OUTPUT", "COURSECTL_DEBUG"):
         monkeypatch.delenv(name, raising=False)
     return state
 

@@ -11,7 +11,9 @@ import typer
 from coursectl.cli import config as config_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import lock as lock_cmd
+from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import sandbox as sandbox_cmd
+from coursectl.cli import scan as scan_cmd
 from coursectl.cli._app import create_app, debug_enabled
 from coursectl.cli._output import Output, OutputMode
 from coursectl.errors import CoursectlError, Interrupted
@@ -24,6 +26,8 @@ def build_app() -> typer.Typer:
     app.add_typer(sandbox_cmd.app, name="sandbox")
     app.add_typer(lock_cmd.app, name="lock")
     history_cmd.register(app)
+    scan_cmd.register(app)
+    quality_gate_cmd.register(app)
     return app
 
 

@@ -1,0 +1,1 @@
+"""The use cases: everything the CLI can do, as functions over a loaded configuration (never print or exit)."""
