@@ -27,6 +27,10 @@ class Credentials:
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password='***')"
 
+    def auth_config(self) -> dict[str, str]:
+        """The mapping the docker SDK takes as ``auth_config`` for push and pull."""
+        return {"username": self.username, "password": self.password}
+
 
 def _unquote(raw: str) -> str:
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":

@@ -45,9 +45,11 @@ def engine_paths(sandbox_dir: Path) -> EnginePaths:
     """The private engine's paths under ``sandbox_dir``; runtime sockets go to a short /run path if needed."""
     exec_root = sandbox_dir / "engine" / "exec"
     socket = sandbox_dir / "docker.sock"
+    short = Path("/run") / f"coursectl-{hashlib.sha256(str(sandbox_dir).encode()).hexdigest()[:12]}"
     if len(str(exec_root / "containerd" / "containerd.sock.ttrpc")) > _SOCKET_PATH_MAX:
-        short = Path("/run") / f"coursectl-{hashlib.sha256(str(sandbox_dir).encode()).hexdigest()[:12]}"
-        exec_root, socket = short / "exec", short / "docker.sock"
+        exec_root = short / "exec"
+    if len(str(socket)) > _SOCKET_PATH_MAX:
+        socket = short / "docker.sock"
     return EnginePaths(
         data_root=sandbox_dir / "engine" / "data",
         exec_root=exec_root,
