@@ -148,7 +148,8 @@ def start_private(paths: EnginePaths, *, storage_driver: str | None, timeout: fl
         paths.socket.unlink()  # left behind by a dockerd that was killed
     with contextlib.suppress(FileNotFoundError):
         stale_pid = int(paths.pidfile.read_text().strip() or 0)
-        if pids.alive(stale_pid):
+        holder = pids.info(stale_pid) if stale_pid else None
+        if holder and str(paths.data_root) in holder.command:
             raise PreconditionError(
                 f"a dockerd (pid {stale_pid}) still holds {paths.pidfile} but does not answer on {paths.socket}",
                 hint=f"stop it (kill {stale_pid}) or run `coursectl sandbox down`, then retry",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +28,6 @@ class Sandbox:
         self.engine_paths = engine.engine_paths(self.dir)
         self.registry_paths = registry.registry_paths(self.dir)
         self.prometheus_paths = prometheus.prometheus_paths(self.dir)
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # ---- addresses other code uses -------------------------------------------------------------------------
 
@@ -131,7 +129,6 @@ class Sandbox:
         started = engine.start_private(
             self.engine_paths, storage_driver=self.settings.storage_driver, timeout=self.settings.start_timeout
         )
-        self._children[started.pid] = started.process
         info = engine.describe(self.engine_paths.url)
         manifest.set(
             "engine",
@@ -167,7 +164,6 @@ class Sandbox:
             manifest.drop(name)
         say(f"{name}: starting on {address}")
         started = start()
-        self._children[started.pid] = started.process
         manifest.set(
             name,
             Entry(address=address, started_by_us=True, pid=started.pid, starttime=started.starttime,
@@ -228,7 +224,6 @@ class Sandbox:
         entry = manifest.get("engine")
         if entry and entry.started_by_us:
             stopped += engine.stop_private(self.engine_paths, entry.pid, entry.starttime)
-            self._reap(entry.pid)
         elif pids.matching(self.engine_paths.needles()):
             stopped += engine.stop_private(self.engine_paths, None, None)
         if entry:
@@ -239,20 +234,11 @@ class Sandbox:
         if entry.pid is None:
             return False
         done = pids.terminate(entry.pid, entry.starttime, timeout=20)
-        self._reap(entry.pid)
         if pids.alive(entry.pid, entry.starttime):
             from coursectl.errors import ExternalError
 
             raise ExternalError(f"{name} (pid {entry.pid}) did not stop; see {entry.log}")
         return done
-
-    def _reap(self, pid: int | None) -> None:
-        child = self._children.pop(pid, None) if pid else None
-        if child is not None:
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                log.warning("child %s did not exit", pid)
 
     # ---- status -----------------------------------------------------------------------------------------
 
