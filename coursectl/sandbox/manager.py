@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coursectl.paths import ensure_dir
-from coursectl.sandbox import baseimage, credentials, daemon, engine, pids, prometheus, registry
+from coursectl.sandbox import baseimage, credentials, daemon, engine, pids, probe, prometheus, registry
 from coursectl.sandbox.credentials import Credentials
 from coursectl.sandbox.manifest import Entry, Manifest
 from coursectl.sandbox.model import ComponentStatus, SandboxSettings, SandboxStatus
@@ -295,6 +295,10 @@ class Sandbox:
             return ComponentStatus(name, "running", entry.address, ok, True, detail)
         if healthy(port):
             return ComponentStatus(name, "external", address, True, False, "answers, but not started by coursectl")
+        if probe.port_in_use(port):
+            return ComponentStatus(
+                name, "external", address, False, False, f"port {port} is held by another program that is not a {name}"
+            )  # fmt: skip
         if entry and entry.started_by_us:
             return ComponentStatus(name, "stopped", address, False, True, f"pid {entry.pid} is gone; see {entry.log}")
         return ComponentStatus(name, "absent", address, False, False, "not running")

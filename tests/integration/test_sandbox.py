@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from coursectl.errors import PreconditionError
 from coursectl.sandbox import Credentials, Sandbox, SandboxSettings, remove_targets, write_targets
 from coursectl.sandbox import pids, probe
 
@@ -184,8 +186,20 @@ def test_whole_cycle_in_a_fresh_state_dir(tmp_path: Path, sandbox_cache_dir: Pat
             assert f"{repository}@{digest}" in pulled.attrs["RepoDigests"]
         finally:
             client.close()
+        # a daemon that died behind our back: status says so, the next `up` forgets it and starts a new one
+        dead = box._manifest().get("prometheus")
+        assert dead is not None and dead.pid
+        os.kill(dead.pid, signal.SIGKILL)
+        assert pids.wait_gone(dead.pid, dead.starttime, 10)
+        assert box.status().component("prometheus").state == "stopped"
+        again = box.up()
+        assert any(c.startswith("prometheus: forgot pid") for c in again.changes), again.changes
+        assert any(c.startswith("prometheus: started") for c in again.changes), again.changes
+        assert again.healthy and len(again.changes) == 2, again.to_dict()
+
         manifest = box._manifest()
         recorded = [(e.pid, e.starttime) for e in manifest.entries.values() if e.started_by_us and e.pid]
+        assert len(recorded) == (3 if ours else 2)
         assert all(pids.alive(pid, start) for pid, start in recorded)
     finally:
         stopped = box.down()
@@ -202,3 +216,19 @@ def test_whole_cycle_in_a_fresh_state_dir(tmp_path: Path, sandbox_cache_dir: Pat
     assert all(c.state in ("absent", "external", "stopped") for c in after.components if c.name != "base-image")
     if ours:
         assert not os.path.exists(box.engine_paths.socket)
+
+
+def test_a_busy_port_fails_clearly_and_down_still_cleans_up(
+    tmp_path: Path, sandbox_cache_dir: Path, sandbox: Sandbox
+) -> None:
+    busy = sandbox.settings.prometheus_port  # the session sandbox's Prometheus holds it
+    settings = SandboxSettings(registry_port=busy, prometheus_port=probe.free_port(), cache_dir=sandbox_cache_dir)
+    box = Sandbox(tmp_path / "state", settings)
+    try:
+        with pytest.raises(PreconditionError, match=f"registry: port 127.0.0.1:{busy} is already in use"):
+            box.up()
+        assert box.status().component("registry").state == "external"  # something answers there, not ours
+    finally:
+        box.down()
+    assert not pids.matching([f"{box.dir}/", *box.engine_paths.needles()])
+    assert sandbox.status().healthy  # the other sandbox was not touched
