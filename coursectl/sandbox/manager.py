@@ -73,7 +73,9 @@ class Sandbox:
         changes += self._up_engine(manifest, say)
         creds, new = credentials.ensure_credentials(self.state_dir, self.settings.registry_user)
         if new:
-            changes.append(f"registry: generated credentials for {creds.username} in {self.state_dir / 'secrets.env'}")
+            changes.append(
+                f"registry: generated credentials for {creds.username} in {self.state_dir / 'secrets.env'}"
+            )
         changes += self._up_daemon(
             manifest,
             "registry",
@@ -217,7 +219,10 @@ class Sandbox:
                 if self._stop_entry(name, entry):
                     stopped.append(f"{name}: stopped (pid {entry.pid})")
                 manifest.drop(name)
-        for name, paths in (("registry", self.registry_paths.config), ("prometheus", self.prometheus_paths.config)):
+        for name, paths in (
+            ("registry", self.registry_paths.config),
+            ("prometheus", self.prometheus_paths.config),
+        ):
             for proc in pids.matching([str(paths)]):
                 if pids.terminate(proc.pid, proc.starttime, timeout=15):
                     stopped.append(f"{name}: stopped leftover pid {proc.pid}")
@@ -269,8 +274,10 @@ class Sandbox:
                 else f"private dockerd pid {entry.pid} does not answer; see {entry.log}"
             )
             return ComponentStatus("engine", "running", entry.address, up, True, detail)
-        url = entry.address if entry and engine.ping(entry.address) else engine.find_external(
-            exclude=self.engine_paths.url
+        url = (
+            entry.address
+            if entry and engine.ping(entry.address)
+            else engine.find_external(exclude=self.engine_paths.url)
         )
         if url:
             info = engine.describe(url)
@@ -300,7 +307,9 @@ class Sandbox:
                 name, "external", address, False, False, f"port {port} is held by another program that is not a {name}"
             )  # fmt: skip
         if entry and entry.started_by_us:
-            return ComponentStatus(name, "stopped", address, False, True, f"pid {entry.pid} is gone; see {entry.log}")
+            return ComponentStatus(
+                name, "stopped", address, False, True, f"pid {entry.pid} is gone; see {entry.log}"
+            )
         return ComponentStatus(name, "absent", address, False, False, "not running")
 
     def _image_status(self, manifest: Manifest, eng: ComponentStatus) -> ComponentStatus:
@@ -308,13 +317,17 @@ class Sandbox:
         entry = manifest.get("base-image")
         ours = bool(entry and entry.address == image)
         if not eng.healthy:
-            return ComponentStatus("base-image", "absent", image, False, ours, "engine not reachable; cannot check")
+            return ComponentStatus(
+                "base-image", "absent", image, False, ours, "engine not reachable; cannot check"
+            )
         try:
             found = baseimage.image_id(eng.address, image)
         except Exception as exc:  # noqa: BLE001 - status never fails on one component
             return ComponentStatus("base-image", "absent", image, False, ours, str(exc))
         if not found:
-            return ComponentStatus("base-image", "absent", image, False, ours, "not in the engine; `sandbox up` builds it")
+            return ComponentStatus(
+                "base-image", "absent", image, False, ours, "not in the engine; `sandbox up` builds it"
+            )
         detail = found[:19]
         if entry and ours:
             detail += f", {entry.extra.get('action')} in {entry.extra.get('seconds')} s"
@@ -325,4 +338,3 @@ class Sandbox:
 
     def __repr__(self) -> str:
         return f"Sandbox({str(self.state_dir)!r})"
-

@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from coursectl.sandbox import Credentials, Sandbox, SandboxSettings
-from coursectl.sandbox import pids
+from coursectl.sandbox import Credentials, Sandbox, SandboxSettings, pids
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from coursectl.errors import PreconditionError
-from coursectl.sandbox import Credentials, Sandbox, SandboxSettings, remove_targets, write_targets
-from coursectl.sandbox import pids, probe
+from coursectl.sandbox import Credentials, Sandbox, SandboxSettings, pids, probe, remove_targets, write_targets
 
 pytestmark = pytest.mark.integration
 

@@ -107,7 +107,9 @@ def test_detect_mirror_prefers_deb822_then_sources_list_then_default(tmp_path: P
     (tmp_path / "sources.list").write_text("deb http://one-line.example/debian bookworm main\n")
     assert baseimage.detect_mirror("bookworm", tmp_path) == "http://one-line.example/debian"
     (tmp_path / "sources.list.d").mkdir()
-    (tmp_path / "sources.list.d" / "debian.sources").write_text(HOST_SOURCES.replace("deb.debian.org", "d822.example"))
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        HOST_SOURCES.replace("deb.debian.org", "d822.example")
+    )
     assert baseimage.detect_mirror("bookworm", tmp_path) == "http://d822.example/debian"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import coursectl.sandbox as sandbox
+from coursectl import sandbox
 from coursectl.sandbox import ComponentStatus, SandboxSettings, SandboxStatus
 
 
