@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from coursectl.sandbox import Credentials, Sandbox, SandboxSettings, pids
+from coursectl.sandbox import Credentials, Sandbox, SandboxSettings, engine, pids
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,6 +65,8 @@ def sandbox(sandbox_settings: SandboxSettings) -> Iterator[Sandbox]:
             _progress(f"down: {'; '.join(stopped) or 'nothing to stop'}")
             left = pids.matching([f"{box.dir}/", *box.engine_paths.needles()])
             assert not left, f"sandbox processes left behind: {[(p.pid, p.command) for p in left]}"
+            mounts = engine.mounts_under(Path("/proc/self/mountinfo").read_text(), box.engine_paths.exec_root)
+            assert not mounts, f"sandbox mounts left behind: {mounts}"
 
 
 @pytest.fixture(scope="session")

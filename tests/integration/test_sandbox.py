@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 
 from coursectl.errors import PreconditionError
-from coursectl.sandbox import Credentials, Sandbox, SandboxSettings, pids, probe, remove_targets, write_targets
+from coursectl.sandbox import (
+    Credentials,
+    Sandbox,
+    SandboxSettings,
+    engine,
+    pids,
+    probe,
+    remove_targets,
+    write_targets,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -210,6 +219,7 @@ def test_whole_cycle_in_a_fresh_state_dir(tmp_path: Path, sandbox_cache_dir: Pat
         assert not pids.alive(container_pid), "the container outlived the private engine"
     left = pids.matching([f"{box.dir}/", *box.engine_paths.needles()])
     assert not left, [(p.pid, p.command) for p in left]
+    assert not engine.mounts_under(Path("/proc/self/mountinfo").read_text(), box.engine_paths.exec_root)
     assert box.down() == []
     after = box.status()
     assert all(c.state in ("absent", "external", "stopped") for c in after.components if c.name != "base-image")
