@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coursectl.paths import ensure_dir
-from coursectl.sandbox import baseimage, credentials, daemon, engine, pids, probe, prometheus, registry
+from coursectl.sandbox import baseimage, credentials, daemon, engine, lock, pids, probe, prometheus, registry
 from coursectl.sandbox.credentials import Credentials
 from coursectl.sandbox.manifest import Entry, Manifest
 from coursectl.sandbox.model import ComponentStatus, SandboxSettings, SandboxStatus
@@ -16,6 +16,7 @@ from coursectl.sandbox.model import ComponentStatus, SandboxSettings, SandboxSta
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+LOCK_TIMEOUT = 600.0  # an `up` that builds the base image holds the lock for about a minute
 
 
 class Sandbox:
@@ -65,8 +66,11 @@ class Sandbox:
 
     def up(self, progress: Progress | None = None) -> SandboxStatus:
         """Bring every component up; what already runs is left alone (``changes`` is empty then)."""
-        say = progress or (lambda _msg: None)
         ensure_dir(self.dir)
+        with lock.exclusive(self.dir / ".lock", timeout=LOCK_TIMEOUT):
+            return self._up(progress or (lambda _msg: None))
+
+    def _up(self, say: Progress) -> SandboxStatus:
         ensure_dir(self.dir / "logs")
         manifest = self._manifest()
         changes = self._forget_stale(manifest)
@@ -211,6 +215,12 @@ class Sandbox:
 
     def down(self) -> list[str]:
         """Stop what this sandbox started (and nothing else); returns what was stopped, empty when nothing."""
+        if not self.dir.exists():
+            return []
+        with lock.exclusive(self.dir / ".lock", timeout=LOCK_TIMEOUT):
+            return self._down()
+
+    def _down(self) -> list[str]:
         manifest = self._manifest()
         stopped: list[str] = []
         for name in ("prometheus", "registry"):

@@ -79,7 +79,8 @@ def start(sandbox_dir: Path, creds: Credentials, *, port: int, timeout: float) -
     if probe.port_in_use(port):
         raise PreconditionError(
             f"registry: port 127.0.0.1:{port} is already in use by another program",
-            hint="stop that program or choose another registry port",
+            hint="stop that program or choose another registry port (Debian's docker-registry package starts "
+            "its own service on :5000: systemctl disable --now docker-registry)",
         )
     paths = registry_paths(sandbox_dir)
     paths.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
