@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from coursectl.errors import ExternalError
 from coursectl.paths import ensure_dir
 from coursectl.sandbox import baseimage, credentials, daemon, engine, lock, pids, probe, prometheus, registry
 from coursectl.sandbox.credentials import Credentials
@@ -177,9 +178,7 @@ class Sandbox:
         )  # fmt: skip
         return [f"{name}: started on {address} (pid {started.pid})"]
 
-    def _unhealthy(self, name: str, entry: Entry) -> Exception:
-        from coursectl.errors import ExternalError
-
+    def _unhealthy(self, name: str, entry: Entry) -> ExternalError:
         return ExternalError(
             f"{name} (pid {entry.pid}) runs but does not answer on {entry.address}; see {entry.log}:\n"
             f"{daemon.log_tail(Path(entry.log)) if entry.log else ''}",
@@ -250,8 +249,6 @@ class Sandbox:
             return False
         done = pids.terminate(entry.pid, entry.starttime, timeout=20)
         if pids.alive(entry.pid, entry.starttime):
-            from coursectl.errors import ExternalError
-
             raise ExternalError(f"{name} (pid {entry.pid}) did not stop; see {entry.log}")
         return done
 
