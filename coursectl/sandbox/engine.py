@@ -95,14 +95,16 @@ def mounts_under(mountinfo: str, root: Path) -> list[str]:
     return sorted(set(found), key=lambda p: (-p.count("/"), p))
 
 
-def release_exec_root(paths: EnginePaths) -> list[str]:
-    """Unmount what dockerd leaves mounted under its exec-root (``netns/default``), and remove a /run exec-root."""
+def release_mounts(paths: EnginePaths) -> list[str]:
+    """Unmount what a stopped dockerd left under its exec-root (``netns/default``) or data-root (after a crash),
+    and remove a /run exec-root. Call only when no process of the engine runs any more."""
     done = []
     try:
         mountinfo = Path("/proc/self/mountinfo").read_text()
     except OSError:
         mountinfo = ""
-    for point in mounts_under(mountinfo, paths.exec_root):
+    points = mounts_under(mountinfo, paths.exec_root) + mounts_under(mountinfo, paths.data_root)
+    for point in sorted(points, key=lambda p: (-p.count("/"), p)):
         result = run(["umount", point], timeout=30, check=False)
         if result.returncode == 0:
             done.append(f"engine: unmounted {point}")
@@ -241,5 +243,5 @@ def stop_private(paths: EnginePaths, pid: int | None, start: int | None, *, time
         )
     with contextlib.suppress(FileNotFoundError):
         paths.socket.unlink()
-    done += release_exec_root(paths)
+    done += release_mounts(paths)
     return done

@@ -65,7 +65,10 @@ def sandbox(sandbox_settings: SandboxSettings) -> Iterator[Sandbox]:
             _progress(f"down: {'; '.join(stopped) or 'nothing to stop'}")
             left = pids.matching([f"{box.dir}/", *box.engine_paths.needles()])
             assert not left, f"sandbox processes left behind: {[(p.pid, p.command) for p in left]}"
-            mounts = engine.mounts_under(Path("/proc/self/mountinfo").read_text(), box.engine_paths.exec_root)
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+            mounts = engine.mounts_under(mountinfo, box.engine_paths.exec_root) + engine.mounts_under(
+                mountinfo, box.engine_paths.data_root
+            )
             assert not mounts, f"sandbox mounts left behind: {mounts}"
 
 

@@ -219,7 +219,9 @@ def test_whole_cycle_in_a_fresh_state_dir(tmp_path: Path, sandbox_cache_dir: Pat
         assert not pids.alive(container_pid), "the container outlived the private engine"
     left = pids.matching([f"{box.dir}/", *box.engine_paths.needles()])
     assert not left, [(p.pid, p.command) for p in left]
-    assert not engine.mounts_under(Path("/proc/self/mountinfo").read_text(), box.engine_paths.exec_root)
+    mountinfo = Path("/proc/self/mountinfo").read_text()
+    assert not engine.mounts_under(mountinfo, box.engine_paths.exec_root)
+    assert not engine.mounts_under(mountinfo, box.engine_paths.data_root)
     assert box.down() == []
     after = box.status()
     assert all(c.state in ("absent", "external", "stopped") for c in after.components if c.name != "base-image")
