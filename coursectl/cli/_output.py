@@ -50,7 +50,9 @@ class Output:
         if self._out is None:
             from rich.console import Console
 
-            self._out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+            # Jenkins logs and pipes are not 80 columns wide: do not truncate what we print there
+            width = None if sys.stdout.isatty() else 200
+            self._out = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=width)
         return self._out
 
     @property

@@ -35,13 +35,21 @@ def _sandbox(state: AppState) -> Sandbox:
     return Sandbox(state.state_dir(), settings)
 
 
-def _render_status(data: dict[str, Any]) -> Any:
+def _render_status(data: dict[str, Any], *, changes: list[str] | None = None) -> Any:
     def human(console: Console) -> None:
         from rich.table import Table
 
+        if changes is not None:
+            for line in changes:
+                console.print(f"changed: {line}", markup=False)
+            if not changes:
+                console.print("sandbox already up: nothing to do", markup=False)
+
         table = Table(box=None, pad_edge=False)
-        for column in ("component", "state", "healthy", "address", "detail"):
-            table.add_column(column)
+        for column in ("component", "state", "healthy"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("address", overflow="fold")
+        table.add_column("detail")
         for c in data["components"]:
             healthy = "yes" if c["healthy"] else "no"
             state = c["state"] + (" (ours)" if c.get("started_by_us") else "")
@@ -58,7 +66,9 @@ def up(ctx: typer.Context, output: OutputOption = None) -> None:
     out = state.out(output)
     status = _sandbox(state).up(progress=out.progress)
     data = status.to_dict()
-    out.result(data, human=_render_status(data), ids=[c["name"] for c in data["components"]])
+    out.result(
+        data, human=_render_status(data, changes=list(status.changes)), ids=[c["name"] for c in data["components"]]
+    )
 
 
 @app.command("down")
