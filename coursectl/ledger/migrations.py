@@ -37,6 +37,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_by_service ON events (service, environment, ts);
     CREATE INDEX events_by_kind ON events (kind, environment, ts);
     """,
+    # 3: the commits each deployment brought (for lead time, kept out of the details JSON so that
+    #    metrics over 100,000 deployments stay fast) and a natural key that makes imports idempotent
+    """
+    CREATE TABLE deployment_commits (
+        event_id     INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        sha          TEXT NOT NULL,
+        committed_at REAL NOT NULL,
+        PRIMARY KEY (event_id, sha)
+    ) WITHOUT ROWID;
+    ALTER TABLE events ADD COLUMN natural_key TEXT;
+    CREATE UNIQUE INDEX events_by_natural_key ON events (natural_key) WHERE natural_key IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

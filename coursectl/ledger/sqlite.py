@@ -31,6 +31,38 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _epoch(value: str | datetime | float) -> float:
+    """Unix seconds from an aware datetime, an ISO 8601 text with an offset, or a number."""
+    if isinstance(value, int | float):
+        return float(value)
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"time without a time zone: {value}")
+    return when.timestamp()
+
+
+def _iso_from_epoch(ts: float) -> str:
+    when = datetime.fromtimestamp(ts, UTC)
+    if when.microsecond:
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def natural_key(event: LedgerEvent) -> str | None:
+    """What makes a deployment or rollback the same one when it is imported again; None for other kinds."""
+    if event.kind not in ("deployment", "rollback"):
+        return None
+    started = event.details.get("started_at")
+    started_text = _iso_from_epoch(_epoch(started)) if started else ""
+    finished = _iso_from_epoch(event.time.timestamp())
+    if event.kind == "deployment":
+        parts = [event.environment, event.service, event.version, event.git_commit, started_text, finished]
+    else:
+        parts = [event.environment, event.service, event.details.get("from_version"),
+                 event.details.get("to_version"), started_text, finished]
+    return event.kind + "|" + "|".join("" if p is None else str(p) for p in parts)
+
+
 class SqliteLedger:
     """The ledger in a SQLite file (WAL mode, schema migrated on open).
 
@@ -83,10 +115,14 @@ class SqliteLedger:
             return self._insert(conn, event)
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, event: LedgerEvent) -> LedgerEvent:
+    def _insert(conn: sqlite3.Connection, event: LedgerEvent, *, key: str | None = None) -> LedgerEvent:
+        details = dict(event.details)
+        commits = details.pop("commits", None) if event.kind == "deployment" else None
+        if commits is not None:
+            details["commit_count"] = len(commits)
         cur = conn.execute(
-            "INSERT INTO events (ts, kind, actor, environment, service, version, git_commit, outcome, details)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (ts, kind, actor, environment, service, version, git_commit, outcome, details,"
+            " natural_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 _utc_text(event.time),
                 event.kind,
@@ -96,10 +132,91 @@ class SqliteLedger:
                 event.version,
                 event.git_commit,
                 event.outcome,
-                json.dumps(dict(event.details), sort_keys=True, default=str),
+                json.dumps(details, sort_keys=True, default=str),
+                key if key is not None else natural_key(event),
             ),
         )
+        if commits:
+            conn.executemany(
+                "INSERT OR IGNORE INTO deployment_commits (event_id, sha, committed_at) VALUES (?, ?, ?)",
+                [(cur.lastrowid, c["sha"], _epoch(c["committed_at"])) for c in commits],
+            )
         return replace(event, id=cur.lastrowid)
+
+    def import_events(self, events: Sequence[LedgerEvent]) -> tuple[int, int]:
+        """Append ``events`` in one transaction, skipping those already recorded (same natural key).
+
+        Returns (imported, skipped). Either all new events are written or none.
+        """
+        imported = skipped = 0
+        with self._tx() as conn:
+            for event in events:
+                key = natural_key(event)
+                if key and conn.execute("SELECT 1 FROM events WHERE natural_key = ?", (key,)).fetchone():
+                    skipped += 1
+                    continue
+                self._insert(conn, event, key=key)
+                imported += 1
+        return imported, skipped
+
+    def deployment_commits(self, event_id: int) -> list[dict[str, str]]:
+        """The commits a deployment brought, as recorded (oldest first)."""
+        rows = self._conn.execute(
+            "SELECT sha, committed_at FROM deployment_commits WHERE event_id = ? ORDER BY committed_at, sha",
+            (event_id,),
+        ).fetchall()
+        return [{"sha": sha, "committed_at": _iso_from_epoch(ts)} for sha, ts in rows]
+
+    def deployment_rows(
+        self, environment: str | None, service: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every deployment of ``environment`` (and ``service``) as plain tuples, oldest first: (id, service,
+        environment, version, git_commit, outcome, finished_at as Unix seconds, hotfix, commit_count)."""
+        sql = (
+            "SELECT id, service, environment, version, git_commit, outcome,"
+            " CAST(strftime('%s', ts) AS INTEGER) + CAST(substr(ts, 20, 7) AS REAL),"
+            " json_extract(details, '$.hotfix'), json_extract(details, '$.commit_count')"
+            " FROM events WHERE kind = 'deployment'"
+        )
+        return self._conn.execute(*self._scoped(sql, environment, service)).fetchall()
+
+    def rollback_rows(
+        self, environment: str | None, service: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every rollback record: (id, service, environment, from_version, to_version, outcome, finished_at)."""
+        sql = (
+            "SELECT id, service, environment, json_extract(details, '$.from_version'),"
+            " json_extract(details, '$.to_version'), outcome,"
+            " CAST(strftime('%s', ts) AS INTEGER) + CAST(substr(ts, 20, 7) AS REAL)"
+            " FROM events WHERE kind = 'rollback'"
+        )
+        return self._conn.execute(*self._scoped(sql, environment, service)).fetchall()
+
+    @staticmethod
+    def _scoped(sql: str, environment: str | None, service: str | None) -> tuple[str, list[Any]]:
+        args: list[Any] = []
+        if environment:
+            sql += " AND environment = ?"
+            args.append(environment)
+        if service:
+            sql += " AND service = ?"
+            args.append(service)
+        return sql + " ORDER BY ts, id", args
+
+    def commit_rows(self, event_ids: Sequence[int]) -> list[tuple[int, str, float]]:
+        """(event_id, sha, committed_at) of the commits recorded for these deployments."""
+        if not event_ids:
+            return []
+        conn = self._conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_events (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.wanted_events")
+        conn.executemany("INSERT OR IGNORE INTO temp.wanted_events (id) VALUES (?)", ((i,) for i in event_ids))
+        rows = conn.execute(
+            "SELECT c.event_id, c.sha, c.committed_at FROM temp.wanted_events w"
+            " JOIN deployment_commits c ON c.event_id = w.id"
+        ).fetchall()
+        conn.execute("DELETE FROM temp.wanted_events")
+        return rows
 
     def events(
         self,

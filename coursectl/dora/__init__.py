@@ -1,0 +1,21 @@
+"""Pure DORA metric computations over deployments and rollbacks read from the ledger."""
+
+from __future__ import annotations
+
+from coursectl.dora.compute import DoraInputs, compute_dora
+from coursectl.dora.model import Commit, Deployment, Rollback, Window
+from coursectl.dora.stats import median, percentile
+from coursectl.dora.tiers import TIER_YEARS, tier_for
+
+__all__ = [
+    "TIER_YEARS",
+    "Commit",
+    "Deployment",
+    "DoraInputs",
+    "Rollback",
+    "Window",
+    "compute_dora",
+    "median",
+    "percentile",
+    "tier_for",
+]
