@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from collections.abc import Sequence
 
 
@@ -18,10 +19,13 @@ def percentile(values: Sequence[float], q: float, *, presorted: bool = False) ->
     if not 0 <= q <= 100:
         raise ValueError("q must be between 0 and 100")
     xs = values if presorted else sorted(values)
-    h = (len(xs) - 1) * q / 100.0
+    h = Fraction(len(xs) - 1) * Fraction(q) / 100  # exact, so that p90 of whole seconds is not 107279.999...
     lo = math.floor(h)
     hi = min(lo + 1, len(xs) - 1)
-    return float(xs[lo]) + (h - lo) * (float(xs[hi]) - float(xs[lo]))
+    frac = h - lo
+    if not frac:
+        return float(xs[lo])
+    return float(Fraction(xs[lo]) + frac * (Fraction(xs[hi]) - Fraction(xs[lo])))
 
 
 def median(values: Sequence[float], *, presorted: bool = False) -> float | None:
