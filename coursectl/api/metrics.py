@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from coursectl.dora.compute import STAYING, DoraInputs, classify, compute_dora, previous_staying
 from coursectl.dora.model import DEPLOYMENT_STATUSES, ROLLBACK_STATUSES, Deployment, Rollback, Window, local
 from coursectl.errors import CoursectlError, UsageError
+from coursectl.render.formats import duration, pct
 
 if TYPE_CHECKING:
     from coursectl.config.models import MetricsConfig
@@ -212,15 +213,15 @@ def success_report(
     lines.append(_line("deployment_frequency", "Deployment frequency", df["per_day"], "per day",
                        f">= {t.deployments_per_day:g} per day", df["per_day"] >= t.deployments_per_day, ledger_src))
     lt = dora["lead_time"]["median_seconds"]
-    lines.append(_line("lead_time", "Lead time for changes (median)", lt, "seconds", f"< {t.lead_time:g} s",
+    lines.append(_line("lead_time", "Lead time for changes (median)", lt, "seconds", f"< {duration(t.lead_time)}",
                        None if lt is None else lt < t.lead_time, ledger_src + " + git",
                        None if lt is not None else "no commits reached production in the window"))
     rec = dora["recovery_time"]["median_seconds"]
-    lines.append(_line("recovery_time", "Recovery time (median)", rec, "seconds", f"< {t.recovery_time:g} s",
+    lines.append(_line("recovery_time", "Recovery time (median)", rec, "seconds", f"< {duration(t.recovery_time)}",
                        None if rec is None else rec < t.recovery_time, ledger_src,
                        None if rec is not None else "no recovered failure in the window"))
     cfr = dora["change_failure_rate"]["rate"]
-    lines.append(_line("change_failure_rate", "Change failure rate", cfr, "ratio", f"< {t.change_failure_rate:g}",
+    lines.append(_line("change_failure_rate", "Change failure rate", cfr, "ratio", f"< {pct(t.change_failure_rate, 1)}",
                        None if cfr is None else cfr < t.change_failure_rate, ledger_src,
                        None if cfr is not None else "no deployments in the window"))
     lines.append(_uptime(window, metrics))
@@ -231,7 +232,7 @@ def success_report(
 
 
 def _uptime(window: Window, metrics: MetricsConfig) -> dict[str, Any]:
-    target = f">= {metrics.targets.uptime:g}"
+    target = f">= {pct(metrics.targets.uptime, 1)}"
     cfg = metrics.prometheus
     if cfg is None:
         return _line("uptime", "Uptime", None, "ratio", target, None, "Prometheus",
@@ -250,7 +251,7 @@ def _uptime(window: Window, metrics: MetricsConfig) -> dict[str, Any]:
 
 
 def _builds(window: Window, metrics: MetricsConfig, secrets_file: Path | None) -> dict[str, Any]:
-    target = f"> {metrics.targets.build_success_rate:g}"
+    target = f"> {pct(metrics.targets.build_success_rate, 1)}"
     cfg = metrics.jenkins
     if cfg is None:
         return _line("build_success_rate", "Build success rate", None, "ratio", target, None, "Jenkins",
@@ -292,7 +293,7 @@ def _coverage(metrics: MetricsConfig, secrets_file: Path | None) -> dict[str, An
 
 
 def _scans(ledger: SqliteLedger, window: Window, target_rate: float, service: str | None) -> dict[str, Any]:
-    target = f">= {target_rate:g}"
+    target = f">= {pct(target_rate, 1)}"
     events = ledger.events(kinds=["scan"], service=service, since=window.start, until=window.end)
     if not events:
         return _line("scan_pass_rate", "Security-scan pass rate", None, "ratio", target, None, "ledger (scan events)",
