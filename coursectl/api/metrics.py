@@ -74,7 +74,7 @@ def make_window(
     """
     if since and (start or end):
         raise UsageError("give either --since or --from/--to, not both")
-    current = (now or datetime.now(tz)).astimezone(tz)
+    current = (now or datetime.now(tz)).astimezone(tz).replace(microsecond=0)
     if start or end:
         if not start:
             raise UsageError("--to needs --from")
