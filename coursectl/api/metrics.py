@@ -10,8 +10,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from coursectl.dora.compute import STAYING, DoraInputs, classify, compute_dora, previous_staying
-from coursectl.dora.model import DEPLOYMENT_STATUSES, ROLLBACK_STATUSES, Deployment, Rollback, Window, local
+import numpy as np
+
+from coursectl.dora.compute import DoraInputs, compute_dora, effective_statuses, previous_staying_rows
+from coursectl.dora.model import (
+    DEPLOYMENT_STATUSES,
+    HOTFIXED,
+    ROLLBACK_STATUSES,
+    SUCCEEDED,
+    History,
+    Rollback,
+    Window,
+    local,
+)
 from coursectl.errors import CoursectlError, UsageError
 from coursectl.render.formats import duration, pct
 
@@ -106,24 +117,53 @@ class GitSource:
         return [own, *self.shared_paths] if own else []
 
 
-def load_history(
-    ledger: SqliteLedger, environment: str | None, service: str | None
-) -> tuple[list[Deployment], list[Rollback], set[int]]:
-    """Deployments and rollbacks of the ledger, and the ids of deployments that recorded their commits."""
-    deployments: list[Deployment] = []
-    listed: set[int] = set()
-    for row in ledger.deployment_rows(environment, service):
-        if row[5] not in DEPLOYMENT_STATUSES:
-            continue  # unfinished or unknown statuses are not deployments yet
-        deployments.append(Deployment(row[0], row[1], row[2], row[3], row[4], row[6], row[5], bool(row[7])))
-        if row[8] is not None:
-            listed.add(row[0])
+def load_history(ledger: SqliteLedger, environment: str | None, service: str | None) -> tuple[History, Any, Any]:
+    """The ledger's finished deployments and rollbacks as a History, and per row: whether the deployment
+    listed its commits, and whether another deployment lists some of the same commits."""
+    rows = [r for r in ledger.deployment_rows(environment, service) if r[5] in DEPLOYMENT_STATUSES]
     rollbacks = [
         Rollback(r[0], r[1], r[2], r[3], r[4], r[6], r[5])
         for r in ledger.rollback_rows(environment, service)
         if r[5] in ROLLBACK_STATUSES
     ]
-    return deployments, rollbacks, listed
+    n = len(rows)
+    listed = np.fromiter((bool(r[8]) for r in rows), dtype=bool, count=n)
+    repeated = np.fromiter((bool(r[9]) for r in rows), dtype=bool, count=n)
+    return History.from_rows(rows, rollbacks), listed, repeated
+
+
+def _listed_commits(
+    ledger: SqliteLedger, h: History, eff: Any, repeated: Any, environment: str | None, service: str | None,
+    start: float, end: float,
+) -> tuple[list[Any], list[Any]]:
+    """Commit owners and times of staying deployments finished in [start, end) that listed their commits.
+
+    Deployments whose commits no other deployment lists come straight from the packed column; the few that
+    share commits with another are de-duplicated here: a commit counts for its service once, at the first
+    staying deployment that brought it.
+    """
+    staying = (eff == SUCCEEDED) | (eff == HOTFIXED)
+    plain_ids = set(h.ids[staying & ~repeated].tolist())
+    owners: list[Any] = []
+    times: list[Any] = []
+    plain = [(i, blob) for i, blob in ledger.commit_time_blobs(environment, service, start, end) if i in plain_ids]
+    if plain:
+        counts = np.fromiter((len(b) // 8 for _, b in plain), dtype=np.int64, count=len(plain))
+        owners.append(np.repeat(np.fromiter((i for i, _ in plain), dtype=np.int64, count=len(plain)), counts))
+        times.append(np.frombuffer(b"".join(b for _, b in plain), dtype="<f8").astype(np.float64))
+    shared_rows = np.flatnonzero(staying & repeated & (h.finished < end))
+    if len(shared_rows):
+        shared = {int(h.ids[i]): (float(h.finished[i]), h.service[i]) for i in shared_rows}
+        first: dict[tuple[str, str], tuple[float, int, float]] = {}
+        for event_id, sha, committed_at in ledger.commit_rows(list(shared)):
+            fin, svc = shared[event_id]
+            key = (svc, sha)
+            if key not in first or (fin, event_id) < first[key][:2]:
+                first[key] = (fin, event_id, committed_at)
+        kept = [(i, at) for fin, i, at in first.values() if start <= fin < end]
+        owners.append(np.fromiter((i for i, _ in kept), dtype=np.int64, count=len(kept)))
+        times.append(np.fromiter((at for _, at in kept), dtype=np.float64, count=len(kept)))
+    return owners, times
 
 
 def dora_report(
@@ -138,34 +178,42 @@ def dora_report(
     git: GitSource | None = None,
 ) -> dict[str, Any]:
     """The DORA report of ``window`` (see coursectl.dora.compute for the definitions)."""
-    deployments, rollbacks, listed = load_history(ledger, environment, service)
-    effective = classify(deployments, rollbacks)
+    h, listed, repeated = load_history(ledger, environment, service)
+    eff = effective_statuses(h)
     end = window.end_ts
     needed_from = window.previous().start_ts
-    staying = [d for d in deployments if d.finished_at < end and effective[d.id] in STAYING]
-    commit_rows = ledger.commit_rows([d.id for d in staying if d.id in listed])
+    owners, times = _listed_commits(ledger, h, eff, repeated, environment, service, needed_from, end)
     warnings: list[str] = []
     without: set[int] = set()
     from_git = 0
-    previous = previous_staying(deployments, effective) if git else {}
-    for d in staying:
-        if d.id in listed or d.finished_at < needed_from:
-            continue
-        base = previous.get(d.id)
-        if git is None or not d.commit or base is None or not base.commit:
+    staying = (eff == SUCCEEDED) | (eff == HOTFIXED)
+    in_range = (h.finished >= needed_from) & (h.finished < end)
+    todo = np.flatnonzero(staying & in_range & ~listed)
+    previous = previous_staying_rows(h, eff) if len(todo) else None
+    for i in todo.tolist():
+        d = h.deployment(i)
+        base = int(previous[i]) if previous is not None else -1
+        base_commit = h.commit[base] if base >= 0 else None
+        if git is None or not d.commit or not base_commit:
             without.add(d.id)
             continue
         try:
             from coursectl.adapters.git import commits_between
 
-            found = commits_between(git.repository, d.commit, base.commit, git.paths_for(d.service))
+            found = commits_between(git.repository, d.commit, base_commit, git.paths_for(d.service))
         except CoursectlError as exc:
             warnings.append(f"deployment {d.id} ({d.service} {d.version}): commits not read from git: {exc.message}")
             without.add(d.id)
             continue
         from_git += len(found)
-        commit_rows.extend((d.id, sha, ts) for sha, ts in found)
-    inputs = DoraInputs(deployments, rollbacks, effective, commit_rows, frozenset(without))
+        owners.append(np.full(len(found), d.id, dtype=np.int64))
+        times.append(np.fromiter((ts for _, ts in found), dtype=np.float64, count=len(found)))
+    inputs = DoraInputs(
+        h, eff,
+        commit_owner=np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64),
+        commit_time=np.concatenate(times) if times else np.zeros(0, dtype=np.float64),
+        deployments_without_commits=frozenset(without),
+    )
     report = compute_dora(
         inputs, window, tiers_year=tiers_year, min_deployments=min_deployments, by_service=by_service,
         environment=environment, service=service,

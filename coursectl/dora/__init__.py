@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from coursectl.dora.compute import DoraInputs, compute_dora
-from coursectl.dora.model import Commit, Deployment, Rollback, Window
+from coursectl.dora.compute import DoraInputs, classify, compute_dora, effective_statuses
+from coursectl.dora.model import Commit, Deployment, History, Rollback, Window
 from coursectl.dora.stats import median, percentile
 from coursectl.dora.tiers import TIER_YEARS, tier_for
 
@@ -12,9 +12,12 @@ __all__ = [
     "Commit",
     "Deployment",
     "DoraInputs",
+    "History",
     "Rollback",
     "Window",
+    "classify",
     "compute_dora",
+    "effective_statuses",
     "median",
     "percentile",
     "tier_for",

@@ -24,13 +24,26 @@ Definitions (docs/metrics.md repeats them; the reports print them in a footnote)
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from coursectl.dora.model import Deployment, Rollback, Window, iso_utc, week_start
+import numpy as np
+
+from coursectl.dora.model import (
+    EFFECTIVE_NAMES,
+    FAILED,
+    HOTFIXED,
+    ROLLED_BACK,
+    SUCCEEDED,
+    Deployment,
+    History,
+    Rollback,
+    Window,
+    iso_utc,
+    local_midnights,
+    week_starts,
+)
 from coursectl.dora.stats import median, percentile
 from coursectl.dora.tiers import REPORTS, tier_for
 
@@ -45,140 +58,207 @@ LEAD_TIME_BUCKETS = (
     (float("inf"), ">= 30 d"),
 )
 
-CommitRow = tuple[int, str, float]  # (deployment event id, sha, committed_at)
+
+def _by_group(h: History, rows: np.ndarray) -> dict[int, np.ndarray]:
+    """``rows`` (ascending row indexes) split by group, each part still ascending."""
+    if len(rows) == 0:
+        return {}
+    g = h.group[rows]
+    order = np.argsort(g, kind="stable")
+    rows, g = rows[order], g[order]
+    cuts = np.flatnonzero(np.diff(g)) + 1
+    return {int(part_g[0]): part for part, part_g in zip(np.split(rows, cuts), np.split(g, cuts), strict=True)}
+
+
+def effective_statuses(h: History) -> np.ndarray:
+    """The effective status code of every row (see the module docstring).
+
+    Only hotfix deployments and succeeded rollbacks change anything, and they are rare, so they are walked
+    one by one in time order against each group's succeeded deployments; the rest is vectorised.
+    """
+    eff = h.status.copy()
+    hot_rows = np.flatnonzero(h.hotfix)
+    rollbacks = [r for r in h.rollbacks if r.status == "succeeded"]
+    if len(hot_rows) == 0 and not rollbacks:
+        return eff
+    succ_by_group = _by_group(h, np.flatnonzero(h.status == SUCCEEDED))
+    group_of = {key: g for g, key in enumerate(h.groups)}
+    wanted = {(group_of[(r.service, r.environment)], r.from_version) for r in rollbacks
+              if r.from_version is not None and (r.service, r.environment) in group_of}
+    by_version: dict[tuple[int, str | None], list[int]] = {}
+    if wanted:
+        for g, rows in succ_by_group.items():
+            for i in rows.tolist():
+                key = (g, h.version[i])
+                if key in wanted:
+                    by_version.setdefault(key, []).append(i)
+    events: list[tuple[float, int, int, Any]] = [(float(h.finished[i]), 0, int(h.ids[i]), int(i)) for i in hot_rows]
+    events += [(r.finished_at, 1, r.id, r) for r in rollbacks]
+    events.sort(key=lambda e: e[:3])
+    empty = np.zeros(0, dtype=np.int64)
+    for _, kind, _, item in events:
+        if kind == 0:  # a hotfix marks the latest live deployment still counted as succeeded
+            i = item
+            rows = succ_by_group.get(int(h.group[i]), empty)
+            p = int(np.searchsorted(rows, i)) - 1
+            while p >= 0 and eff[rows[p]] != SUCCEEDED:
+                p -= 1
+            if p >= 0:
+                eff[rows[p]] = HOTFIXED
+            continue
+        r: Rollback = item
+        g = group_of.get((r.service, r.environment))
+        if g is None:
+            continue
+        bound = int(np.searchsorted(h.finished, r.finished_at, side="right"))  # deployments up to the rollback
+        candidates: Sequence[int] | np.ndarray
+        if r.from_version is not None:
+            candidates = by_version.get((g, r.from_version), [])
+            p = bisect.bisect_left(candidates, bound) - 1
+        else:
+            candidates = succ_by_group.get(g, empty)
+            p = int(np.searchsorted(candidates, bound)) - 1
+        while p >= 0 and eff[candidates[p]] == ROLLED_BACK:
+            p -= 1
+        if p >= 0:
+            eff[candidates[p]] = ROLLED_BACK
+    return eff
 
 
 def classify(deployments: Sequence[Deployment], rollbacks: Sequence[Rollback]) -> dict[int, str]:
-    """The effective status of every deployment (see the module docstring), by deployment id."""
-    effective = {d.id: d.status for d in deployments}
-    groups: dict[tuple[str, str], list[tuple[float, int, int, Deployment | Rollback]]] = defaultdict(list)
-    for d in deployments:
-        groups[(d.service, d.environment)].append((d.finished_at, 0, d.id, d))
-    for r in rollbacks:
-        groups[(r.service, r.environment)].append((r.finished_at, 1, r.id, r))
-    for items in groups.values():
-        items.sort(key=lambda item: item[:3])
-        live: list[Deployment] = []  # succeeded deployments not taken away, oldest first
-        for _, _, _, item in items:
-            if isinstance(item, Deployment):
-                if item.hotfix:
-                    for previous in reversed(live):
-                        if effective[previous.id] == "succeeded":
-                            effective[previous.id] = "hotfixed"
-                            break
-                if item.status == "succeeded":
-                    live.append(item)
-            elif item.status == "succeeded" and live:
-                target = None
-                if item.from_version is not None:
-                    target = next((d for d in reversed(live) if d.version == item.from_version), None)
-                else:
-                    target = live[-1]
-                if target is not None:
-                    effective[target.id] = "rolled_back"
-                    live.remove(target)
-    return effective
+    """The effective status of every deployment by id (an object-level convenience over effective_statuses)."""
+    h = History.from_deployments(deployments, rollbacks)
+    eff = effective_statuses(h)
+    return {int(i): EFFECTIVE_NAMES[int(e)] for i, e in zip(h.ids, eff, strict=True)}
 
 
-def previous_staying(deployments: Sequence[Deployment], effective: Mapping[int, str]) -> dict[int, Deployment | None]:
-    """For every staying deployment, the previous staying deployment of the same service and environment."""
-    result: dict[int, Deployment | None] = {}
-    last: dict[tuple[str, str], Deployment] = {}
-    for d in sorted(deployments, key=lambda d: (d.finished_at, d.id)):
-        if effective.get(d.id) in STAYING:
-            key = (d.service, d.environment)
-            result[d.id] = last.get(key)
-            last[key] = d
-    return result
+def previous_staying_rows(h: History, eff: np.ndarray) -> np.ndarray:
+    """For every row, the row of the previous staying deployment of its group (-1: none, or not staying)."""
+    out = np.full(len(h), -1, dtype=np.int64)
+    for rows in _by_group(h, np.flatnonzero((eff == SUCCEEDED) | (eff == HOTFIXED))).values():
+        out[rows[1:]] = rows[:-1]
+    return out
 
 
 @dataclass
 class DoraInputs:
-    """Everything the computation needs: all deployments and rollbacks known (not only the window's), their
-    effective statuses, and the commits each staying deployment brought (``commit_rows``)."""
+    """Everything the computation needs: the whole known history (not only the window's), the effective
+    statuses, and the commits staying deployments brought as two aligned arrays: the deployment id owning each
+    commit and its commit time. A commit must appear once per service, at the first staying deployment that
+    brought it (``coursectl.api.metrics`` de-duplicates)."""
 
-    deployments: Sequence[Deployment]
-    rollbacks: Sequence[Rollback]
-    effective: Mapping[int, str]
-    commit_rows: Sequence[CommitRow] = ()
+    history: History
+    effective: np.ndarray
+    commit_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    commit_time: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     deployments_without_commits: frozenset[int] = field(default_factory=frozenset)
 
 
 @dataclass
-class _Prepared:
-    lead: list[tuple[float, float]]  # (deployment finished_at, lead seconds), sorted by finished_at
-    recoveries: list[tuple[float, float | None, Deployment]]  # (failure finished_at, seconds or None, dep)
+class _Columns:
+    h: History
+    code: np.ndarray
+    succeeded: np.ndarray
+    without: np.ndarray
+    rb_fin: np.ndarray
+    lead_fin: np.ndarray  # per commit: finished_at of its deployment, sorted
+    lead: np.ndarray  # per commit: lead time, aligned with lead_fin
+    rec_rows: np.ndarray  # failed rows, ascending (so their finished_at is sorted)
+    rec_fin: np.ndarray
+    rec_sec: np.ndarray  # NaN when not recovered (yet)
 
 
-def _prepare(inputs: DoraInputs) -> _Prepared:
-    by_id = {d.id: d for d in inputs.deployments}
-    first: dict[tuple[str, str], tuple[float, float]] = {}
-    for event_id, sha, committed_at in inputs.commit_rows:
-        d = by_id.get(event_id)
-        if d is None or inputs.effective.get(event_id) not in STAYING:
-            continue
-        key = (d.service, sha)
-        seen = first.get(key)
-        if seen is None or d.finished_at < seen[0]:
-            first[key] = (d.finished_at, d.finished_at - committed_at)
-    lead = sorted(first.values())
+def _columns(inputs: DoraInputs) -> _Columns:
+    h, code = inputs.history, inputs.effective
+    n = len(h)
+    without = np.isin(h.ids, np.fromiter(inputs.deployments_without_commits, dtype=np.int64))
+    rb_fin = np.asarray([r.finished_at for r in h.rollbacks], dtype=np.float64)
 
-    restores: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for d in inputs.deployments:
-        if d.status == "succeeded":
-            restores[(d.service, d.environment)].append(d.finished_at)
-    for r in inputs.rollbacks:
-        if r.status == "succeeded":
-            restores[(r.service, r.environment)].append(r.finished_at)
-    for times in restores.values():
-        times.sort()
-    recoveries: list[tuple[float, float | None, Deployment]] = []
-    for d in inputs.deployments:
-        if inputs.effective.get(d.id) in FAILED_EFFECTIVE:
-            times = restores.get((d.service, d.environment), [])
-            i = bisect.bisect_right(times, d.finished_at)
-            recoveries.append((d.finished_at, times[i] - d.finished_at if i < len(times) else None, d))
-    recoveries.sort(key=lambda item: (item[0], item[2].id))
-    return _Prepared(lead, recoveries)
+    order = np.argsort(h.ids, kind="stable")
+    sorted_ids = h.ids[order]
+    owner = np.asarray(inputs.commit_owner, dtype=np.int64)
+    at = np.asarray(inputs.commit_time, dtype=np.float64)
+    if n and len(owner):
+        pos = np.minimum(np.searchsorted(sorted_ids, owner), n - 1)
+        known = sorted_ids[pos] == owner
+        rows = order[pos[known]]
+        at = at[known]
+        staying = (code[rows] == SUCCEEDED) | (code[rows] == HOTFIXED)
+        lead_fin = h.finished[rows][staying]
+        lead = lead_fin - at[staying]
+        lead_order = np.argsort(lead_fin, kind="stable")
+        lead_fin, lead = lead_fin[lead_order], lead[lead_order]
+    else:
+        lead_fin = lead = np.zeros(0, dtype=np.float64)
+
+    rec_rows = np.flatnonzero(code != SUCCEEDED)
+    rec_fin = h.finished[rec_rows]
+    rec_sec = np.full(len(rec_rows), np.nan)
+    if len(rec_rows):
+        group_of = {key: g for g, key in enumerate(h.groups)}
+        restore_rows = np.flatnonzero(h.status == SUCCEEDED)
+        restore_g = [h.group[restore_rows]]
+        restore_t = [h.finished[restore_rows]]
+        ok = [r for r in h.rollbacks if r.status == "succeeded" and (r.service, r.environment) in group_of]
+        restore_g.append(np.asarray([group_of[(r.service, r.environment)] for r in ok], dtype=np.int64))
+        restore_t.append(np.asarray([r.finished_at for r in ok], dtype=np.float64))
+        rg, rt = np.concatenate(restore_g), np.concatenate(restore_t)
+        o = np.lexsort((rt, rg))
+        rg, rt = rg[o], rt[o]
+        fg = h.group[rec_rows]
+        for g in np.unique(fg):
+            lo, hi = np.searchsorted(rg, [g, g + 1])
+            times = rt[lo:hi]
+            sel = np.flatnonzero(fg == g)
+            nxt = np.searchsorted(times, rec_fin[sel], side="right")
+            found = nxt < len(times)
+            rec_sec[sel[found]] = times[nxt[found]] - rec_fin[sel[found]]
+    return _Columns(h, code, h.status == SUCCEEDED, without, rb_fin, lead_fin, lead, rec_rows, rec_fin, rec_sec)
 
 
-def _core(window: Window, inputs: DoraInputs, prepared: _Prepared) -> dict[str, Any]:
+def _span(values: np.ndarray, start: float, end: float) -> slice:
+    lo, hi = np.searchsorted(values, [start, end], side="left")
+    return slice(int(lo), int(hi))
+
+
+def _core(window: Window, c: _Columns) -> dict[str, Any]:
     """The raw figures of one window (no tiers, no trend)."""
     start, end = window.start_ts, window.end_ts
-    deps = [d for d in inputs.deployments if start <= d.finished_at < end]
-    rollbacks = [r for r in inputs.rollbacks if start <= r.finished_at < end]
-    succeeded = [d for d in deps if d.status == "succeeded"]
-    days = window.days
-    deploy_days = len({datetime.fromtimestamp(d.finished_at, window.tz).date() for d in succeeded})
-    eff = [inputs.effective.get(d.id, d.status) for d in deps]
-    failed, rolled_back, hotfixed = eff.count("failed"), eff.count("rolled_back"), eff.count("hotfixed")
-    failures = failed + rolled_back + hotfixed
-    lo = bisect.bisect_left(prepared.lead, (start, float("-inf")))
-    hi = bisect.bisect_left(prepared.lead, (end, float("-inf")))
-    lead_values = sorted(v for _, v in prepared.lead[lo:hi])
-    rec = [item for item in prepared.recoveries if start <= item[0] < end]
-    rec_values = sorted(s for _, s, _ in rec if s is not None)
-    hotfix_deps = sum(1 for d in deps if d.hotfix)
+    w = _span(c.h.finished, start, end)
+    n = w.stop - w.start
+    counts = np.bincount(c.code[w], minlength=4) if n else np.zeros(4, dtype=np.int64)
+    succ_fin = c.h.finished[w][c.succeeded[w]]
+    days = np.asarray(local_midnights(window), dtype=np.float64)
+    deploy_days = int(len(np.unique(np.searchsorted(days, succ_fin, side="right")))) if len(succ_fin) else 0
+    rb = _span(c.rb_fin, start, end)
+    rollbacks = rb.stop - rb.start
+    hotfix_deps = int(c.h.hotfix[w].sum())
+    failures = int(counts[FAILED] + counts[ROLLED_BACK] + counts[HOTFIXED])
+    lw = _span(c.lead_fin, start, end)
+    rw = _span(c.rec_fin, start, end)
+    rec_all = c.rec_sec[rw]
     return {
-        "deployments": deps,
-        "succeeded": succeeded,
-        "days": days,
+        "window": window,
+        "slice": w,
+        "n": n,
+        "succeeded": int(c.succeeded[w].sum()),
+        "days": window.days,
         "deploy_days": deploy_days,
-        "failed": failed,
-        "rolled_back": rolled_back,
-        "hotfixed": hotfixed,
+        "failed": int(counts[FAILED]),
+        "rolled_back": int(counts[ROLLED_BACK]),
+        "hotfixed": int(counts[HOTFIXED]),
         "failures": failures,
-        "cfr": failures / len(deps) if deps else None,
-        "rework": (hotfix_deps + len(rollbacks)) / len(deps) if deps else None,
+        "cfr": failures / n if n else None,
+        "rework": (hotfix_deps + rollbacks) / n if n else None,
         "hotfix_deployments": hotfix_deps,
-        "rollbacks": len(rollbacks),
-        "lead_values": lead_values,
-        "recoveries": rec,
-        "recovery_values": rec_values,
-        "without_commits": sum(1 for d in deps if d.id in inputs.deployments_without_commits),
+        "rollbacks": rollbacks,
+        "lead_slice": lw,
+        "lead_values": np.sort(c.lead[lw]),
+        "rec_slice": rw,
+        "recoveries_total": len(rec_all),
+        "recovery_values": np.sort(rec_all[~np.isnan(rec_all)]),
+        "without_commits": int(c.without[w].sum()),
     }
-
-
 def _trend(current: float | None, previous: float | None, higher_is_better: bool) -> dict[str, Any]:
     if current is None or previous is None:
         return {"previous": previous, "change": None, "direction": None}
@@ -198,54 +278,52 @@ def _tier(metric: str, value: float | None, year: int, enough: bool, note: str) 
     return tier_for(metric, value, year), None
 
 
-def _histogram(values: Sequence[float]) -> list[dict[str, Any]]:
-    counts = [0] * len(LEAD_TIME_BUCKETS)
-    bounds = [b for b, _ in LEAD_TIME_BUCKETS]
-    for v in values:
-        counts[min(bisect.bisect_right(bounds, v), len(bounds) - 1)] += 1
-    return [{"label": label, "upper_seconds": (None if b == float("inf") else b), "count": c}
-            for (b, label), c in zip(LEAD_TIME_BUCKETS, counts, strict=True)]
+def _histogram(values: np.ndarray) -> list[dict[str, Any]]:
+    bounds = np.asarray([b for b, _ in LEAD_TIME_BUCKETS[:-1]], dtype=np.float64)
+    counts = np.bincount(np.searchsorted(bounds, values, side="right"), minlength=len(LEAD_TIME_BUCKETS))
+    return [{"label": label, "upper_seconds": (None if b == float("inf") else b), "count": int(n)}
+            for (b, label), n in zip(LEAD_TIME_BUCKETS, counts, strict=True)]
 
 
-def _weekly(window: Window, core: dict[str, Any], prepared: _Prepared, inputs: DoraInputs) -> list[dict[str, Any]]:
-    tz = window.tz
-    weeks: dict[datetime, dict[str, Any]] = {}
+def _weekly(core: dict[str, Any], c: _Columns) -> list[dict[str, Any]]:
+    window: Window = core["window"]
+    starts = week_starts(window)
+    bounds = np.asarray([s.timestamp() for s in starts], dtype=np.float64)
+    k = len(starts)
 
-    def bucket(ts: float) -> dict[str, Any]:
-        key = week_start(ts, tz)
-        if key not in weeks:
-            weeks[key] = {"deployments": 0, "succeeded": 0, "failures": 0, "lead": [], "recovery": [],
-                          "days": set()}
-        return weeks[key]
+    def week_of(times: np.ndarray) -> np.ndarray:
+        return np.searchsorted(bounds, times, side="right") - 1
 
-    for d in core["deployments"]:
-        b = bucket(d.finished_at)
-        b["deployments"] += 1
-        if d.status == "succeeded":
-            b["succeeded"] += 1
-            b["days"].add(datetime.fromtimestamp(d.finished_at, tz).date())
-        if inputs.effective.get(d.id, d.status) in FAILED_EFFECTIVE:
-            b["failures"] += 1
-    start, end = window.start_ts, window.end_ts
-    lo = bisect.bisect_left(prepared.lead, (start, float("-inf")))
-    hi = bisect.bisect_left(prepared.lead, (end, float("-inf")))
-    for finished, seconds in prepared.lead[lo:hi]:
-        bucket(finished)["lead"].append(seconds)
-    for finished, seconds, _ in core["recoveries"]:
-        if seconds is not None:
-            bucket(finished)["recovery"].append(seconds)
+    w = core["slice"]
+    dep_week = week_of(c.h.finished[w])
+    deployments = np.bincount(dep_week, minlength=k)
+    succ = c.succeeded[w]
+    succeeded = np.bincount(dep_week[succ], minlength=k)
+    failures = np.bincount(dep_week[c.code[w] > 0], minlength=k)
+    days = np.asarray(local_midnights(window), dtype=np.float64)
+    succ_fin = c.h.finished[w][succ]
+    day_index = np.searchsorted(days, succ_fin, side="right")
+    lw = core["lead_slice"]
+    lead_week = week_of(c.lead_fin[lw])
+    lead_vals = c.lead[lw]
+    rw = core["rec_slice"]
+    rec_week = week_of(c.rec_fin[rw])
+    rec_vals = c.rec_sec[rw]
     out = []
-    for key in sorted(weeks):
-        b = weeks[key]
+    for i, s in enumerate(starts):
+        if deployments[i] == 0:
+            continue
+        wk_days = np.unique(day_index[week_of(succ_fin) == i])
+        rv = rec_vals[rec_week == i]
         out.append({
-            "week_start": key.date().isoformat(),
-            "deployments": b["deployments"],
-            "succeeded": b["succeeded"],
-            "deploy_days": len(b["days"]),
-            "failures": b["failures"],
-            "change_failure_rate": b["failures"] / b["deployments"] if b["deployments"] else None,
-            "lead_time_median_seconds": median(b["lead"]),
-            "recovery_median_seconds": median(b["recovery"]),
+            "week_start": s.date().isoformat(),
+            "deployments": int(deployments[i]),
+            "succeeded": int(succeeded[i]),
+            "deploy_days": int(len(wk_days)),
+            "failures": int(failures[i]),
+            "change_failure_rate": int(failures[i]) / int(deployments[i]),
+            "lead_time_median_seconds": median(np.sort(lead_vals[lead_week == i]), presorted=True),
+            "recovery_median_seconds": median(np.sort(rv[~np.isnan(rv)]), presorted=True),
         })
     return out
 
@@ -261,34 +339,40 @@ def compute_dora(
     service: str | None = None,
 ) -> dict[str, Any]:
     """The DORA report of ``window`` as a JSON-ready dictionary (keys documented in docs/metrics.md)."""
-    prepared = _prepare(inputs)
-    cur = _core(window, inputs, prepared)
-    prev = _core(window.previous(), inputs, prepared)
-    n = len(cur["deployments"])
+    c = _columns(inputs)
+    cur = _core(window, c)
+    prev = _core(window.previous(), c)
+    n = cur["n"]
     enough = n >= min_deployments
     note = f"fewer than {min_deployments} deployments in the window ({n})"
 
-    per_day = len(cur["succeeded"]) / cur["days"]
-    prev_per_day = len(prev["succeeded"]) / prev["days"]
-    weeks_in_window = cur["days"] / 7.0
+    per_day = cur["succeeded"] / cur["days"]
+    prev_per_day = prev["succeeded"] / prev["days"]
     df_tier, df_note = _tier("deployment_frequency", per_day, tiers_year, enough, note)
 
     lead_values = cur["lead_values"]
     lt_median = median(lead_values, presorted=True)
     lt_tier, lt_note = _tier("lead_time", lt_median, tiers_year, enough, note)
-
     cfr_tier, cfr_note = _tier("change_failure_rate", cur["cfr"], tiers_year, enough, note)
-
     rec_values = cur["recovery_values"]
     rec_median = median(rec_values, presorted=True)
-    rec_tier, rec_note = _tier("recovery_time", rec_median, tiers_year, enough,
-                               note) if rec_values or not enough else ("n/a", "no recovered failure in the window")
+    if enough and len(rec_values) == 0:
+        rec_tier, rec_note = "n/a", "no recovered failure in the window"
+    else:
+        rec_tier, rec_note = _tier("recovery_time", rec_median, tiers_year, enough, note)
 
     def with_note(d: dict[str, Any], tier_note: str | None) -> dict[str, Any]:
         if tier_note:
             d["tier_note"] = tier_note
         return d
 
+    rw = cur["rec_slice"]
+    h = c.h
+    recoveries = [
+        {"deployment_id": int(h.ids[i]), "service": h.service[i], "version": h.version[i],
+         "failed_at": iso_utc(float(h.finished[i])), "seconds": None if np.isnan(s) else float(s)}
+        for i, s in zip(c.rec_rows[rw][-500:].tolist(), c.rec_sec[rw][-500:].tolist(), strict=True)
+    ]
     report: dict[str, Any] = {
         "environment": environment,
         "service": service,
@@ -297,16 +381,16 @@ def compute_dora(
         "tiers_report": {"year": tiers_year, "name": REPORTS[tiers_year]},
         "min_deployments": min_deployments,
         "deployment_frequency": with_note({
-            "count": len(cur["succeeded"]),
+            "count": cur["succeeded"],
             "per_day": per_day,
             "per_week": per_day * 7.0,
             "deploy_days": cur["deploy_days"],
-            "deploy_days_per_week": cur["deploy_days"] / weeks_in_window,
+            "deploy_days_per_week": cur["deploy_days"] / (cur["days"] / 7.0),
             "tier": df_tier,
             "trend": _trend(per_day, prev_per_day, True),
         }, df_note),
         "lead_time": with_note({
-            "commits": len(lead_values),
+            "commits": int(len(lead_values)),
             "median_seconds": lt_median,
             "p90_seconds": percentile(lead_values, 90, presorted=True),
             "deployments_without_commits": cur["without_commits"],
@@ -333,42 +417,37 @@ def compute_dora(
             "trend": _trend(cur["rework"], prev["rework"], False),
         },
         "recovery_time": with_note({
-            "failures": len(cur["recoveries"]),
-            "recovered": len(rec_values),
-            "unrecovered": len(cur["recoveries"]) - len(rec_values),
+            "failures": cur["recoveries_total"],
+            "recovered": int(len(rec_values)),
+            "unrecovered": cur["recoveries_total"] - int(len(rec_values)),
             "median_seconds": rec_median,
             "p90_seconds": percentile(rec_values, 90, presorted=True),
             "tier": rec_tier,
             "trend": _trend(rec_median, median(prev["recovery_values"], presorted=True), False),
         }, rec_note),
-        "weekly": _weekly(window, cur, prepared, inputs),
+        "weekly": _weekly(cur, c),
         "lead_time_histogram": _histogram(lead_values),
-        "recoveries": [
-            {"deployment_id": d.id, "service": d.service, "version": d.version,
-             "failed_at": iso_utc(ts), "seconds": s}
-            for ts, s, d in cur["recoveries"][:500]
-        ],
+        "recoveries": recoveries,
     }
     if by_service:
-        services = sorted({d.service for d in inputs.deployments})
         report["by_service"] = {}
-        for name in services:
-            sub = _subset(inputs, name)
-            report["by_service"][name] = _summary(
-                compute_dora(sub, window, tiers_year=tiers_year, min_deployments=min_deployments,
-                             environment=environment, service=name))
+        for name in sorted(set(inputs.history.service)):
+            report["by_service"][name] = _summary(compute_dora(
+                _subset(inputs, name), window, tiers_year=tiers_year, min_deployments=min_deployments,
+                environment=environment, service=name))
     return report
 
 
 def _subset(inputs: DoraInputs, service: str) -> DoraInputs:
-    deployments = [d for d in inputs.deployments if d.service == service]
-    ids = {d.id for d in deployments}
+    h = inputs.history.only_service(service)
+    keep = np.isin(inputs.commit_owner, h.ids)
+    ids = set(h.ids.tolist())
     return DoraInputs(
-        deployments=deployments,
-        rollbacks=[r for r in inputs.rollbacks if r.service == service],
-        effective=inputs.effective,
-        commit_rows=[row for row in inputs.commit_rows if row[0] in ids],
-        deployments_without_commits=inputs.deployments_without_commits & ids,
+        history=h,
+        effective=effective_statuses(h),
+        commit_owner=inputs.commit_owner[keep],
+        commit_time=inputs.commit_time[keep],
+        deployments_without_commits=frozenset(i for i in inputs.deployments_without_commits if i in ids),
     )
 
 

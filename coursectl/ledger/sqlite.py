@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import struct
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -46,6 +47,15 @@ def _iso_from_epoch(ts: float) -> str:
     if when.microsecond:
         return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pack_times(times: Sequence[float]) -> bytes:
+    """Unix times packed as little-endian float64 (the ``commit_times`` column)."""
+    return struct.pack(f"<{len(times)}d", *times)
+
+
+def unpack_times(blob: bytes) -> tuple[float, ...]:
+    return struct.unpack(f"<{len(blob) // 8}d", blob)
 
 
 def natural_key(event: LedgerEvent) -> str | None:
@@ -136,12 +146,44 @@ class SqliteLedger:
                 key if key is not None else natural_key(event),
             ),
         )
-        if commits:
-            conn.executemany(
-                "INSERT OR IGNORE INTO deployment_commits (event_id, sha, committed_at) VALUES (?, ?, ?)",
-                [(cur.lastrowid, c["sha"], _epoch(c["committed_at"])) for c in commits],
-            )
+        if event.kind == "deployment" and event.outcome is not None:
+            SqliteLedger._project_deployment(conn, event, int(cur.lastrowid or 0), details, commits)
         return replace(event, id=cur.lastrowid)
+
+    @staticmethod
+    def _project_deployment(
+        conn: sqlite3.Connection, event: LedgerEvent, event_id: int, details: dict[str, Any],
+        commits: list[dict[str, Any]] | None,
+    ) -> None:
+        """Write the metrics projection of a deployment (and its commits); flag commits seen before."""
+        blob = None
+        repeated = 0
+        if commits is not None:
+            rows = [(event_id, str(c["sha"]), _epoch(c["committed_at"])) for c in commits]
+            blob = pack_times(sorted(r[2] for r in rows))
+            shas = sorted({r[1] for r in rows})
+            earlier: set[int] = set()
+            for i in range(0, len(shas), 500):
+                chunk = shas[i : i + 500]
+                earlier.update(
+                    r[0] for r in conn.execute(
+                        f"SELECT DISTINCT event_id FROM deployment_commits WHERE sha IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    )
+                )
+            if earlier:
+                repeated = 1
+                conn.executemany("UPDATE dora_deployments SET repeated = 1 WHERE event_id = ?",
+                                 [(i,) for i in earlier])
+            conn.executemany(
+                "INSERT OR IGNORE INTO deployment_commits (event_id, sha, committed_at) VALUES (?, ?, ?)", rows
+            )
+        conn.execute(
+            "INSERT INTO dora_deployments (event_id, environment, service, version, git_commit, status, finished_at,"
+            " hotfix, commit_times, repeated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_id, event.environment, event.service, event.version, event.git_commit, event.outcome,
+             event.time.timestamp(), 1 if details.get("hotfix") else 0, blob, repeated),
+        )
 
     def import_events(self, events: Sequence[LedgerEvent]) -> tuple[int, int]:
         """Append ``events`` in one transaction, skipping those already recorded (same natural key).
@@ -167,18 +209,35 @@ class SqliteLedger:
         ).fetchall()
         return [{"sha": sha, "committed_at": _iso_from_epoch(ts)} for sha, ts in rows]
 
-    def deployment_rows(
-        self, environment: str | None, service: str | None = None
-    ) -> list[tuple[Any, ...]]:
-        """Every deployment of ``environment`` (and ``service``) as plain tuples, oldest first: (id, service,
-        environment, version, git_commit, outcome, finished_at as Unix seconds, hotfix, commit_count)."""
-        sql = (
-            "SELECT id, service, environment, version, git_commit, outcome,"
-            " CAST(strftime('%s', ts) AS INTEGER) + CAST(substr(ts, 20, 7) AS REAL),"
-            " json_extract(details, '$.hotfix'), json_extract(details, '$.commit_count')"
-            " FROM events WHERE kind = 'deployment'"
-        )
-        return self._conn.execute(*self._scoped(sql, environment, service)).fetchall()
+    def deployment_rows(self, environment: str | None, service: str | None = None) -> list[tuple[Any, ...]]:
+        """Every finished deployment of ``environment`` (and ``service``) as plain tuples, oldest first:
+        (id, service, environment, version, git_commit, status, finished_at as Unix seconds, hotfix,
+        has listed commits, commits also listed by another deployment)."""
+        sql = ("SELECT event_id, service, environment, version, git_commit, status, finished_at, hotfix,"
+               " commit_times IS NOT NULL, repeated FROM dora_deployments WHERE 1 = 1")
+        args: list[Any] = []
+        if environment:
+            sql += " AND environment = ?"
+            args.append(environment)
+        if service:
+            sql += " AND service = ?"
+            args.append(service)
+        return self._conn.execute(sql + " ORDER BY finished_at, event_id", args).fetchall()
+
+    def commit_time_blobs(
+        self, environment: str | None, service: str | None, start: float, end: float
+    ) -> list[tuple[int, bytes]]:
+        """(deployment id, packed commit times) of deployments finished in [start, end) that listed commits."""
+        sql = ("SELECT event_id, commit_times FROM dora_deployments WHERE finished_at >= ? AND finished_at < ?"
+               " AND commit_times IS NOT NULL")
+        args: list[Any] = [start, end]
+        if environment:
+            sql += " AND environment = ?"
+            args.append(environment)
+        if service:
+            sql += " AND service = ?"
+            args.append(service)
+        return self._conn.execute(sql, args).fetchall()
 
     def rollback_rows(
         self, environment: str | None, service: str | None = None

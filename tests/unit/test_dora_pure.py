@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coursectl.api.metrics import make_window, parse_span
-from coursectl.dora.compute import classify, previous_staying
-from coursectl.dora.model import Deployment, Rollback, Window, week_start
+from coursectl.dora.compute import classify, effective_statuses, previous_staying_rows
+from coursectl.dora.model import Deployment, History, Rollback, Window, week_start
 from coursectl.dora.stats import median, percentile
 from coursectl.dora.tiers import tier_for
 from coursectl.errors import UsageError
@@ -99,8 +99,11 @@ def test_classify_hotfix_rollback_and_services() -> None:
     eff = classify(deps, rollbacks)
     assert eff == {1: "succeeded", 2: "hotfixed", 3: "succeeded", 4: "rolled_back", 5: "succeeded",
                    6: "failed", 7: "rolled_back"}
-    prev = previous_staying(deps, eff)
-    assert prev[3].id == 2 and prev[2].id == 1 and prev[1] is None and 4 not in prev
+    h = History.from_deployments(deps, rollbacks)
+    prev = previous_staying_rows(h, effective_statuses(h))
+    by_id = {int(i): row for row, i in enumerate(h.ids)}
+    assert [int(h.ids[prev[by_id[i]]]) if prev[by_id[i]] >= 0 else None for i in (1, 2, 3, 4, 5)] == \
+        [None, 1, 2, None, None]
 
 
 def test_hotfix_after_rollback_marks_the_restored_deployment() -> None:

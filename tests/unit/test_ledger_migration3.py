@@ -26,7 +26,8 @@ def test_old_ledger_is_migrated_and_keeps_its_events(tmp_path: Path) -> None:
         (old,) = ledger.events()
         assert old.actor == "old" and old.details["started_at"] == "2025-12-31T23:59:00Z"
         rows = ledger.deployment_rows("prod")
-        assert rows == [(old.id, "payment", "prod", "1", "abcd", "succeeded", 1767225600.0, None, None)]
+        # projected by the migration; its commits (inside the old details JSON) are not listed: git is used
+        assert rows == [(old.id, "payment", "prod", "1", "abcd", "succeeded", 1767225600.0, 0, 0, 0)]
         # new deployments keep their commits in the commits table, and get a natural key
         new = ledger.record(LedgerEvent(kind="deployment", actor="x", environment="prod", service="payment",
                                         version="2", git_commit="beef", outcome="succeeded",
@@ -36,3 +37,9 @@ def test_old_ledger_is_migrated_and_keeps_its_events(tmp_path: Path) -> None:
         assert ledger.deployment_commits(new.id) == [{"sha": "beef", "committed_at": "2026-01-01T12:00:00Z"}]
         assert ledger.events(limit=1)[0].details == {"started_at": "2026-01-02T00:00:00Z", "commit_count": 1}
         assert ledger.import_events([new]) == (0, 1)
+        assert ledger.deployment_rows("prod")[1][-2:] == (1, 0)
+        # a third deployment listing the same commit flags both as sharing commits
+        ledger.record(LedgerEvent(kind="deployment", actor="x", environment="prod", service="payment",
+                                  version="3", outcome="succeeded",
+                                  details={"commits": [{"sha": "beef", "committed_at": "2026-01-01T12:00:00Z"}]}))
+        assert [r[-1] for r in ledger.deployment_rows("prod")] == [0, 1, 1]
