@@ -117,24 +117,24 @@ class GitSource:
         return [own, *self.shared_paths] if own else []
 
 
-def load_history(ledger: SqliteLedger, environment: str | None, service: str | None) -> tuple[History, Any, Any]:
-    """The ledger's finished deployments and rollbacks as a History, and per row: whether the deployment
-    listed its commits, and whether another deployment lists some of the same commits."""
+def load_history(
+    ledger: SqliteLedger, environment: str | None, service: str | None
+) -> tuple[History, list[bytes | None], Any]:
+    """The ledger's finished deployments and rollbacks as a History, and per row: the packed commit times it
+    listed (None: not listed), and whether another deployment lists some of the same commits."""
     rows = [r for r in ledger.deployment_rows(environment, service) if r[5] in DEPLOYMENT_STATUSES]
     rollbacks = [
         Rollback(r[0], r[1], r[2], r[3], r[4], r[6], r[5])
         for r in ledger.rollback_rows(environment, service)
         if r[5] in ROLLBACK_STATUSES
     ]
-    n = len(rows)
-    listed = np.fromiter((bool(r[8]) for r in rows), dtype=bool, count=n)
-    repeated = np.fromiter((bool(r[9]) for r in rows), dtype=bool, count=n)
-    return History.from_rows(rows, rollbacks), listed, repeated
+    blobs = [r[8] for r in rows]
+    repeated = np.asarray([r[9] for r in rows], dtype=bool)
+    return History.from_rows(rows, rollbacks), blobs, repeated
 
 
 def _listed_commits(
-    ledger: SqliteLedger, h: History, eff: Any, repeated: Any, environment: str | None, service: str | None,
-    start: float, end: float,
+    ledger: SqliteLedger, h: History, eff: Any, blobs: list[bytes | None], repeated: Any, start: float, end: float,
 ) -> tuple[list[Any], list[Any]]:
     """Commit owners and times of staying deployments finished in [start, end) that listed their commits.
 
@@ -143,14 +143,16 @@ def _listed_commits(
     staying deployment that brought it.
     """
     staying = (eff == SUCCEEDED) | (eff == HOTFIXED)
-    plain_ids = set(h.ids[staying & ~repeated].tolist())
+    lo, hi = (int(x) for x in np.searchsorted(h.finished, [start, end]))
+    listed = np.asarray([b is not None for b in blobs[lo:hi]], dtype=bool)
+    plain = np.flatnonzero(listed & staying[lo:hi] & ~repeated[lo:hi]) + lo
     owners: list[Any] = []
     times: list[Any] = []
-    plain = [(i, blob) for i, blob in ledger.commit_time_blobs(environment, service, start, end) if i in plain_ids]
-    if plain:
-        counts = np.fromiter((len(b) // 8 for _, b in plain), dtype=np.int64, count=len(plain))
-        owners.append(np.repeat(np.fromiter((i for i, _ in plain), dtype=np.int64, count=len(plain)), counts))
-        times.append(np.frombuffer(b"".join(b for _, b in plain), dtype="<f8").astype(np.float64))
+    if len(plain):
+        chosen = [blobs[i] for i in plain.tolist()]
+        counts = np.asarray([len(b) // 8 for b in chosen], dtype=np.int64)  # type: ignore[arg-type]
+        owners.append(np.repeat(h.ids[plain], counts))
+        times.append(np.frombuffer(b"".join(chosen), dtype="<f8").astype(np.float64))  # type: ignore[arg-type]
     shared_rows = np.flatnonzero(staying & repeated & (h.finished < end))
     if len(shared_rows):
         shared = {int(h.ids[i]): (float(h.finished[i]), h.service[i]) for i in shared_rows}
@@ -160,9 +162,9 @@ def _listed_commits(
             key = (svc, sha)
             if key not in first or (fin, event_id) < first[key][:2]:
                 first[key] = (fin, event_id, committed_at)
-        kept = [(i, at) for fin, i, at in first.values() if start <= fin < end]
-        owners.append(np.fromiter((i for i, _ in kept), dtype=np.int64, count=len(kept)))
-        times.append(np.fromiter((at for _, at in kept), dtype=np.float64, count=len(kept)))
+        kept = sorted((fin, i, at) for fin, i, at in first.values() if start <= fin < end)
+        owners.append(np.asarray([i for _, i, _ in kept], dtype=np.int64))
+        times.append(np.asarray([at for _, _, at in kept], dtype=np.float64))
     return owners, times
 
 
@@ -178,11 +180,12 @@ def dora_report(
     git: GitSource | None = None,
 ) -> dict[str, Any]:
     """The DORA report of ``window`` (see coursectl.dora.compute for the definitions)."""
-    h, listed, repeated = load_history(ledger, environment, service)
+    h, blobs, repeated = load_history(ledger, environment, service)
     eff = effective_statuses(h)
     end = window.end_ts
     needed_from = window.previous().start_ts
-    owners, times = _listed_commits(ledger, h, eff, repeated, environment, service, needed_from, end)
+    owners, times = _listed_commits(ledger, h, eff, blobs, repeated, needed_from, end)
+    listed = np.asarray([b is not None for b in blobs], dtype=bool)
     warnings: list[str] = []
     without: set[int] = set()
     from_git = 0

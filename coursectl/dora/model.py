@@ -177,20 +177,21 @@ class History:
         import numpy as np
 
         n = len(rows)
+        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if n else [()] * 8
+        service, environment = list(cols[1]), list(cols[2])
         keys: dict[tuple[str, str], int] = {}
-        service = [r[1] for r in rows]
-        environment = [r[2] for r in rows]
-        group = np.fromiter((keys.setdefault((s, e), len(keys)) for s, e in zip(service, environment, strict=True)),
+        group = np.fromiter((keys.setdefault(k, len(keys)) for k in zip(service, environment, strict=True)),
                             dtype=np.int64, count=n)
+        codes = STATUS_CODES
         return cls(
-            ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+            ids=np.asarray(cols[0], dtype=np.int64),
             service=service,
             environment=environment,
-            version=[r[3] for r in rows],
-            commit=[r[4] for r in rows],
-            finished=np.fromiter((r[6] for r in rows), dtype=np.float64, count=n),
-            status=np.fromiter((STATUS_CODES[r[5]] for r in rows), dtype=np.int8, count=n),
-            hotfix=np.fromiter((bool(r[7]) for r in rows), dtype=bool, count=n),
+            version=list(cols[3]),
+            commit=list(cols[4]),
+            finished=np.asarray(cols[6], dtype=np.float64),
+            status=np.asarray([codes[x] for x in cols[5]], dtype=np.int8),
+            hotfix=np.asarray(cols[7], dtype=bool),
             group=group,
             groups=list(keys),
             rollbacks=sorted(rollbacks, key=lambda r: (r.finished_at, r.id)),

@@ -212,9 +212,9 @@ class SqliteLedger:
     def deployment_rows(self, environment: str | None, service: str | None = None) -> list[tuple[Any, ...]]:
         """Every finished deployment of ``environment`` (and ``service``) as plain tuples, oldest first:
         (id, service, environment, version, git_commit, status, finished_at as Unix seconds, hotfix,
-        has listed commits, commits also listed by another deployment)."""
+        packed commit times or None, commits also listed by another deployment)."""
         sql = ("SELECT event_id, service, environment, version, git_commit, status, finished_at, hotfix,"
-               " commit_times IS NOT NULL, repeated FROM dora_deployments WHERE 1 = 1")
+               " commit_times, repeated FROM dora_deployments WHERE 1 = 1")
         args: list[Any] = []
         if environment:
             sql += " AND environment = ?"
@@ -223,21 +223,6 @@ class SqliteLedger:
             sql += " AND service = ?"
             args.append(service)
         return self._conn.execute(sql + " ORDER BY finished_at, event_id", args).fetchall()
-
-    def commit_time_blobs(
-        self, environment: str | None, service: str | None, start: float, end: float
-    ) -> list[tuple[int, bytes]]:
-        """(deployment id, packed commit times) of deployments finished in [start, end) that listed commits."""
-        sql = ("SELECT event_id, commit_times FROM dora_deployments WHERE finished_at >= ? AND finished_at < ?"
-               " AND commit_times IS NOT NULL")
-        args: list[Any] = [start, end]
-        if environment:
-            sql += " AND environment = ?"
-            args.append(environment)
-        if service:
-            sql += " AND service = ?"
-            args.append(service)
-        return self._conn.execute(sql, args).fetchall()
 
     def rollback_rows(
         self, environment: str | None, service: str | None = None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from coursectl.domain import LedgerEvent
 from coursectl.ledger import SqliteLedger
+from coursectl.ledger.sqlite import unpack_times
 from coursectl.ledger.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
 
 
@@ -27,7 +28,7 @@ def test_old_ledger_is_migrated_and_keeps_its_events(tmp_path: Path) -> None:
         assert old.actor == "old" and old.details["started_at"] == "2025-12-31T23:59:00Z"
         rows = ledger.deployment_rows("prod")
         # projected by the migration; its commits (inside the old details JSON) are not listed: git is used
-        assert rows == [(old.id, "payment", "prod", "1", "abcd", "succeeded", 1767225600.0, 0, 0, 0)]
+        assert rows == [(old.id, "payment", "prod", "1", "abcd", "succeeded", 1767225600.0, 0, None, 0)]
         # new deployments keep their commits in the commits table, and get a natural key
         new = ledger.record(LedgerEvent(kind="deployment", actor="x", environment="prod", service="payment",
                                         version="2", git_commit="beef", outcome="succeeded",
@@ -37,7 +38,8 @@ def test_old_ledger_is_migrated_and_keeps_its_events(tmp_path: Path) -> None:
         assert ledger.deployment_commits(new.id) == [{"sha": "beef", "committed_at": "2026-01-01T12:00:00Z"}]
         assert ledger.events(limit=1)[0].details == {"started_at": "2026-01-02T00:00:00Z", "commit_count": 1}
         assert ledger.import_events([new]) == (0, 1)
-        assert ledger.deployment_rows("prod")[1][-2:] == (1, 0)
+        row = ledger.deployment_rows("prod")[1]
+        assert unpack_times(row[8]) == (1767268800.0,) and row[9] == 0
         # a third deployment listing the same commit flags both as sharing commits
         ledger.record(LedgerEvent(kind="deployment", actor="x", environment="prod", service="payment",
                                   version="3", outcome="succeeded",
