@@ -81,8 +81,12 @@ def _zone(name: str) -> Any:
         raise UsageError(f"unknown time zone {name!r}", hint="use an IANA name such as Europe/Berlin") from exc
 
 
+Template = tuple[str, dict[str, Any]]  # (template name, context)
+
+
 def _emit(state: AppState, output: OutputMode | None, fmt: Format | None, out_path: Path | None,
-          data: dict[str, Any], *, markdown: str, html: str | None, table: Any) -> None:
+          data: dict[str, Any], *, markdown: Template, html: Template | None, table: Any) -> None:
+    """Print or write the result in the chosen format (json, markdown, html from templates/, or a table)."""
     out = state.out(output)
     chosen = fmt or (Format.json if out.mode is OutputMode.json else Format.table)
     if chosen is Format.json:
@@ -90,7 +94,7 @@ def _emit(state: AppState, output: OutputMode | None, fmt: Format | None, out_pa
     elif chosen is Format.markdown:
         from coursectl.render.templates import render
 
-        text = render(markdown[0], **markdown[1])  # type: ignore[index]
+        text = render(markdown[0], **markdown[1])
     elif chosen is Format.html:
         if html is None:
             from coursectl.errors import UsageError
@@ -98,7 +102,7 @@ def _emit(state: AppState, output: OutputMode | None, fmt: Format | None, out_pa
             raise UsageError("this report has no HTML format", hint="use --format markdown or json")
         from coursectl.render.templates import render
 
-        text = render(html[0], **html[1])  # type: ignore[index]
+        text = render(html[0], **html[1])
     else:
         text = ""
     if out_path is not None:
@@ -166,8 +170,8 @@ def dora(
     def table(console: Console) -> None:
         _dora_table(console, report, show_weeks=by is By.week)
 
-    _emit(state, output, fmt, out_path, report, markdown=("reports/dora.md.j2", ctx_md),  # type: ignore[arg-type]
-          html=("reports/dora.html.j2", ctx_html), table=table)  # type: ignore[arg-type]
+    _emit(state, output, fmt, out_path, report, markdown=("reports/dora.md.j2", ctx_md),
+          html=("reports/dora.html.j2", ctx_html), table=table)
 
 
 def _dora_table(console: Console, r: dict[str, Any], *, show_weeks: bool) -> None:
@@ -261,5 +265,5 @@ def report(
             t.add_row(m["label"], metric_value(m), m["target"], status, m["source"])
         console.print(t)
 
-    _emit(state, output, fmt, out_path, data, markdown=("reports/success.md.j2", {"r": data, **HELPERS}),  # type: ignore[arg-type]
+    _emit(state, output, fmt, out_path, data, markdown=("reports/success.md.j2", {"r": data, **HELPERS}),
           html=None, table=table)
