@@ -122,15 +122,14 @@ def load_history(
 ) -> tuple[History, list[bytes | None], Any]:
     """The ledger's finished deployments and rollbacks as a History, and per row: the packed commit times it
     listed (None: not listed), and whether another deployment lists some of the same commits."""
-    rows = [r for r in ledger.deployment_rows(environment, service) if r[5] in DEPLOYMENT_STATUSES]
+    rows = ledger.deployment_rows(environment, service, DEPLOYMENT_STATUSES)
     rollbacks = [
         Rollback(r[0], r[1], r[2], r[3], r[4], r[6], r[5])
         for r in ledger.rollback_rows(environment, service)
         if r[5] in ROLLBACK_STATUSES
     ]
-    blobs = [r[8] for r in rows]
-    repeated = np.asarray([r[9] for r in rows], dtype=bool)
-    return History.from_rows(rows, rollbacks), blobs, repeated
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 10
+    return History.from_columns(cols, rollbacks), list(cols[8]), np.asarray(cols[9], dtype=bool)
 
 
 def _listed_commits(

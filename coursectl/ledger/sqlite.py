@@ -209,8 +209,10 @@ class SqliteLedger:
         ).fetchall()
         return [{"sha": sha, "committed_at": _iso_from_epoch(ts)} for sha, ts in rows]
 
-    def deployment_rows(self, environment: str | None, service: str | None = None) -> list[tuple[Any, ...]]:
-        """Every finished deployment of ``environment`` (and ``service``) as plain tuples, oldest first:
+    def deployment_rows(
+        self, environment: str | None, service: str | None = None, statuses: Sequence[str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every deployment of ``environment`` (and ``service``, with one of ``statuses``), oldest first, as tuples:
         (id, service, environment, version, git_commit, status, finished_at as Unix seconds, hotfix,
         packed commit times or None, commits also listed by another deployment)."""
         sql = ("SELECT event_id, service, environment, version, git_commit, status, finished_at, hotfix,"
@@ -222,6 +224,9 @@ class SqliteLedger:
         if service:
             sql += " AND service = ?"
             args.append(service)
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args.extend(statuses)
         return self._conn.execute(sql + " ORDER BY finished_at, event_id", args).fetchall()
 
     def rollback_rows(
