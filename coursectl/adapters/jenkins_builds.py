@@ -38,15 +38,21 @@ def job_builds(
     url: str, job: str, *, username: str | None = None, token: str | None = None, timeout: float = 10.0,
     limit: int = 100,
 ) -> list[Build]:
-    """The most recent builds of ``job`` (at most ``limit``, newest first)."""
+    """The most recent builds of ``job`` (at most ``limit``, newest first).
+
+    One request at depth 1 (the builds come with result, timestamp and duration); a build listed without them
+    is fetched on its own.
+    """
     import jenkins  # python-jenkins
 
     try:
         server = jenkins.Jenkins(url, username=username, password=token, timeout=timeout)
-        info = server.get_job_info(job)
+        info = server.get_job_info(job, depth=1)
         builds = []
         for entry in (info.get("builds") or [])[:limit]:
-            builds.append(parse_build(server.get_build_info(job, int(entry["number"]))))
+            if "timestamp" not in entry:
+                entry = server.get_build_info(job, int(entry["number"]))
+            builds.append(parse_build(entry))
         return builds
     except jenkins.JenkinsException as exc:
         raise ExternalError(f"Jenkins at {url}: {exc}") from exc

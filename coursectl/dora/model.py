@@ -1,4 +1,4 @@
-"""The value types the DORA computations work on: deployments, rollbacks, commits and a window."""
+"""The value types the DORA computations work on: deployments, rollbacks, a window, and the history as columns."""
 
 from __future__ import annotations
 
@@ -10,14 +10,6 @@ from zoneinfo import ZoneInfo
 
 DEPLOYMENT_STATUSES = ("succeeded", "failed", "rolled_back")
 ROLLBACK_STATUSES = ("succeeded", "failed")
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """A commit a deployment brought: its sha and commit time (Unix seconds, UTC)."""
-
-    sha: str
-    committed_at: float
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -75,17 +75,29 @@ def _load(rel: str) -> Any:
 RESULTS = {1: "SUCCESS", 2: "SUCCESS", 3: "FAILURE", 4: "SUCCESS", 5: "ABORTED", 6: "FAILURE", 7: "SUCCESS"}
 
 
-def jenkins_route(path: str, headers: dict[str, str]) -> tuple[int, Any]:
-    clean = path.split("?")[0].rstrip("/")
-    if clean == "/job/fish/api/json":
-        return 200, _load("jenkins/jenkins-rest/job-info.json")
-    parts = clean.split("/")
-    if len(parts) == 6 and parts[1:3] == ["job", "fish"] and parts[4:] == ["api", "json"]:
-        n = int(parts[3])
-        build = copy.deepcopy(_load("jenkins/jenkins-rest/build-info.json"))
-        build.update(number=n, id=str(n), result=RESULTS[n], timestamp=build["timestamp"] + n * 3_600_000)
-        return 200, build
-    return 404, {}
+def _build(n: int) -> dict[str, Any]:
+    build = copy.deepcopy(_load("jenkins/jenkins-rest/build-info.json"))
+    build.update(number=n, id=str(n), result=RESULTS[n], timestamp=build["timestamp"] + n * 3_600_000)
+    return dict(build)
+
+
+def jenkins_route(embed: bool) -> Route:
+    """The job answers at depth 1 with its builds embedded (``embed``) or, like the saved depth-0 sample, with
+    numbers only, so that every build is fetched on its own."""
+
+    def route(path: str, headers: dict[str, str]) -> tuple[int, Any]:
+        clean = path.split("?")[0].rstrip("/")
+        if clean == "/job/fish/api/json":
+            job = copy.deepcopy(_load("jenkins/jenkins-rest/job-info.json"))
+            if embed and "depth=1" in path:
+                job["builds"] = [_build(b["number"]) for b in job["builds"]]
+            return 200, job
+        parts = clean.split("/")
+        if len(parts) == 6 and parts[1:3] == ["job", "fish"] and parts[4:] == ["api", "json"]:
+            return 200, _build(int(parts[3]))
+        return 404, {}
+
+    return route
 
 
 def sonar_route(measures: str) -> Route:
@@ -128,10 +140,10 @@ def _by_key(out: str) -> dict[str, dict[str, Any]]:
 
 
 @needs_fixtures
-@pytest.mark.parametrize("measures", ["coverage", "missing"])
+@pytest.mark.parametrize(("measures", "embed"), [("coverage", True), ("missing", False)])
 def test_report_reads_jenkins_sonarqube_and_scans(cli, http_server, tmp_path: Path, state_dir: Path,  # type: ignore[no-untyped-def]
-                                                 monkeypatch: pytest.MonkeyPatch, measures: str) -> None:
-    jenkins_url, jenkins_seen = http_server(jenkins_route)
+                                                 monkeypatch: pytest.MonkeyPatch, measures: str, embed: bool) -> None:
+    jenkins_url, jenkins_seen = http_server(jenkins_route(embed))
     sonar_url, sonar_seen = http_server(sonar_route(measures))
     monkeypatch.setenv("J_USER", "ci")
     monkeypatch.setenv("J_TOKEN", "jenkins-token-456")
@@ -149,8 +161,13 @@ def test_report_reads_jenkins_sonarqube_and_scans(cli, http_server, tmp_path: Pa
     builds = m["build_success_rate"]
     assert builds["value"] == 4 / 6  # 7 builds, ABORTED not counted, 2 FAILURE
     assert builds["status"] == "missed" and builds["source"].endswith("job fish (6 builds)")
-    assert {s["path"].split("?")[0] for s in jenkins_seen} >= {"/job/fish/api/json", "/job/fish/7/api/json"}
-    assert jenkins_seen[0]["headers"].get("Authorization", "").startswith("Basic ")
+    # python-jenkins asks for a CSRF crumb first (404 here: none needed with an API token)
+    seen = [s for s in jenkins_seen if not s["path"].startswith("/crumbIssuer/")]
+    paths = [s["path"].split("?")[0] for s in seen]
+    builds = [] if embed else [f"/job/fish/{n}/api/json" for n in range(7, 0, -1)]
+    assert paths == ["/job/fish/api/json", *builds]
+    assert "depth=1" in seen[0]["path"]
+    assert all(s["headers"].get("Authorization", "").startswith("Basic ") for s in seen)
 
     cov = m["coverage"]
     if measures == "coverage":
