@@ -61,3 +61,17 @@ def test_recorded_history_is_measured(cli, state_dir: Path, tmp_path: Path, monk
 
     code, out, _ = cli("metrics", "dora", "--since", "30d", "-o", "quiet")
     assert code == 0 and out == ""
+
+
+def test_bad_time_zones(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "coursectl.yaml"
+    cfg.write_text("project: t\nservices:\n  a: {path: a, port: 8001}\nregistry: {url: 127.0.0.1:5000}\n"
+                   "environments:\n  prod: {target: docker}\nmetrics: {timezone: Mars/Olympus}\n", encoding="utf-8")
+    code, _, err = cli("-c", str(cfg), "metrics", "dora", "-o", "json")
+    assert code == 3
+    assert "metrics.timezone" in err and "unknown time zone 'Mars/Olympus'" in err
+    cfg.write_text(cfg.read_text().replace("Mars/Olympus", "Europe/Berlin"), encoding="utf-8")
+    code, _, err = cli("-c", str(cfg), "metrics", "dora", "--tz", "Nowhere/Land")
+    assert code == 2 and "unknown time zone 'Nowhere/Land'" in err
+    code, _, err = cli("-c", str(cfg), "metrics", "dora", "--tiers", "2019")
+    assert code == 2 and "2019" in err
