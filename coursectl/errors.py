@@ -2,6 +2,7 @@
 
     CoursectlError                 exit 1  base class; a bare one is an internal error (a bug)
     ├── UsageError                 exit 2  bad flags or arguments; confirmation needed but no --yes
+    │   └── InputError                     a data file given on the command line is invalid (file:line: what)
     ├── ConfigError                exit 3  configuration missing or invalid (carries every problem found)
     ├── PreconditionError          exit 4  tool not installed, not logged in, image or service not found
     │   ├── ToolMissing                    an external program is not on PATH
@@ -52,6 +53,16 @@ class UsageError(CoursectlError):
 
     exit_code = 2
     kind = "usage"
+
+
+class InputError(UsageError):
+    """Raised when a data file given as an argument (e.g. ``ledger import FILE.jsonl``) is invalid.
+
+    Exit 2 like other bad arguments: the configuration (exit 3) is fine, the input is not. The message
+    names every bad line as ``file:line: field: what is wrong``; ``details["problems"]`` lists them.
+    """
+
+    kind = "input"
 
 
 @dataclass(frozen=True)

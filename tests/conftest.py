@@ -4,6 +4,7 @@ tool-output samples are."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,28 @@ def config_file(tmp_path: Path) -> Path:
     path = folder / "coursectl.yaml"
     path.write_text(MINIMAL_CONFIG, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def state_dir(isolated_state: Path) -> Path:
+    """The test's state directory (the same as ``isolated_state``)."""
+    return isolated_state
+
+
+@pytest.fixture
+def cli(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run the CLI in-process: ``cli("history", "-o", "json")`` → (exit code, stdout, stderr)."""
+    from coursectl.cli import main
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+def fixtures_dir() -> Path | None:
+    """The shared real tool-output samples, or None when they are absent."""
+    return FIXTURES if FIXTURES.is_dir() else None

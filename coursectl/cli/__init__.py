@@ -10,7 +10,9 @@ import typer
 
 from coursectl.cli import config as config_cmd
 from coursectl.cli import history as history_cmd
+from coursectl.cli import ledger as ledger_cmd
 from coursectl.cli import lock as lock_cmd
+from coursectl.cli import metrics as metrics_cmd
 from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import sandbox as sandbox_cmd
 from coursectl.cli import scan as scan_cmd
@@ -25,6 +27,8 @@ def build_app() -> typer.Typer:
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(sandbox_cmd.app, name="sandbox")
     app.add_typer(lock_cmd.app, name="lock")
+    app.add_typer(metrics_cmd.app, name="metrics")
+    app.add_typer(ledger_cmd.app, name="ledger")
     history_cmd.register(app)
     scan_cmd.register(app)
     quality_gate_cmd.register(app)

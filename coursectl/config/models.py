@@ -259,6 +259,79 @@ class SandboxConfig(Strict):
     base_image: str = "coursectl/base:bookworm"
 
 
+class PrometheusSource(Strict):
+    """Where uptime comes from: a Prometheus server and the availability query."""
+
+    url: str = Field(description="base URL, e.g. http://127.0.0.1:9090")
+    query: str = Field(
+        "avg(avg_over_time(up[{window}]))",
+        description="PromQL giving availability 0..1 over the window; {window} becomes e.g. 2592000s",
+    )
+    timeout: Duration = 10.0
+
+
+class JenkinsSource(Strict):
+    """Where the build success rate comes from: a Jenkins job's build history."""
+
+    url: str
+    job: str = Field(description="job name; folders as a/b")
+    username: SecretRef | None = None
+    token: SecretRef | None = Field(None, description="API token (or password) of username")
+    timeout: Duration = 10.0
+
+
+class SonarQubeSource(Strict):
+    """Where test coverage comes from: a SonarQube project."""
+
+    url: str
+    project: str = Field(description="project key")
+    token: SecretRef | None = None
+    timeout: Duration = 10.0
+
+
+class MetricsTargets(Strict):
+    """The seed's key success metrics and their targets."""
+
+    deployments_per_day: float = Field(3.0, gt=0, description="'several a day'")
+    lead_time: Duration = 3600.0
+    recovery_time: Duration = 900.0
+    change_failure_rate: float = Field(0.05, ge=0, le=1)
+    uptime: float = Field(0.999, ge=0, le=1)
+    build_success_rate: float = Field(0.95, ge=0, le=1)
+    coverage: float = Field(80.0, ge=0, le=100, description="percent")
+    scan_pass_rate: float = Field(1.0, ge=0, le=1)
+
+
+class MetricsConfig(Strict):
+    """DORA metrics and the success-metrics report: time zone, tiers, git history and external sources."""
+
+    environment: str = Field("prod", description="the production environment the metrics are about")
+    timezone: str = Field("UTC", description="IANA zone in which windows, days and weeks are counted")
+    tiers: Literal[2023, 2024] = Field(2023, description="State of DevOps report year of the tier thresholds")
+    min_deployments: int = Field(5, ge=1, description="fewer deployments in a window: tiers read n/a")
+    window: Duration = Field(30 * 86400.0, description="default window (--since)")
+    repository: str = Field(".", description="git repository for commits of deployments (relative to this file)")
+    shared_paths: list[str] = Field(
+        default_factory=lambda: ["platform-services/common"],
+        description="paths whose commits count for every service (shared library)",
+    )
+    prometheus: PrometheusSource | None = None
+    jenkins: JenkinsSource | None = None
+    sonarqube: SonarQubeSource | None = None
+    targets: MetricsTargets = Field(default_factory=MetricsTargets)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Europe/Berlin)") from exc
+        return value
+
+
 class Config(Strict):
     """The whole release configuration of a platform."""
 
@@ -273,6 +346,7 @@ class Config(Strict):
     environments: dict[str, EnvironmentConfig]
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @field_validator("services", "environments")
     @classmethod

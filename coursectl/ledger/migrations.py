@@ -37,6 +37,39 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_by_service ON events (service, environment, ts);
     CREATE INDEX events_by_kind ON events (kind, environment, ts);
     """,
+    # 3: DORA metrics. deployment_commits: the commits each deployment brought (sha level, for export and
+    #    de-duplication); dora_deployments: one row per finished deployment with its commit times packed as
+    #    little-endian float64 (so metrics over 100,000 deployments and 1,000,000 commits need no JSON and no
+    #    per-commit rows); natural_key: makes imports idempotent.
+    """
+    CREATE TABLE deployment_commits (
+        event_id     INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        sha          TEXT NOT NULL,
+        committed_at REAL NOT NULL,
+        PRIMARY KEY (event_id, sha)
+    ) WITHOUT ROWID;
+    CREATE INDEX deployment_commits_by_sha ON deployment_commits (sha);
+    CREATE TABLE dora_deployments (
+        event_id     INTEGER PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
+        environment  TEXT,
+        service      TEXT,
+        version      TEXT,
+        git_commit   TEXT,
+        status       TEXT NOT NULL,
+        finished_at  REAL NOT NULL,
+        hotfix       INTEGER NOT NULL DEFAULT 0,
+        commit_times BLOB,
+        repeated     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX dora_deployments_by_env ON dora_deployments (environment, finished_at);
+    INSERT INTO dora_deployments (event_id, environment, service, version, git_commit, status, finished_at, hotfix)
+        SELECT id, environment, service, version, git_commit, outcome,
+               CAST(strftime('%s', ts) AS INTEGER) + CAST(substr(ts, 20, 7) AS REAL),
+               COALESCE(json_extract(details, '$.hotfix'), 0)
+        FROM events WHERE kind = 'deployment' AND outcome IS NOT NULL;
+    ALTER TABLE events ADD COLUMN natural_key TEXT;
+    CREATE UNIQUE INDEX events_by_natural_key ON events (natural_key) WHERE natural_key IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import struct
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,47 @@ def _utc_text(value: datetime) -> str:
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def _epoch(value: str | datetime | float) -> float:
+    """Unix seconds from an aware datetime, an ISO 8601 text with an offset, or a number."""
+    if isinstance(value, int | float):
+        return float(value)
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"time without a time zone: {value}")
+    return when.timestamp()
+
+
+def _iso_from_epoch(ts: float) -> str:
+    when = datetime.fromtimestamp(ts, UTC)
+    if when.microsecond:
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pack_times(times: Sequence[float]) -> bytes:
+    """Unix times packed as little-endian float64 (the ``commit_times`` column)."""
+    return struct.pack(f"<{len(times)}d", *times)
+
+
+def unpack_times(blob: bytes) -> tuple[float, ...]:
+    return struct.unpack(f"<{len(blob) // 8}d", blob)
+
+
+def natural_key(event: LedgerEvent) -> str | None:
+    """What makes a deployment or rollback the same one when it is imported again; None for other kinds."""
+    if event.kind not in ("deployment", "rollback"):
+        return None
+    started = event.details.get("started_at")
+    started_text = _iso_from_epoch(_epoch(started)) if started else ""
+    finished = _iso_from_epoch(event.time.timestamp())
+    if event.kind == "deployment":
+        parts = [event.environment, event.service, event.version, event.git_commit, started_text, finished]
+    else:
+        parts = [event.environment, event.service, event.details.get("from_version"),
+                 event.details.get("to_version"), started_text, finished]
+    return event.kind + "|" + "|".join("" if p is None else str(p) for p in parts)
 
 
 class SqliteLedger:
@@ -83,10 +125,14 @@ class SqliteLedger:
             return self._insert(conn, event)
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, event: LedgerEvent) -> LedgerEvent:
+    def _insert(conn: sqlite3.Connection, event: LedgerEvent, *, key: str | None = None) -> LedgerEvent:
+        details = dict(event.details)
+        commits = details.pop("commits", None) if event.kind == "deployment" else None
+        if commits is not None:
+            details["commit_count"] = len(commits)
         cur = conn.execute(
-            "INSERT INTO events (ts, kind, actor, environment, service, version, git_commit, outcome, details)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (ts, kind, actor, environment, service, version, git_commit, outcome, details,"
+            " natural_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 _utc_text(event.time),
                 event.kind,
@@ -96,10 +142,130 @@ class SqliteLedger:
                 event.version,
                 event.git_commit,
                 event.outcome,
-                json.dumps(dict(event.details), sort_keys=True, default=str),
+                json.dumps(details, sort_keys=True, default=str),
+                key if key is not None else natural_key(event),
             ),
         )
+        if event.kind == "deployment" and event.outcome is not None:
+            SqliteLedger._project_deployment(conn, event, int(cur.lastrowid or 0), details, commits)
         return replace(event, id=cur.lastrowid)
+
+    @staticmethod
+    def _project_deployment(
+        conn: sqlite3.Connection, event: LedgerEvent, event_id: int, details: dict[str, Any],
+        commits: list[dict[str, Any]] | None,
+    ) -> None:
+        """Write the metrics projection of a deployment (and its commits); flag commits seen before."""
+        blob = None
+        repeated = 0
+        if commits is not None:
+            rows = [(event_id, str(c["sha"]), _epoch(c["committed_at"])) for c in commits]
+            blob = pack_times(sorted(r[2] for r in rows))
+            shas = sorted({r[1] for r in rows})
+            earlier: set[int] = set()
+            for i in range(0, len(shas), 500):
+                chunk = shas[i : i + 500]
+                earlier.update(
+                    r[0] for r in conn.execute(
+                        f"SELECT DISTINCT event_id FROM deployment_commits WHERE sha IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    )
+                )
+            if earlier:
+                repeated = 1
+                conn.executemany("UPDATE dora_deployments SET repeated = 1 WHERE event_id = ?",
+                                 [(i,) for i in earlier])
+            conn.executemany(
+                "INSERT OR IGNORE INTO deployment_commits (event_id, sha, committed_at) VALUES (?, ?, ?)", rows
+            )
+        conn.execute(
+            "INSERT INTO dora_deployments (event_id, environment, service, version, git_commit, status, finished_at,"
+            " hotfix, commit_times, repeated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_id, event.environment, event.service, event.version, event.git_commit, event.outcome,
+             event.time.timestamp(), 1 if details.get("hotfix") else 0, blob, repeated),
+        )
+
+    def import_events(self, events: Sequence[LedgerEvent]) -> tuple[int, int]:
+        """Append ``events`` in one transaction, skipping those already recorded (same natural key).
+
+        Returns (imported, skipped). Either all new events are written or none.
+        """
+        imported = skipped = 0
+        with self._tx() as conn:
+            for event in events:
+                key = natural_key(event)
+                if key and conn.execute("SELECT 1 FROM events WHERE natural_key = ?", (key,)).fetchone():
+                    skipped += 1
+                    continue
+                self._insert(conn, event, key=key)
+                imported += 1
+        return imported, skipped
+
+    def deployment_commits(self, event_id: int) -> list[dict[str, str]]:
+        """The commits a deployment brought, as recorded (oldest first)."""
+        rows = self._conn.execute(
+            "SELECT sha, committed_at FROM deployment_commits WHERE event_id = ? ORDER BY committed_at, sha",
+            (event_id,),
+        ).fetchall()
+        return [{"sha": sha, "committed_at": _iso_from_epoch(ts)} for sha, ts in rows]
+
+    def deployment_rows(
+        self, environment: str | None, service: str | None = None, statuses: Sequence[str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every deployment of ``environment`` (and ``service``, with one of ``statuses``), oldest first, as tuples:
+        (id, service, environment, version, git_commit, status, finished_at as Unix seconds, hotfix,
+        packed commit times or None, commits also listed by another deployment)."""
+        sql = ("SELECT event_id, service, environment, version, git_commit, status, finished_at, hotfix,"
+               " commit_times, repeated FROM dora_deployments WHERE 1 = 1")
+        args: list[Any] = []
+        if environment:
+            sql += " AND environment = ?"
+            args.append(environment)
+        if service:
+            sql += " AND service = ?"
+            args.append(service)
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args.extend(statuses)
+        return self._conn.execute(sql + " ORDER BY finished_at, event_id", args).fetchall()
+
+    def rollback_rows(
+        self, environment: str | None, service: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every rollback record: (id, service, environment, from_version, to_version, outcome, finished_at)."""
+        sql = (
+            "SELECT id, service, environment, json_extract(details, '$.from_version'),"
+            " json_extract(details, '$.to_version'), outcome,"
+            " CAST(strftime('%s', ts) AS INTEGER) + CAST(substr(ts, 20, 7) AS REAL)"
+            " FROM events WHERE kind = 'rollback'"
+        )
+        return self._conn.execute(*self._scoped(sql, environment, service)).fetchall()
+
+    @staticmethod
+    def _scoped(sql: str, environment: str | None, service: str | None) -> tuple[str, list[Any]]:
+        args: list[Any] = []
+        if environment:
+            sql += " AND environment = ?"
+            args.append(environment)
+        if service:
+            sql += " AND service = ?"
+            args.append(service)
+        return sql + " ORDER BY ts, id", args
+
+    def commit_rows(self, event_ids: Sequence[int]) -> list[tuple[int, str, float]]:
+        """(event_id, sha, committed_at) of the commits recorded for these deployments."""
+        if not event_ids:
+            return []
+        conn = self._conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_events (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.wanted_events")
+        conn.executemany("INSERT OR IGNORE INTO temp.wanted_events (id) VALUES (?)", ((i,) for i in event_ids))
+        rows = conn.execute(
+            "SELECT c.event_id, c.sha, c.committed_at FROM temp.wanted_events w"
+            " JOIN deployment_commits c ON c.event_id = w.id"
+        ).fetchall()
+        conn.execute("DELETE FROM temp.wanted_events")
+        return rows
 
     def events(
         self,

@@ -25,20 +25,24 @@ def test_new_ledger_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_migration_from_the_previous_schema_keeps_events(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", range(1, SCHEMA_VERSION))
+def test_migration_from_an_older_schema_keeps_events(tmp_path: Path, start: int) -> None:
     path = tmp_path / "ledger.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn, target=SCHEMA_VERSION - 1)
-    assert schema_version(conn) == SCHEMA_VERSION - 1
+    migrate(conn, target=start)
+    assert schema_version(conn) == start
     conn.execute(
         "INSERT INTO events (ts, kind, actor, service, version, details) VALUES (?, ?, ?, ?, ?, ?)",
-        ("2026-01-02T03:04:05.000000Z", "deployment", "ci", "user", "1.0", '{"outcome": "succeeded"}'),
+        ("2026-01-02T03:04:05.000000Z", "build", "ci", "user", "1.0", '{"outcome": "succeeded"}'),
     )
     conn.close()
     with SqliteLedger(path) as ledger:
+        assert schema_version(ledger._conn) == SCHEMA_VERSION
         [event] = ledger.events()
-    assert (event.kind, event.service, event.version, event.outcome) == ("deployment", "user", "1.0", "succeeded")
+    assert (event.kind, event.service, event.version, event.actor) == ("build", "user", "1.0", "ci")
     assert event.time.year == 2026
+    if start == 1:  # version 2 moved the outcome out of the details into its own column
+        assert event.outcome == "succeeded"
 
 
 def test_every_migration_applies_on_an_empty_file(tmp_path: Path) -> None:

@@ -1,0 +1,77 @@
+"""`coursectl ledger import|export`: bring deployment history in from JSONL, and take it out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from coursectl.cli._app import state_of
+from coursectl.cli._options import EnvOption, OutputOption
+
+app = typer.Typer(help="Import and export deployment history (JSONL).", no_args_is_help=True)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSONL file: one deployment or rollback per line.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; write nothing.")] = False,
+    output: OutputOption = None,
+) -> None:
+    """Import deployments and rollbacks; every line is validated first and nothing is half-imported.
+
+    Records already in the ledger (same kind, service, environment, version, commit/versions and times) are
+    skipped, so importing the same file twice does not duplicate anything.
+    """
+    from coursectl.domain import current_actor
+    from coursectl.ledger.jsonl import read_events
+
+    state = state_of(ctx)
+    out = state.out(output)
+    events = read_events(file, default_actor=f"import:{current_actor()}")
+    if dry_run:
+        data = {"file": str(file), "valid": len(events), "imported": 0, "skipped": 0, "dry_run": True}
+        out.result(data, human=f"{len(events)} valid records in {file}; nothing imported (--dry-run)",
+                   ids=[str(len(events))])
+        return
+    imported, skipped = state.ledger().import_events(events)
+    data = {"file": str(file), "valid": len(events), "imported": imported, "skipped": skipped, "dry_run": False}
+    out.result(data, human=f"imported {imported} records from {file}" + (
+        f" ({skipped} already in the ledger)" if skipped else ""), ids=[str(imported)])
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write to this file (default: stdout).",
+                                                  show_default=False)] = None,
+    env: EnvOption = None,
+    service: Annotated[str | None, typer.Option("--service", "-s", help="Only this service.",
+                                                show_default=False)] = None,
+    output: OutputOption = None,
+) -> None:
+    """Export deployments and rollbacks as JSONL, in the format `ledger import` reads (oldest first)."""
+    from coursectl.ledger.jsonl import dump_lines, event_to_record
+
+    state = state_of(ctx)
+    out = state.out(output)
+    ledger = state.ledger()
+    events = ledger.events(kinds=["deployment", "rollback"], environment=env, service=service, newest_first=False)
+    records = (
+        event_to_record(e, ledger.deployment_commits(e.id) if e.kind == "deployment" and e.id is not None else None)
+        for e in events
+    )
+    if out_path is None:
+        for line in dump_lines(records):
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        return
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_path, "w", encoding="utf-8") as fh:
+        for line in dump_lines(records):
+            fh.write(line + "\n")
+    out.result({"file": str(out_path), "exported": len(events)}, human=f"exported {len(events)} records to {out_path}",
+               ids=[str(out_path)])
