@@ -29,7 +29,9 @@ class ServiceClient:
             headers["Authorization"] = authorization
         from .logging import request_id_var
 
-        headers.setdefault("X-Request-ID", request_id_var.get())
+        rid = request_id_var.get()
+        if rid != "-":  # propagate the caller's request id; background work gets a fresh one downstream
+            headers.setdefault("X-Request-ID", rid)
         try:
             return self.client.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:

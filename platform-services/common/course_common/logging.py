@@ -48,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key not in _RESERVED and not key.startswith("_") and key != "color_message":
                 doc[key] = value
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)

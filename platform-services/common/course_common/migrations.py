@@ -72,7 +72,7 @@ def migrate(engine: Engine, service: str, migrations: Sequence[Migration]) -> li
                     conn.execute(schema_migrations.insert().values(
                         service=service, version=migration.version, name=migration.name,
                         applied_at=datetime.now(timezone.utc).replace(tzinfo=None)))
-                log.info("migration applied", extra={"migration": migration.version, "name": migration.name})
+                log.info("migration applied", extra={"migration": migration.version, "migration_name": migration.name})
                 done.append(migration.version)
         finally:
             if is_mysql:
