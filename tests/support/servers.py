@@ -320,3 +320,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "integration: needs real servers (MariaDB, Redis, RabbitMQ, HAProxy...)")
