@@ -69,9 +69,14 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_the_user_journey_through_the_edge(platform: Platform, smtp_sink) -> None:
+@pytest.fixture()
+def edge(platform: Platform) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=platform.edge.url, timeout=15) as client:  # type: ignore[union-attr]
+        yield client
+
+
+def test_the_user_journey_through_the_edge(platform: Platform, edge: httpx.Client, smtp_sink) -> None:
     run = uuid.uuid4().hex[:8]
-    edge = httpx.Client(base_url=platform.edge.url, timeout=15)  # type: ignore[union-attr]
 
     # an instructor: registers, is promoted by the admin, logs in again for a token with the new role
     r = edge.post("/api/user/register", json={"email": f"teacher-{run}@example.com", "password": "teach-me-123",
