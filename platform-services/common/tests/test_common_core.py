@@ -154,13 +154,17 @@ def test_json_log_lines_mask_secrets():
 
 
 def test_tokens_roles(tmp_path):
-    from course_common import require_roles
+    from typing import Annotated
+
     from fastapi import Depends
 
+    from course_common import Principal, require_roles
+
     app = make_app(tmp_path)
+    AdminOnly = Annotated[Principal, Depends(require_roles("admin"))]
 
     @app.get("/api/demo/admin-only")
-    def admin_only(p=Depends(require_roles("admin"))) -> dict[str, int]:
+    def admin_only(p: AdminOnly) -> dict[str, int]:
         return {"user": p.user_id}
 
     with TestClient(app) as c:

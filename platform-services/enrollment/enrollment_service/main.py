@@ -98,7 +98,8 @@ def enrol(body: EnrollIn, request: Request, who: Caller) -> JSONResponse:
         with state.db.connect() as conn:
             row = _existing(conn, who.user_id, body.course_id)
         if row is None:
-            raise ApiError(409, "payment_already_used", "that payment was already used for an enrolment")
+            raise ApiError(409, "payment_already_used",
+                           "that payment was already used for an enrolment") from None
         return JSONResponse(_doc(row), status_code=200)
     state.metrics.inc("enrollments_total")
     log.info("enrolled", extra={"enrollment_id": eid, "course_id": body.course_id, "user_id": who.user_id})

@@ -69,7 +69,7 @@ def backends(tmp_path: Path) -> Iterator[dict[str, int]]:
     procs = [ManagedProcess(n, [sys.executable, str(script), str(p), n], log=tmp_path / f"{n}.log").start()
              for n, p in ports.items()]
     try:
-        for (name, port), proc in zip(ports.items(), procs):
+        for (name, port), proc in zip(ports.items(), procs, strict=True):
             wait_until(lambda port=port: httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200,
                        15, name, proc=proc.proc)
         yield ports
