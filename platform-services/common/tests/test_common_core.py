@@ -8,14 +8,18 @@ import logging
 
 import pytest
 import sqlalchemy as sa
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
-from course_common import ApiError, Migration, Settings, SettingsError, create_service_app, migrate
+from course_common import (ApiError, Migration, Principal, Settings, SettingsError, create_service_app, migrate,
+                           require_roles)
 from course_common.logging import JsonFormatter, SecretMaskFilter
 from course_common.testing import bearer, make_settings
 
 router = APIRouter(prefix="/api/demo")
+AdminOnly = Annotated[Principal, Depends(require_roles("admin"))]
 
 
 @router.get("/items/{item_id}")
@@ -154,14 +158,7 @@ def test_json_log_lines_mask_secrets():
 
 
 def test_tokens_roles(tmp_path):
-    from typing import Annotated
-
-    from fastapi import Depends
-
-    from course_common import Principal, require_roles
-
     app = make_app(tmp_path)
-    AdminOnly = Annotated[Principal, Depends(require_roles("admin"))]
 
     @app.get("/api/demo/admin-only")
     def admin_only(p: AdminOnly) -> dict[str, int]:
