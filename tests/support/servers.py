@@ -65,6 +65,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+_STARTED: list["ManagedProcess"] = []
+
+
 @dataclass
 class ManagedProcess:
     """A child in its own process group, so stopping it stops everything it started."""
@@ -82,6 +85,7 @@ class ManagedProcess:
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=self.env, cwd=self.cwd, start_new_session=True)
         out.close()
+        _STARTED.append(self)
         return self
 
     def alive(self) -> bool:
@@ -339,3 +343,11 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs real servers (MariaDB, Redis, RabbitMQ, HAProxy...)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Safety net: stop any process a test started but did not stop (e.g. it failed before its cleanup)."""
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.proc is not None and process.proc.returncode is None:
+            process.stop(timeout=10)
