@@ -141,10 +141,13 @@ def test_the_user_journey_through_the_edge(platform: Platform, edge: httpx.Clien
                   json={"course_id": course["id"], "payment_id": declined.json()["id"]})
     assert r.status_code == 402 and r.json()["error"]["code"] == "payment_not_succeeded"
 
-    # enrol
-    r = edge.post("/api/enrollment/enrollments", headers=auth(student),
+    # enrol (with our own request id, which the enrollment service forwards to the payment service)
+    rid = f"journey-{run}"
+    r = edge.post("/api/enrollment/enrollments", headers={**auth(student), "X-Request-ID": rid},
                   json={"course_id": course["id"], "payment_id": paid.json()["id"]})
     assert r.status_code == 201, r.text
+    assert r.headers["x-request-id"] == rid
+    assert edge.get("/api/course/courses").headers["x-request-id"]  # the edge made one up
 
     # an e-mail arrives (RabbitMQ -> notification -> SMTP, or straight HTTP in SQLite mode)
     mail = smtp_sink.wait_for(lambda m: m["To"] == email, timeout=30)
@@ -216,3 +219,6 @@ def test_logs_are_json_with_request_ids_and_no_secrets(platform: Platform) -> No
         requests = [doc for doc in lines if doc.get("message") == "request"]
         assert requests, f"{svc}: no access log lines"
         assert all(len(doc["request_id"]) > 8 for doc in requests)
+        if svc == "payment":  # the id sent to the enrollment service reached the payment service
+            assert any(doc["request_id"].startswith("journey-") and doc["route"] == "/api/payment/payments/{payment_id}"
+                       for doc in requests)
