@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import typer
 
+from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import lock as lock_cmd
@@ -24,6 +25,7 @@ def build_app() -> typer.Typer:
     app.add_typer(sandbox_cmd.app, name="sandbox")
     app.add_typer(lock_cmd.app, name="lock")
     history_cmd.register(app)
+    build_cmd.register(app)
     return app
 
 
