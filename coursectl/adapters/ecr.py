@@ -41,8 +41,10 @@ def ecr_client(region: str | None) -> Any:
 
 def registry_id_of(url: str) -> str | None:
     """The account id from ``<account>.dkr.ecr.<region>.amazonaws.com``, if the URL has that shape."""
-    head = url.split("://", 1)[-1].split(".", 1)[0]
-    return head if head.isdigit() else None
+    import re
+
+    match = re.match(r"^(\d{12})\.dkr\.ecr\.", url.split("://", 1)[-1])
+    return match.group(1) if match else None
 
 
 def login(region: str | None, registry_url: str | None = None, *, client: Any = None) -> EcrLogin:
