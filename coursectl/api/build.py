@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -207,13 +208,15 @@ class ImageService:
     clock: Callable[[], datetime] = utcnow
     source: str | None = None
     _registry: tuple[RegistryAccess, Registry] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- helpers ----------------------------------------------------------------------------------------
 
     def registry(self) -> tuple[RegistryAccess, Registry]:
-        if self._registry is None:
-            self._registry = self.registry_factory()
-        return self._registry
+        with self._lock:
+            if self._registry is None:
+                self._registry = self.registry_factory()
+            return self._registry
 
     def _access_without_login(self) -> RegistryAccess:
         return RegistryAccess(self.config.registry.url, self.config.registry.namespace)
@@ -403,17 +406,18 @@ class ImageService:
             "branch": git.branch,
         }
         base.update(details)
-        self.ledger.record(
-            LedgerEvent(
-                kind=kind,
-                actor=self.actor,
-                service=plan.service,
-                version=plan.version,
-                git_commit=git.sha,
-                outcome=outcome,
-                details=base,
+        with self._lock:  # one ledger connection is shared by the worker threads
+            self.ledger.record(
+                LedgerEvent(
+                    kind=kind,
+                    actor=self.actor,
+                    service=plan.service,
+                    version=plan.version,
+                    git_commit=git.sha,
+                    outcome=outcome,
+                    details=base,
+                )
             )
-        )
 
     def _record_skip(self, plan: ServicePlan, skip: ServiceResult, git: GitState) -> ServiceResult:
         self._event("build", plan, git, "skipped", reason=skip.reason, digest=skip.digest, duration_s=0.0)
