@@ -352,8 +352,8 @@ class ImageService:
         workers = parallel or self.config.build.parallel
         if workers < 1:
             raise UsageError("--parallel must be at least 1")
-        git = self.git_state()
         self.builder.ping()
+        git = self.git_state()
         plans = self.plan(names, git=git, base_image_id=self.base_image_id(), extra_tags=extra_tags)
         if push:
             self.registry()  # credentials and reachability are checked before anything is built
@@ -542,8 +542,8 @@ class ImageService:
         """Push the images already built for the current commit (``coursectl build`` first)."""
         started = time.monotonic()
         names = self.select(services)
-        git = self.git_state()
         self.builder.ping()
+        git = self.git_state()
         plans = self.plan(names, git=git, base_image_id=self.base_image_id(), extra_tags=extra_tags)
         missing = [p for p in plans if self.builder.image_id(p.primary_ref) is None]
         if missing:
