@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 LineSink = Callable[[str], None]
 LOG_TAIL = 25
+API_VERSION = "1.41"  # Docker 20.10 (Debian bookworm); newer engines still speak it
 NO_ENGINE_HINT = "run `coursectl sandbox up` (or set DOCKER_HOST / the environment's docker_host)"
 _AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth credentials", "401")
 _UNREACHABLE_WORDS = ("connection refused", "dial tcp", "no such host", "i/o timeout", "connection reset", "eof")
@@ -98,29 +99,34 @@ class DockerEngine:
         if api is not None:
             return api
         import docker
+        import requests
         from docker.errors import DockerException
 
+        kwargs: dict[str, Any] = {"timeout": int(self.timeout), "version": API_VERSION}
+        if self.base_url:
+            kwargs["base_url"] = self.base_url
+        else:
+            kwargs.update(docker.utils.kwargs_from_env())
+            kwargs["version"] = API_VERSION
+        url = str(kwargs.get("base_url") or "unix:///var/run/docker.sock")
+        if url.startswith("unix://") and not Path(url.removeprefix("unix://")).exists():
+            # checked first: the SDK leaks the socket of a failed connect to a missing path
+            raise _no_engine(self.base_url, FileNotFoundError(f"{url.removeprefix('unix://')} does not exist"))
         try:
-            kwargs: dict[str, Any] = {"timeout": int(self.timeout), "version": "auto"}
-            if self.base_url:
-                kwargs["base_url"] = self.base_url
-            else:
-                kwargs.update(docker.utils.kwargs_from_env())
             api = docker.APIClient(**kwargs)
         except DockerException as exc:
+            raise _no_engine(self.base_url, exc) from exc
+        try:
+            api.ping()
+        except (DockerException, requests.RequestException) as exc:
+            api.close()
             raise _no_engine(self.base_url, exc) from exc
         self._local.api = api
         return api
 
     def ping(self) -> None:
         """Check that the engine answers (PreconditionError, exit 4, when not)."""
-        import requests
-        from docker.errors import DockerException
-
-        try:
-            self._api().ping()
-        except (DockerException, requests.RequestException) as exc:
-            raise _no_engine(self.base_url, exc) from exc
+        self._api()
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         import requests
