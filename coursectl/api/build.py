@@ -289,7 +289,7 @@ class ImageService:
             declared = image_render.declared_args(dockerfile.read_text(encoding="utf-8"))
             args = image_render.build_args(
                 base_image=cfg.build.base_image, version=tagset.version, git=git, build_time=now,
-                service=service, declared=declared,
+                service=service, declared=declared, source=self.source,
             )  # fmt: skip
             labels = image_render.labels(
                 service=service, version=tagset.version, git=git, build_time=now,

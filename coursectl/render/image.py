@@ -46,6 +46,7 @@ def build_args(
     build_time: datetime,
     service: str,
     declared: set[str] | None = None,
+    source: str | None = None,
 ) -> dict[str, str]:
     """The build arguments: BASE_IMAGE, APP_VERSION, GIT_SHA, BUILD_TIME (+ the aliases the Dockerfile declares).
 
@@ -64,6 +65,8 @@ def build_args(
         "SERVICE": service,
         "SERVICE_NAME": service,
     }
+    if source:
+        values["SOURCE_URL"] = source
     if declared is None:
         return {k: values[k] for k in ("BASE_IMAGE", "APP_VERSION", "GIT_SHA", "BUILD_TIME")}
     return {k: v for k, v in values.items() if k in declared or k == "BASE_IMAGE"}

@@ -56,6 +56,14 @@ class Env:
         return env
 
 
+def _unmount_below(path: Path) -> None:
+    """dockerd leaves its netns mount under exec-root after it stopped; unmount ours so tmp can be removed."""
+    with open("/proc/mounts", encoding="utf-8") as fh:
+        points = [line.split()[1] for line in fh if line.split()[1].startswith(str(path))]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", point], check=False, capture_output=True, timeout=30)
+
+
 @pytest.fixture(scope="module")
 def build_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     from coursectl.sandbox import Sandbox, SandboxSettings
@@ -76,6 +84,7 @@ def build_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield Env(state, sandbox.registry_address(), sandbox.docker_host(), creds.username, creds.password)
     finally:
         sandbox.down()
+        _unmount_below(state)
         if old is not None:
             os.environ["DOCKER_HOST"] = old
 
