@@ -96,15 +96,13 @@ def _render(report: BuildReport) -> object:
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False)
-        for column in ("service", "status", "version", "digest", "time", "note"):
-            table.add_column(column)
+        for column in ("service", "status", "push", "version", "digest", "time"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("note", overflow="fold")
         for r in report.results:
-            status = r.status
-            if r.error:
-                status = "failed"
-            elif r.pushed:
-                status += ", pushed" if not r.push_noop else ", in registry"
-            table.add_row(r.service, status, r.version, (r.digest or r.image_id or "")[:19],
+            status = "failed" if r.error else r.status
+            pushed = ("no-op" if r.push_noop else "pushed") if r.pushed else ""
+            table.add_row(r.service, status, pushed, r.version, (r.digest or r.image_id or "")[:19],
                           f"{r.duration:.1f}s", r.reason)  # fmt: skip
         console.print(table)
         for r in report.failed:
@@ -112,8 +110,8 @@ def _render(report: BuildReport) -> object:
             for line in r.log_tail[-15:]:
                 console.print(f"  | {line}", markup=False)
         if report.results:
-            r0 = report.results[0]
-            console.print(f"\ntags: {', '.join(r0.tags)}", markup=False, style="dim")
+            common = [t for t in report.results[0].tags if not t.startswith("inputs-")]
+            console.print(f"\ntags: {', '.join(common)} (+ inputs-<digest> per service)", markup=False, style="dim")
 
     return human
 
