@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -69,12 +70,12 @@ class Edge:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = self.workdir / "haproxy.cfg"
         cfg.write_text(self.config())
-        check = __import__("subprocess").run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True,
+        check = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True,
                                              timeout=30)
         if check.returncode != 0:
             pytest.fail(f"haproxy -c refused the rendered config:\n{check.stdout}{check.stderr}")
-        self.process = ManagedProcess("haproxy", [binary, "-f", str(cfg), "-db"],
-                                      log=self.workdir / "haproxy.log").start()
+        self.process = ManagedProcess("haproxy", [binary, "-f", str(cfg), "-db"], log=self.workdir / "haproxy.log")
+        self.process.start()
         wait_until(lambda: self.socket.exists(), 20, "HAProxy", proc=self.process.proc,
                    log=self.workdir / "haproxy.log")
         return self
@@ -102,7 +103,8 @@ class Platform:
         for svc in SERVICES:
             env = {**os.environ, **self.env_by_service[svc]}
             self.processes[svc] = ManagedProcess(svc, [sys.executable, "-m", f"{svc}_service"],
-                                                 log=self.log(svc), env=env, cwd=str(self.workdir)).start()
+                                                 log=self.log(svc), env=env, cwd=str(self.workdir))
+            self.processes[svc].start()
         for svc in SERVICES:
             def ready(svc: str = svc) -> bool:
                 return httpx.get(self.url(svc) + "/health/ready", timeout=2).status_code == 200
@@ -110,7 +112,8 @@ class Platform:
             wait_until(ready, 60, f"{svc} service", proc=self.processes[svc].proc, log=self.log(svc))
         self.edge = Edge(self.workdir / "edge", [
             {"name": svc, "servers": [{"name": "blue", "address": f"127.0.0.1:{self.ports[svc]}", "weight": 100}]}
-            for svc in SERVICES]).start()
+            for svc in SERVICES])
+        self.edge.start()
         client = httpx.Client(base_url=self.edge.url, timeout=5)
         wait_until(lambda: all(client.get(f"/api/{svc}/openapi.json").status_code == 200 for svc in SERVICES),
                    30, "the edge routing to every service", proc=self.edge.process.proc,

@@ -65,6 +65,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+_STARTED: list["ManagedProcess"] = []
+
+
 @dataclass
 class ManagedProcess:
     """A child in its own process group, so stopping it stops everything it started."""
@@ -82,6 +85,7 @@ class ManagedProcess:
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=self.env, cwd=self.cwd, start_new_session=True)
         out.close()
+        _STARTED.append(self)
         return self
 
     def alive(self) -> bool:
@@ -95,6 +99,7 @@ class ManagedProcess:
             try:
                 os.killpg(pgid, sig)
             except ProcessLookupError:
+                self.proc.poll()
                 break
             try:
                 self.proc.wait(timeout=wait)
@@ -112,6 +117,11 @@ class ManagedProcess:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        finally:
+            try:
+                self.proc.wait(timeout=5)  # always reap the leader
+            except subprocess.TimeoutExpired:
+                pass
 
 
 # ---------------------------------------------------------------- MariaDB
@@ -164,7 +174,13 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
     ], log=base / "mariadbd.out").start()
     db = MariaDB("127.0.0.1", port, sock)
     try:
-        wait_until(lambda: db.admin_connect().close() or True, 90, "MariaDB", proc=server.proc, log=log)
+        def connectable() -> bool:
+            if not (os.path.exists(sock) and port_open(port)):
+                return False
+            db.admin_connect().close()
+            return True
+
+        wait_until(connectable, 90, "MariaDB", proc=server.proc, log=log)
         conn = db.admin_connect()
         with conn.cursor() as cur:
             cur.execute(f"CREATE USER IF NOT EXISTS '{db.user}'@'127.0.0.1' IDENTIFIED BY '{db.password}'")
@@ -244,13 +260,16 @@ def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     epmd = ManagedProcess("epmd", [epmd_bin, "-port", str(epmd_port), "-address", "127.0.0.1"],
                           log=base / "epmd.log", env=env).start()
-    wait_until(lambda: port_open(epmd_port), 15, "epmd", proc=epmd.proc, log=base / "epmd.log")
-    server = ManagedProcess("rabbitmq", [script], log=base / "rabbitmq.out", env=env, cwd=str(base)).start()
+    server = ManagedProcess("rabbitmq", [script], log=base / "rabbitmq.out", env=env, cwd=str(base))
     url = f"amqp://guest:guest@127.0.0.1:{amqp_port}/%2F"
     try:
+        wait_until(lambda: port_open(epmd_port), 15, "epmd", proc=epmd.proc, log=base / "epmd.log")
+        server.start()
         import pika
 
         def connect() -> bool:
+            if not port_open(amqp_port):  # cheap until the listener is up; pika only then
+                return False
             params = pika.URLParameters(url)
             params.socket_timeout = 2
             params.connection_attempts = 1
@@ -324,3 +343,11 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs real servers (MariaDB, Redis, RabbitMQ, HAProxy...)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Safety net: stop any process a test started but did not stop (e.g. it failed before its cleanup)."""
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.proc is not None and process.proc.returncode is None:
+            process.stop(timeout=10)

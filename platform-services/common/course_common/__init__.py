@@ -13,12 +13,12 @@ from .migrations import Migration, migrate
 from .settings import DEFAULT_PORTS, Settings, SettingsError, env_secret
 
 __all__ = [
-    "DEFAULT_PORTS",
-    "ROLES",
     "ApiError",
+    "DEFAULT_PORTS",
     "Database",
     "Migration",
     "Principal",
+    "ROLES",
     "ServiceClient",
     "ServiceMetrics",
     "Settings",

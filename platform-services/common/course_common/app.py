@@ -13,7 +13,6 @@ from typing import Any, AsyncIterator, Callable, Sequence
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .db import Database
@@ -22,7 +21,7 @@ from .faults import FaultInjector
 from .logging import request_id_var
 from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from .migrations import Migration, migrate
-from .settings import Settings
+from .settings import DEV_JWT_SECRET, Settings
 
 log = logging.getLogger("course_common.access")
 _RID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -133,6 +132,8 @@ def create_service_app(
     app.state.db = Database(settings.database_url)
     app.state.metrics = ServiceMetrics(settings.service)
     app.state.faults = FaultInjector(settings.fault_error_rate, settings.fault_latency_ms, settings.fault_seed)
+    if settings.jwt_secret == DEV_JWT_SECRET:
+        log.warning("JWT_SECRET is not set: using an insecure development secret")
     checks: dict[str, ReadyCheck] = {"database": app.state.db.ping}
     checks.update(ready_checks or {})
     app.state.ready_checks = checks

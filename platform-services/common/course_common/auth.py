@@ -10,6 +10,7 @@ import jwt
 from fastapi import Request
 
 from .errors import ApiError
+from .types import ID_MAX
 
 ROLES = ("student", "instructor", "admin")
 ISSUER = "course-platform"
@@ -52,7 +53,7 @@ def verify_token(secret: str, token: str) -> Principal:
         user_id = int(claims["sub"])
     except (TypeError, ValueError) as exc:
         raise ApiError(401, "invalid_token", "the access token is invalid") from exc
-    if role not in ROLES:
+    if role not in ROLES or not 1 <= user_id <= ID_MAX:
         raise ApiError(401, "invalid_token", "the access token is invalid")
     return Principal(user_id=user_id, email=str(claims.get("email", "")), role=role, token=token)
 

@@ -6,9 +6,11 @@ import sys
 from typing import Callable
 
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .logging import configure_logging
-from .settings import Settings, SettingsError
+from .settings import Settings, SettingsError, env_secret
 
 
 def serve(service: str, factory: Callable[[Settings], FastAPI]) -> None:
@@ -19,8 +21,13 @@ def serve(service: str, factory: Callable[[Settings], FastAPI]) -> None:
     except SettingsError as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(3) from exc
-    secrets = [settings.jwt_secret, settings.env.get("CONTENT_SIGNING_KEY", ""),
-               settings.env.get("SMTP_PASSWORD", "")]
+    try:
+        secrets = [settings.jwt_secret, *(env_secret(name, settings.env) or ""
+                                          for name in ("CONTENT_SIGNING_KEY", "SMTP_PASSWORD", "ADMIN_PASSWORD")),
+                   make_url(settings.database_url).password or ""]
+    except (SettingsError, ArgumentError) as exc:
+        print(f"{service}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(3) from exc
     configure_logging(service, settings.log_level, secrets)
     try:
         app = factory(settings)

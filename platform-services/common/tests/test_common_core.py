@@ -8,14 +8,18 @@ import logging
 
 import pytest
 import sqlalchemy as sa
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
-from course_common import ApiError, Migration, Settings, SettingsError, create_service_app, migrate
+from course_common import (ApiError, Migration, Principal, Settings, SettingsError, create_service_app, migrate,
+                           require_roles)
 from course_common.logging import JsonFormatter, SecretMaskFilter
 from course_common.testing import bearer, make_settings
 
 router = APIRouter(prefix="/api/demo")
+AdminOnly = Annotated[Principal, Depends(require_roles("admin"))]
 
 
 @router.get("/items/{item_id}")
@@ -154,13 +158,10 @@ def test_json_log_lines_mask_secrets():
 
 
 def test_tokens_roles(tmp_path):
-    from course_common import require_roles
-    from fastapi import Depends
-
     app = make_app(tmp_path)
 
     @app.get("/api/demo/admin-only")
-    def admin_only(p=Depends(require_roles("admin"))) -> dict[str, int]:
+    def admin_only(p: AdminOnly) -> dict[str, int]:
         return {"user": p.user_id}
 
     with TestClient(app) as c:

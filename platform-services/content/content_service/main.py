@@ -15,6 +15,8 @@ from course_common import (ApiError, Principal, ServiceClient, Settings, create_
                            env_secret, require_roles)
 from course_common.settings import env_int
 
+from course_common.types import ID_MAX, PathId
+
 from .schema import MIGRATIONS, lesson_contents
 from .signing import LinkRefused, LinkSigner
 
@@ -59,7 +61,7 @@ def _enrolled(request: Request, who: Principal, course_id: int) -> bool:
 
 
 @router.put("/courses/{course_id}/lessons/{lesson_id}")
-def put_content(course_id: int, lesson_id: int, body: ContentIn, request: Request, who: Writer) -> dict[str, Any]:
+def put_content(course_id: PathId, lesson_id: PathId, body: ContentIn, request: Request, who: Writer) -> dict[str, Any]:
     course = _course(request, course_id, lesson_id)
     if who.role != "admin" and course.get("instructor_id") != who.user_id:
         raise ApiError(403, "not_owner", "only the course's instructor (or an admin) may change its content")
@@ -80,7 +82,7 @@ def put_content(course_id: int, lesson_id: int, body: ContentIn, request: Reques
 
 
 @router.post("/courses/{course_id}/lessons/{lesson_id}/link")
-def make_link(course_id: int, lesson_id: int, request: Request, who: Caller) -> dict[str, Any]:
+def make_link(course_id: PathId, lesson_id: PathId, request: Request, who: Caller) -> dict[str, Any]:
     state = request.app.state
     with state.db.connect() as conn:
         exists = conn.execute(sa.select(lesson_contents.c.lesson_id).where(
@@ -103,8 +105,8 @@ def make_link(course_id: int, lesson_id: int, request: Request, who: Caller) -> 
 
 
 @router.get("/signed/{course_id}/{lesson_id}")
-def read_signed(course_id: int, lesson_id: int, request: Request,
-                u: Annotated[int, Query(ge=1)], exp: Annotated[int, Query(ge=0)],
+def read_signed(course_id: PathId, lesson_id: PathId, request: Request,
+                u: Annotated[int, Query(ge=1, le=ID_MAX)], exp: Annotated[int, Query(ge=0, le=2**40)],
                 sig: Annotated[str, Query(min_length=1, max_length=100)]) -> Response:
     state = request.app.state
     try:

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from course_common import ApiError, Principal, Settings, create_service_app, require_roles
 from course_common.settings import env_int
 
+from course_common.types import PathId
+
 from .cache import CatalogueCache
 from .schema import MIGRATIONS, courses, lessons
 
@@ -109,7 +111,7 @@ def list_courses(request: Request,
 
 
 @router.get("/courses/{course_id}")
-def get_course(course_id: int, request: Request) -> dict[str, Any]:
+def get_course(course_id: PathId, request: Request) -> dict[str, Any]:
     state = request.app.state
 
     def compute() -> dict[str, Any] | None:
@@ -137,7 +139,7 @@ def create_course(body: CourseIn, request: Request, who: Writer) -> dict[str, An
 
 
 @router.patch("/courses/{course_id}")
-def update_course(course_id: int, body: CoursePatch, request: Request, who: Writer) -> dict[str, Any]:
+def update_course(course_id: PathId, body: CoursePatch, request: Request, who: Writer) -> dict[str, Any]:
     state = request.app.state
     changes = body.model_dump(exclude_none=True)
     with state.db.begin() as conn:
@@ -150,7 +152,7 @@ def update_course(course_id: int, body: CoursePatch, request: Request, who: Writ
 
 
 @router.post("/courses/{course_id}/lessons", status_code=201)
-def add_lesson(course_id: int, body: LessonIn, request: Request, who: Writer) -> dict[str, Any]:
+def add_lesson(course_id: PathId, body: LessonIn, request: Request, who: Writer) -> dict[str, Any]:
     state = request.app.state
     with state.db.begin() as conn:
         _owned_course(conn, course_id, who)
@@ -167,7 +169,7 @@ def add_lesson(course_id: int, body: LessonIn, request: Request, who: Writer) ->
 
 
 @router.patch("/courses/{course_id}/lessons/{lesson_id}")
-def update_lesson(course_id: int, lesson_id: int, body: LessonPatch, request: Request,
+def update_lesson(course_id: PathId, lesson_id: PathId, body: LessonPatch, request: Request,
                   who: Writer) -> dict[str, Any]:
     state = request.app.state
     changes = body.model_dump(exclude_none=True)

@@ -130,3 +130,14 @@ def test_catalogue_is_cached_and_writes_invalidate_it(tmp_path):
         text = client.get("/metrics").text
     assert 'course_cache_total{result="hit",service="course"} 1.0' in text
     assert 'course_cache_total{result="miss",service="course"} 2.0' in text
+
+
+@pytest.mark.parametrize("path", ["/api/course/courses/99999999999999999999", "/api/course/courses/0",
+                                  "/api/course/courses/-1", "/api/course/courses/2147483648"])
+def test_out_of_range_ids_are_a_422_not_a_500(client, path):
+    assert client.get(path).status_code == 422
+
+
+def test_a_token_with_an_out_of_range_user_id_is_refused(client):
+    r = new_course(client, headers=bearer(99999999999999999999, "instructor"))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"

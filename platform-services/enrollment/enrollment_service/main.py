@@ -17,6 +17,8 @@ from course_common import ApiError, Principal, ServiceClient, Settings, create_s
 from course_common.amqp import ENROLLMENT_CREATED, tcp_check
 from course_common.settings import env_float
 
+from course_common.types import ID_MAX
+
 from .events import AmqpPublisher, HttpPublisher, OutboxRelay, Publisher
 from .schema import MIGRATIONS, enrollments, outbox
 
@@ -25,8 +27,8 @@ log = logging.getLogger(__name__)
 
 class EnrollIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    course_id: int = Field(ge=1)
-    payment_id: int = Field(ge=1)
+    course_id: int = Field(ge=1, le=ID_MAX)
+    payment_id: int = Field(ge=1, le=ID_MAX)
 
 
 def _now() -> datetime:
@@ -98,7 +100,8 @@ def enrol(body: EnrollIn, request: Request, who: Caller) -> JSONResponse:
         with state.db.connect() as conn:
             row = _existing(conn, who.user_id, body.course_id)
         if row is None:
-            raise ApiError(409, "payment_already_used", "that payment was already used for an enrolment")
+            raise ApiError(409, "payment_already_used",
+                           "that payment was already used for an enrolment") from None
         return JSONResponse(_doc(row), status_code=200)
     state.metrics.inc("enrollments_total")
     log.info("enrolled", extra={"enrollment_id": eid, "course_id": body.course_id, "user_id": who.user_id})
@@ -115,7 +118,7 @@ def my_enrollments(request: Request, who: Caller) -> dict[str, Any]:
 
 
 @router.get("/enrollments/check")
-def check(request: Request, who: Caller, course_id: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+def check(request: Request, who: Caller, course_id: Annotated[int, Query(ge=1, le=ID_MAX)]) -> dict[str, Any]:
     with request.app.state.db.connect() as conn:
         row = _existing(conn, who.user_id, course_id)
     return {"user_id": who.user_id, "course_id": course_id, "enrolled": row is not None}

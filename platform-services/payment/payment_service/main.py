@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from course_common import ApiError, Principal, ServiceClient, Settings, create_service_app, current_principal
 from course_common.settings import env_float
 
+from course_common.types import ID_MAX, PathId
+
 from .provider import SimulatedProvider, luhn_ok
 from .schema import MIGRATIONS, charges, payments
 
@@ -34,7 +36,7 @@ class CardIn(BaseModel):
 
 class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    course_id: int = Field(ge=1)
+    course_id: int = Field(ge=1, le=ID_MAX)
     card: CardIn
 
 
@@ -144,7 +146,7 @@ def _course(request: Request, course_id: int) -> dict[str, Any]:
 
 
 @router.get("/payments/{payment_id}")
-def get_payment(payment_id: int, request: Request, who: Caller) -> dict[str, Any]:
+def get_payment(payment_id: PathId, request: Request, who: Caller) -> dict[str, Any]:
     with request.app.state.db.connect() as conn:
         row = conn.execute(sa.select(payments).where(payments.c.id == payment_id)).first()
     if row is None or (row.user_id != who.user_id and who.role != "admin"):
@@ -154,7 +156,7 @@ def get_payment(payment_id: int, request: Request, who: Caller) -> dict[str, Any
 
 @router.get("/payments")
 def my_payments(request: Request, who: Caller,
-                course_id: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                course_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None) -> dict[str, Any]:
     q = sa.select(payments).where(payments.c.user_id == who.user_id).order_by(payments.c.id)
     if course_id is not None:
         q = q.where(payments.c.course_id == course_id)

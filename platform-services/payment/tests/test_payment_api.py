@@ -148,3 +148,8 @@ def test_course_service_down_is_a_503_not_a_500(tmp_path):
                                        ("4242424242424241", False), ("abcd", False)])
 def test_luhn(number, ok):
     assert luhn_ok(number) is ok
+
+
+def test_out_of_range_ids_are_a_422(client):
+    assert client.get("/api/payment/payments/99999999999999999999", headers=STUDENT).status_code == 422
+    assert pay(client, course_id=2**40).status_code == 422

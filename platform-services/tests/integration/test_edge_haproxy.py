@@ -69,7 +69,7 @@ def backends(tmp_path: Path) -> Iterator[dict[str, int]]:
     procs = [ManagedProcess(n, [sys.executable, str(script), str(p), n], log=tmp_path / f"{n}.log").start()
              for n, p in ports.items()]
     try:
-        for (name, port), proc in zip(ports.items(), procs):
+        for (name, port), proc in zip(ports.items(), procs, strict=True):
             wait_until(lambda port=port: httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200,
                        15, name, proc=proc.proc)
         yield ports
@@ -97,8 +97,8 @@ def test_routing_rate_limit_exporter_and_runtime_servers(tmp_path: Path, backend
         {"name": "user", "servers": [{"name": "blue", "address": f"127.0.0.1:{backends['user-blue']}"}]},
         {"name": "course", "servers": [{"name": "blue", "address": f"127.0.0.1:{backends['course-blue']}"}]},
     ], rate_limit={"requests": 20, "period": "10s"}).start()
+    client = httpx.Client(base_url=edge.url, timeout=5)
     try:
-        client = httpx.Client(base_url=edge.url, timeout=5)
         wait_until(lambda: client.get("/api/course/x").status_code == 200, 15, "edge")
         # path routing, prefix kept
         assert client.get("/api/user/me").text == "user-blue /api/user/me"
@@ -123,4 +123,5 @@ def test_routing_rate_limit_exporter_and_runtime_servers(tmp_path: Path, backend
         assert 'haproxy_backend_http_responses_total{proxy="be_course",code="2xx"}' in text
         assert 'haproxy_server_weight{proxy="be_user",server="green"}' in text
     finally:
+        client.close()
         edge.stop()

@@ -22,8 +22,12 @@ def start_course(tmp_path: Path, **env: str) -> tuple[ManagedProcess, str]:
     proc = ManagedProcess("course", [sys.executable, "-m", "course_service"], log=tmp_path / "course.log",
                           env=full, cwd=str(tmp_path)).start()
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(url + "/health/ready", timeout=2).status_code == 200, 30, "course service",
-               proc=proc.proc, log=tmp_path / "course.log")
+    try:
+        wait_until(lambda: httpx.get(url + "/health/ready", timeout=2).status_code == 200, 30, "course service",
+                   proc=proc.proc, log=tmp_path / "course.log")
+    except BaseException:
+        proc.stop()
+        raise
     return proc, url
 
 

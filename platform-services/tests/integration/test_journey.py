@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -69,9 +68,14 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_the_user_journey_through_the_edge(platform: Platform, smtp_sink) -> None:
+@pytest.fixture()
+def edge(platform: Platform) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=platform.edge.url, timeout=15) as client:  # type: ignore[union-attr]
+        yield client
+
+
+def test_the_user_journey_through_the_edge(platform: Platform, edge: httpx.Client, smtp_sink) -> None:
     run = uuid.uuid4().hex[:8]
-    edge = httpx.Client(base_url=platform.edge.url, timeout=15)  # type: ignore[union-attr]
 
     # an instructor: registers, is promoted by the admin, logs in again for a token with the new role
     r = edge.post("/api/user/register", json={"email": f"teacher-{run}@example.com", "password": "teach-me-123",
@@ -137,10 +141,13 @@ def test_the_user_journey_through_the_edge(platform: Platform, smtp_sink) -> Non
                   json={"course_id": course["id"], "payment_id": declined.json()["id"]})
     assert r.status_code == 402 and r.json()["error"]["code"] == "payment_not_succeeded"
 
-    # enrol
-    r = edge.post("/api/enrollment/enrollments", headers=auth(student),
+    # enrol (with our own request id, which the enrollment service forwards to the payment service)
+    rid = f"journey-{run}"
+    r = edge.post("/api/enrollment/enrollments", headers={**auth(student), "X-Request-ID": rid},
                   json={"course_id": course["id"], "payment_id": paid.json()["id"]})
     assert r.status_code == 201, r.text
+    assert r.headers["x-request-id"] == rid
+    assert edge.get("/api/course/courses").headers["x-request-id"]  # the edge made one up
 
     # an e-mail arrives (RabbitMQ -> notification -> SMTP, or straight HTTP in SQLite mode)
     mail = smtp_sink.wait_for(lambda m: m["To"] == email, timeout=30)
@@ -212,3 +219,6 @@ def test_logs_are_json_with_request_ids_and_no_secrets(platform: Platform) -> No
         requests = [doc for doc in lines if doc.get("message") == "request"]
         assert requests, f"{svc}: no access log lines"
         assert all(len(doc["request_id"]) > 8 for doc in requests)
+        if svc == "payment":  # the id sent to the enrollment service reached the payment service
+            assert any(doc["request_id"].startswith("journey-") and doc["route"] == "/api/payment/payments/{payment_id}"
+                       for doc in requests)

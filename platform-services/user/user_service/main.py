@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from course_common import (ApiError, Principal, Settings, create_service_app, current_principal, env_secret,
                            issue_token, require_roles)
 
+from course_common.types import PathId
+
 from .schema import MIGRATIONS, users
 
 log = logging.getLogger(__name__)
@@ -122,7 +124,7 @@ def list_users(request: Request, _: Annotated[Principal, Depends(require_roles("
 
 
 @router.put("/users/{user_id}/role")
-def change_role(user_id: int, body: RoleIn, request: Request,
+def change_role(user_id: PathId, body: RoleIn, request: Request,
                 admin: Annotated[Principal, Depends(require_roles("admin"))]) -> UserOut:
     if user_id == admin.user_id and body.role != "admin":
         raise ApiError(409, "self_demotion", "an admin cannot remove their own admin role")
