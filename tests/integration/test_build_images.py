@@ -1,21 +1,21 @@
 """Build, tag and push against a real engine and registry (the sandbox), in a clone of this repository.
 
-The sandbox is started with coursectl's own ``Sandbox`` (private dockerd with ``--bridge=none``, Registry v2
-with htpasswd auth, the local base image) on free loopback ports; the rootfs tarball of the base image is
-cached in ``COURSECTL_TEST_CACHE`` (default ``<repo>/.state/cache``) so it is debootstrapped once per machine.
+The sandbox is the session fixture of ``tests/integration/conftest.py`` (private dockerd with ``--bridge=none``,
+Registry v2 with htpasswd auth, the local base image; kept between runs, so the engine's build cache and the
+registry persist). Each run uses a fresh coursectl state directory (ledger), and every change it makes to the
+clone is unique to the run, so ``--changed-only`` sees new inputs whatever an earlier run pushed.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("user", "course", "payment", "enrollment", "notification", "content")
 NAMESPACE = "course-platform"
+RUN = uuid.uuid4().hex
 
 
 def free_port() -> int:
@@ -49,6 +50,7 @@ class Env:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSECTL_", "DOCKER_", "BUILD_"))}
         env.update(
             COURSECTL_STATE_DIR=str(self.state_dir),
+            DOCKER_HOST=self.docker_host,
             PYTHONPATH=str(REPO),
             REGISTRY_USER=self.username,
             REGISTRY_PASSWORD=self.password,
@@ -56,46 +58,21 @@ class Env:
         return env
 
 
-def _unmount_below(path: Path) -> None:
-    """dockerd leaves its netns mount under exec-root after it stopped; unmount ours so tmp can be removed."""
-    with open("/proc/mounts", encoding="utf-8") as fh:
-        points = [line.split()[1] for line in fh if line.split()[1].startswith(str(path))]
-    for point in sorted(points, reverse=True):
-        subprocess.run(["umount", "--lazy", point], check=False, capture_output=True, timeout=30)
-
-
 @pytest.fixture(scope="module")
-def build_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    from coursectl.sandbox import Sandbox, SandboxSettings
-
-    if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("docker-registry"):
-        pytest.skip("needs root, dockerd and docker-registry to run the sandbox")
-    state = tmp_path_factory.mktemp("state")
-    cache = Path(os.environ.get("COURSECTL_TEST_CACHE", REPO / ".state" / "cache"))
-    cache.mkdir(parents=True, exist_ok=True)
-    sandbox = Sandbox(
-        state, SandboxSettings(registry_port=free_port(), prometheus_port=free_port(), cache_dir=cache)
+def build_sandbox(sandbox: Any, registry_credentials: Any, tmp_path_factory: pytest.TempPathFactory) -> Env:
+    """The session's sandbox (tests/integration/conftest.py), with a fresh coursectl state dir (ledger) per run."""
+    return Env(
+        state_dir=tmp_path_factory.mktemp("coursectl-state"),
+        registry=sandbox.registry_address(),
+        docker_host=sandbox.docker_host(),
+        username=registry_credentials.username,
+        password=registry_credentials.password,
     )
-    old = os.environ.pop("DOCKER_HOST", None)
-    try:
-        sandbox.up()
-        creds = sandbox.credentials()
-        assert creds is not None
-        yield Env(state, sandbox.registry_address(), sandbox.docker_host(), creds.username, creds.password)
-    finally:
-        sandbox.down()
-        _unmount_below(state)
-        if old is not None:
-            os.environ["DOCKER_HOST"] = old
 
 
 @pytest.fixture(scope="module")
-def docker_api(build_sandbox: Env) -> Iterator[Any]:
-    import docker
-
-    client = docker.DockerClient(base_url=build_sandbox.docker_host, version="1.41", timeout=300)
-    yield client
-    client.close()
+def docker_api(docker_client: Any) -> Any:
+    return docker_client
 
 
 def git(repo: Path, *args: str) -> str:
@@ -251,7 +228,7 @@ def test_build_push_run_and_changed_only(build_sandbox: Env, docker_api: Any, tm
     from coursectl.ledger import open_ledger
 
     with open_ledger(env.state_dir) as ledger:
-        pushes = {e.service: e for e in ledger.events(kinds=["push"])
+        pushes = {e.service: e for e in ledger.events(kinds=["push"], newest_first=False)
                   if e.outcome == "succeeded" and e.service in SERVICES}  # fmt: skip
         assert {k: v.details["digest"] for k, v in pushes.items()} == digests
         assert all(e.git_commit == head and e.details["commit_time"] for e in pushes.values())
@@ -289,7 +266,7 @@ def test_build_push_run_and_changed_only(build_sandbox: Env, docker_api: Any, tm
 
     # 4. a change in one service rebuilds exactly that one
     target = repo / "platform-services" / "course" / "course_service" / "__init__.py"
-    target.write_text(target.read_text() + "\n# touched by the integration test\n")
+    target.write_text(target.read_text() + f"\n# touched by the integration test {RUN}\n")
     git(repo, "commit", "-qam", "touch course")
     _, doc, _ = coursectl(env, repo, "build", "--push", "--changed-only")
     assert statuses(doc) == {s: "built" if s == "course" else "skipped" for s in SERVICES}
@@ -299,7 +276,7 @@ def test_build_push_run_and_changed_only(build_sandbox: Env, docker_api: Any, tm
 
     # 5. a change in common/ rebuilds all six
     shared = repo / "platform-services" / "common" / "course_common" / "__init__.py"
-    shared.write_text(shared.read_text() + "\n# touched by the integration test\n")
+    shared.write_text(shared.read_text() + f"\n# touched by the integration test {RUN}\n")
     git(repo, "commit", "-qam", "touch common")
     _, doc, _ = coursectl(env, repo, "build", "--push", "--changed-only", "--parallel", "3")
     assert statuses(doc) == {s: "built" for s in SERVICES}
@@ -313,4 +290,4 @@ def test_build_push_run_and_changed_only(build_sandbox: Env, docker_api: Any, tm
     _, doc, _ = coursectl(env, repo, "images", "user")
     rows = {r["digest"]: r for r in doc["images"]}
     assert rows[digests["user"]]["environments"] == ["local"]
-    assert len(rows) == 2
+    assert len(rows) >= 2 and all(not r["environments"] for d, r in rows.items() if d != digests["user"])
