@@ -245,20 +245,21 @@ def test_build_push_run_and_changed_only(build_sandbox: Env, docker_api: Any, tm
         auth_config={"username": env.username, "password": env.password},
     )
     assert pulled.labels["org.opencontainers.image.revision"] == head
-    port = free_port()
-    container = docker_api.containers.run(
-        f"{env.registry}/{NAMESPACE}/user@{digests['user']}",
-        detach=True, network_mode="host",
-        environment={"PORT": str(port), "HOST": "127.0.0.1", "JWT_SECRET": "integration-test-secret-0123456789"},
-    )  # fmt: skip
-    try:
-        wait_ready(port, container)
-        status, version = get(f"http://127.0.0.1:{port}/version")
-        assert status == 200 and version["git_sha"].startswith(head)
-        uid = container.exec_run(["id", "-u"]).output.decode().strip()
-        assert uid != "0"
-    finally:
-        container.remove(force=True)
+    for service in SERVICES:  # every image (user: the one pulled back by digest) runs, unprivileged
+        port = free_port()
+        container = docker_api.containers.run(
+            f"{env.registry}/{NAMESPACE}/{service}@{digests[service]}",
+            detach=True, network_mode="host",
+            environment={"PORT": str(port), "HOST": "127.0.0.1", "JWT_SECRET": "integration-test-secret-0123456789"},
+        )  # fmt: skip
+        try:
+            wait_ready(port, container)
+            status, version = get(f"http://127.0.0.1:{port}/version")
+            assert status == 200 and version["git_sha"].startswith(head), version
+            uid = container.exec_run(["id", "-u"]).output.decode().strip()
+            assert uid.isdigit() and uid != "0", f"{service} runs as uid {uid}"
+        finally:
+            container.remove(force=True)
 
     # 3. no change: --changed-only skips all six
     _, doc, _ = coursectl(env, repo, "build", "--push", "--changed-only")
