@@ -183,12 +183,6 @@ class ImageRow:
         }
 
 
-class _LedgerLike:  # the part of SqliteLedger used here (typing only)
-    def record(self, event: LedgerEvent) -> LedgerEvent: ...  # pragma: no cover
-
-    def events(self, **kwargs: Any) -> list[LedgerEvent]: ...  # pragma: no cover
-
-
 @dataclass
 class ImageService:
     """The build / push / images use cases over one loaded configuration.
