@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import typer
 
+from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import ledger as ledger_cmd
@@ -30,6 +31,7 @@ def build_app() -> typer.Typer:
     app.add_typer(metrics_cmd.app, name="metrics")
     app.add_typer(ledger_cmd.app, name="ledger")
     history_cmd.register(app)
+    build_cmd.register(app)
     scan_cmd.register(app)
     quality_gate_cmd.register(app)
     return app
