@@ -37,6 +37,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_by_service ON events (service, environment, ts);
     CREATE INDEX events_by_kind ON events (kind, environment, ts);
     """,
+    # 3: rollout state, written before every action so that another process can resume or abort it
+    """
+    CREATE TABLE rollouts (
+        id          TEXT PRIMARY KEY,
+        environment TEXT NOT NULL,
+        service     TEXT NOT NULL,
+        phase       TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        request     TEXT,
+        state       TEXT NOT NULL
+    );
+    CREATE INDEX rollouts_by_service ON rollouts (environment, service, started_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
