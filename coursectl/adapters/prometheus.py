@@ -1,0 +1,54 @@
+"""The Prometheus MetricsProvider: instant PromQL queries; a Prometheus that is down is an error result."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from coursectl.ports import QueryResult
+
+log = logging.getLogger(__name__)
+
+
+class PrometheusMetrics:
+    """Queries through prometheus-api-client with a short timeout; never raises."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0):
+        self.url = url
+        self.timeout = timeout
+        self._client: Any = None
+
+    def _connect(self) -> Any:
+        if self._client is None:
+            from prometheus_api_client import PrometheusConnect
+
+            self._client = PrometheusConnect(url=self.url, disable_ssl=True, timeout=int(max(1, self.timeout)))
+        return self._client
+
+    def query(self, promql: str) -> QueryResult:
+        try:
+            result = self._connect().custom_query(promql)
+        except Exception as exc:  # the boundary: any failure of the provider is an error measurement
+            return QueryResult(promql, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        return QueryResult(promql, value=first_value(result))
+
+
+def first_value(result: Any) -> float | None:
+    """The value of an instant-vector (first series) or scalar answer; None for no data or NaN."""
+    if isinstance(result, list):
+        if not result:
+            return None
+        sample = result[0].get("value") if isinstance(result[0], dict) else result
+        if not sample:
+            return None
+        raw = sample[1]
+    elif isinstance(result, dict) and "value" in result:
+        raw = result["value"][1]
+    else:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) or math.isinf(value) else value
