@@ -9,9 +9,12 @@ from collections.abc import Sequence
 import typer
 
 from coursectl.cli import config as config_cmd
+from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import lock as lock_cmd
+from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
+from coursectl.cli import status as status_cmd
 from coursectl.cli._app import create_app, debug_enabled
 from coursectl.cli._output import Output, OutputMode
 from coursectl.errors import CoursectlError, Interrupted
@@ -23,7 +26,10 @@ def build_app() -> typer.Typer:
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(sandbox_cmd.app, name="sandbox")
     app.add_typer(lock_cmd.app, name="lock")
+    app.add_typer(rollout_cmd.app, name="rollout")
     history_cmd.register(app)
+    deploy_cmd.register(app)
+    status_cmd.register(app)
     return app
 
 

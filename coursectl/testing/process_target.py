@@ -86,7 +86,8 @@ class ProcessTarget:
             self._kill(int(current["pid"]))  # type: ignore[call-overload]
         env = {**spec.env, "SERVICE": spec.service, "SERVICE_NAME": spec.service, "VERSION": spec.version,
                "HOST": "127.0.0.1", "PORT": str(spec.port), "APP_VERSION": spec.version}
-        proc = process.spawn(self.command, log_path=self.workdir / f"{key}.log", env=env)
+        argv = [part.format(service=spec.service, slot=spec.slot) for part in self.command]
+        proc = process.spawn(argv, log_path=self.workdir / f"{key}.log", env=env)
         self._children[proc.pid] = proc
         data[key] = {"pid": proc.pid, "version": spec.version, "digest": spec.digest, "port": spec.port,
                      "rollout_id": spec.rollout_id, "health": spec.health}
