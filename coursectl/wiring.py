@@ -78,7 +78,8 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
         from coursectl.testing.process_target import ProcessTarget
 
         command = [sys.executable, "-m", "coursectl.testing.tinyservice"]
-        target: Any = ProcessTarget(state_dir / "slots" / env_name, ports, command=env.process_command or command)
+        target: Any = ProcessTarget(state_dir / "slots" / env_name, ports, command=env.process_command or command,
+                                    environment=env_name, file_sd_dir=file_sd)
     else:
         from coursectl.adapters.docker_target import DockerTarget
 

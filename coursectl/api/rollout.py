@@ -137,6 +137,13 @@ def _run_locked(ctx: RolloutContext, state: RolloutState, lock: LockInfo,
         if before:
             before(engine)
         return engine.run(state)
+    except LockHeld as exc:  # someone (a rollback) took the rollout over: it is theirs to finish
+        latest = ctx.store.load(state.id)
+        raise RolloutFailed(
+            f"the rollout of {state.service} {state.version} was taken over: {exc.message}",
+            hint=f"coursectl rollout status {state.service} --env {state.environment}",
+            details={"rollout_id": state.id, "phase": latest.phase if latest else state.phase},
+        ) from exc
     except KeyboardInterrupt:
         ctx.ledger.record(LedgerEvent(kind="interrupted", actor=ctx.actor, environment=state.environment,
                                       service=state.service, version=state.version,
@@ -182,6 +189,11 @@ def resolve_artifact(ctx: RolloutContext, service: str, version: str | None, dig
             "git_commit": None}
 
 
+def default_canary_steps(interval: float) -> list[tuple[int | None, float | None]]:
+    """Steps of a canary environment that gives none: never promote without analysis."""
+    return [(20, 3 * interval), (50, 3 * interval)]
+
+
 def plan_deploy(ctx: RolloutContext, service: str, *, version: str | None = None, digest: str | None = None,
                 strategy: str | None = None, set_env: Mapping[str, str] | None = None,
                 hotfix: bool = False) -> RolloutState:
@@ -190,10 +202,11 @@ def plan_deploy(ctx: RolloutContext, service: str, *, version: str | None = None
     env = ctx.env
     artifact = resolve_artifact(ctx, service, version, digest)
     weights, running = _live(ctx, service)
+    steps = [(s.weight, s.pause) for s in env.steps] or default_canary_steps(ctx.config.analysis.interval)
     return plan_rollout(
         environment=ctx.env_name, service=service, version=artifact["version"], strategy=strategy or env.strategy,
         weights=weights, running=running,
-        canary_steps=[(s.weight, s.pause) for s in env.steps],
+        canary_steps=steps,
         post_analysis=env.post_promotion_analysis, scale_down_delay=env.scale_down_delay,
         digest=artifact["digest"], image=artifact["image"], git_commit=artifact["git_commit"],
         hotfix=hotfix, set_env=dict(set_env or {}), actor=ctx.actor, reason="deploy",

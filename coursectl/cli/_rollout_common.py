@@ -41,9 +41,9 @@ def progress_printer(out: Output) -> Any:
             m = rollout.measurements[-1]
             out.progress(f"  measure {m['metric']} on {m['slot']}: {m['verdict']} ({m['reason']})")
         if last is None or last[:2] != key[:2]:
-            what = st.describe(step) if step else "done"
-            out.progress(f"[{rollout.service} {rollout.version}] {rollout.phase} {rollout.step_index + 1}/"
-                         f"{len(rollout.steps)}: {what}")
+            where = f"{rollout.step_index + 1}/{len(rollout.steps)}: {st.describe(step)}" if step else "end"
+            out.progress(f"[{rollout.service} {rollout.version}] {rollout.phase} {where}"
+                         + (f" — {rollout.message}" if rollout.message and rollout.phase != "progressing" else ""))
 
     return show
 

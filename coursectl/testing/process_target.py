@@ -51,8 +51,11 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 class ProcessTarget:
     """Slots as local processes on 127.0.0.1; ``command`` builds the argv (default: the tiny service)."""
 
-    def __init__(self, workdir: Path, ports: Mapping[str, int], command: Sequence[str] | None = None):
+    def __init__(self, workdir: Path, ports: Mapping[str, int], command: Sequence[str] | None = None,
+                 *, environment: str = "drill", file_sd_dir: Path | None = None):
         self.workdir = workdir
+        self.environment = environment
+        self.file_sd_dir = file_sd_dir
         self.ports = dict(ports)
         self.command = list(command or [sys.executable, "-m", "coursectl.testing.tinyservice"])
         workdir.mkdir(parents=True, exist_ok=True)
@@ -92,6 +95,7 @@ class ProcessTarget:
         data[key] = {"pid": proc.pid, "version": spec.version, "digest": spec.digest, "port": spec.port,
                      "rollout_id": spec.rollout_id, "health": spec.health}
         self._store(data)
+        self.write_targets(spec.service)
         return self._state(key, data[key])
 
     def _state(self, key: str, info: Mapping[str, object]) -> SlotState:
@@ -128,6 +132,19 @@ class ProcessTarget:
         if info:
             self._kill(int(info["pid"]))  # type: ignore[call-overload]
         self._store(data)
+        self.write_targets(service)
+
+    def write_targets(self, service: str) -> None:
+        """Prometheus file_sd targets of the service's slots (as the docker target writes them)."""
+        if self.file_sd_dir is None:
+            return
+        from coursectl.render.prometheus import render_file_sd
+
+        self.file_sd_dir.mkdir(parents=True, exist_ok=True)
+        path = self.file_sd_dir / f"coursectl-{self.environment}-{service}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(render_file_sd(self.environment, self.slots(service)), encoding="utf-8")
+        os.replace(tmp, path)
 
     def _kill(self, pid: int) -> None:
         child = self._children.pop(pid, None)

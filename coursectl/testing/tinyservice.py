@@ -18,6 +18,9 @@ VERSION = os.environ.get("VERSION", "0")
 ERROR_RATE = float(os.environ.get("FAULT_ERROR_RATE", "0") or 0)
 LATENCY_MS = float(os.environ.get("FAULT_LATENCY_MS", "0") or 0)
 COUNTS: dict[tuple[str, int], int] = {}
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HIST = [0] * (len(BUCKETS) + 1)
+SUM = [0.0]
 LOCK = threading.Lock()
 
 
@@ -44,12 +47,22 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 lines = [f'http_requests_total{{service="{SERVICE}",status="{s}",route="{r}"}} {n}'
                          for (r, s), n in COUNTS.items()]
+                cumulative = 0
+                for le, n in zip((*map(str, BUCKETS), "+Inf"), HIST, strict=True):
+                    cumulative += n
+                    lines.append(f'http_request_duration_seconds_bucket{{service="{SERVICE}",le="{le}"}} {cumulative}')
+                lines.append(f'http_request_duration_seconds_count{{service="{SERVICE}"}} {cumulative}')
+                lines.append(f'http_request_duration_seconds_sum{{service="{SERVICE}"}} {SUM[0]}')
             return self._send(200, ("\n".join(lines) + "\n").encode(), "text/plain")
+        started = time.monotonic()
         if LATENCY_MS:
             time.sleep(LATENCY_MS / 1000)
         status = 500 if ERROR_RATE and random.random() < ERROR_RATE else 200
+        took = time.monotonic() - started
         with LOCK:
             COUNTS[(path, status)] = COUNTS.get((path, status), 0) + 1
+            HIST[next((i for i, b in enumerate(BUCKETS) if took <= b), len(BUCKETS))] += 1
+            SUM[0] += took
         body = json.dumps({"service": SERVICE, "version": VERSION, "path": path}).encode()
         return self._send(status, body)
 
