@@ -78,15 +78,16 @@ def add_server(backend: str, server: EdgeServer, health: str) -> list[str]:
 
 
 def set_weight(backend: str, slot: str, weight: int) -> list[str]:
-    """A weight; 0 also drains (no new requests; running ones finish), above 0 makes the server ready."""
+    """A weight; 0 puts the server in maintenance (running requests finish, no new ones — not even on a kept-alive
+    client connection, which ``drain`` would still allow), above 0 makes the server ready."""
     if weight <= 0:
-        return [f"set server {backend}/{slot} weight 0", f"set server {backend}/{slot} state drain"]
+        return [f"set server {backend}/{slot} weight 0", f"set server {backend}/{slot} state maint"]
     return [f"set server {backend}/{slot} state ready", f"set server {backend}/{slot} weight {weight}"]
 
 
 def remove_server(backend: str, slot: str) -> list[str]:
-    """Drain first; the caller waits for sessions to end, then ``delete_server``."""
-    return [f"set server {backend}/{slot} weight 0", f"set server {backend}/{slot} state drain"]
+    """Out of rotation first; the caller waits for running requests to end, then ``delete_server``."""
+    return [f"set server {backend}/{slot} weight 0", f"set server {backend}/{slot} state maint"]
 
 
 def delete_server(backend: str, slot: str) -> list[str]:

@@ -31,7 +31,7 @@ def test_runtime_commands_are_exact() -> None:
     assert hp.set_weight("course", "green", 256) == [
         "set server course/green state ready", "set server course/green weight 256"]
     assert hp.set_weight("course", "blue", 0) == [
-        "set server course/blue weight 0", "set server course/blue state drain"]
+        "set server course/blue weight 0", "set server course/blue state maint"]
     assert hp.delete_server("course", "blue")[-1] == "del server course/blue"
 
 
