@@ -1,16 +1,117 @@
-"""The one place that knows which adapters an environment uses: configuration → Target, router, metrics."""
+"""Configuration → concrete adapters → use cases: the one module that knows which adapters are used."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coursectl.domain import utcnow
 from coursectl.errors import PreconditionError
+
+if TYPE_CHECKING:
+    from coursectl.adapters.docker_engine import DockerEngine
+    from coursectl.api.build import ImageService, RegistryAccess
+    from coursectl.config import LoadedConfig
+    from coursectl.ports import Registry
+
+
+def sandbox_docker_host(state_dir: Path) -> str | None:
+    """The engine ``coursectl sandbox up`` started or found, when there is a sandbox in ``state_dir``."""
+    try:
+        from coursectl.sandbox import Sandbox
+    except ImportError:  # pragma: no cover - a build without the sandbox package
+        return None
+    manifest = state_dir / "sandbox" / "sandbox.json"
+    if not manifest.is_file():
+        return None
+    url: str = Sandbox(state_dir).docker_host()
+    return url
+
+
+def docker_host(
+    loaded: LoadedConfig, state_dir: Path, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The engine to build with: the environment's ``docker_host``, else DOCKER_HOST, else the sandbox's,
+    else None (the docker SDK's default socket)."""
+    env = os.environ if environ is None else environ
+    if loaded.env_name:
+        configured = loaded.config.environments[loaded.env_name].docker_host
+        if configured:
+            return str(configured)
+    if env.get("DOCKER_HOST"):
+        return env["DOCKER_HOST"]
+    return sandbox_docker_host(state_dir)
+
+
+def docker_engine(loaded: LoadedConfig, state_dir: Path, environ: Mapping[str, str] | None = None) -> DockerEngine:
+    from coursectl.adapters.docker_engine import DockerEngine
+
+    return DockerEngine(docker_host(loaded, state_dir, environ), timeout=min(600.0, loaded.config.build.timeout))
+
+
+def registry_access(config: Any, state_dir: Path, environ: Mapping[str, str] | None = None) -> RegistryAccess:
+    """Where to push and with which credentials: env/file references (v2) or an ECR token (ecr)."""
+    from coursectl.api.build import RegistryAccess
+
+    reg = config.registry
+    if reg.kind == "ecr":
+        from coursectl.adapters import ecr
+
+        login = ecr.login(reg.region, reg.url)
+        return RegistryAccess(reg.url, reg.namespace, login.username, login.password)
+    secrets_file = state_dir / "secrets.env"
+    user = reg.username.resolve(environ=environ, secrets_file=secrets_file) if reg.username else None
+    password = reg.password.resolve(environ=environ, secrets_file=secrets_file) if reg.password else None
+    return RegistryAccess(reg.url, reg.namespace, user, password)
+
+
+def registry_client(config: Any, access: RegistryAccess) -> Registry:
+    from coursectl.adapters.registry_v2 import RegistryClient
+
+    return RegistryClient(
+        access.url, username=access.username, password=access.password, insecure=config.registry.insecure
+    )
+
+
+def image_service(
+    loaded: LoadedConfig,
+    *,
+    state_dir: Path,
+    ledger: Any,
+    environ: Mapping[str, str] | None = None,
+    builder: Any = None,
+) -> ImageService:
+    """The build/push/images use cases wired to the docker engine, the registry and git."""
+    from coursectl.adapters import git
+    from coursectl.api.build import ImageService
+    from coursectl.render.image import source_url
+
+    env = dict(os.environ if environ is None else environ)
+    config = loaded.config
+
+    def factory() -> tuple[RegistryAccess, Registry]:
+        access = registry_access(config, state_dir, env)
+        client = registry_client(config, access)
+        client.ping()
+        return access, client
+
+    root = loaded.root
+    return ImageService(
+        config=config,
+        root=root,
+        builder=builder or docker_engine(loaded, state_dir, env),
+        registry_factory=factory,
+        ledger=ledger,
+        git_reader=git.state,
+        environ=env,
+        source=source_url(git.remote_url(root), fallback=config.project),
+    )
 
 
 class SystemClock:
@@ -38,13 +139,16 @@ class Rig:
 
 
 def _sandbox(state_dir: Path) -> Any:
+    """The sandbox of ``state_dir`` when one was brought up there, else None."""
     try:
-        from coursectl.sandbox import Sandbox  # type: ignore[attr-defined]
-    except ImportError:
+        from coursectl.sandbox import Sandbox
+    except ImportError:  # pragma: no cover - a build without the sandbox package
+        return None
+    if not (state_dir / "sandbox" / "sandbox.json").is_file():
         return None
     try:
         return Sandbox(state_dir)
-    except Exception:  # an older or half-built sandbox: fall back to the configuration's defaults
+    except Exception:  # a half-built sandbox: fall back to the configuration's defaults
         return None
 
 
@@ -83,8 +187,8 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
     else:
         from coursectl.adapters.docker_target import DockerTarget
 
-        docker_host = env.docker_host or (sandbox.docker_host() if sandbox is not None else None)
-        target = DockerTarget(environment=env_name, ports=ports, docker_host=docker_host, file_sd_dir=file_sd)
+        target = DockerTarget(environment=env_name, ports=ports, docker_host=docker_host(loaded, state_dir),
+                              file_sd_dir=file_sd)
     metrics = None
     if with_metrics:
         from coursectl.adapters.prometheus import PrometheusMetrics

@@ -78,7 +78,7 @@ class HAProxyEdge:
             return {}
 
     def _backends(self, servers: Mapping[str, list[hp.EdgeServer]]) -> list[hp.EdgeBackend]:
-        names = sorted(set(self.services) | set(servers))
+        names = sorted(set(self.services) | set(servers))  # service names; the template names backends be_<svc>
         return [hp.EdgeBackend(n, self.services.get(n, "/health/ready"), tuple(servers.get(n, []))) for n in names]
 
     def render(self, servers: Mapping[str, list[hp.EdgeServer]] | None = None) -> str:
@@ -178,6 +178,9 @@ class HAProxyEdge:
                                 hint="start the edge (coursectl sandbox up) or check its log") from exc
         return b"".join(chunks).decode(errors="replace")
 
+    def stats_url(self) -> str:
+        return f"http://{self.stats_bind}/metrics"
+
     def _do(self, commands: list[str]) -> None:
         for line in commands:
             reply = self.command(line).strip()
@@ -189,9 +192,7 @@ class HAProxyEdge:
 
     def _persist(self) -> None:
         live = self.live()
-        servers = {b: hp.servers_from_state(live, b) for b in live if b in self.services or live[b]}
-        servers = {b: [s for s in lst] for b, lst in servers.items() if b not in ("no_route", "stats", "edge")}
-        self.write_config(servers)
+        self.write_config({service: hp.servers_from_state(live, service) for service in live})
 
     # TrafficRouter -----------------------------------------------------------------------------------
 

@@ -1,1 +1,1 @@
-"""The library API: use cases over a loaded configuration. They return objects; they never print or exit."""
+"""The use cases: the library API the CLI is a thin layer over. They return objects; never print, never exit."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import typer
 
+from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
@@ -28,6 +29,7 @@ def build_app() -> typer.Typer:
     app.add_typer(lock_cmd.app, name="lock")
     app.add_typer(rollout_cmd.app, name="rollout")
     history_cmd.register(app)
+    build_cmd.register(app)
     deploy_cmd.register(app)
     status_cmd.register(app)
     return app

@@ -84,6 +84,10 @@ class BuildConfig(Strict):
     """How images are built and tagged."""
 
     context: str = Field("platform-services", description="build context shared by every service")
+    shared: list[str] = Field(
+        default_factory=lambda: ["common"],
+        description="folders inside the context every image includes (a change there rebuilds every service)",
+    )
     base_image: str = Field("python:3.11-slim", description="BASE_IMAGE build argument")
     tags: list[TagPolicy] = Field(default_factory=lambda: ["git-sha", "branch", "build-number", "semver", "inputs"])
     parallel: int = Field(2, ge=1, le=32)

@@ -6,7 +6,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from coursectl.render.templates import render
+from coursectl.render.templates import templates_dir
+
+
+def _render(name: str, **context: Any) -> str:
+    """The edge template is written for Jinja2's default whitespace handling (it is shared with the services'
+    edge tests), so it gets its own environment rather than the trim_blocks one of render.templates."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.get_template(name).render(**context)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,15 @@ class EdgeBackend:
     servers: tuple[EdgeServer, ...] = field(default_factory=tuple)
 
 
+def backend_name(service: str) -> str:
+    """The HAProxy backend of a service (the template's naming)."""
+    return f"be_{service}"
+
+
+def service_of(backend: str) -> str | None:
+    return backend[3:] if backend.startswith("be_") and backend != "be_no_route" else None
+
+
 def render_config(
     *,
     backends: Sequence[EdgeBackend],
@@ -39,19 +58,29 @@ def render_config(
     rate_limit_requests: int,
     rate_limit_period: float,
 ) -> str:
-    """haproxy.cfg for the edge, from templates/edge/haproxy.cfg.j2."""
-    return render(
+    """haproxy.cfg for the edge, from templates/edge/haproxy.cfg.j2 (shared with the services' edge tests)."""
+    return _render(
         "edge/haproxy.cfg.j2",
-        generated_by="coursectl",
+        edge={
+            "bind": bind,
+            "stats_bind": stats_bind,
+            "admin_socket": socket,
+            "pidfile": pidfile,
+            "log_target": "stderr",
+            "health_interval": "1s",
+            "rate_limit": {"requests": rate_limit_requests, "period": f"{int(rate_limit_period)}s"},
+        },
         services=[
-            {"name": b.name, "health": b.health, "servers": [s.__dict__ for s in b.servers]} for b in backends
+            {
+                "name": b.name,
+                "servers": [
+                    {"name": s.slot, "address": f"{s.host}:{s.port}", "weight": s.weight,
+                     "disabled": s.state == "maint"}
+                    for s in b.servers
+                ],
+            }
+            for b in backends
         ],
-        bind=bind,
-        stats_bind=stats_bind,
-        socket=socket,
-        pidfile=pidfile,
-        rate_limit_requests=rate_limit_requests,
-        rate_limit_period=int(rate_limit_period),
     )
 
 
@@ -67,9 +96,10 @@ def start_argv(config_path: str) -> list[str]:
 # runtime API commands ------------------------------------------------------------------------------------
 
 
-def add_server(backend: str, server: EdgeServer, health: str) -> list[str]:
-    """Commands that add a slot's server, drained (weight 0) and checked, ready to receive a weight."""
+def add_server(service: str, server: EdgeServer, health: str) -> list[str]:
+    """Commands that add a slot's server, at weight 0 and checked, ready to receive a weight."""
     del health  # the backend's httpchk applies to dynamic servers too
+    backend = backend_name(service)
     return [
         f"add server {backend}/{server.slot} {server.host}:{server.port} weight 0 check inter 1s fall 2 rise 1",
         f"enable health {backend}/{server.slot}",
@@ -77,26 +107,30 @@ def add_server(backend: str, server: EdgeServer, health: str) -> list[str]:
     ]
 
 
-def set_weight(backend: str, slot: str, weight: int) -> list[str]:
+def set_weight(service: str, slot: str, weight: int) -> list[str]:
     """A weight; 0 puts the server in maintenance (running requests finish, no new ones — not even on a kept-alive
     client connection, which ``drain`` would still allow), above 0 makes the server ready."""
+    backend = backend_name(service)
     if weight <= 0:
         return [f"set server {backend}/{slot} weight 0", f"set server {backend}/{slot} state maint"]
     return [f"set server {backend}/{slot} state ready", f"set server {backend}/{slot} weight {weight}"]
 
 
-def remove_server(backend: str, slot: str) -> list[str]:
+def remove_server(service: str, slot: str) -> list[str]:
     """Out of rotation first; the caller waits for running requests to end, then ``delete_server``."""
+    backend = backend_name(service)
     return [f"set server {backend}/{slot} weight 0", f"set server {backend}/{slot} state maint"]
 
 
-def delete_server(backend: str, slot: str) -> list[str]:
+def delete_server(service: str, slot: str) -> list[str]:
+    backend = backend_name(service)
     return [f"disable health {backend}/{slot}", f"set server {backend}/{slot} state maint",
             f"del server {backend}/{slot}"]
 
 
 def parse_servers_state(text: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """``show servers state`` → backend → server → {addr, port, weight, admin_state, op_state}."""
+    """``show servers state`` → service (backend be_<service>) → server → {addr, port, weight, admin_state,
+    op_state}; backends that are not a service's are left out."""
     lines = [line for line in text.splitlines() if line.strip()]
     header: list[str] | None = None
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -107,9 +141,10 @@ def parse_servers_state(text: str) -> dict[str, dict[str, dict[str, Any]]]:
         if header is None or line.strip().isdigit():
             continue
         values = dict(zip(header, line.split(), strict=False))
-        if "be_name" not in values:
+        service = service_of(values.get("be_name", ""))
+        if service is None:
             continue
-        out.setdefault(values["be_name"], {})[values["srv_name"]] = {
+        out.setdefault(service, {})[values["srv_name"]] = {
             "addr": values.get("srv_addr"),
             "port": int(values.get("srv_port", 0) or 0),
             "weight": int(values.get("srv_uweight", 0) or 0),
@@ -119,8 +154,9 @@ def parse_servers_state(text: str) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def parse_stat_sessions(csv_text: str, backend: str) -> dict[str, int]:
-    """Current sessions per server of ``backend`` from ``show stat`` CSV output."""
+def parse_stat_sessions(csv_text: str, service: str) -> dict[str, int]:
+    """Current sessions per server of a service's backend from ``show stat`` CSV output."""
+    backend = backend_name(service)
     lines = csv_text.splitlines()
     if not lines:
         return {}

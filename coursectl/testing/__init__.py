@@ -1,4 +1,5 @@
-"""Fakes shipped with coursectl for engine-level tests: FakeTarget, FakeRouter, ScriptedMetrics, FrozenClock."""
+"""Fakes shipped with the package for use-case, engine and CLI tests (FakeTarget, FakeRouter, ScriptedMetrics,
+FrozenClock for the rollout engine)."""
 
 from __future__ import annotations
 

@@ -17,22 +17,22 @@ from coursectl.render.prometheus import render_file_sd
 
 SHOW_STATE = """1
 # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
-4 course 1 blue 127.0.0.1 2 0 256 0 0 1 0 1 6 0 0 0 - 18102 - 0 0 - - 0
-4 course 2 green 127.0.0.1 2 8 0 0 0 1 0 1 6 0 0 0 - 18202 - 0 0 - - 0
+4 be_course 1 blue 127.0.0.1 2 0 256 0 0 1 0 1 6 0 0 0 - 18102 - 0 0 - - 0
+4 be_course 2 green 127.0.0.1 2 8 0 0 0 1 0 1 6 0 0 0 - 18202 - 0 0 - - 0
 """
 
 
 def test_runtime_commands_are_exact() -> None:
     assert hp.add_server("course", hp.EdgeServer("green", "127.0.0.1", 8202, 0), "/health/ready") == [
-        "add server course/green 127.0.0.1:8202 weight 0 check inter 1s fall 2 rise 1",
-        "enable health course/green",
-        "set server course/green state ready",
+        "add server be_course/green 127.0.0.1:8202 weight 0 check inter 1s fall 2 rise 1",
+        "enable health be_course/green",
+        "set server be_course/green state ready",
     ]
     assert hp.set_weight("course", "green", 256) == [
-        "set server course/green state ready", "set server course/green weight 256"]
+        "set server be_course/green state ready", "set server be_course/green weight 256"]
     assert hp.set_weight("course", "blue", 0) == [
-        "set server course/blue weight 0", "set server course/blue state maint"]
-    assert hp.delete_server("course", "blue")[-1] == "del server course/blue"
+        "set server be_course/blue weight 0", "set server be_course/blue state maint"]
+    assert hp.delete_server("course", "blue")[-1] == "del server be_course/blue"
 
 
 def test_parse_servers_state() -> None:
@@ -49,8 +49,9 @@ def test_rendered_config_routes_every_service_and_passes_haproxy_check(tmp_path:
         bind="127.0.0.1:8080", stats_bind="127.0.0.1:8404", socket=str(tmp_path / "s.sock"),
         pidfile=str(tmp_path / "p"), rate_limit_requests=200, rate_limit_period=10,
     )
-    assert "use_backend course if { path_beg /api/course/ }" in text
+    assert "use_backend be_course if path_course" in text
     assert "server blue 127.0.0.1:8102 weight 256 check" in text
+    assert "retry-on conn-failure empty-response" in text
     assert "prometheus-exporter" in text and "level admin" in text
     if shutil.which("haproxy"):
         cfg = tmp_path / "h.cfg"

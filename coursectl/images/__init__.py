@@ -1,0 +1,1 @@
+"""Image builds: what goes into an image (its inputs digest)."""

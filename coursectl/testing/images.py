@@ -1,0 +1,103 @@
+"""Fakes of the docker engine and the registry for use-case and CLI tests of build/push/images."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from coursectl.adapters.docker_engine import BuildFailed, BuildResult, PushResult
+from coursectl.adapters.registry_v2 import TagInfo
+
+BASE_ID = "sha256:" + "b" * 64
+
+
+class FakeBuilder:
+    """An engine that "builds" instantly; services in ``fail`` fail with a two-line log."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.images: dict[str, str] = {"coursectl/base:bookworm": BASE_ID}
+        self.repo_digest: dict[str, list[str]] = {}
+        self.fail = fail or set()
+        self.builds: list[str] = []
+        self.pushes: list[str] = []
+        self.registry: FakeRegistry | None = None
+        self.lock = threading.Lock()
+
+    def ping(self) -> None:
+        pass
+
+    def image_id(self, ref: str) -> str | None:
+        return self.images.get(ref)
+
+    def repo_digests(self, ref: str) -> list[str]:
+        return self.repo_digest.get(self.images.get(ref, ""), [])
+
+    def build(self, *, context: Path, dockerfile: str, tag: str, buildargs: Mapping[str, str],
+              labels: Mapping[str, str], on_line: Callable[[str], None] | None = None, **_: Any) -> BuildResult:
+        service = dockerfile.split("/")[0]
+        with self.lock:
+            self.builds.append(service)
+        if on_line:
+            on_line("Step 1/3 : FROM coursectl/base:bookworm")
+        self.last_args = dict(buildargs)
+        self.last_labels = dict(labels)
+        if service in self.fail:
+            raise BuildFailed(f"build of {tag} failed: exit 1", details={"log_tail": ["RUN false", "exit 1"]})
+        image_id = "sha256:" + (service[0] * 64)
+        with self.lock:
+            self.images[tag] = image_id
+        return BuildResult(image_id, ("done",))
+
+    def tag(self, image: str, repository: str, tag: str) -> None:
+        with self.lock:
+            self.images[f"{repository}:{tag}"] = self.images.get(image, image)
+
+    def push(self, repository: str, tag: str, *, auth: Mapping[str, str] | None, registry: str,
+             on_line: Callable[[str], None] | None = None) -> PushResult:
+        image_id = self.images[f"{repository}:{tag}"]
+        digest = "sha256:" + image_id[-1] * 63 + "d"
+        with self.lock:
+            self.pushes.append(f"{repository}:{tag}")
+            self.repo_digest.setdefault(image_id, []).append(f"{repository}@{digest}")
+        assert self.registry is not None
+        self.registry.set(repository.split("/", 1)[1], tag, digest)
+        return PushResult(tag, digest, True)
+
+
+class FakeRegistry:
+    """A registry in a dict: (repository, tag) → digest."""
+
+    def __init__(self) -> None:
+        self.manifests: dict[tuple[str, str], str] = {}
+        self.retags: list[str] = []
+        self.lock = threading.Lock()
+
+    def set(self, repo: str, tag: str, digest: str) -> None:
+        with self.lock:
+            self.manifests[(repo, tag)] = digest
+
+    def ping(self) -> None:
+        pass
+
+    def tags(self, repo: str) -> list[str]:
+        return sorted(t for r, t in self.manifests if r == repo)
+
+    def manifest_digest(self, repo: str, ref: str) -> str | None:
+        if ref.startswith("sha256:"):
+            return ref if ref in self.manifests.values() else None
+        return self.manifests.get((repo, ref))
+
+    def tag_info(self, repo: str, tag: str) -> TagInfo:
+        return TagInfo(tag, self.manifest_digest(repo, tag))
+
+    def image_config(self, repo: str, ref: str) -> dict[str, Any]:
+        return {"created": "2026-01-01T00:00:00Z", "config": {"Labels": {"org.opencontainers.image.version": "v"}}}
+
+    def put_tag(self, repo: str, source_ref: str, tag: str) -> str:
+        digest = self.manifest_digest(repo, source_ref)
+        assert digest
+        self.set(repo, tag, digest)
+        self.retags.append(f"{repo}:{tag}")
+        return digest

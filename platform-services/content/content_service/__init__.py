@@ -1,0 +1,1 @@
+"""The content service: lesson content, delivered to enrolled users through signed, expiring links."""

@@ -1,0 +1,1 @@
+"""The course service: the public catalogue and instructors' courses and lessons."""

@@ -1,0 +1,1 @@
+"""The enrollment service: who may take which course; publishes enrollment.created."""

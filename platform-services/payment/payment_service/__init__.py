@@ -1,0 +1,1 @@
+"""The payment service: course purchases, idempotent, through a simulated card provider."""

@@ -1,0 +1,46 @@
+"""Static checks of what every service ships: Dockerfile conventions and pinned-from-below dependencies."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = {"user": 8001, "course": 8002, "payment": 8003, "enrollment": 8004, "notification": 8005,
+            "content": 8006}
+
+
+@pytest.mark.parametrize("service,port", sorted(SERVICES.items()))
+def test_dockerfile_conventions(service: str, port: int) -> None:
+    text = (ROOT / service / "Dockerfile").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert lines[0] == "ARG BASE_IMAGE=python:3.11-slim"
+    froms = [line for line in lines if line.startswith("FROM ")]
+    assert froms == ["FROM ${BASE_IMAGE} AS builder", "FROM ${BASE_IMAGE}"]  # multi-stage, same base
+    assert "COPY --from=builder /opt/venv /opt/venv" in lines
+    assert "python3 -m venv /opt/venv" in text
+    assert re.search(r"^USER 10001:10001$", text, re.M)  # non-root
+    assert f"PORT={port}" in text and "HOST=127.0.0.1" in text
+    assert 'CMD ["python3", "-m", "course_common.healthcheck"]' in text
+    assert f'CMD ["python3", "-m", "{service}_service"]' in text
+    for label in ("revision", "version", "created", "source"):
+        assert f"org.opencontainers.image.{label}=" in text
+    assert "curl" not in text and "wget" not in text
+    assert not re.search(r"(^|[\s\"])python(\s|\")", text)  # python3 everywhere
+    assert (ROOT / service / f"{service}_service" / "__main__.py").exists()
+
+
+@pytest.mark.parametrize("folder", ["common", *sorted(SERVICES)])
+def test_dependencies_have_lower_bounds(folder: str) -> None:
+    project = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
+    for dep in project["dependencies"]:
+        assert ">=" in dep, f"{folder}: {dep} needs a lower bound"
+
+
+def test_requirements_dev_installs_everything() -> None:
+    text = (ROOT / "requirements-dev.txt").read_text()
+    for folder in ["common", *SERVICES]:
+        assert f"-e platform-services/{folder}\n" in text

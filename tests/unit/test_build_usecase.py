@@ -1,0 +1,194 @@
+"""The build/push use cases with a fake engine and registry: parallel builds, failures, --changed-only, no-op push."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coursectl.api.build import ImageService, RegistryAccess
+from coursectl.config import load_config
+from coursectl.errors import PreconditionError, UsageError
+from coursectl.ledger import open_ledger
+from coursectl.render.tags import GitState
+from coursectl.testing.images import FakeBuilder, FakeRegistry
+
+SERVICES = ("user", "course", "payment")
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    ctx = tmp_path / "platform-services"
+    (ctx / "common").mkdir(parents=True)
+    (ctx / "common" / "lib.py").write_text("X = 1\n")
+    lines = ["project: t", "default_environment: local", "services:"]
+    for i, svc in enumerate(SERVICES):
+        (ctx / svc).mkdir()
+        (ctx / svc / "app.py").write_text(f"print({svc!r})\n")
+        (ctx / svc / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM $BASE_IMAGE\nARG GIT_SHA\nARG APP_VERSION\n")
+        lines.append(f"  {svc}: {{path: platform-services/{svc}, port: {8001 + i}}}")
+    lines += [
+        "registry: {url: '127.0.0.1:5000', namespace: ns}",
+        "build: {base_image: 'coursectl/base:bookworm', parallel: 3}",
+        "environments: {local: {target: docker}, prod: {target: docker}}",
+    ]
+    (tmp_path / "coursectl.yaml").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+class World:
+    def __init__(self, repo: Path, fail: set[str] | None = None) -> None:
+        self.repo = repo
+        self.builder = FakeBuilder(fail)
+        self.registry = FakeRegistry()
+        self.builder.registry = self.registry
+        self.ledger = open_ledger(repo / ".state")
+        self.git = GitState(SHA, "main", commit_time=datetime(2026, 1, 1, tzinfo=UTC))
+        self.events: list[tuple[str, str, str]] = []
+        self.factory_calls = 0
+
+    def service(self, **kw: Any) -> ImageService:
+        def factory() -> tuple[RegistryAccess, Any]:
+            self.factory_calls += 1
+            return RegistryAccess("127.0.0.1:5000", "ns", "u", "p"), self.registry
+
+        return ImageService(
+            config=load_config(self.repo / "coursectl.yaml").config, root=self.repo, builder=self.builder,
+            registry_factory=factory, ledger=self.ledger, git_reader=lambda root, paths: self.git,
+            environ={}, actor="tester", **kw,
+        )  # fmt: skip
+
+    def progress(self, service: str, phase: str, message: str) -> None:
+        self.events.append((service, phase, message))
+
+
+def test_build_all_records_events(repo: Path) -> None:
+    w = World(repo)
+    report = w.service().build(progress=w.progress)
+    assert report.ok
+    assert [r.service for r in report.results] == list(SERVICES)
+    assert {r.status for r in report.results} == {"built"}
+    assert sorted(w.builder.builds) == sorted(SERVICES)
+    assert w.factory_calls == 0  # a plain build needs no registry
+    events = w.ledger.events(kinds=["build"])
+    assert len(events) == 3 and {e.outcome for e in events} == {"succeeded"}
+    e = events[0]
+    assert e.git_commit == SHA and e.version == "0123456789ab"
+    assert e.details["inputs_digest"].startswith("sha256:")
+    assert e.details["commit_time"] == "2026-01-01T00:00:00+00:00"
+    assert set(e.details["tags"]) >= {"0123456789ab", "main"}
+    assert any(phase == "log" for _, phase, _ in w.events)
+    assert w.builder.last_args == {"BASE_IMAGE": "coursectl/base:bookworm", "GIT_SHA": SHA,
+                                   "APP_VERSION": "0123456789ab"}
+    assert w.builder.last_labels["org.opencontainers.image.revision"] == SHA
+
+
+def test_push_then_changed_only_skips_everything(repo: Path) -> None:
+    w = World(repo)
+    first = w.service().build(push=True)
+    assert first.ok and all(r.pushed and r.digest for r in first.results)
+    pushes = w.ledger.events(kinds=["push"])
+    assert len(pushes) == 3 and all(p.details["digest"].startswith("sha256:") for p in pushes)
+    # every tag is in the registry at the pushed digest
+    for r in first.results:
+        for tag in r.tags:
+            assert w.registry.manifest_digest(f"ns/{r.service}", tag) == r.digest
+    w.builder.builds.clear()
+    again = w.service().build(push=True, changed_only=True, progress=w.progress)
+    assert [r.status for r in again.results] == ["skipped"] * 3
+    assert w.builder.builds == []
+    assert all(r.push_noop for r in again.results)
+    assert sum(1 for _, phase, _ in w.events if phase == "skip") == 3
+
+
+def test_changed_only_rebuilds_exactly_what_changed(repo: Path) -> None:
+    w = World(repo)
+    w.service().build(push=True)
+    (repo / "platform-services" / "course" / "app.py").write_text("print('new')\n")
+    w.builder.builds.clear()
+    report = w.service().build(push=True, changed_only=True)
+    assert {r.service: r.status for r in report.results} == {"user": "skipped", "course": "built", "payment": "skipped"}
+    (repo / "platform-services" / "common" / "lib.py").write_text("X = 2\n")
+    report = w.service().build(push=True, changed_only=True)
+    assert {r.status for r in report.results} == {"built"}
+
+
+def test_changed_only_without_push_uses_the_ledger(repo: Path) -> None:
+    w = World(repo)
+    w.service().build(push=True)
+    calls = w.factory_calls
+    report = w.service().build(changed_only=True)
+    assert {r.status for r in report.results} == {"skipped"}
+    assert w.factory_calls == calls  # the ledger answered; the registry was not needed
+    assert all("inputs unchanged" in r.reason for r in report.results)
+
+
+def test_a_new_commit_with_unchanged_inputs_gets_its_tags_server_side(repo: Path) -> None:
+    w = World(repo)
+    w.service().build(push=True)
+    w.registry.retags.clear()
+    w.git = GitState("f" * 40, "main")
+    report = w.service().build(push=True, changed_only=True)
+    assert {r.status for r in report.results} == {"skipped"}
+    assert all(not r.push_noop for r in report.results)
+    assert sorted(w.registry.retags) == sorted(f"ns/{s}:ffffffffffff" for s in SERVICES)
+
+
+def test_one_failure_does_not_stop_the_others(repo: Path) -> None:
+    w = World(repo, fail={"course"})
+    report = w.service().build(push=True)
+    by = {r.service: r for r in report.results}
+    assert by["course"].status == "failed" and by["course"].log_tail == ("RUN false", "exit 1")
+    assert by["user"].pushed and by["payment"].pushed
+    assert [r.service for r in report.failed] == ["course"]
+    failed = w.ledger.events(kinds=["build"], service="course")[0]
+    assert failed.outcome == "failed" and failed.details["log_tail"] == ["RUN false", "exit 1"]
+    assert w.ledger.events(kinds=["push"], service="course") == []
+
+
+def test_pushing_what_the_registry_has_is_a_noop(repo: Path) -> None:
+    w = World(repo)
+    w.service().build(push=True)
+    pushes = list(w.builder.pushes)
+    report = w.service().push()
+    assert all(r.status == "pushed" and r.push_noop for r in report.results)
+    assert w.builder.pushes == pushes
+
+
+def test_push_before_build_is_a_precondition(repo: Path) -> None:
+    w = World(repo)
+    with pytest.raises(PreconditionError, match="not built yet"):
+        w.service().push(["user"])
+
+
+def test_unknown_service_and_missing_base_image(repo: Path) -> None:
+    w = World(repo)
+    with pytest.raises(UsageError, match="unknown service: nope"):
+        w.service().build(["user", "nope"])
+    del w.builder.images["coursectl/base:bookworm"]
+    with pytest.raises(PreconditionError, match="base image"):
+        w.service().build(["user"])
+
+
+def test_dry_run_changes_nothing(repo: Path) -> None:
+    w = World(repo)
+    report = w.service().build(push=True, dry_run=True)
+    assert {r.status for r in report.results} == {"would-build"}
+    assert w.builder.builds == [] and w.ledger.events() == []
+
+
+def test_images_marks_what_each_environment_runs(repo: Path) -> None:
+    from coursectl.domain import LedgerEvent
+
+    w = World(repo)
+    first = w.service().build(["user"], push=True)
+    digest = first.results[0].digest
+    w.ledger.record(LedgerEvent(kind="deployment", actor="t", environment="prod", service="user",
+                                outcome="succeeded", details={"digest": digest}))  # fmt: skip
+    rows = w.service().images("user")
+    assert len(rows) == 1
+    assert rows[0].digest == digest and rows[0].environments == ("prod",)
+    assert "main" in rows[0].tags and rows[0].pushed_at
