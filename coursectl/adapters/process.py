@@ -114,3 +114,34 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
         )
+
+
+def spawn_daemon(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Start a daemon in its own session, output appended to ``log_path``, stdin from /dev/null; returns its pid.
+
+    Unlike ``spawn`` there is no Popen handle to keep alive: the caller tracks the daemon by pid (it may outlive
+    this process) and collects it with ``os.waitpid`` if it ends while this process still runs.
+    """
+    args = [os.fspath(a) for a in argv]
+    program = which(args[0]) if os.sep not in args[0] else args[0]
+    if not os.access(program, os.X_OK):
+        raise ToolMissing(f"{args[0]} is not installed (not executable)")
+    full_env = {**os.environ, **env} if env else dict(os.environ)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log.debug("spawn daemon: %s", " ".join(args))
+    return os.posix_spawn(
+        program,
+        args,
+        full_env,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )

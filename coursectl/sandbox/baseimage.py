@@ -168,7 +168,9 @@ def import_tarball(docker_url: str, tarball: Path, image: str) -> str:
     try:
         client = docker.APIClient(base_url=docker_url, timeout=900, version="auto")
         try:
-            answer = client.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=list(CHANGES))
+            answer = client.import_image_from_file(
+                str(tarball), repository=repository, tag=tag, changes=list(CHANGES)
+            )
         finally:
             client.close()
     except DockerException as exc:

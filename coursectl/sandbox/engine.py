@@ -6,12 +6,14 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coursectl.adapters.process import run
 from coursectl.errors import ExternalError, PreconditionError, ToolMissing
 from coursectl.sandbox import daemon, pids
 
@@ -77,6 +79,41 @@ def dockerd_argv(paths: EnginePaths, *, storage_driver: str | None = None, docke
     if storage_driver:
         argv += ["--storage-driver", storage_driver]
     return argv
+
+
+def mounts_under(mountinfo: str, root: Path) -> list[str]:
+    """Mount points at or below ``root`` in a /proc/self/mountinfo text, deepest first."""
+    prefix = str(root).rstrip("/")
+    found = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        if point == prefix or point.startswith(prefix + "/"):
+            found.append(point)
+    return sorted(set(found), key=lambda p: (-p.count("/"), p))
+
+
+def release_mounts(paths: EnginePaths) -> list[str]:
+    """Unmount what a stopped dockerd left under its exec-root (``netns/default``) or data-root (after a crash),
+    and remove a /run exec-root. Call only when no process of the engine runs any more."""
+    done = []
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        mountinfo = ""
+    points = mounts_under(mountinfo, paths.exec_root) + mounts_under(mountinfo, paths.data_root)
+    for point in sorted(points, key=lambda p: (-p.count("/"), p)):
+        result = run(["umount", point], timeout=30, check=False)
+        if result.returncode == 0:
+            done.append(f"engine: unmounted {point}")
+        else:
+            log.warning("could not unmount %s: %s", point, result.tail(2))
+    short = paths.exec_root.parent
+    if short.parent == Path("/run") and short.name.startswith("coursectl-"):
+        shutil.rmtree(short, ignore_errors=True)
+    return done
 
 
 def candidates(environ: Mapping[str, str]) -> list[str]:
@@ -148,7 +185,8 @@ def start_private(paths: EnginePaths, *, storage_driver: str | None, timeout: fl
         paths.socket.unlink()  # left behind by a dockerd that was killed
     with contextlib.suppress(FileNotFoundError):
         stale_pid = int(paths.pidfile.read_text().strip() or 0)
-        if pids.alive(stale_pid):
+        holder = pids.info(stale_pid) if stale_pid else None
+        if holder and str(paths.data_root) in holder.command:
             raise PreconditionError(
                 f"a dockerd (pid {stale_pid}) still holds {paths.pidfile} but does not answer on {paths.socket}",
                 hint=f"stop it (kill {stale_pid}) or run `coursectl sandbox down`, then retry",
@@ -205,4 +243,5 @@ def stop_private(paths: EnginePaths, pid: int | None, start: int | None, *, time
         )
     with contextlib.suppress(FileNotFoundError):
         paths.socket.unlink()
+    done += release_mounts(paths)
     return done

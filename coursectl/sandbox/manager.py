@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from coursectl.errors import ExternalError
 from coursectl.paths import ensure_dir
-from coursectl.sandbox import baseimage, credentials, daemon, engine, pids, prometheus, registry
+from coursectl.sandbox import baseimage, credentials, daemon, engine, lock, pids, probe, prometheus, registry
 from coursectl.sandbox.credentials import Credentials
 from coursectl.sandbox.manifest import Entry, Manifest
 from coursectl.sandbox.model import ComponentStatus, SandboxSettings, SandboxStatus
@@ -17,6 +17,7 @@ from coursectl.sandbox.model import ComponentStatus, SandboxSettings, SandboxSta
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+LOCK_TIMEOUT = 600.0  # an `up` that builds the base image holds the lock for about a minute
 
 
 class Sandbox:
@@ -29,7 +30,6 @@ class Sandbox:
         self.engine_paths = engine.engine_paths(self.dir)
         self.registry_paths = registry.registry_paths(self.dir)
         self.prometheus_paths = prometheus.prometheus_paths(self.dir)
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # ---- addresses other code uses -------------------------------------------------------------------------
 
@@ -67,15 +67,20 @@ class Sandbox:
 
     def up(self, progress: Progress | None = None) -> SandboxStatus:
         """Bring every component up; what already runs is left alone (``changes`` is empty then)."""
-        say = progress or (lambda _msg: None)
         ensure_dir(self.dir)
+        with lock.exclusive(self.dir / ".lock", timeout=LOCK_TIMEOUT):
+            return self._up(progress or (lambda _msg: None))
+
+    def _up(self, say: Progress) -> SandboxStatus:
         ensure_dir(self.dir / "logs")
         manifest = self._manifest()
         changes = self._forget_stale(manifest)
         changes += self._up_engine(manifest, say)
         creds, new = credentials.ensure_credentials(self.state_dir, self.settings.registry_user)
         if new:
-            changes.append(f"registry: generated credentials for {creds.username} in {self.state_dir / 'secrets.env'}")
+            changes.append(
+                f"registry: generated credentials for {creds.username} in {self.state_dir / 'secrets.env'}"
+            )
         changes += self._up_daemon(
             manifest,
             "registry",
@@ -131,7 +136,6 @@ class Sandbox:
         started = engine.start_private(
             self.engine_paths, storage_driver=self.settings.storage_driver, timeout=self.settings.start_timeout
         )
-        self._children[started.pid] = started.process
         info = engine.describe(self.engine_paths.url)
         manifest.set(
             "engine",
@@ -167,7 +171,6 @@ class Sandbox:
             manifest.drop(name)
         say(f"{name}: starting on {address}")
         started = start()
-        self._children[started.pid] = started.process
         manifest.set(
             name,
             Entry(address=address, started_by_us=True, pid=started.pid, starttime=started.starttime,
@@ -175,9 +178,7 @@ class Sandbox:
         )  # fmt: skip
         return [f"{name}: started on {address} (pid {started.pid})"]
 
-    def _unhealthy(self, name: str, entry: Entry) -> Exception:
-        from coursectl.errors import ExternalError
-
+    def _unhealthy(self, name: str, entry: Entry) -> ExternalError:
         return ExternalError(
             f"{name} (pid {entry.pid}) runs but does not answer on {entry.address}; see {entry.log}:\n"
             f"{daemon.log_tail(Path(entry.log)) if entry.log else ''}",
@@ -213,6 +214,12 @@ class Sandbox:
 
     def down(self) -> list[str]:
         """Stop what this sandbox started (and nothing else); returns what was stopped, empty when nothing."""
+        if not self.dir.exists():
+            return []
+        with lock.exclusive(self.dir / ".lock", timeout=LOCK_TIMEOUT):
+            return self._down()
+
+    def _down(self) -> list[str]:
         manifest = self._manifest()
         stopped: list[str] = []
         for name in ("prometheus", "registry"):
@@ -221,14 +228,16 @@ class Sandbox:
                 if self._stop_entry(name, entry):
                     stopped.append(f"{name}: stopped (pid {entry.pid})")
                 manifest.drop(name)
-        for name, paths in (("registry", self.registry_paths.config), ("prometheus", self.prometheus_paths.config)):
+        for name, paths in (
+            ("registry", self.registry_paths.config),
+            ("prometheus", self.prometheus_paths.config),
+        ):
             for proc in pids.matching([str(paths)]):
                 if pids.terminate(proc.pid, proc.starttime, timeout=15):
                     stopped.append(f"{name}: stopped leftover pid {proc.pid}")
         entry = manifest.get("engine")
         if entry and entry.started_by_us:
             stopped += engine.stop_private(self.engine_paths, entry.pid, entry.starttime)
-            self._reap(entry.pid)
         elif pids.matching(self.engine_paths.needles()):
             stopped += engine.stop_private(self.engine_paths, None, None)
         if entry:
@@ -239,20 +248,9 @@ class Sandbox:
         if entry.pid is None:
             return False
         done = pids.terminate(entry.pid, entry.starttime, timeout=20)
-        self._reap(entry.pid)
         if pids.alive(entry.pid, entry.starttime):
-            from coursectl.errors import ExternalError
-
             raise ExternalError(f"{name} (pid {entry.pid}) did not stop; see {entry.log}")
         return done
-
-    def _reap(self, pid: int | None) -> None:
-        child = self._children.pop(pid, None) if pid else None
-        if child is not None:
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                log.warning("child %s did not exit", pid)
 
     # ---- status -----------------------------------------------------------------------------------------
 
@@ -283,8 +281,10 @@ class Sandbox:
                 else f"private dockerd pid {entry.pid} does not answer; see {entry.log}"
             )
             return ComponentStatus("engine", "running", entry.address, up, True, detail)
-        url = entry.address if entry and engine.ping(entry.address) else engine.find_external(
-            exclude=self.engine_paths.url
+        url = (
+            entry.address
+            if entry and engine.ping(entry.address)
+            else engine.find_external(exclude=self.engine_paths.url)
         )
         if url:
             info = engine.describe(url)
@@ -309,8 +309,14 @@ class Sandbox:
             return ComponentStatus(name, "running", entry.address, ok, True, detail)
         if healthy(port):
             return ComponentStatus(name, "external", address, True, False, "answers, but not started by coursectl")
+        if probe.port_in_use(port):
+            return ComponentStatus(
+                name, "external", address, False, False, f"port {port} is held by another program that is not a {name}"
+            )  # fmt: skip
         if entry and entry.started_by_us:
-            return ComponentStatus(name, "stopped", address, False, True, f"pid {entry.pid} is gone; see {entry.log}")
+            return ComponentStatus(
+                name, "stopped", address, False, True, f"pid {entry.pid} is gone; see {entry.log}"
+            )
         return ComponentStatus(name, "absent", address, False, False, "not running")
 
     def _image_status(self, manifest: Manifest, eng: ComponentStatus) -> ComponentStatus:
@@ -318,13 +324,17 @@ class Sandbox:
         entry = manifest.get("base-image")
         ours = bool(entry and entry.address == image)
         if not eng.healthy:
-            return ComponentStatus("base-image", "absent", image, False, ours, "engine not reachable; cannot check")
+            return ComponentStatus(
+                "base-image", "absent", image, False, ours, "engine not reachable; cannot check"
+            )
         try:
             found = baseimage.image_id(eng.address, image)
         except Exception as exc:  # noqa: BLE001 - status never fails on one component
             return ComponentStatus("base-image", "absent", image, False, ours, str(exc))
         if not found:
-            return ComponentStatus("base-image", "absent", image, False, ours, "not in the engine; `sandbox up` builds it")
+            return ComponentStatus(
+                "base-image", "absent", image, False, ours, "not in the engine; `sandbox up` builds it"
+            )
         detail = found[:19]
         if entry and ours:
             detail += f", {entry.extra.get('action')} in {entry.extra.get('seconds')} s"
@@ -335,4 +345,3 @@ class Sandbox:
 
     def __repr__(self) -> str:
         return f"Sandbox({str(self.state_dir)!r})"
-

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from coursectl.errors import ConfigError, ConfigProblem
+
 ComponentState = Literal["running", "stopped", "external", "absent", "present"]
 """``running``: a daemon we started answers or is starting; ``stopped``: we started it once, it is gone now;
 ``external``: something we did not start provides it; ``absent``: nothing provides it;
@@ -32,6 +34,19 @@ class SandboxSettings:
     """Debian mirror for debootstrap; None takes it from the host's apt sources."""
     start_timeout: float = 60.0
     """Seconds to wait for each daemon to answer after it was started."""
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name}: expected a TCP port 1..65535, got {port!r}"
+            for name, port in (("registry_port", self.registry_port), ("prometheus_port", self.prometheus_port))
+            if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536
+        ]
+        if not problems and self.registry_port == self.prometheus_port:
+            problems.append(f"registry_port and prometheus_port are both {self.registry_port}")
+        if ":" not in self.base_image.rsplit("/", 1)[-1]:
+            problems.append(f"base_image: expected name:tag, got {self.base_image!r}")
+        if problems:
+            raise ConfigError([ConfigProblem(file="sandbox settings", path="", message=p) for p in problems])
 
 
 @dataclass(frozen=True)

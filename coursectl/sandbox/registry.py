@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coursectl.adapters.process import run
-from coursectl.errors import PreconditionError, ToolMissing
+from coursectl.errors import ExternalError, PreconditionError, ToolMissing
 from coursectl.paths import write_private
 from coursectl.render.templates import render
 from coursectl.sandbox import daemon, probe
@@ -66,7 +66,10 @@ def write_htpasswd(path: Path, creds: Credentials) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)
-    result = run(["htpasswd", "-B", "-i", "-n", creds.username], input=creds.password + "\n", timeout=30)
+    try:
+        result = run(["htpasswd", "-B", "-i", "-n", creds.username], input=creds.password + "\n", timeout=30)
+    except ExternalError as exc:
+        raise ExternalError(f"registry: could not create the password file {path}: {exc.message}") from exc
     write_private(tmp, result.stdout.strip() + "\n")
     tmp.replace(path)
 
@@ -79,7 +82,8 @@ def start(sandbox_dir: Path, creds: Credentials, *, port: int, timeout: float) -
     if probe.port_in_use(port):
         raise PreconditionError(
             f"registry: port 127.0.0.1:{port} is already in use by another program",
-            hint="stop that program or choose another registry port",
+            hint="stop that program or choose another registry port (Debian's docker-registry package starts "
+            "its own service on :5000: systemctl disable --now docker-registry)",
         )
     paths = registry_paths(sandbox_dir)
     paths.storage.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -15,7 +15,7 @@ from coursectl.sandbox.credentials import Credentials, ensure_credentials, merge
     [
         ("A=1\nB=two\n", {"A": "1", "B": "two"}),
         ("# comment\n\nexport A=1\n", {"A": "1"}),
-        ('A="quoted value"\nB=\'single # not a comment\'\n', {"A": "quoted value", "B": "single # not a comment"}),
+        ("A=\"quoted value\"\nB='single # not a comment'\n", {"A": "quoted value", "B": "single # not a comment"}),
         ("A=plain # trailing comment\n", {"A": "plain"}),
         ('A="esc \\"q\\""\n', {"A": 'esc "q"'}),
         ("not a pair\n=novalue\nA = spaced \n", {"A": "spaced"}),

@@ -107,7 +107,9 @@ def test_detect_mirror_prefers_deb822_then_sources_list_then_default(tmp_path: P
     (tmp_path / "sources.list").write_text("deb http://one-line.example/debian bookworm main\n")
     assert baseimage.detect_mirror("bookworm", tmp_path) == "http://one-line.example/debian"
     (tmp_path / "sources.list.d").mkdir()
-    (tmp_path / "sources.list.d" / "debian.sources").write_text(HOST_SOURCES.replace("deb.debian.org", "d822.example"))
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        HOST_SOURCES.replace("deb.debian.org", "d822.example")
+    )
     assert baseimage.detect_mirror("bookworm", tmp_path) == "http://d822.example/debian"
 
 
@@ -120,3 +122,19 @@ def test_debootstrap_argv_and_cache_name() -> None:
     name = baseimage.tarball_name("bookworm")
     assert name.startswith("rootfs-bookworm-minbase-") and name.endswith(".tar")
     assert baseimage.tarball_name("bookworm", ("python3",)) != name
+
+
+def test_mounts_under_the_exec_root_deepest_first() -> None:
+    mountinfo = (
+        "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+        "901 22 0:4 net:[4026532290] /s/sandbox/engine/exec/netns/default rw shared:5 - nsfs nsfs rw\n"
+        "902 22 0:4 net:[4026532291] /s/sandbox/engine/exec-other/netns/default rw - nsfs nsfs rw\n"
+        "903 22 0:50 / /s/sandbox/engine/exec rw - tmpfs tmpfs rw\n"
+        "904 22 0:51 / /s/sandbox/engine/exec/with\\040space rw - tmpfs tmpfs rw\n"
+    )
+    assert engine.mounts_under(mountinfo, Path("/s/sandbox/engine/exec")) == [
+        "/s/sandbox/engine/exec/netns/default",
+        "/s/sandbox/engine/exec/with space",
+        "/s/sandbox/engine/exec",
+    ]
+    assert engine.mounts_under(mountinfo, Path("/elsewhere")) == []

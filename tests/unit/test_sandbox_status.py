@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
-import coursectl.sandbox as sandbox
-from coursectl.sandbox import ComponentStatus, SandboxSettings, SandboxStatus
+import pytest
+
+from coursectl import sandbox
+from coursectl.errors import ConfigError, PreconditionError
+from coursectl.sandbox import ComponentStatus, SandboxSettings, SandboxStatus, lock
 
 
 def test_public_surface_is_sorted_and_complete() -> None:
     assert sandbox.__all__ == sorted(sandbox.__all__)
-    public = {name for name in vars(sandbox) if not name.startswith("_")}
-    modules = {"baseimage", "credentials", "daemon", "engine", "manager", "manifest", "model", "pids", "probe",
-               "prometheus", "registry", "annotations"}  # fmt: skip
-    assert public - modules == set(sandbox.__all__)
+    public = {
+        name
+        for name, value in vars(sandbox).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    assert public - {"annotations"} == set(sandbox.__all__)
 
 
 def test_settings_defaults() -> None:
@@ -52,3 +58,27 @@ def test_a_sandbox_object_is_cheap_and_touches_nothing(tmp_path: Path) -> None:
     assert box.docker_host() == box.engine_paths.url
     assert box.credentials() is None
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"registry_port": 0}, "registry_port: expected a TCP port"),
+        ({"prometheus_port": 70000}, "prometheus_port: expected a TCP port"),
+        ({"registry_port": "5000"}, "registry_port: expected a TCP port"),
+        ({"registry_port": 9090}, "both 9090"),
+        ({"base_image": "coursectl/base"}, "base_image: expected name:tag"),
+    ],
+)
+def test_settings_are_validated(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SandboxSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_lock_is_exclusive_and_times_out(tmp_path: Path) -> None:
+    with lock.exclusive(tmp_path / ".lock", timeout=1):
+        second = lock.exclusive(tmp_path / ".lock", timeout=0)
+        with pytest.raises(PreconditionError, match="lock .* held"):
+            second.__enter__()
+    with lock.exclusive(tmp_path / ".lock", timeout=0):
+        pass
