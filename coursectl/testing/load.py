@@ -18,10 +18,16 @@ class LoadResult:
     versions: Counter[str] = field(default_factory=Counter)
     first_seen: dict[str, float] = field(default_factory=dict)
     last_seen: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    failures_at: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {"total": self.total, "failed": self.failed, "statuses": dict(self.statuses),
-                "versions": dict(self.versions)}
+        out: dict[str, object] = {"total": self.total, "failed": self.failed, "statuses": dict(self.statuses),
+                                  "versions": dict(self.versions)}
+        if self.failures_at:
+            out["failures_between_s"] = [round(self.failures_at[0] - self.started, 2),
+                                         round(self.failures_at[-1] - self.started, 2)]
+        return out
 
 
 class LoadGenerator:
@@ -77,6 +83,8 @@ class LoadGenerator:
                 self.result.statuses[status] += 1
                 if not status.startswith("2"):
                     self.result.failed += 1
+                    if len(self.result.failures_at) < 10_000:
+                        self.result.failures_at.append(now)
                 if version:
                     self.result.versions[version] += 1
                     self.result.first_seen.setdefault(version, now)

@@ -15,7 +15,7 @@ import pytest
 
 from coursectl.testing.load import LoadGenerator
 
-from .drill import Drill, free_port
+from coursectl.testing.drill import Drill, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy missing")]
 

@@ -1,4 +1,5 @@
-"""Shared set-up of the CLI drills: a private config, state dir and ports; the coursectl command line."""
+"""Rollout drills through the real command line: a private config, state dir and free ports, local slot
+processes behind a real HAProxy edge. Used by the integration tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]  # the checkout (coursectl/testing/drill.py)
 
 
 def free_port() -> int:
