@@ -71,6 +71,7 @@ def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     if not host.startswith("127."):
         raise SystemExit("tinyservice listens on loopback only")
+    ThreadingHTTPServer.request_queue_size = 256  # the default backlog of 5 drops SYNs under load (1 s retries)
     server = ThreadingHTTPServer((host, int(os.environ["PORT"])), Handler)
     server.daemon_threads = True
     server.serve_forever()
