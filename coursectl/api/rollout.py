@@ -179,8 +179,10 @@ def resolve_artifact(ctx: RolloutContext, service: str, version: str | None, dig
         d = event.details
         if (version and event.version == version) or (digest and d.get("digest") == digest):
             version = version or event.version
+            repository = d.get("repository")
+            image = d.get("image") or (f"{repository}:{event.version}" if repository else None)
             return {"version": version, "digest": digest or d.get("digest"),
-                    "image": d.get("image") or d.get("reference") or image_for(ctx.config, service, str(version)),
+                    "image": image or image_for(ctx.config, service, str(version)),
                     "git_commit": event.git_commit}
     if version is None and digest is None:
         raise UsageError("give --version or --digest")

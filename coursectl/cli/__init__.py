@@ -13,6 +13,7 @@ from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import lock as lock_cmd
+from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
 from coursectl.cli import status as status_cmd
@@ -32,6 +33,7 @@ def build_app() -> typer.Typer:
     build_cmd.register(app)
     deploy_cmd.register(app)
     status_cmd.register(app)
+    release_cmd.register(app)
     return app
 
 

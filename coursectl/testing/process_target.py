@@ -63,7 +63,6 @@ class ProcessTarget:
         self.ports = dict(ports)
         self.command = list(command or [sys.executable, "-m", "coursectl.testing.tinyservice"])
         workdir.mkdir(parents=True, exist_ok=True)
-        self._children: dict[int, object] = {}
 
     @property
     def _file(self) -> Path:
@@ -94,9 +93,10 @@ class ProcessTarget:
         env = {**spec.env, "SERVICE": spec.service, "SERVICE_NAME": spec.service, "VERSION": spec.version,
                "HOST": "127.0.0.1", "PORT": str(spec.port), "APP_VERSION": spec.version}
         argv = [part.format(service=spec.service, slot=spec.slot) for part in self.command]
-        proc = process.spawn(argv, log_path=self.workdir / f"{key}.log", env=env)
-        self._children[proc.pid] = proc
-        data[key] = {"pid": proc.pid, "version": spec.version, "digest": spec.digest, "port": spec.port,
+        started = process.run([sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"),
+                               "--", *argv], timeout=30, env=env)
+        pid = int(started.stdout.strip())
+        data[key] = {"pid": pid, "version": spec.version, "digest": spec.digest, "port": spec.port,
                      "rollout_id": spec.rollout_id, "health": spec.health}
         self._store(data)
         self.write_targets(spec.service)
@@ -150,23 +150,16 @@ class ProcessTarget:
         tmp.write_text(render_file_sd(self.environment, self.slots(service)), encoding="utf-8")
         os.replace(tmp, path)
 
-    def _kill(self, pid: int) -> None:
-        child = self._children.pop(pid, None)
+    @staticmethod
+    def _kill(pid: int) -> None:
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             return
-        if child is not None:  # our own child: reap it
-            try:
-                child.wait(timeout=5)  # type: ignore[attr-defined]
-            except Exception:
-                child.kill()  # type: ignore[attr-defined]
-                child.wait(timeout=5)  # type: ignore[attr-defined]
-            return
-        for _ in range(50):
+        for _ in range(100):
             if not _alive(pid):
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
