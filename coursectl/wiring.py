@@ -187,8 +187,14 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
     else:
         from coursectl.adapters.docker_target import DockerTarget
 
+        access = None
+        if with_metrics:  # not for `status`, which must answer with the registry (or ECR) unreachable
+            try:
+                access = registry_access(config, state_dir).auth_config()
+            except Exception:  # no credentials: pulls of public or local images still work
+                access = None
         target = DockerTarget(environment=env_name, ports=ports, docker_host=docker_host(loaded, state_dir),
-                              file_sd_dir=file_sd)
+                              file_sd_dir=file_sd, registry_auth=access, data_dir=state_dir / "data" / env_name)
     metrics = None
     if with_metrics:
         from coursectl.adapters.prometheus import PrometheusMetrics

@@ -50,16 +50,27 @@ def image_ref(spec: SlotSpec) -> str:
     return spec.image
 
 
-def run_kwargs(spec: SlotSpec, environment: str) -> dict[str, Any]:
-    """The docker run arguments of a slot (pure; tested exactly)."""
-    return {
+def run_kwargs(spec: SlotSpec, environment: str, data_dir: Path | None = None) -> dict[str, Any]:
+    """The docker run arguments of a slot (pure; tested exactly).
+
+    With ``data_dir``, ``<data_dir>/<service>`` is mounted at /data and SQLite lives there unless the slot's
+    environment names a DATABASE_URL: both colours of a service share one database, as they would share a
+    MariaDB server.
+    """
+    env = {**spec.env, "HOST": "127.0.0.1", "PORT": str(spec.port), "SERVICE_SLOT": spec.slot,
+           "APP_VERSION": spec.env.get("APP_VERSION", spec.version)}
+    extra: dict[str, Any] = {}
+    if data_dir is not None:
+        extra["volumes"] = {str(data_dir / spec.service): {"bind": "/data", "mode": "rw"}}
+        env.setdefault("DATABASE_URL", f"sqlite:////data/{spec.service}.db")
+    return {**extra, **{
         "name": container_name(spec.service, spec.slot),
         "detach": True,
         "network_mode": "host",
-        "environment": {**spec.env, "HOST": "127.0.0.1", "PORT": str(spec.port), "SERVICE_SLOT": spec.slot},
+        "environment": env,
         "labels": labels_for(spec, environment),
         "restart_policy": {"Name": "unless-stopped"},
-    }
+    }}
 
 
 class DockerTarget:
@@ -74,7 +85,9 @@ class DockerTarget:
         file_sd_dir: Path | None = None,
         registry_auth: Mapping[str, str] | None = None,
         stop_timeout: int = 10,
+        data_dir: Path | None = None,
     ):
+        self.data_dir = data_dir
         self.environment = environment
         self.ports = dict(ports)
         self.docker_host = docker_host
@@ -134,7 +147,11 @@ class DockerTarget:
                 log.info("pulling %s", ref)
                 repo, _, tag = ref.partition("@") if "@" in ref else ref.rpartition(":")
                 self.client.images.pull(repo, tag=tag or None, auth_config=self.registry_auth)
-            container = self.client.containers.run(ref, **run_kwargs(spec, self.environment))
+            if self.data_dir is not None:
+                folder = self.data_dir / spec.service
+                folder.mkdir(parents=True, exist_ok=True)
+                folder.chmod(0o777)  # the services run as a non-root user inside their images
+            container = self.client.containers.run(ref, **run_kwargs(spec, self.environment, self.data_dir))
         except errors.ImageNotFound as exc:
             raise PreconditionError(f"image {ref} not found: {exc}", hint="push it first (coursectl push)") from exc
         except errors.DockerException as exc:

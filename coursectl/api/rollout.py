@@ -114,6 +114,14 @@ def _acquire(ctx: RolloutContext, service: str, reason: str, *, wait: float = 0.
 # the engine ----------------------------------------------------------------------------------------------
 
 
+def slot_env(ctx: RolloutContext, service: str) -> dict[str, str]:
+    """The environment of a slot: every service reached through the edge (``<SERVICE>_URL``, so calls follow
+    the live slot), then the service's own ``env`` from the configuration."""
+    edge = f"http://{ctx.env.edge.bind}"
+    urls = {f"{name.upper()}_URL": edge for name in ctx.config.services}
+    return {**urls, **dict(ctx.service(service).env)}
+
+
 def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] | None) -> Engine:
     rig = ctx.rig()
     svc = ctx.service(service)
@@ -122,7 +130,7 @@ def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] 
         on_failure=ctx.env.on_failure,
         smoke_paths=list(svc.smoke),
         health=svc.health,
-        service_env=dict(svc.env),
+        service_env=slot_env(ctx, service),
         ready_timeout=ctx.env.ready_timeout,
     )
     return Engine(target=rig.target, router=rig.router, store=ctx.store, clock=rig.clock, metrics=rig.metrics,

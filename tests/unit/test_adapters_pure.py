@@ -65,7 +65,11 @@ def test_docker_run_arguments() -> None:
     kw = run_kwargs(spec, "local")
     assert kw["name"] == "course-green" and kw["network_mode"] == "host"
     assert kw["environment"] == {"FAULT_ERROR_RATE": "0.3", "HOST": "127.0.0.1", "PORT": "8202",
-                                 "SERVICE_SLOT": "green"}
+                                 "SERVICE_SLOT": "green", "APP_VERSION": "1.2.0"}
+    assert "volumes" not in kw
+    shared = run_kwargs(spec, "local", Path("/state/data/local"))
+    assert shared["volumes"] == {"/state/data/local/course": {"bind": "/data", "mode": "rw"}}
+    assert shared["environment"]["DATABASE_URL"] == "sqlite:////data/course.db"
     assert kw["labels"]["coursectl.version"] == "1.2.0" and kw["labels"]["coursectl.rollout-id"] == "r1"
     assert image_ref(spec) == "127.0.0.1:5000/course-platform/course@sha256:abc"
 
