@@ -138,16 +138,20 @@ class Rig:
     edge_url: str
 
 
-def _sandbox(state_dir: Path) -> Any:
-    """The sandbox of ``state_dir`` when one was brought up there, else None."""
+def _sandbox(state_dir: Path, config: Any = None) -> Any:
+    """The sandbox of ``state_dir`` (with the configuration's ports) when one was brought up there, else None."""
     try:
-        from coursectl.sandbox import Sandbox
+        from coursectl.sandbox import Sandbox, SandboxSettings
     except ImportError:  # pragma: no cover - a build without the sandbox package
         return None
     if not (state_dir / "sandbox" / "sandbox.json").is_file():
         return None
     try:
-        return Sandbox(state_dir)
+        if config is None:
+            return Sandbox(state_dir)
+        cfg = config.sandbox
+        return Sandbox(state_dir, SandboxSettings(registry_port=cfg.registry_port,
+                                                  prometheus_port=cfg.prometheus_port, base_image=cfg.base_image))
     except Exception:  # a half-built sandbox: fall back to the configuration's defaults
         return None
 
@@ -166,7 +170,7 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
         )
     from coursectl.adapters.haproxy import HAProxyEdge
 
-    sandbox = _sandbox(state_dir)
+    sandbox = _sandbox(state_dir, config)
     ports = service_ports(config, env)
     edge = HAProxyEdge(
         state_dir / "edge" / env_name,

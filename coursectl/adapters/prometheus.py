@@ -32,8 +32,20 @@ class PrometheusMetrics:
         try:
             result = self._connect().custom_query(promql)
         except Exception as exc:  # the boundary: any failure of the provider is an error measurement
-            return QueryResult(promql, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            return QueryResult(promql, error=describe_failure(exc, self.url))
         return QueryResult(promql, value=first_value(result))
+
+
+def describe_failure(exc: Exception, url: str) -> str:
+    """A short reason for a failed query, most specific first."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return f"Prometheus at {url} is unreachable"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"Prometheus at {url} did not answer in time"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:160]}"
 
 
 def first_value(result: Any) -> float | None:

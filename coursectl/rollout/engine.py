@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from coursectl.errors import CoursectlError, ExternalError, LockHeld
 from coursectl.ports import Clock, MetricsProvider, QueryResult, SlotSpec, Target, TrafficRouter
@@ -36,6 +36,7 @@ class EngineSettings:
     ready_timeout: float = 90.0
     tick: float = 1.0
     scrape_interval: float = 5.0
+    warmup: float | None = None  # default: two scrapes; "no data" before then is not yet a failure
 
 
 class Engine:
@@ -168,6 +169,8 @@ class Engine:
         wanted = split(state.new_slot, state.stable_slot, weight)
         addresses = {slot: self.target.address(state.service, slot) for slot in wanted}
         state.weight = weight
+        if weight > 0 and state.traffic_since is None and state.stable_slot is not None:
+            state.traffic_since = self._stamp()
         self._save(state)
         self.router.set_weights(state.service, wanted, addresses)
         if self.router.verify(state.service, wanted) is False:
@@ -234,9 +237,14 @@ class Engine:
                 metric=rule.name, slot=state.new_slot, query=query, value=result.value, verdict=verdict,
                 reason=reason, at=at, max=rule.max, min=rule.min, stable_value=stable_value, error=result.error,
             ))
+        if self._warming_up(state):  # no data yet because nothing was scraped yet: wait, do not judge
+            found = [replace(m, verdict=an.INCONCLUSIVE, reason=m.reason + " (warming up)")
+                     if m.verdict == an.FAILED and m.value is None and m.error is None else m for m in found]
         verdict = an.worst([m.verdict for m in found])
         tally = an.Tally.from_dict(state.analysis)
-        tally.add(verdict)
+        warm_skip = verdict == an.INCONCLUSIVE and self._warming_up(state)
+        if not warm_skip:
+            tally.add(verdict)
         state.analysis = tally.to_dict()
         state.measurements = (state.measurements + [m.to_dict() for m in found])[-MAX_KEPT_MEASUREMENTS:]
         decision = an.decide(tally, failure_limit=rules.failure_limit, inconclusive_limit=rules.inconclusive_limit)
@@ -257,6 +265,15 @@ class Engine:
         else:
             self._save(state)
         return verdict
+
+    def _warming_up(self, state: RolloutState) -> bool:
+        if not state.traffic_since:
+            return False
+        from datetime import datetime
+
+        warmup = self.settings.warmup if self.settings.warmup is not None else 2 * self.settings.scrape_interval
+        since = datetime.fromisoformat(state.traffic_since.replace("Z", "+00:00"))
+        return (self.clock.now() - since).total_seconds() < warmup
 
     def _query(self, query: str) -> QueryResult:
         if self.metrics is None:

@@ -75,6 +75,7 @@ class RolloutState:
     finished_at: str | None = None
     aborted_by: str | None = None
     from_version: str | None = None
+    traffic_since: str | None = None  # when the new slot first got a weight above 0 (analysis warm-up)
 
     def move(self, phase: str, message: str | None = None) -> None:
         """Change phase, refusing transitions the machine does not allow."""

@@ -256,3 +256,29 @@ def test_crash_at_every_step_then_resume_or_abort(tmp_path: Path, strategy: str,
         live = w.router.serving("course")
         assert [w.target.version_in("course", s) for s in live] == ["v1"]
         assert len(w.target.slots("course")) == 1
+
+
+def test_no_data_while_warming_up_is_not_a_failure_but_never_promotes(tmp_path: Path) -> None:
+    w = World(tmp_path, scrape_interval=5.0)  # warm-up: two scrapes = 10 s after the canary gets traffic
+    w.deploy("v1", "canary")
+    calls = {"n": 0}
+
+    def script(metric: str, slot: str, query: str) -> Any:
+        calls["n"] += 1
+        return None if calls["n"] <= 2 else GOOD[metric]  # the first round (at 5 s) finds nothing scraped yet
+
+    w.metrics.script = script
+    rules = AnalysisRules(metrics=RULES.metrics, interval=5.0, failure_limit=0, inconclusive_limit=0)
+    w.settings.rules = rules
+    final = w.deploy("v2", "canary", canary_steps=[(10, 10.0)])
+    assert final.phase == SUCCEEDED, final.message  # failure_limit 0 and inconclusive_limit 0: warm-up did not count
+    verdicts = [e.outcome for e in w.kinds("rollout.measurement")]
+    assert verdicts[0] == "inconclusive" and "successful" in verdicts
+
+
+def test_no_data_after_warm_up_fails(tmp_path: Path) -> None:
+    w = World(tmp_path, ScriptedMetrics({"error-rate": None, "latency-p95": None}), scrape_interval=5.0)
+    w.settings.rules = AnalysisRules(metrics=RULES.metrics, interval=5.0, failure_limit=1, inconclusive_limit=2)
+    w.deploy("v1", "canary")
+    final = w.deploy("v2", "canary", canary_steps=[(10, 60.0)])
+    assert final.phase == ABORTED and "no data" in final.message and not final.promoted

@@ -93,4 +93,4 @@ def test_first_value(raw: object, expect: float | None) -> None:
 
 def test_prometheus_down_is_an_error_result() -> None:
     result = PrometheusMetrics("http://127.0.0.1:1", timeout=1).query("up")
-    assert result.value is None and result.error
+    assert result.value is None and result.error == "Prometheus at http://127.0.0.1:1 is unreachable"
