@@ -168,3 +168,34 @@ def test_canary_with_real_prometheus(tmp_path: Path, fault: str | None) -> None:
             load.stop()
         d.cleanup()
         prom.stop()
+
+
+@pytest.mark.skipif(not shutil.which("prometheus"), reason="prometheus missing")
+def test_prometheus_stopped_during_a_canary_never_promotes(tmp_path: Path) -> None:
+    from coursectl.testing.prom import LocalPrometheus
+
+    prom = LocalPrometheus(tmp_path / "prom", free_port()).start()
+    d = Drill(tmp_path, prom_url=prom.url, file_sd=prom.file_sd, interval=2, pause=30)
+    load = None
+    try:
+        assert d.run("deploy", "course", "--env", "canary", "--version", "v1").returncode == 0
+        load = LoadGenerator(d.url, connections=4, rate_per_conn=50).start()
+        proc = d.popen("deploy", "course", "--env", "canary", "--version", "v2")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait for a successful measurement, then take Prometheus away
+            r = d.run("rollout", "status", "course", "--env", "canary", "-o", "json")
+            rollout = json.loads(r.stdout)["rollout"] if r.returncode == 0 else None
+            if rollout and rollout["analysis"].get("successful"):
+                break
+            time.sleep(0.5)
+        prom.stop()
+        assert proc.wait(timeout=120) == 7, d.stderr_of(proc)
+        assert "unreachable" in d.stderr_of(proc)
+        status = _status_env(d, "canary")
+        assert status["version"] == "v1" and status["weights"] == {"stable": 100}
+        assert load.result.failed == 0
+    finally:
+        if load:
+            load.stop()
+        d.cleanup()
+        prom.stop()
