@@ -103,3 +103,66 @@ class LockInfo:
             "acquired_at": self.acquired_at.isoformat().replace("+00:00", "Z"),
             "expires_at": self.expires_at.isoformat().replace("+00:00", "Z"),
         }
+
+
+SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+FINDING_KINDS = ("vuln", "misconfig", "secret", "license")
+
+
+def normalize_severity(value: object) -> str:
+    """``CRITICAL``/``critical``/``Critical`` → ``CRITICAL``; anything unknown (or missing) → ``UNKNOWN``."""
+    text = str(value or "").strip().upper()
+    return text if text in SEVERITIES else "UNKNOWN"
+
+
+def severity_rank(value: str) -> int:
+    """0 for UNKNOWN up to 4 for CRITICAL (unknown text ranks as UNKNOWN)."""
+    return SEVERITIES.index(normalize_severity(value))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One security finding of one package (or file) in one target, as reported by one or more scanners.
+
+    ``id`` is the scanner's identifier (CVE-…, GHSA-…, SNYK-…, DS-0002, aws-access-key-id); ``aliases`` holds the
+    other names of the same issue (Snyk's CVE identifiers, Trivy's old AVD-… ids) so that ignore entries and the
+    merge of two scanners can match any of them.
+    """
+
+    id: str
+    package: str = ""
+    installed_version: str = ""
+    fixed_version: str = ""
+    severity: str = "UNKNOWN"
+    title: str = ""
+    target: str = ""
+    scanners: tuple[str, ...] = ()
+    status: str = ""
+    fixable: bool = False
+    url: str = ""
+    service: str | None = None
+    kind: str = "vuln"
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every identifier of this issue, upper-cased, for matching."""
+        return frozenset(n.upper() for n in (self.id, *self.aliases) if n)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "aliases": list(self.aliases),
+            "kind": self.kind,
+            "severity": self.severity,
+            "package": self.package,
+            "installed_version": self.installed_version,
+            "fixed_version": self.fixed_version,
+            "fixable": self.fixable,
+            "status": self.status,
+            "title": self.title,
+            "target": self.target,
+            "service": self.service,
+            "scanners": list(self.scanners),
+            "url": self.url,
+        }

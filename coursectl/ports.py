@@ -11,10 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from coursectl.adapters.docker_engine import BuildResult, PushResult
 from coursectl.adapters.registry_v2 import TagInfo
+
+if TYPE_CHECKING:
+    from coursectl.parsers._common import ParsedScan
+    from coursectl.parsers.sonarqube import CeTask, GateStatus
 
 
 class Builder(Protocol):
@@ -67,6 +71,29 @@ class Registry(Protocol):
     def image_config(self, repo: str, ref: str) -> dict[str, Any]: ...
 
     def put_tag(self, repo: str, source_ref: str, tag: str) -> str: ...
+
+
+class Scanner(Protocol):
+    """A security scanner run as a subprocess: is it installed, and what does it find in a target."""
+
+    name: str
+    display_name: str
+    install_hint: str
+    kinds: tuple[str, ...]
+
+    def available(self) -> bool: ...
+
+    def scan(self, kind: str, target: str, *, dockerfile: str | None = None) -> ParsedScan: ...
+
+
+class QualityGate(Protocol):
+    """A code-quality server (SonarQube): compute-engine tasks and the quality-gate verdict."""
+
+    def task(self, task_id: str) -> CeTask: ...
+
+    def project_status(
+        self, *, analysis_id: str | None = None, project_key: str | None = None, branch: str | None = None
+    ) -> GateStatus: ...
 
 
 @dataclass(frozen=True)

@@ -44,21 +44,34 @@ class ReleaseReport:
                 "stages": [s.to_dict() for s in self.stages], "deployed": self.deployed, "status": self.status}
 
 
-def _scan(ctx: Any, services: Sequence[str], images: dict[str, str]) -> ReleaseStage:
-    """Scan the images with the environment's policy, or record an explicit skip when scanning is not built in."""
+def _scan(ctx: Any, services: Sequence[str], artifacts: dict[str, dict[str, Any]]) -> ReleaseStage:
+    """Scan the pushed images with the configuration's policy (recorded in the ledger by the scan piece).
+
+    Scanners that are not installed are recorded skips when the environment allows it (``scan.skip_missing``),
+    otherwise ToolMissing (exit 4) — never a silent pass.
+    """
     try:
-        from coursectl.api import scan as scan_api  # type: ignore[attr-defined]
-    except ImportError:
-        scan_api = None
-    if scan_api is None or not hasattr(scan_api, "scan_images"):
+        from coursectl.api.scan import ScanRequest, run_scan
+    except ImportError:  # a build without the scan piece: say so, and record it as a skip
         detail = "scanning is not part of this coursectl build: recorded as a skip, not a pass"
         for service in services:
             ctx.ledger.record(LedgerEvent(kind="scan", actor=ctx.actor, environment=ctx.env_name, service=service,
-                                          outcome="skipped", details={"reason": detail, "image": images.get(service),
-                                                                      "source": "release"}))
+                                          outcome="skipped", details={"reason": detail, "source": "release"}))
         return ReleaseStage("scan", "skipped", detail)
-    result = scan_api.scan_images(ctx, images)  # pragma: no cover - wired when the scan piece is merged
-    return ReleaseStage("scan", "ok" if result.ok else "failed", result.summary, result.to_dict())
+    tags = {artifacts[s]["version"] for s in services}
+    tag = tags.pop() if len(tags) == 1 else None  # one release tag (the commit) unless the builds disagree
+    report = run_scan(ctx.loaded, ScanRequest(services=tuple(services), kind="image", tag=tag,
+                                              environment=ctx.env_name), ledger=ctx.ledger)
+    outcome = report.outcome
+    counts = report.counts()
+    detail = {
+        "passed": f"passed ({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'no findings'})",
+        "skipped": "every scanner skipped: " + "; ".join(sorted({r.message for r in report.skipped})),
+        "blocked": f"{len(report.blocking)} findings at or above {report.fail_on}",
+        "error": "; ".join(r.message for r in report.errors),
+    }.get(outcome, outcome)
+    status = {"passed": "ok", "skipped": "skipped"}.get(outcome, "failed")
+    return ReleaseStage("scan", status, detail, report.to_dict())
 
 
 def release(ctx: Any, services: Sequence[str] = (), *, progress: Progress = lambda _m: None,
@@ -90,11 +103,9 @@ def release(ctx: Any, services: Sequence[str] = (), *, progress: Progress = lamb
         if failed:
             return report
         artifacts = {r["service"]: r for r in rows}
-        images = {s: f"{r['repository']}@{r['digest']}" if r.get("digest") else f"{r['repository']}:{r['version']}"
-                  for s, r in artifacts.items()}
         # 2. scan
         progress("scan")
-        stage = _scan(ctx, names, images)
+        stage = _scan(ctx, names, artifacts)
         report.stages.append(stage)
         if stage.status == "failed":
             raise GateBlocked(f"scan blocked the release: {stage.detail}")

@@ -13,9 +13,11 @@ from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import lock as lock_cmd
+from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
+from coursectl.cli import scan as scan_cmd
 from coursectl.cli import status as status_cmd
 from coursectl.cli._app import create_app, debug_enabled
 from coursectl.cli._output import Output, OutputMode
@@ -31,6 +33,8 @@ def build_app() -> typer.Typer:
     app.add_typer(rollout_cmd.app, name="rollout")
     history_cmd.register(app)
     build_cmd.register(app)
+    scan_cmd.register(app)
+    quality_gate_cmd.register(app)
     deploy_cmd.register(app)
     status_cmd.register(app)
     release_cmd.register(app)

@@ -103,6 +103,24 @@ class ScanConfig(Strict):
     ignore_file: str = ".coursectl-ignore.yaml"
     skip_missing: bool = Field(False, description="a scanner that is not installed is a recorded skip")
     timeout: Duration = 900.0
+    trivy_cache_dir: str | None = Field(None, description="Trivy's --cache-dir (where its vulnerability DB lives)")
+    offline: bool = Field(False, description="Trivy uses its cached DB only (--skip-db-update and friends)")
+
+
+def _sonar_token() -> SecretRef:
+    return SecretRef(env="SONAR_TOKEN")
+
+
+class SonarQubeConfig(Strict):
+    """Where the SonarQube server is and how its quality gate is awaited."""
+
+    url: str | None = Field(None, description="server URL; default: serverUrl of report-task.txt")
+    token: SecretRef = Field(default_factory=_sonar_token, description="a user token (default env SONAR_TOKEN)")
+    project_key: str | None = Field(None, description="default project key; default: the report-task.txt's")
+    report_task: str = Field(".scannerwork/report-task.txt", description="the scanner's metadata file")
+    timeout: Duration = Field(300.0, description="how long to wait for the compute-engine task")
+    poll_interval: Duration = Field(5.0, description="pause between two polls of the compute-engine task")
+    none_is_failure: bool = Field(True, description="a project without a quality gate (NONE) blocks")
 
 
 class MetricCheck(Strict):
@@ -255,6 +273,7 @@ class Config(Strict):
     registry: RegistryConfig
     build: BuildConfig = Field(default_factory=BuildConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
+    sonarqube: SonarQubeConfig = Field(default_factory=SonarQubeConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     environments: dict[str, EnvironmentConfig]
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)

@@ -39,6 +39,7 @@ default_environment: drill
 services:
   course: {{path: platform-services/course, port: {base}}}
 registry: {{url: 127.0.0.1:5000}}
+scan: {{skip_missing: true}}
 analysis:
   interval: {interval}s
   failure_limit: 1

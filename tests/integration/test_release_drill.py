@@ -56,6 +56,7 @@ def test_release_rolls_out_changed_services_and_records_everything(tmp_path: Pat
         assert first.status["services"][0]["version"] == "1.0.0"  # type: ignore[index]
         again = release(ctx, image_service=FakeImages("1.0.0"), journey=_ok_journey)
         assert again.deployed[0]["phase"] == "unchanged"
+        assert "skipped" in first.stages[1].detail
         kinds = {(e.kind, e.outcome) for e in ledger.events()}
         assert {("release", "succeeded"), ("scan", "skipped"), ("deployment", "succeeded")} <= kinds
     finally:

@@ -1,0 +1,358 @@
+"""The scan use case: run the scanners on each service's target, merge, judge, record, return a ScanReport."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coursectl.domain import SEVERITIES, Finding, LedgerEvent, current_actor, utcnow
+from coursectl.errors import CoursectlError, ToolMissing, UsageError
+from coursectl.scan.ignores import IgnoreEntry, load_ignores
+from coursectl.scan.policy import BLOCKING, SUPPRESSED, Judged, Policy, merge
+
+if TYPE_CHECKING:
+    from coursectl.config import LoadedConfig
+    from coursectl.ports import Scanner
+
+log = logging.getLogger(__name__)
+
+SCANNER_NAMES = ("trivy", "snyk")
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What to scan and with which policy; ``None`` means "as the configuration says"."""
+
+    services: tuple[str, ...] = ()
+    kind: str = "image"
+    scanners: tuple[str, ...] | None = None
+    fail_on: str | None = None
+    ignore_unfixed: bool | None = None
+    ignore_file: Path | None = None
+    skip_missing: bool | None = None
+    tag: str | None = None
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class ScannerRun:
+    """One scanner on one service's target: ran (ok), skipped (not installed / not applicable) or error."""
+
+    service: str
+    scanner: str
+    kind: str
+    target: str
+    status: str
+    version: str | None = None
+    message: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    error: CoursectlError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "service": self.service,
+            "scanner": self.scanner,
+            "kind": self.kind,
+            "target": self.target,
+            "status": self.status,
+            "version": self.version,
+            "message": self.message,
+            "meta": dict(self.meta),
+        }
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """The outcome of a scan: every run, every finding with its decision, and the policy applied."""
+
+    kind: str
+    fail_on: str
+    ignore_unfixed: bool
+    ignore_file: str
+    runs: tuple[ScannerRun, ...]
+    judged: tuple[Judged, ...]
+    expired_ignores: tuple[IgnoreEntry, ...] = ()
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def blocking(self) -> list[Judged]:
+        return [j for j in self.judged if j.blocking]
+
+    @property
+    def errors(self) -> list[ScannerRun]:
+        return [r for r in self.runs if r.status == "error"]
+
+    @property
+    def skipped(self) -> list[ScannerRun]:
+        return [r for r in self.runs if r.status == "skipped"]
+
+    @property
+    def outcome(self) -> str:
+        """blocked (a blocking finding), error (a scanner failed), skipped (nothing ran) or passed."""
+        if self.blocking:
+            return "blocked"
+        if self.errors:
+            return "error"
+        if self.runs and all(r.status == "skipped" for r in self.runs):
+            return "skipped"
+        return "passed"
+
+    def findings_of(self, service: str, scanner: str | None = None) -> list[Judged]:
+        return [
+            j
+            for j in self.judged
+            if j.finding.service == service and (scanner is None or scanner in j.finding.scanners)
+        ]
+
+    def run_outcome(self, run: ScannerRun) -> str:
+        """The ledger outcome of one run: skipped, error, blocked or passed."""
+        if run.status in ("skipped", "error"):
+            return run.status
+        return "blocked" if any(j.blocking for j in self.findings_of(run.service, run.scanner)) else "passed"
+
+    def counts(self, judged: Sequence[Judged] | None = None) -> dict[str, int]:
+        """Findings by severity, CRITICAL first (every severity present, zero included)."""
+        counter = Counter(j.finding.severity for j in (self.judged if judged is None else judged))
+        return {s: counter.get(s, 0) for s in reversed(SEVERITIES)}
+
+    def to_dict(self) -> dict[str, Any]:
+        decisions = Counter(j.decision for j in self.judged)
+        return {
+            "outcome": self.outcome,
+            "kind": self.kind,
+            "policy": {
+                "fail_on": self.fail_on,
+                "ignore_unfixed": self.ignore_unfixed,
+                "ignore_file": self.ignore_file,
+            },
+            "summary": {
+                "findings": len(self.judged),
+                "blocking": decisions.get(BLOCKING, 0),
+                "by_severity": self.counts(),
+                "by_decision": dict(sorted(decisions.items())),
+            },
+            "runs": [r.to_dict() for r in self.runs],
+            "findings": [j.to_dict() for j in self.judged],
+            "expired_ignores": [e.to_dict() for e in self.expired_ignores],
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+def default_scanners(loaded: LoadedConfig) -> dict[str, Scanner]:
+    """The real scanner adapters, configured from ``scan:``."""
+    from coursectl.adapters.snyk import SnykScanner
+    from coursectl.adapters.trivy import TrivyScanner
+    from coursectl.render.scanners import TrivyOptions
+
+    scan = loaded.config.scan
+    cache_dir = scan.trivy_cache_dir
+    if cache_dir and not Path(cache_dir).expanduser().is_absolute():
+        cache_dir = str(loaded.root / cache_dir)
+    return {
+        "trivy": TrivyScanner(TrivyOptions(timeout=scan.timeout, cache_dir=cache_dir, offline=scan.offline)),
+        "snyk": SnykScanner(timeout=scan.timeout),
+    }
+
+
+def git_commit(root: Path, *, short: bool = False) -> str | None:
+    """HEAD's commit id in ``root`` (None when it is not a git checkout or git is absent)."""
+    from coursectl.adapters.process import run
+
+    argv = ["git", "rev-parse", "--short=12", "HEAD"] if short else ["git", "rev-parse", "HEAD"]
+    try:
+        done = run(argv, timeout=10, check=False, cwd=root)
+    except CoursectlError:
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def current_tag(service: str, *, explicit: str | None, ledger: Any | None, root: Path) -> str:
+    """The tag of a service's current image: ``--tag``, else the last build/push recorded, else HEAD's short sha."""
+    if explicit:
+        return explicit
+    if ledger is not None:
+        for event in ledger.events(service=service, kinds=["build", "push"], limit=5):
+            tag = (event.details or {}).get("tag") or event.version
+            if tag:
+                return str(tag)
+    sha = git_commit(root, short=True)
+    if sha:
+        return sha
+    from coursectl.errors import PreconditionError
+
+    raise PreconditionError(
+        f"no image tag known for {service}: nothing built or pushed yet and {root} is not a git checkout",
+        hint="pass --tag TAG",
+    )
+
+
+def _targets(loaded: LoadedConfig, services: Sequence[str], request: ScanRequest, ledger: Any | None
+             ) -> list[tuple[str, str, str | None, str | None]]:
+    """(service, target, version, dockerfile) for each service."""
+    config = loaded.config
+    out = []
+    for name in services:
+        svc = config.services[name]
+        folder = (loaded.root / svc.path).resolve()
+        dockerfile = (loaded.root / svc.dockerfile) if svc.dockerfile else folder / "Dockerfile"
+        dockerfile_arg = str(dockerfile) if dockerfile.is_file() else None
+        if request.kind == "image":
+            tag = current_tag(name, explicit=request.tag, ledger=ledger, root=loaded.root)
+            ref = f"{config.registry.url}/{config.registry.namespace}/{name}:{tag}"
+            out.append((name, ref, tag, dockerfile_arg))
+        else:
+            out.append((name, str(folder), request.tag, dockerfile_arg))
+    return out
+
+
+def _check_installed(chosen: Sequence[Scanner], skip_missing: bool) -> list[Scanner]:
+    missing = [s for s in chosen if not s.available()]
+    if missing and not skip_missing:
+        names = " and ".join(s.display_name for s in missing)
+        verb = "is" if len(missing) == 1 else "are"
+        raise ToolMissing(
+            f"{names} {verb} not installed (not found on PATH)",
+            hint="; ".join(s.install_hint for s in missing),
+            details={"missing": [s.name for s in missing]},
+        )
+    return missing
+
+
+def run_scan(
+    loaded: LoadedConfig,
+    request: ScanRequest,
+    *,
+    scanners: Mapping[str, Scanner] | None = None,
+    ledger: Any | None = None,
+    today: date | None = None,
+) -> ScanReport:
+    """Scan each requested service with each chosen scanner and judge the findings with the policy.
+
+    Raises ToolMissing (exit 4) when a chosen scanner is not installed and skipping was not asked, UsageError for
+    unknown services, ConfigError for a bad ignore file. A scanner that fails is recorded in the report (status
+    error) and the ledger; enforcing the result (exit 5 or 6) is the caller's step.
+    """
+    config = loaded.config
+    scan_cfg = config.scan
+    started = utcnow()
+    today = today or started.date()
+    unknown = [s for s in request.services if s not in config.services]
+    if unknown:
+        raise UsageError(f"unknown service {', '.join(map(repr, unknown))}",
+                         hint=f"services: {', '.join(sorted(config.services))}")
+    services = list(request.services) or list(config.services)
+    names = list(request.scanners or scan_cfg.scanners)
+    bad = [n for n in names if n not in SCANNER_NAMES]
+    if bad:
+        raise UsageError(f"unknown scanner {', '.join(bad)}", hint=f"scanners: {', '.join(SCANNER_NAMES)}")
+    available = scanners if scanners is not None else default_scanners(loaded)
+    chosen = [available[n] for n in dict.fromkeys(names)]
+    skip_missing = scan_cfg.skip_missing if request.skip_missing is None else request.skip_missing
+    missing = {s.name for s in _check_installed(chosen, skip_missing)}
+
+    ignore_path = request.ignore_file or (loaded.root / scan_cfg.ignore_file)
+    policy = Policy(
+        fail_on=request.fail_on or scan_cfg.fail_on,
+        ignore_unfixed=scan_cfg.ignore_unfixed if request.ignore_unfixed is None else request.ignore_unfixed,
+        ignores=tuple(load_ignores(ignore_path)),
+    )
+    targets = _targets(loaded, services, request, ledger)
+
+    runs: list[ScannerRun] = []
+    findings: list[Finding] = []
+    suppressed: list[Judged] = []
+    for service, target, version, dockerfile in targets:
+        for scanner in chosen:
+            base = {"service": service, "scanner": scanner.name, "kind": request.kind, "target": target,
+                    "version": version}
+            if scanner.name in missing:
+                runs.append(ScannerRun(**base, status="skipped",
+                                       message=f"{scanner.display_name} is not installed (skipped as asked)"))
+                continue
+            if request.kind not in scanner.kinds:
+                runs.append(ScannerRun(**base, status="skipped",
+                                       message=f"{scanner.display_name} does not do --kind {request.kind} scans"))
+                continue
+            try:
+                parsed = scanner.scan(request.kind, target, dockerfile=dockerfile)
+            except CoursectlError as exc:
+                log.warning("%s on %s failed: %s", scanner.display_name, target, exc.message)
+                runs.append(ScannerRun(**base, status="error", message=exc.message, error=exc))
+                continue
+            message = "; ".join(parsed.errors)
+            if parsed.meta.get("eosl"):
+                message = "; ".join(filter(None, [message, f"end-of-life OS: {parsed.meta.get('os', '?')}"]))
+            runs.append(ScannerRun(**base, status="ok", message=message,
+                                   meta={**parsed.meta, "findings": len(parsed.findings)}))
+            findings.extend(_with_service(f, service) for f in parsed.findings)
+            suppressed.extend(
+                Judged(_with_service(s.finding, service), SUPPRESSED, reason=s.reason) for s in parsed.suppressed
+            )
+
+    judged = policy.judge_all(merge(findings), today) + suppressed
+    report = ScanReport(
+        kind=request.kind,
+        fail_on=policy.fail_on,
+        ignore_unfixed=policy.ignore_unfixed,
+        ignore_file=str(ignore_path),
+        runs=tuple(runs),
+        judged=tuple(sorted(judged, key=_order)),
+        expired_ignores=tuple(policy.expired_entries(today)),
+        started_at=started,
+        finished_at=utcnow(),
+    )
+    if ledger is not None:
+        record_scan(ledger, report, environment=request.environment, commit=git_commit(loaded.root))
+    return report
+
+
+def _with_service(finding: Finding, service: str) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, service=service)
+
+
+def _order(j: Judged) -> tuple[Any, ...]:
+    from coursectl.domain import severity_rank
+
+    return (j.finding.service or "", -severity_rank(j.finding.severity), j.finding.id, j.finding.package)
+
+
+def record_scan(ledger: Any, report: ScanReport, *, environment: str | None, commit: str | None) -> None:
+    """One ledger event per service × scanner run (outcome passed, blocked, skipped or error)."""
+    actor = current_actor()
+    for run in report.runs:
+        mine = report.findings_of(run.service, run.scanner)
+        blocking = [j for j in mine if j.blocking]
+        ledger.record(
+            LedgerEvent(
+                kind="scan",
+                actor=actor,
+                environment=environment,
+                service=run.service,
+                version=run.version,
+                git_commit=commit,
+                outcome=report.run_outcome(run),
+                details={
+                    "scanner": run.scanner,
+                    "kind": run.kind,
+                    "target": run.target,
+                    "fail_on": report.fail_on,
+                    "findings": len(mine),
+                    "by_severity": report.counts(mine),
+                    "blocking": [f"{j.finding.id} {j.finding.package}".strip() for j in blocking[:50]],
+                    "ignored": sum(1 for j in mine if j.decision in ("ignored", SUPPRESSED)),
+                    "message": run.message,
+                },
+            )
+        )

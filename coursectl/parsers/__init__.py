@@ -1,0 +1,1 @@
+"""Pure parsers: the output of external tools (Trivy, Snyk, SonarQube) → domain objects."""

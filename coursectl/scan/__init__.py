@@ -1,0 +1,1 @@
+"""Security scanning: the pure policy (threshold, unfixed, ignore file) and merging of scanners' findings."""
