@@ -97,7 +97,7 @@ def render_rollout(data: dict[str, Any]) -> Any:
             console.print(f"no rollout of {data['service']} recorded in {data['environment']}", markup=False)
             return
         console.print(f"{data['service']} rollout {r['id']} ({r['kind']}, {r['strategy']}): "
-                      f"{r['from_version']} → {r['version']} — {r['phase']}", markup=False)
+                      f"{r['from_version'] or '(nothing)'} → {r['version']} — {r['phase']}", markup=False)
         if r["message"]:
             console.print(f"  {r['message']}", markup=False)
         console.print(f"  step {min(r['step'] + 1, r['steps'])}/{r['steps']}: {r['current_step'] or 'done'}",
