@@ -2,7 +2,8 @@
 
 Prints failed/total requests during each, and two times measured from `coursectl rollback` starting: when it
 sends the switch to the edge, and the last response of the rolled-back version (in-flight requests included).
-The load generator runs in this process; on a small machine it competes with coursectl for the CPUs. Loopback only; local slot processes (`process` target).
+The load generator runs in this process; on a small machine it competes with coursectl for the CPUs.
+Loopback only; local slot processes (`process` target).
 
     python benchmarks/bench_bluegreen.py [--rounds 3] [--connections 16]
 """
@@ -45,8 +46,14 @@ def main() -> None:
                 load = LoadGenerator(d.url, connections=args.connections).start()
                 load.wait_total(2000)
                 started = time.monotonic()
-                proc = subprocess.Popen(d.argv("rollback", "course"), env=d.env, stderr=subprocess.PIPE,
-                                        stdout=subprocess.DEVNULL, text=True, cwd=d.tmp)
+                proc = subprocess.Popen(
+                    d.argv("rollback", "course"),
+                    env=d.env,
+                    stderr=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    text=True,
+                    cwd=d.tmp,
+                )
                 routed = None
                 assert proc.stderr is not None
                 for line in proc.stderr:
@@ -59,12 +66,20 @@ def main() -> None:
                 back = load.stop()
                 deploy.wait(timeout=60)
                 switch_times.append(switched)
-                report(f"round {n} rollback of {new}", failed=back.failed, total=back.total,
-                       switch_step_at=f"{routed:.3f}s", last_old_response_at=f"{switched:.3f}s")
+                report(
+                    f"round {n} rollback of {new}",
+                    failed=back.failed,
+                    total=back.total,
+                    switch_step_at=f"{routed:.3f}s",
+                    last_old_response_at=f"{switched:.3f}s",
+                )
         finally:
             d.cleanup()
-    report("rollback: last response of the old version after the command started (s)", median=f"{statistics.median(switch_times):.3f}",
-           max=f"{max(switch_times):.3f}")
+    report(
+        "rollback: last response of the old version after the command started (s)",
+        median=f"{statistics.median(switch_times):.3f}",
+        max=f"{max(switch_times):.3f}",
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="coursectl-bench-") as tmp:
         prom = LocalPrometheus(Path(tmp) / "prom", _port()).start()
-        d = Drill(Path(tmp), prom_url=prom.url, file_sd=prom.file_sd, interval=args.interval,
-                  pause=3 * args.interval)
+        d = Drill(
+            Path(tmp), prom_url=prom.url, file_sd=prom.file_sd, interval=args.interval, pause=3 * args.interval
+        )
         try:
             assert d.run("deploy", "course", "--env", "canary", "--version", "v1").returncode == 0
             load = LoadGenerator(d.url, connections=8, rate_per_conn=100).start()
@@ -44,18 +45,38 @@ def main() -> None:
             r = d.run("deploy", "course", "--env", "canary", "--version", "v2")
             took = time.monotonic() - began
             good = load.stop()
-            report("good canary promotion", exit=r.returncode, failed=good.failed, total=good.total,
-                   seconds=f"{took:.1f}")
+            report(
+                "good canary promotion",
+                exit=r.returncode,
+                failed=good.failed,
+                total=good.total,
+                seconds=f"{took:.1f}",
+            )
             load = LoadGenerator(d.url, connections=8, rate_per_conn=100).start()
-            r = d.run("deploy", "course", "--env", "canary", "--version", "v3", "--set-env",
-                      f"FAULT_ERROR_RATE={args.error_rate}")
+            r = d.run(
+                "deploy",
+                "course",
+                "--env",
+                "canary",
+                "--version",
+                "v3",
+                "--set-env",
+                f"FAULT_ERROR_RATE={args.error_rate}",
+            )
             time.sleep(1)
             bad = load.stop()
             served = bad.last_seen["v3"] - bad.first_seen["v3"]
             edge_failed = sum(n for s, n in bad.statuses.items() if s.startswith("error"))
-            report("bad canary", exit=r.returncode, time_to_stable_seconds=f"{served:.1f}",
-                   analysis_intervals=f"{served / args.interval:.2f}", canary_responses=bad.versions["v3"],
-                   status_500_from_canary=bad.statuses.get("500", 0), edge_failed=edge_failed, total=bad.total)
+            report(
+                "bad canary",
+                exit=r.returncode,
+                time_to_stable_seconds=f"{served:.1f}",
+                analysis_intervals=f"{served / args.interval:.2f}",
+                canary_responses=bad.versions["v3"],
+                status_500_from_canary=bad.statuses.get("500", 0),
+                edge_failed=edge_failed,
+                total=bad.total,
+            )
             print(r.stderr.strip().splitlines()[-2] if r.stderr.strip() else "", flush=True)
         finally:
             d.cleanup()

@@ -170,7 +170,9 @@ class Target(Protocol):
 class TrafficRouter(Protocol):
     """What sends users to slots (Argo's trafficrouting interface): weights per slot, verify, remove."""
 
-    def set_weights(self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]) -> None:
+    def set_weights(
+        self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]
+    ) -> None:
         """Make ``weights`` (slot → percent, summing to 100) the live routing of ``service``.
 
         Slots not yet known to the router are added from ``addresses`` first; slots at 0 are drained

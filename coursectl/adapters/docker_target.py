@@ -57,20 +57,28 @@ def run_kwargs(spec: SlotSpec, environment: str, data_dir: Path | None = None) -
     environment names a DATABASE_URL: both colours of a service share one database, as they would share a
     MariaDB server.
     """
-    env = {**spec.env, "HOST": "127.0.0.1", "PORT": str(spec.port), "SERVICE_SLOT": spec.slot,
-           "APP_VERSION": spec.env.get("APP_VERSION", spec.version)}
+    env = {
+        **spec.env,
+        "HOST": "127.0.0.1",
+        "PORT": str(spec.port),
+        "SERVICE_SLOT": spec.slot,
+        "APP_VERSION": spec.env.get("APP_VERSION", spec.version),
+    }
     extra: dict[str, Any] = {}
     if data_dir is not None:
         extra["volumes"] = {str(data_dir / spec.service): {"bind": "/data", "mode": "rw"}}
         env.setdefault("DATABASE_URL", f"sqlite:////data/{spec.service}.db")
-    return {**extra, **{
-        "name": container_name(spec.service, spec.slot),
-        "detach": True,
-        "network_mode": "host",
-        "environment": env,
-        "labels": labels_for(spec, environment),
-        "restart_policy": {"Name": "unless-stopped"},
-    }}
+    return {
+        **extra,
+        **{
+            "name": container_name(spec.service, spec.slot),
+            "detach": True,
+            "network_mode": "host",
+            "environment": env,
+            "labels": labels_for(spec, environment),
+            "restart_policy": {"Name": "unless-stopped"},
+        },
+    }
 
 
 class DockerTarget:
@@ -102,8 +110,9 @@ class DockerTarget:
             import docker
 
             try:
-                self._client = docker.DockerClient(base_url=self.docker_host) if self.docker_host \
-                    else docker.from_env()
+                self._client = (
+                    docker.DockerClient(base_url=self.docker_host) if self.docker_host else docker.from_env()
+                )
                 self._client.ping()
             except docker.errors.DockerException as exc:
                 raise PreconditionError(
@@ -135,7 +144,8 @@ class DockerTarget:
         if existing is not None:
             labels = existing.labels or {}
             same = labels.get(f"{LABEL}.version") == spec.version and labels.get(f"{LABEL}.digest", "") == (
-                spec.digest or "")
+                spec.digest or ""
+            )
             if same and existing.status == "running":
                 return self._state(existing)
             self._remove(existing)
@@ -153,9 +163,13 @@ class DockerTarget:
                 folder.chmod(0o777)  # the services run as a non-root user inside their images
             container = self.client.containers.run(ref, **run_kwargs(spec, self.environment, self.data_dir))
         except errors.ImageNotFound as exc:
-            raise PreconditionError(f"image {ref} not found: {exc}", hint="push it first (coursectl push)") from exc
+            raise PreconditionError(
+                f"image {ref} not found: {exc}", hint="push it first (coursectl push)"
+            ) from exc
         except errors.DockerException as exc:
-            raise ExternalError(f"docker could not start {container_name(spec.service, spec.slot)}: {exc}") from exc
+            raise ExternalError(
+                f"docker could not start {container_name(spec.service, spec.slot)}: {exc}"
+            ) from exc
         self.write_targets(spec.service)
         return self._state(container)
 
@@ -205,7 +219,9 @@ class DockerTarget:
         errors = self._errors()
         try:
             found = self.client.containers.list(
-                all=True, filters={"label": [f"{LABEL}.service={service}", f"{LABEL}.environment={self.environment}"]})
+                all=True,
+                filters={"label": [f"{LABEL}.service={service}", f"{LABEL}.environment={self.environment}"]},
+            )
         except errors.DockerException as exc:
             raise ExternalError(f"docker: {exc}") from exc
         return sorted((self._state(c) for c in found), key=lambda s: s.slot)

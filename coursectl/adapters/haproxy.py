@@ -100,11 +100,16 @@ class HAProxyEdge:
         text = self.render(servers)
         candidate = self.workdir / "haproxy.cfg.new"
         candidate.write_text(text, encoding="utf-8")
-        result = process.run(hp.check_argv(str(candidate)), timeout=30, check=False,
-                             hint="install haproxy (Debian: apt-get install haproxy)")
+        result = process.run(
+            hp.check_argv(str(candidate)),
+            timeout=30,
+            check=False,
+            hint="install haproxy (Debian: apt-get install haproxy)",
+        )
         if result.returncode != 0:
-            raise ExternalError(f"the rendered edge configuration is invalid: {result.tail(10)}",
-                                details={"file": str(candidate)})
+            raise ExternalError(
+                f"the rendered edge configuration is invalid: {result.tail(10)}", details={"file": str(candidate)}
+            )
         os.replace(candidate, self.config_path)
         if servers is not None:
             data = {b: [s.__dict__ for s in lst] for b, lst in servers.items()}
@@ -174,8 +179,10 @@ class HAProxyEdge:
                         break
                     chunks.append(chunk)
         except (OSError, TimeoutError) as exc:
-            raise ExternalError(f"the edge's runtime API at {self.socket_path} does not answer: {exc}",
-                                hint="start the edge (coursectl sandbox up) or check its log") from exc
+            raise ExternalError(
+                f"the edge's runtime API at {self.socket_path} does not answer: {exc}",
+                hint="start the edge (coursectl sandbox up) or check its log",
+            ) from exc
         return b"".join(chunks).decode(errors="replace")
 
     def stats_url(self) -> str:
@@ -196,9 +203,13 @@ class HAProxyEdge:
 
     # TrafficRouter -----------------------------------------------------------------------------------
 
-    def set_weights(self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]) -> None:
+    def set_weights(
+        self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]
+    ) -> None:
         if service not in self.services:
-            raise PreconditionError(f"the edge has no backend for {service}", hint="re-render the edge (sandbox up)")
+            raise PreconditionError(
+                f"the edge has no backend for {service}", hint="re-render the edge (sandbox up)"
+            )
         self.ensure_running()
         live = self.live().get(service, {})
         for slot in weights:

@@ -24,8 +24,12 @@ class PrometheusMetrics:
             from prometheus_api_client import PrometheusConnect
             from urllib3.util.retry import Retry
 
-            self._client = PrometheusConnect(url=self.url, disable_ssl=True, timeout=int(max(1, self.timeout)),
-                                             retry=Retry(total=1, backoff_factor=0.1))
+            self._client = PrometheusConnect(
+                url=self.url,
+                disable_ssl=True,
+                timeout=int(max(1, self.timeout)),
+                retry=Retry(total=1, backoff_factor=0.1),
+            )
         return self._client
 
     def query(self, promql: str) -> QueryResult:

@@ -30,8 +30,9 @@ class JourneyResult:
         return {"edge_url": self.edge_url, "ok": self.ok, "steps": [s.__dict__ for s in self.steps]}
 
 
-def _call(base: str, method: str, path: str, body: Any = None, token: str | None = None,
-          timeout: float = 10.0) -> tuple[int, Any]:
+def _call(
+    base: str, method: str, path: str, body: Any = None, token: str | None = None, timeout: float = 10.0
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(base + path, data=data, method=method)
     req.add_header("Content-Type", "application/json")
@@ -66,15 +67,27 @@ def run_journey(edge_url: str) -> JourneyResult:
         return payload
 
     try:
-        step("register a student", 201, "POST", "/api/user/register",
-             {"email": email, "password": password, "name": "Smoke"})
+        step(
+            "register a student",
+            201,
+            "POST",
+            "/api/user/register",
+            {"email": email, "password": password, "name": "Smoke"},
+        )
         token = step("log in", 200, "POST", "/api/user/login", {"email": email, "password": password})[
-            "access_token"]
+            "access_token"
+        ]
         me = step("who am I", 200, "GET", "/api/user/me", token=token)
         result.steps.append(JourneyStep("role is student", me.get("role") == "student", f"role={me.get('role')}"))
         step("browse the catalogue", 200, "GET", "/api/course/courses?page_size=5")
-        step("a student may not create a course", 403, "POST", "/api/course/courses",
-             {"title": "Mine", "price_cents": 1}, token=token)
+        step(
+            "a student may not create a course",
+            403,
+            "POST",
+            "/api/course/courses",
+            {"title": "Mine", "price_cents": 1},
+            token=token,
+        )
     except _Stop:
         pass
     return result

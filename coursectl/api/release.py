@@ -40,8 +40,14 @@ class ReleaseReport:
         return all(s.status != "failed" for s in self.stages)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"environment": self.environment, "ok": self.ok, "duration_s": round(self.duration, 1),
-                "stages": [s.to_dict() for s in self.stages], "deployed": self.deployed, "status": self.status}
+        return {
+            "environment": self.environment,
+            "ok": self.ok,
+            "duration_s": round(self.duration, 1),
+            "stages": [s.to_dict() for s in self.stages],
+            "deployed": self.deployed,
+            "status": self.status,
+        }
 
 
 def _scan(ctx: Any, services: Sequence[str], artifacts: dict[str, dict[str, Any]]) -> ReleaseStage:
@@ -55,13 +61,24 @@ def _scan(ctx: Any, services: Sequence[str], artifacts: dict[str, dict[str, Any]
     except ImportError:  # a build without the scan piece: say so, and record it as a skip
         detail = "scanning is not part of this coursectl build: recorded as a skip, not a pass"
         for service in services:
-            ctx.ledger.record(LedgerEvent(kind="scan", actor=ctx.actor, environment=ctx.env_name, service=service,
-                                          outcome="skipped", details={"reason": detail, "source": "release"}))
+            ctx.ledger.record(
+                LedgerEvent(
+                    kind="scan",
+                    actor=ctx.actor,
+                    environment=ctx.env_name,
+                    service=service,
+                    outcome="skipped",
+                    details={"reason": detail, "source": "release"},
+                )
+            )
         return ReleaseStage("scan", "skipped", detail)
     tags = {artifacts[s]["version"] for s in services}
     tag = tags.pop() if len(tags) == 1 else None  # one release tag (the commit) unless the builds disagree
-    report = run_scan(ctx.loaded, ScanRequest(services=tuple(services), kind="image", tag=tag,
-                                              environment=ctx.env_name), ledger=ctx.ledger)
+    report = run_scan(
+        ctx.loaded,
+        ScanRequest(services=tuple(services), kind="image", tag=tag, environment=ctx.env_name),
+        ledger=ctx.ledger,
+    )
     outcome = report.outcome
     counts = report.counts()
     detail = {
@@ -74,8 +91,14 @@ def _scan(ctx: Any, services: Sequence[str], artifacts: dict[str, dict[str, Any]
     return ReleaseStage("scan", status, detail, report.to_dict())
 
 
-def release(ctx: Any, services: Sequence[str] = (), *, progress: Progress = lambda _m: None,
-            image_service: Any = None, journey: Callable[[str], Any] | None = None) -> ReleaseReport:
+def release(
+    ctx: Any,
+    services: Sequence[str] = (),
+    *,
+    progress: Progress = lambda _m: None,
+    image_service: Any = None,
+    journey: Callable[[str], Any] | None = None,
+) -> ReleaseReport:
     """Release the platform (or ``services``) to the context's environment; the report, never an exit."""
     from coursectl.api import rollout as api
     from coursectl.api.journey import run_journey
@@ -83,8 +106,15 @@ def release(ctx: Any, services: Sequence[str] = (), *, progress: Progress = lamb
     began = time.monotonic()
     report = ReleaseReport(ctx.env_name)
     names = list(services or sorted(ctx.config.services))
-    ctx.ledger.record(LedgerEvent(kind="release", actor=ctx.actor, environment=ctx.env_name, outcome="started",
-                                  details={"services": names}))
+    ctx.ledger.record(
+        LedgerEvent(
+            kind="release",
+            actor=ctx.actor,
+            environment=ctx.env_name,
+            outcome="started",
+            details={"services": names},
+        )
+    )
     try:
         # 1. build (changed only) and push
         progress("build: changed services only, then push")
@@ -92,14 +122,22 @@ def release(ctx: Any, services: Sequence[str] = (), *, progress: Progress = lamb
             from coursectl.wiring import image_service as make_images
 
             image_service = make_images(ctx.loaded, state_dir=ctx.state_dir, ledger=ctx.ledger)
-        built = image_service.build(names, push=True, changed_only=True,
-                                    progress=lambda svc, phase, msg: progress(f"  {svc}: {msg}"))
+        built = image_service.build(
+            names, push=True, changed_only=True, progress=lambda svc, phase, msg: progress(f"  {svc}: {msg}")
+        )
         rows = [r.to_dict() for r in built.results]
         failed = [r["service"] for r in rows if r["error"] or r["status"] == "failed"]
-        report.stages.append(ReleaseStage("build+push", "failed" if failed else "ok",
-                                          f"failed: {', '.join(failed)}" if failed else
-                                          f"{sum(r['status'] == 'built' for r in rows)} built, "
-                                          f"{sum(r['status'] == 'skipped' for r in rows)} unchanged", rows))
+        report.stages.append(
+            ReleaseStage(
+                "build+push",
+                "failed" if failed else "ok",
+                f"failed: {', '.join(failed)}"
+                if failed
+                else f"{sum(r['status'] == 'built' for r in rows)} built, "
+                f"{sum(r['status'] == 'skipped' for r in rows)} unchanged",
+                rows,
+            )
+        )
         if failed:
             return report
         artifacts = {r["service"]: r for r in rows}
@@ -115,22 +153,35 @@ def release(ctx: Any, services: Sequence[str] = (), *, progress: Progress = lamb
         for name in names:
             art = artifacts[name]
             running = live.get(name, {})
-            if running.get("version") == art["version"] and (not art.get("digest") or running.get("digest") in (
-                    None, art["digest"])):
+            if running.get("version") == art["version"] and (
+                not art.get("digest") or running.get("digest") in (None, art["digest"])
+            ):
                 report.deployed.append({"service": name, "version": art["version"], "phase": "unchanged"})
                 continue
             progress(f"roll out {name} {art['version']}")
             state = api.deploy(ctx, name, version=art["version"], digest=art.get("digest"))
-            report.deployed.append({"service": name, "version": state.version, "phase": state.phase,
-                                    "rollout_id": state.id})
-        report.stages.append(ReleaseStage("rollout", "ok", f"{sum(d['phase'] != 'unchanged' for d in report.deployed)}"
-                                          " services rolled out", report.deployed))
+            report.deployed.append(
+                {"service": name, "version": state.version, "phase": state.phase, "rollout_id": state.id}
+            )
+        report.stages.append(
+            ReleaseStage(
+                "rollout",
+                "ok",
+                f"{sum(d['phase'] != 'unchanged' for d in report.deployed)} services rolled out",
+                report.deployed,
+            )
+        )
         # 4. the journey through the edge
         progress("journey smoke test through the edge")
         result = (journey or run_journey)(status["edge_url"])
-        report.stages.append(ReleaseStage("journey", "ok" if result.ok else "failed",
-                                          "; ".join(s.detail for s in result.steps if not s.ok) or "all steps passed",
-                                          result.to_dict()))
+        report.stages.append(
+            ReleaseStage(
+                "journey",
+                "ok" if result.ok else "failed",
+                "; ".join(s.detail for s in result.steps if not s.ok) or "all steps passed",
+                result.to_dict(),
+            )
+        )
     except RolloutFailed as exc:
         report.stages.append(ReleaseStage("rollout", "failed", exc.message, report.deployed))
         raise
@@ -143,8 +194,17 @@ def release(ctx: Any, services: Sequence[str] = (), *, progress: Progress = lamb
             report.status = api.status(ctx, names)
         except CoursectlError as exc:
             report.status = {"error": exc.message}
-        ctx.ledger.record(LedgerEvent(kind="release", actor=ctx.actor, environment=ctx.env_name,
-                                      outcome="succeeded" if report.ok else "failed",
-                                      details={"stages": [s.to_dict() for s in report.stages if s.name != "build+push"],
-                                               "deployed": report.deployed, "duration_s": report.duration}))
+        ctx.ledger.record(
+            LedgerEvent(
+                kind="release",
+                actor=ctx.actor,
+                environment=ctx.env_name,
+                outcome="succeeded" if report.ok else "failed",
+                details={
+                    "stages": [s.to_dict() for s in report.stages if s.name != "build+push"],
+                    "deployed": report.deployed,
+                    "duration_s": report.duration,
+                },
+            )
+        )
     return report

@@ -17,7 +17,7 @@ from coursectl.rollout import steps as st
 from coursectl.rollout.analysis import AnalysisRules
 from coursectl.rollout.engine import Engine, EngineSettings
 from coursectl.rollout.plan import live_slot, plan_rollout, plan_warm_switch
-from coursectl.rollout.state import ABORTED, ABORTING, ACTIVE, FAILED, PAUSED, PROGRESSING, SUCCEEDED, RolloutState
+from coursectl.rollout.state import ABORTED, ABORTING, FAILED, PAUSED, PROGRESSING, SUCCEEDED, RolloutState
 from coursectl.rollout.store import RolloutStore
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,9 @@ class RolloutContext:
 
     def service(self, name: str) -> Any:
         if name not in self.config.services:
-            raise UsageError(f"unknown service {name!r}", hint=f"services: {', '.join(sorted(self.config.services))}")
+            raise UsageError(
+                f"unknown service {name!r}", hint=f"services: {', '.join(sorted(self.config.services))}"
+            )
         return self.config.services[name]
 
 
@@ -103,12 +105,15 @@ class _Heartbeat:
             self.last = time.monotonic()
 
 
-def _acquire(ctx: RolloutContext, service: str, reason: str, *, wait: float = 0.0, take_over: bool = False) -> LockInfo:
+def _acquire(
+    ctx: RolloutContext, service: str, reason: str, *, wait: float = 0.0, take_over: bool = False
+) -> LockInfo:
     held = ctx.ledger.lock_info(ctx.env_name, service)
     if held is not None and not take_over and not holder_alive(held):
         take_over = True  # abandoned (its process is gone): take it over, recorded with whose it was
-    return ctx.ledger.acquire_lock(ctx.env_name, service, holder=ctx.actor, reason=reason, ttl=LOCK_TTL,
-                                   wait=wait, take_over=take_over)
+    return ctx.ledger.acquire_lock(
+        ctx.env_name, service, holder=ctx.actor, reason=reason, ttl=LOCK_TTL, wait=wait, take_over=take_over
+    )
 
 
 # the engine ----------------------------------------------------------------------------------------------
@@ -133,12 +138,21 @@ def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] 
         service_env=slot_env(ctx, service),
         ready_timeout=ctx.env.ready_timeout,
     )
-    return Engine(target=rig.target, router=rig.router, store=ctx.store, clock=rig.clock, metrics=rig.metrics,
-                  settings=settings, heartbeat=heartbeat, on_change=ctx.on_change)
+    return Engine(
+        target=rig.target,
+        router=rig.router,
+        store=ctx.store,
+        clock=rig.clock,
+        metrics=rig.metrics,
+        settings=settings,
+        heartbeat=heartbeat,
+        on_change=ctx.on_change,
+    )
 
 
-def _run_locked(ctx: RolloutContext, state: RolloutState, lock: LockInfo,
-                before: Callable[[Engine], None] | None = None) -> RolloutState:
+def _run_locked(
+    ctx: RolloutContext, state: RolloutState, lock: LockInfo, before: Callable[[Engine], None] | None = None
+) -> RolloutState:
     beat = _Heartbeat(ctx.ledger, lock)
     engine = engine_for(ctx, state.service, beat)
     try:
@@ -153,10 +167,16 @@ def _run_locked(ctx: RolloutContext, state: RolloutState, lock: LockInfo,
             details={"rollout_id": state.id, "phase": latest.phase if latest else state.phase},
         ) from exc
     except KeyboardInterrupt:
-        ctx.ledger.record(LedgerEvent(kind="interrupted", actor=ctx.actor, environment=state.environment,
-                                      service=state.service, version=state.version,
-                                      details={"rollout_id": state.id, "step": state.step_index,
-                                               "phase": state.phase}))
+        ctx.ledger.record(
+            LedgerEvent(
+                kind="interrupted",
+                actor=ctx.actor,
+                environment=state.environment,
+                service=state.service,
+                version=state.version,
+                details={"rollout_id": state.id, "step": state.step_index, "phase": state.phase},
+            )
+        )
         raise
     finally:
         try:
@@ -189,14 +209,21 @@ def resolve_artifact(ctx: RolloutContext, service: str, version: str | None, dig
             version = version or event.version
             repository = d.get("repository")
             image = d.get("image") or (f"{repository}:{event.version}" if repository else None)
-            return {"version": version, "digest": digest or d.get("digest"),
-                    "image": image or image_for(ctx.config, service, str(version)),
-                    "git_commit": event.git_commit}
+            return {
+                "version": version,
+                "digest": digest or d.get("digest"),
+                "image": image or image_for(ctx.config, service, str(version)),
+                "git_commit": event.git_commit,
+            }
     if version is None and digest is None:
         raise UsageError("give --version or --digest")
     version = version or (digest or "")[7:19]
-    return {"version": version, "digest": digest, "image": image_for(ctx.config, service, version),
-            "git_commit": None}
+    return {
+        "version": version,
+        "digest": digest,
+        "image": image_for(ctx.config, service, version),
+        "git_commit": None,
+    }
 
 
 def default_canary_steps(interval: float) -> list[tuple[int | None, float | None]]:
@@ -204,9 +231,16 @@ def default_canary_steps(interval: float) -> list[tuple[int | None, float | None
     return [(20, 3 * interval), (50, 3 * interval)]
 
 
-def plan_deploy(ctx: RolloutContext, service: str, *, version: str | None = None, digest: str | None = None,
-                strategy: str | None = None, set_env: Mapping[str, str] | None = None,
-                hotfix: bool = False) -> RolloutState:
+def plan_deploy(
+    ctx: RolloutContext,
+    service: str,
+    *,
+    version: str | None = None,
+    digest: str | None = None,
+    strategy: str | None = None,
+    set_env: Mapping[str, str] | None = None,
+    hotfix: bool = False,
+) -> RolloutState:
     """The rollout a deploy would run, from the live state (reads only)."""
     ctx.service(service)
     env = ctx.env
@@ -214,36 +248,54 @@ def plan_deploy(ctx: RolloutContext, service: str, *, version: str | None = None
     weights, running = _live(ctx, service)
     steps = [(s.weight, s.pause) for s in env.steps] or default_canary_steps(ctx.config.analysis.interval)
     return plan_rollout(
-        environment=ctx.env_name, service=service, version=artifact["version"], strategy=strategy or env.strategy,
-        weights=weights, running=running,
+        environment=ctx.env_name,
+        service=service,
+        version=artifact["version"],
+        strategy=strategy or env.strategy,
+        weights=weights,
+        running=running,
         canary_steps=steps,
-        post_analysis=env.post_promotion_analysis, scale_down_delay=env.scale_down_delay,
-        digest=artifact["digest"], image=artifact["image"], git_commit=artifact["git_commit"],
-        hotfix=hotfix, set_env=dict(set_env or {}), actor=ctx.actor, reason="deploy",
+        post_analysis=env.post_promotion_analysis,
+        scale_down_delay=env.scale_down_delay,
+        digest=artifact["digest"],
+        image=artifact["image"],
+        git_commit=artifact["git_commit"],
+        hotfix=hotfix,
+        set_env=dict(set_env or {}),
+        actor=ctx.actor,
+        reason="deploy",
         stable_image=_image_of(ctx, service, running, weights),
     )
 
 
-def _image_of(ctx: RolloutContext, service: str, running: Mapping[str, Any], weights: Mapping[str, int]) -> str | None:
+def _image_of(
+    ctx: RolloutContext, service: str, running: Mapping[str, Any], weights: Mapping[str, int]
+) -> str | None:
     slot = live_slot(weights, sorted(running))
     return image_for(ctx.config, service, running[slot].version) if slot else None
 
 
 def deploy(ctx: RolloutContext, service: str, *, lock_wait: float = 0.0, **options: Any) -> RolloutState:
     """Roll ``service`` out; RolloutFailed (exit 7) when it ends aborted, LockHeld (exit 8) when locked."""
-    lock = _acquire(ctx, service, _lock_reason("deploy", service, str(options.get("version") or ""), "-"),
-                    wait=lock_wait)
+    lock = _acquire(
+        ctx, service, _lock_reason("deploy", service, str(options.get("version") or ""), "-"), wait=lock_wait
+    )
     try:
         active = ctx.store.active(ctx.env_name, service)
         if active is not None:
             raise PreconditionError(
                 f"rollout {active.id} of {service} {active.version} is {active.phase}: {active.message}",
-                hint=f"coursectl rollout resume|abort {service} --env {ctx.env_name}")
+                hint=f"coursectl rollout resume|abort {service} --env {ctx.env_name}",
+            )
         state = plan_deploy(ctx, service, **options)
         weights, running = _live(ctx, service)
         live = live_slot(weights, sorted(running))
-        if live and running[live].version == state.version and (not state.digest or running[live].digest in (
-                None, state.digest)) and weights.get(live) == 100:
+        if (
+            live
+            and running[live].version == state.version
+            and (not state.digest or running[live].digest in (None, state.digest))
+            and weights.get(live) == 100
+        ):
             state.phase, state.message = SUCCEEDED, f"{service} {state.version} is already live ({live})"
             state.steps = []
             ctx.ledger.release_lock(lock)
@@ -272,13 +324,16 @@ def _enforce(state: RolloutState) -> RolloutState:
 def _current(ctx: RolloutContext, service: str) -> RolloutState:
     state = ctx.store.active(ctx.env_name, service)
     if state is None:
-        raise PreconditionError(f"no rollout of {service} is in progress in {ctx.env_name}",
-                                hint=f"coursectl rollout status {service} --env {ctx.env_name}")
+        raise PreconditionError(
+            f"no rollout of {service} is in progress in {ctx.env_name}",
+            hint=f"coursectl rollout status {service} --env {ctx.env_name}",
+        )
     return state
 
 
-def _wait_for(ctx: RolloutContext, rollout_id: str, done: Callable[[RolloutState], bool],
-              timeout: float) -> RolloutState:
+def _wait_for(
+    ctx: RolloutContext, rollout_id: str, done: Callable[[RolloutState], bool], timeout: float
+) -> RolloutState:
     deadline = time.monotonic() + timeout
     while True:
         state = ctx.store.load(rollout_id)
@@ -298,15 +353,21 @@ def request(ctx: RolloutContext, service: str, what: str, *, wait: float = 120.0
     lock = ctx.ledger.lock_info(ctx.env_name, service)
     if holder_alive(lock) and state.phase != PAUSED:
         if what == "resume":
-            raise LockHeld(f"the rollout of {service} is running (held by {lock.holder})",  # type: ignore[union-attr]
-                           details=lock.to_dict())  # type: ignore[union-attr]
+            raise LockHeld(
+                f"the rollout of {service} is running (held by {lock.holder})",  # type: ignore[union-attr]
+                details=lock.to_dict(),
+            )  # type: ignore[union-attr]
         ctx.store.post_request(state.id, what, ctx.actor)
-        settled = {"pause": lambda s: s.phase != PROGRESSING, "abort": lambda s: s.phase in (ABORTED, FAILED),
-                   "promote": lambda s: s.step_index != state.step_index or s.phase != PROGRESSING,
-                   "promote-full": lambda s: s.phase != PROGRESSING or ctx.store.pending_request(s.id) is None}[what]
+        settled = {
+            "pause": lambda s: s.phase != PROGRESSING,
+            "abort": lambda s: s.phase in (ABORTED, FAILED),
+            "promote": lambda s: s.step_index != state.step_index or s.phase != PROGRESSING,
+            "promote-full": lambda s: s.phase != PROGRESSING or ctx.store.pending_request(s.id) is None,
+        }[what]
         return _wait_for(ctx, state.id, settled, wait)
-    lock = _acquire(ctx, service, _lock_reason(what, service, state.version, state.id),
-                    take_over=not holder_alive(lock))
+    lock = _acquire(
+        ctx, service, _lock_reason(what, service, state.version, state.id), take_over=not holder_alive(lock)
+    )
 
     def act(engine: Engine) -> None:
         record = dict(actor=ctx.actor, action=what)
@@ -338,8 +399,9 @@ def request(ctx: RolloutContext, service: str, what: str, *, wait: float = 120.0
 
 
 def _last_good(ctx: RolloutContext, service: str, not_version: str | None) -> LedgerEvent | None:
-    for event in ctx.ledger.events(service=service, environment=ctx.env_name, kinds=["deployment", "rollback"],
-                                   limit=500):
+    for event in ctx.ledger.events(
+        service=service, environment=ctx.env_name, kinds=["deployment", "rollback"], limit=500
+    ):
         if event.outcome == "succeeded" and event.version != not_version:
             return event
     return None
@@ -352,8 +414,11 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
     lock = _acquire(ctx, service, _lock_reason("rollback", service, to_version or "previous", "-"), take_over=True)
     try:
         active = ctx.store.active(ctx.env_name, service)
-        if active is not None and (to_version is None or to_version == active.stable_version) \
-                and active.stable_slot is not None:
+        if (
+            active is not None
+            and (to_version is None or to_version == active.stable_version)
+            and active.stable_slot is not None
+        ):
             # a rollout in flight: its own way back (abort) is the fastest and exact
             started = _stamp()
 
@@ -363,8 +428,14 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
 
             final = _run_locked(ctx, active, lock, before=abort)
             status_ = "succeeded" if final.phase == ABORTED else "failed"
-            _record_rollback(ctx, final, from_version=final.version, to_version=final.stable_version,
-                             started=started, status=status_)
+            _record_rollback(
+                ctx,
+                final,
+                from_version=final.version,
+                to_version=final.stable_version,
+                started=started,
+                status=status_,
+            )
             if final.phase != ABORTED:
                 raise RolloutFailed(f"rollback of {service} did not finish: {final.phase}: {final.message}")
             return final
@@ -372,10 +443,20 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
             active.phase, active.message = FAILED, f"superseded by a rollback to {to_version} by {ctx.actor}"
             active.finished_at = _stamp()
             ctx.store.save(active)
-            ctx.store.event("deployment", active, outcome="rolled_back", git_commit=active.git_commit,
-                            started_at=active.started_at, finished_at=active.finished_at, status="rolled_back",
-                            hotfix=active.hotfix, digest=active.digest, strategy=active.strategy,
-                            source="coursectl", message=active.message)
+            ctx.store.event(
+                "deployment",
+                active,
+                outcome="rolled_back",
+                git_commit=active.git_commit,
+                started_at=active.started_at,
+                finished_at=active.finished_at,
+                status="rolled_back",
+                hotfix=active.hotfix,
+                digest=active.digest,
+                strategy=active.strategy,
+                source="coursectl",
+                message=active.message,
+            )
         weights, running = _live(ctx, service)
         live = live_slot(weights, sorted(running))
         live_version = running[live].version if live else None
@@ -383,24 +464,47 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
         if to_version is None:
             good = _last_good(ctx, service, live_version)
             if good is None:
-                raise PreconditionError(f"no earlier good version of {service} is recorded in {ctx.env_name}",
-                                        hint="give one with --to VERSION")
+                raise PreconditionError(
+                    f"no earlier good version of {service} is recorded in {ctx.env_name}",
+                    hint="give one with --to VERSION",
+                )
             to_version = str(good.version)
         if to_version == live_version:
             raise PreconditionError(f"{service} {to_version} is already live", hint="nothing to roll back")
         digest = (good.details.get("digest") if good else None) or _digest_of(ctx, service, to_version)
         warm = [s for s in running.values() if s.slot != live and s.version == to_version]
-        common = dict(actor=ctx.actor, reason="rollback", from_version=live_version, digest=digest,
-                      image=image_for(ctx.config, service, to_version),
-                      stable_version=live_version)
+        common = dict(
+            actor=ctx.actor,
+            reason="rollback",
+            from_version=live_version,
+            digest=digest,
+            image=image_for(ctx.config, service, to_version),
+            stable_version=live_version,
+        )
         if warm and live:
-            state = plan_warm_switch(environment=ctx.env_name, service=service, strategy=ctx.env.strategy,
-                                     to_slot=warm[0].slot, from_slot=live, version=to_version, **common)
+            state = plan_warm_switch(
+                environment=ctx.env_name,
+                service=service,
+                strategy=ctx.env.strategy,
+                to_slot=warm[0].slot,
+                from_slot=live,
+                version=to_version,
+                **common,
+            )
         else:
-            state = plan_rollout(environment=ctx.env_name, service=service, version=to_version,
-                                 strategy=ctx.env.strategy, weights=weights, running=running, kind="rollback",
-                                 analyze=False, scale_down_delay=0.0, post_analysis=None,
-                                 **{k: v for k, v in common.items() if k != "stable_version"})
+            state = plan_rollout(
+                environment=ctx.env_name,
+                service=service,
+                version=to_version,
+                strategy=ctx.env.strategy,
+                weights=weights,
+                running=running,
+                kind="rollback",
+                analyze=False,
+                scale_down_delay=0.0,
+                post_analysis=None,
+                **{k: v for k, v in common.items() if k != "stable_version"},
+            )
             state.from_version = live_version
         ctx.store.save(state)
     except BaseException:
@@ -415,11 +519,28 @@ def _stamp() -> str:
     return utcnow().isoformat().replace("+00:00", "Z")
 
 
-def _record_rollback(ctx: RolloutContext, state: RolloutState, *, from_version: str | None,
-                     to_version: str | None, started: str, status: str) -> None:
-    ctx.store.event("rollback", state, actor=ctx.actor, outcome=status, version=to_version,
-                    from_version=from_version, to_version=to_version, started_at=started, finished_at=_stamp(),
-                    status=status, strategy=state.strategy)
+def _record_rollback(
+    ctx: RolloutContext,
+    state: RolloutState,
+    *,
+    from_version: str | None,
+    to_version: str | None,
+    started: str,
+    status: str,
+) -> None:
+    ctx.store.event(
+        "rollback",
+        state,
+        actor=ctx.actor,
+        outcome=status,
+        version=to_version,
+        from_version=from_version,
+        to_version=to_version,
+        started_at=started,
+        finished_at=_stamp(),
+        status=status,
+        strategy=state.strategy,
+    )
 
 
 def _digest_of(ctx: RolloutContext, service: str, version: str) -> str | None:
@@ -431,8 +552,10 @@ def _digest_of(ctx: RolloutContext, service: str, version: str) -> str | None:
 
 def _finish_rollback(state: RolloutState) -> RolloutState:
     if state.phase not in (SUCCEEDED, ABORTED):
-        raise RolloutFailed(f"rollback of {state.service} did not finish: {state.phase}: {state.message}",
-                            details={"rollout_id": state.id})
+        raise RolloutFailed(
+            f"rollback of {state.service} did not finish: {state.phase}: {state.message}",
+            details={"rollout_id": state.id},
+        )
     return state
 
 
@@ -457,20 +580,36 @@ def rollout_status(ctx: RolloutContext, service: str) -> dict[str, Any]:
     state = ctx.store.latest(ctx.env_name, service)
     lock = ctx.ledger.lock_info(ctx.env_name, service)
     if state is None:
-        return {"service": service, "environment": ctx.env_name, "rollout": None,
-                "lock": lock.to_dict() if lock else None}
+        return {
+            "service": service,
+            "environment": ctx.env_name,
+            "rollout": None,
+            "lock": lock.to_dict() if lock else None,
+        }
     step = state.current_step
     return {
         "service": service,
         "environment": ctx.env_name,
         "rollout": {
-            "id": state.id, "kind": state.kind, "strategy": state.strategy, "version": state.version,
-            "from_version": state.from_version or state.stable_version, "phase": state.phase,
-            "message": state.message, "step": state.step_index, "steps": len(state.steps),
-            "current_step": st.describe(step) if step else None, "weights": state.weights(),
-            "new_slot": state.new_slot, "stable_slot": state.stable_slot, "analysis": state.analysis,
-            "measurements": state.measurements[-6:], "started_at": state.started_at,
-            "updated_at": state.updated_at, "finished_at": state.finished_at, "actor": state.actor,
+            "id": state.id,
+            "kind": state.kind,
+            "strategy": state.strategy,
+            "version": state.version,
+            "from_version": state.from_version or state.stable_version,
+            "phase": state.phase,
+            "message": state.message,
+            "step": state.step_index,
+            "steps": len(state.steps),
+            "current_step": st.describe(step) if step else None,
+            "weights": state.weights(),
+            "new_slot": state.new_slot,
+            "stable_slot": state.stable_slot,
+            "analysis": state.analysis,
+            "measurements": state.measurements[-6:],
+            "started_at": state.started_at,
+            "updated_at": state.updated_at,
+            "finished_at": state.finished_at,
+            "actor": state.actor,
             "plan": [st.describe(s) for s in state.steps],
         },
         "lock": dict(lock.to_dict(), alive=holder_alive(lock)) if lock else None,
@@ -508,18 +647,23 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
         for s in slots:
             healthy = s.running and _probe(s.host, s.port, svc.health)
             slot_rows.append(dict(s.to_dict(), healthy=healthy, weight=weights.get(s.slot, 0)))
-        health = "down" if not slots else ("healthy" if all(r["healthy"] for r in slot_rows
-                                                              if r["weight"] > 0) and live else "degraded")
+        health = (
+            "down"
+            if not slots
+            else ("healthy" if all(r["healthy"] for r in slot_rows if r["weight"] > 0) and live else "degraded")
+        )
         lock = ctx.ledger.lock_info(ctx.env_name, name)
         active = ctx.store.active(ctx.env_name, name)
-        out.append({
-            "name": name,
-            "version": by_slot[live].version if live else None,
-            "digest": by_slot[live].digest if live else None,
-            "slots": slot_rows,
-            "weights": weights,
-            "health": health,
-            "lock": dict(lock.to_dict(), alive=holder_alive(lock)) if lock else None,
-            "rollout": {"id": active.id, "phase": active.phase, "version": active.version} if active else None,
-        })
+        out.append(
+            {
+                "name": name,
+                "version": by_slot[live].version if live else None,
+                "digest": by_slot[live].digest if live else None,
+                "slots": slot_rows,
+                "weights": weights,
+                "health": health,
+                "lock": dict(lock.to_dict(), alive=holder_alive(lock)) if lock else None,
+                "rollout": {"id": active.id, "phase": active.phase, "version": active.version} if active else None,
+            }
+        )
     return {"environment": ctx.env_name, "edge_url": rig.edge_url, "services": out, "problems": problems}

@@ -42,8 +42,10 @@ def progress_printer(out: Output) -> Any:
             out.progress(f"  measure {m['metric']} on {m['slot']}: {m['verdict']} ({m['reason']})")
         if last is None or last[:2] != key[:2]:
             where = f"{rollout.step_index + 1}/{len(rollout.steps)}: {st.describe(step)}" if step else "end"
-            out.progress(f"[{rollout.service} {rollout.version}] {rollout.phase} {where}"
-                         + (f" — {rollout.message}" if rollout.message and rollout.phase != "progressing" else ""))
+            out.progress(
+                f"[{rollout.service} {rollout.version}] {rollout.phase} {where}"
+                + (f" — {rollout.message}" if rollout.message and rollout.phase != "progressing" else "")
+            )
 
     return show
 
@@ -74,8 +76,12 @@ def render_status(data: dict[str, Any]) -> Any:
         for col in ("service", "version", "slots", "weights", "health", "lock / rollout"):
             table.add_column(col)
         for svc in data["services"]:
-            slots = ", ".join(f"{s['slot']}={s['version']}{'' if s['healthy'] else ' (unhealthy)'}"
-                              for s in svc["slots"]) or "-"
+            slots = (
+                ", ".join(
+                    f"{s['slot']}={s['version']}{'' if s['healthy'] else ' (unhealthy)'}" for s in svc["slots"]
+                )
+                or "-"
+            )
             weights = ", ".join(f"{k} {v}%" for k, v in sorted(svc["weights"].items())) or "-"
             extra = []
             if svc["lock"]:
@@ -96,21 +102,30 @@ def render_rollout(data: dict[str, Any]) -> Any:
         if r is None:
             console.print(f"no rollout of {data['service']} recorded in {data['environment']}", markup=False)
             return
-        console.print(f"{data['service']} rollout {r['id']} ({r['kind']}, {r['strategy']}): "
-                      f"{r['from_version'] or '(nothing)'} → {r['version']} — {r['phase']}", markup=False)
+        console.print(
+            f"{data['service']} rollout {r['id']} ({r['kind']}, {r['strategy']}): "
+            f"{r['from_version'] or '(nothing)'} → {r['version']} — {r['phase']}",
+            markup=False,
+        )
         if r["message"]:
             console.print(f"  {r['message']}", markup=False)
-        console.print(f"  step {min(r['step'] + 1, r['steps'])}/{r['steps']}: {r['current_step'] or 'done'}",
-                      markup=False)
+        console.print(
+            f"  step {min(r['step'] + 1, r['steps'])}/{r['steps']}: {r['current_step'] or 'done'}", markup=False
+        )
         console.print("  weights: " + ", ".join(f"{k} {v}%" for k, v in r["weights"].items()), markup=False)
         a = r["analysis"]
         if a:
-            console.print(f"  analysis: {a.get('successful', 0)} ok, {a.get('failed', 0)} failed, "
-                          f"{a.get('errors', 0)} errors, {a.get('inconclusive', 0)} inconclusive", markup=False)
+            console.print(
+                f"  analysis: {a.get('successful', 0)} ok, {a.get('failed', 0)} failed, "
+                f"{a.get('errors', 0)} errors, {a.get('inconclusive', 0)} inconclusive",
+                markup=False,
+            )
         for m in r["measurements"]:
             console.print(f"    {m['at']} {m['metric']} {m['slot']}: {m['verdict']} — {m['reason']}", markup=False)
         if data.get("lock"):
-            console.print(f"  lock: {data['lock']['holder']} ({'alive' if data['lock']['alive'] else 'abandoned'})",
-                          markup=False)
+            console.print(
+                f"  lock: {data['lock']['holder']} ({'alive' if data['lock']['alive'] else 'abandoned'})",
+                markup=False,
+            )
 
     return human

@@ -63,17 +63,26 @@ def deploy(
     if strategy and strategy not in st.STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(st.STRATEGIES)}")
     rctx = context(state, env, out)
-    options = dict(version=version, digest=digest, strategy=strategy, set_env=_parse_env(set_env or []),
-                   hotfix=hotfix)
+    options = dict(
+        version=version, digest=digest, strategy=strategy, set_env=_parse_env(set_env or []), hotfix=hotfix
+    )
     if dry_run:
         plans = [api.plan_deploy(rctx, svc, **options) for svc in services]  # type: ignore[arg-type]
-        data = {"dry_run": True, "plans": [dict(summary(p), steps=[st.describe(s) for s in p.steps],
-                                                analysis=_analysis_plan(rctx)) for p in plans]}
+        data = {
+            "dry_run": True,
+            "plans": [
+                dict(summary(p), steps=[st.describe(s) for s in p.steps], analysis=_analysis_plan(rctx))
+                for p in plans
+            ],
+        }
 
         def human(console):  # type: ignore[no-untyped-def]
             for p in plans:
-                console.print(f"{p.service}: {p.stable_version or '(nothing)'} → {p.version} with {p.strategy} "
-                              f"({p.stable_slot or '-'} → {p.new_slot}) in {p.environment}", markup=False)
+                console.print(
+                    f"{p.service}: {p.stable_version or '(nothing)'} → {p.version} with {p.strategy} "
+                    f"({p.stable_slot or '-'} → {p.new_slot}) in {p.environment}",
+                    markup=False,
+                )
                 for i, step in enumerate(p.steps, 1):
                     console.print(f"  {i}. {st.describe(step)}", markup=False)
             console.print("analysis: " + "; ".join(_analysis_plan(rctx)), markup=False)
@@ -91,13 +100,19 @@ def deploy(
     out.result(data, human=lines, ids=[r.id for r in results])
     paused = [r for r in results if r.phase == PAUSED]
     if paused:
-        raise GateBlocked(f"rollout of {paused[0].service} is paused: {paused[0].message}",
-                          hint=f"coursectl rollout resume|promote|abort {paused[0].service} --env {rctx.env_name}")
+        raise GateBlocked(
+            f"rollout of {paused[0].service} is paused: {paused[0].message}",
+            hint=f"coursectl rollout resume|promote|abort {paused[0].service} --env {rctx.env_name}",
+        )
 
 
 def _analysis_plan(rctx) -> list[str]:  # type: ignore[no-untyped-def]
     a = rctx.config.analysis
     metrics = [f"{m.name} {'≤ ' + str(m.max) if m.max is not None else '≥ ' + str(m.min)}" for m in a.metrics]
-    return [f"every {a.interval:g} s", *metrics, f"failure_limit {a.failure_limit}",
-            f"inconclusive_limit {a.inconclusive_limit}",
-            f"canary vs stable ≤ {a.max_ratio_to_stable:g}×" if a.compare_with_stable else "no stable comparison"]
+    return [
+        f"every {a.interval:g} s",
+        *metrics,
+        f"failure_limit {a.failure_limit}",
+        f"inconclusive_limit {a.inconclusive_limit}",
+        f"canary vs stable ≤ {a.max_ratio_to_stable:g}×" if a.compare_with_stable else "no stable comparison",
+    ]

@@ -76,8 +76,12 @@ def watch(
         line = None if r is None else (r["phase"], r["step"], len(r["measurements"]), r["weights"].__repr__())
         if line != last:
             last = line
-            out.progress(f"{r['phase']} step {min(r['step'] + 1, r['steps'])}/{r['steps']} "
-                         f"{r['current_step'] or 'done'} weights {r['weights']}" if r else "no rollout")
+            out.progress(
+                f"{r['phase']} step {min(r['step'] + 1, r['steps'])}/{r['steps']} "
+                f"{r['current_step'] or 'done'} weights {r['weights']}"
+                if r
+                else "no rollout"
+            )
         if done(data):
             break
         time.sleep(interval)

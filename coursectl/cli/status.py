@@ -52,5 +52,6 @@ def rollback(
     if rctx.env.protected:
         confirm_or_fail(out, f"roll back {service} in {rctx.env_name}?", yes=yes)
     result = api.rollback(rctx, service, to_version=to)
-    out.result(summary(result), human=f"{service}: rolled back to {result.stable_version if result.kind != 'rollback' else result.version} — {result.message or result.phase}",
+    back_to = result.version if result.kind == "rollback" else result.stable_version
+    out.result(summary(result), human=f"{service}: rolled back to {back_to} — {result.message or result.phase}",
                ids=[result.id])

@@ -14,8 +14,12 @@ def _render(name: str, **context: Any) -> str:
     edge tests), so it gets its own environment rather than the trim_blocks one of render.templates."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined, autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
     return env.get_template(name).render(**context)
 
 
@@ -74,8 +78,12 @@ def render_config(
             {
                 "name": b.name,
                 "servers": [
-                    {"name": s.slot, "address": f"{s.host}:{s.port}", "weight": s.weight,
-                     "disabled": s.state == "maint"}
+                    {
+                        "name": s.slot,
+                        "address": f"{s.host}:{s.port}",
+                        "weight": s.weight,
+                        "disabled": s.state == "maint",
+                    }
                     for s in b.servers
                 ],
             }
@@ -124,8 +132,11 @@ def remove_server(service: str, slot: str) -> list[str]:
 
 def delete_server(service: str, slot: str) -> list[str]:
     backend = backend_name(service)
-    return [f"disable health {backend}/{slot}", f"set server {backend}/{slot} state maint",
-            f"del server {backend}/{slot}"]
+    return [
+        f"disable health {backend}/{slot}",
+        f"set server {backend}/{slot} state maint",
+        f"del server {backend}/{slot}",
+    ]
 
 
 def parse_servers_state(text: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -176,5 +187,7 @@ def servers_from_state(state: Mapping[str, Mapping[str, Mapping[str, Any]]], bac
     for slot, info in sorted(state.get(backend, {}).items()):
         admin = int(info.get("admin_state", 0))
         mode = "maint" if admin & 0x01 or admin & 0x02 else ("drain" if admin & 0x08 else "ready")
-        servers.append(EdgeServer(slot, str(info.get("addr")), int(info.get("port", 0)), int(info["weight"]), mode))
+        servers.append(
+            EdgeServer(slot, str(info.get("addr")), int(info.get("port", 0)), int(info["weight"]), mode)
+        )
     return servers

@@ -12,16 +12,18 @@ def target_groups(environment: str, slots: Iterable[Any]) -> list[dict[str, Any]
     """file_sd groups for SlotState-like objects (service, slot, version, digest, host, port)."""
     groups = []
     for s in sorted(slots, key=lambda s: (s.service, s.slot)):
-        groups.append({
-            "targets": [f"{getattr(s, 'host', '127.0.0.1')}:{s.port}"],
-            "labels": {
-                "service": s.service,
-                "slot": s.slot,
-                "version": s.version,
-                "environment": environment,
-                **({"digest": s.digest} if getattr(s, "digest", None) else {}),
-            },
-        })
+        groups.append(
+            {
+                "targets": [f"{getattr(s, 'host', '127.0.0.1')}:{s.port}"],
+                "labels": {
+                    "service": s.service,
+                    "slot": s.slot,
+                    "version": s.version,
+                    "environment": environment,
+                    **({"digest": s.digest} if getattr(s, "digest", None) else {}),
+                },
+            }
+        )
     return groups
 
 

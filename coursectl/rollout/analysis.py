@@ -59,9 +59,7 @@ class AnalysisRules:
     def from_config(cls, cfg: Any) -> AnalysisRules:
         """From a config AnalysisConfig."""
         return cls(
-            metrics=tuple(
-                MetricRule(m.name, m.query, m.max, m.min, m.on_no_data) for m in cfg.metrics
-            ),
+            metrics=tuple(MetricRule(m.name, m.query, m.max, m.min, m.on_no_data) for m in cfg.metrics),
             interval=cfg.interval,
             failure_limit=cfg.failure_limit,
             inconclusive_limit=cfg.inconclusive_limit,
@@ -197,7 +195,9 @@ class Tally:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Tally:
-        return cls(**{k: int(data.get(k, 0)) for k in ("successful", "failed", "inconclusive", "errors", "rounds")})
+        return cls(
+            **{k: int(data.get(k, 0)) for k in ("successful", "failed", "inconclusive", "errors", "rounds")}
+        )
 
 
 def decide(tally: Tally, *, failure_limit: int, inconclusive_limit: int) -> str:

@@ -89,8 +89,14 @@ class Engine:
                 self._step_failed(state, step, exc)
             if done:
                 self.store.event(
-                    "rollout.step", state, outcome="done", step=dict(step), index=state.step_index,
-                    phase=state.phase, description=st.describe(step), weights=state.weights(),
+                    "rollout.step",
+                    state,
+                    outcome="done",
+                    step=dict(step),
+                    index=state.step_index,
+                    phase=state.phase,
+                    description=st.describe(step),
+                    weights=state.weights(),
                 )
                 state.step_index += 1
                 self._save(state)
@@ -233,13 +239,28 @@ class Engine:
                 compare_with_stable=rules.compare_with_stable and stable_has_traffic,
                 max_ratio=rules.max_ratio_to_stable,
             )
-            found.append(an.Measurement(
-                metric=rule.name, slot=state.new_slot, query=query, value=result.value, verdict=verdict,
-                reason=reason, at=at, max=rule.max, min=rule.min, stable_value=stable_value, error=result.error,
-            ))
+            found.append(
+                an.Measurement(
+                    metric=rule.name,
+                    slot=state.new_slot,
+                    query=query,
+                    value=result.value,
+                    verdict=verdict,
+                    reason=reason,
+                    at=at,
+                    max=rule.max,
+                    min=rule.min,
+                    stable_value=stable_value,
+                    error=result.error,
+                )
+            )
         if self._warming_up(state):  # no data yet because nothing was scraped yet: wait, do not judge
-            found = [replace(m, verdict=an.INCONCLUSIVE, reason=m.reason + " (warming up)")
-                     if m.verdict == an.FAILED and m.value is None and m.error is None else m for m in found]
+            found = [
+                replace(m, verdict=an.INCONCLUSIVE, reason=m.reason + " (warming up)")
+                if m.verdict == an.FAILED and m.value is None and m.error is None
+                else m
+                for m in found
+            ]
         verdict = an.worst([m.verdict for m in found])
         tally = an.Tally.from_dict(state.analysis)
         warm_skip = verdict == an.INCONCLUSIVE and self._warming_up(state)
@@ -249,8 +270,13 @@ class Engine:
         state.measurements = (state.measurements + [m.to_dict() for m in found])[-MAX_KEPT_MEASUREMENTS:]
         decision = an.decide(tally, failure_limit=rules.failure_limit, inconclusive_limit=rules.inconclusive_limit)
         self.store.event(
-            "rollout.measurement", state, outcome=verdict, weight=state.weight, decision=decision,
-            measurements=[m.to_dict() for m in found], tally=tally.to_dict(),
+            "rollout.measurement",
+            state,
+            outcome=verdict,
+            weight=state.weight,
+            decision=decision,
+            measurements=[m.to_dict() for m in found],
+            tally=tally.to_dict(),
         )
         if decision == "fail":
             why = "analysis failed: " + an.explain_failure(found, tally)
@@ -312,8 +338,9 @@ class Engine:
 
     def _step_failed(self, state: RolloutState, step: st.Step, exc: CoursectlError) -> None:
         reason = f"{st.describe(step)}: {exc.message}"
-        self.store.event("rollout.step", state, outcome="error", step=dict(step), index=state.step_index,
-                         error=exc.message)
+        self.store.event(
+            "rollout.step", state, outcome="error", step=dict(step), index=state.step_index, error=exc.message
+        )
         if state.phase == PROGRESSING:
             self.begin_abort(state, reason)
         else:  # the way back itself failed: stop, keep the state for a human (traffic is still routed)
@@ -338,15 +365,34 @@ class Engine:
         finished = self.clock.now()
         if state.kind == "rollback":
             self.store.event(
-                "rollback", state, outcome=status, time=finished, from_version=state.from_version,
-                to_version=state.version, started_at=state.started_at, finished_at=state.finished_at,
-                status=status, digest=state.digest, strategy=state.strategy, reason=state.reason,
+                "rollback",
+                state,
+                outcome=status,
+                time=finished,
+                from_version=state.from_version,
+                to_version=state.version,
+                started_at=state.started_at,
+                finished_at=state.finished_at,
+                status=status,
+                digest=state.digest,
+                strategy=state.strategy,
+                reason=state.reason,
             )
             return
         self.store.event(
-            "deployment", state, outcome=status, git_commit=state.git_commit, time=finished,
-            started_at=state.started_at, finished_at=state.finished_at, status=status, hotfix=state.hotfix,
-            digest=state.digest, strategy=state.strategy, source="coursectl", message=state.message,
+            "deployment",
+            state,
+            outcome=status,
+            git_commit=state.git_commit,
+            time=finished,
+            started_at=state.started_at,
+            finished_at=state.finished_at,
+            status=status,
+            hotfix=state.hotfix,
+            digest=state.digest,
+            strategy=state.strategy,
+            source="coursectl",
+            message=state.message,
             set_env=sorted(state.set_env),
         )
 

@@ -74,7 +74,7 @@ def first_deploy_plan(slot: str) -> list[Step]:
 def blue_green_plan(
     *, new: str, old: str, post_analysis: float | None, scale_down_delay: float, analyze: bool = True
 ) -> list[Step]:
-    """Start the new colour, check it directly, switch all traffic, analyse, keep the old colour warm, retire it."""
+    """Start the new colour, check it directly, switch all traffic, analyse, keep the old one warm, retire it."""
     plan: list[Step] = [
         {"kind": "start", "slot": new, "which": "new"},
         {"kind": "ready", "slot": new},

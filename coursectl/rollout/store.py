@@ -73,7 +73,8 @@ class RolloutStore:
             raise ValueError(f"unknown request {request!r}")
         with self.ledger.transaction() as conn:
             conn.execute(
-                "UPDATE rollouts SET request = ? WHERE id = ?", (json.dumps({"do": request, "actor": actor}), rollout_id)
+                "UPDATE rollouts SET request = ? WHERE id = ?",
+                (json.dumps({"do": request, "actor": actor}), rollout_id),
             )
 
     def take_request(self, rollout_id: str) -> dict[str, str] | None:
@@ -88,9 +89,18 @@ class RolloutStore:
         rows = self.ledger.read("SELECT request FROM rollouts WHERE id = ?", (rollout_id,))
         return dict(json.loads(rows[0][0])) if rows and rows[0][0] else None
 
-    def event(self, kind: str, state: RolloutState, *, actor: str | None = None, outcome: str | None = None,
-              version: str | None = None, git_commit: str | None = None, time: Any = None,
-              **details: Any) -> LedgerEvent:
+    def event(
+        self,
+        kind: str,
+        state: RolloutState,
+        *,
+        actor: str | None = None,
+        outcome: str | None = None,
+        version: str | None = None,
+        git_commit: str | None = None,
+        time: Any = None,
+        **details: Any,
+    ) -> LedgerEvent:
         """Record one ledger event about ``state`` (rollout_id always in the details)."""
         event = LedgerEvent(
             kind=kind,

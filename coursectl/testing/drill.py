@@ -67,18 +67,40 @@ environments:
 
 
 class Drill:
-    def __init__(self, tmp: Path, *, prom_url: str = "http://127.0.0.1:1", file_sd: Path | None = None,
-                 interval: float = 2, delay: float = 3, pause: float = 6):
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        prom_url: str = "http://127.0.0.1:1",
+        file_sd: Path | None = None,
+        interval: float = 2,
+        delay: float = 3,
+        pause: float = 6,
+    ):
         self.tmp = tmp
         self.base = free_base()
         self.edge_port, self.stats_port = free_port(), free_port()
         self.config = tmp / "coursectl.yaml"
-        self.config.write_text(CONFIG.format(
-            base=self.base, interval=interval, delay=delay, pause=pause, file_sd=file_sd or tmp / "file_sd",
-            prom=prom_url, edge=self.edge_port, stats=self.stats_port))
+        self.config.write_text(
+            CONFIG.format(
+                base=self.base,
+                interval=interval,
+                delay=delay,
+                pause=pause,
+                file_sd=file_sd or tmp / "file_sd",
+                prom=prom_url,
+                edge=self.edge_port,
+                stats=self.stats_port,
+            )
+        )
         self.state = tmp / "state"
-        self.env = {**os.environ, "COURSECTL_STATE_DIR": str(self.state), "COURSECTL_CONFIG": str(self.config),
-                    "PYTHONPATH": str(REPO), "COURSECTL_ACTOR": "drill"}
+        self.env = {
+            **os.environ,
+            "COURSECTL_STATE_DIR": str(self.state),
+            "COURSECTL_CONFIG": str(self.config),
+            "PYTHONPATH": str(REPO),
+            "COURSECTL_ACTOR": "drill",
+        }
 
     @property
     def url(self) -> str:
@@ -88,16 +110,18 @@ class Drill:
         return [sys.executable, "-m", "coursectl", *args]
 
     def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, timeout=timeout,
-                              cwd=self.tmp)
+        return subprocess.run(
+            self.argv(*args), env=self.env, capture_output=True, text=True, timeout=timeout, cwd=self.tmp
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         """A background coursectl; its stderr goes to ``<tmp>/<pid>.err`` (read with ``stderr_of``)."""
         self._n = getattr(self, "_n", 0) + 1
         path = self.tmp / f"bg{self._n}.err"
         with open(path, "w") as err:
-            proc = subprocess.Popen(self.argv(*args), env=self.env, stdout=subprocess.DEVNULL, stderr=err,
-                                    text=True, cwd=self.tmp)
+            proc = subprocess.Popen(
+                self.argv(*args), env=self.env, stdout=subprocess.DEVNULL, stderr=err, text=True, cwd=self.tmp
+            )
         proc.err_path = path  # type: ignore[attr-defined]
         return proc
 

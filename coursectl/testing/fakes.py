@@ -64,8 +64,16 @@ class FakeTarget:
         current = self.running.get(key)
         if current and current.version == spec.version and current.digest == spec.digest:
             return current
-        state = SlotState(spec.service, spec.slot, spec.version, spec.port, running=True, ready=False,
-                          digest=spec.digest, rollout_id=spec.rollout_id)
+        state = SlotState(
+            spec.service,
+            spec.slot,
+            spec.version,
+            spec.port,
+            running=True,
+            ready=False,
+            digest=spec.digest,
+            rollout_id=spec.rollout_id,
+        )
         self.running[key] = state
         self.env = dict(spec.env)
         return state
@@ -107,7 +115,9 @@ class FakeRouter:
         self.addresses: dict[tuple[str, str], tuple[str, int]] = {}
         self.verifies = True
 
-    def set_weights(self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]) -> None:
+    def set_weights(
+        self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]
+    ) -> None:
         for slot, address in addresses.items():
             self.addresses[(service, slot)] = address
         current = self.table.setdefault(service, {})
@@ -140,8 +150,9 @@ class ScriptedMetrics:
     "error" (provider down). ``down = True`` makes every query an error.
     """
 
-    def __init__(self, values: Mapping[Any, Any] | None = None,
-                 script: Callable[[str, str, str], Any] | None = None):
+    def __init__(
+        self, values: Mapping[Any, Any] | None = None, script: Callable[[str, str, str], Any] | None = None
+    ):
         self.values = dict(values or {})
         self.script = script
         self.down = False
@@ -149,8 +160,13 @@ class ScriptedMetrics:
 
     @staticmethod
     def _parse(query: str) -> tuple[str, str]:
-        metric = "latency-p95" if "histogram_quantile" in query else "error-rate" if "http_requests_total" in query \
+        metric = (
+            "latency-p95"
+            if "histogram_quantile" in query
+            else "error-rate"
+            if "http_requests_total" in query
             else "custom"
+        )
         slot = query.split('slot="', 1)[1].split('"', 1)[0] if 'slot="' in query else ""
         return metric, slot
 

@@ -22,11 +22,17 @@ class LoadResult:
     failures_at: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"total": self.total, "failed": self.failed, "statuses": dict(self.statuses),
-                                  "versions": dict(self.versions)}
+        out: dict[str, object] = {
+            "total": self.total,
+            "failed": self.failed,
+            "statuses": dict(self.statuses),
+            "versions": dict(self.versions),
+        }
         if self.failures_at:
-            out["failures_between_s"] = [round(self.failures_at[0] - self.started, 2),
-                                         round(self.failures_at[-1] - self.started, 2)]
+            out["failures_between_s"] = [
+                round(self.failures_at[0] - self.started, 2),
+                round(self.failures_at[-1] - self.started, 2),
+            ]
         return out
 
 
@@ -67,8 +73,11 @@ class LoadGenerator:
                 body = resp.read()
                 status = str(resp.status)
                 if b'"version"' in body:
-                    version = body.split(b'"version": "', 1)[-1].split(b'"', 1)[0].decode() if b'"version": "' in body \
+                    version = (
+                        body.split(b'"version": "', 1)[-1].split(b'"', 1)[0].decode()
+                        if b'"version": "' in body
                         else body.split(b'"version":"', 1)[-1].split(b'"', 1)[0].decode()
+                    )
                 if resp.will_close:
                     conn.close()
                     conn = None

@@ -55,8 +55,15 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 class ProcessTarget:
     """Slots as local processes on 127.0.0.1; ``command`` builds the argv (default: the tiny service)."""
 
-    def __init__(self, workdir: Path, ports: Mapping[str, int], command: Sequence[str] | None = None,
-                 *, environment: str = "drill", file_sd_dir: Path | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        ports: Mapping[str, int],
+        command: Sequence[str] | None = None,
+        *,
+        environment: str = "drill",
+        file_sd_dir: Path | None = None,
+    ):
         self.workdir = workdir
         self.environment = environment
         self.file_sd_dir = file_sd_dir
@@ -90,14 +97,30 @@ class ProcessTarget:
             return self._state(key, current)
         if current:
             self._kill(int(current["pid"]))  # type: ignore[call-overload]
-        env = {**spec.env, "SERVICE": spec.service, "SERVICE_NAME": spec.service, "VERSION": spec.version,
-               "HOST": "127.0.0.1", "PORT": str(spec.port), "APP_VERSION": spec.version}
+        env = {
+            **spec.env,
+            "SERVICE": spec.service,
+            "SERVICE_NAME": spec.service,
+            "VERSION": spec.version,
+            "HOST": "127.0.0.1",
+            "PORT": str(spec.port),
+            "APP_VERSION": spec.version,
+        }
         argv = [part.format(service=spec.service, slot=spec.slot) for part in self.command]
-        started = process.run([sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"),
-                               "--", *argv], timeout=30, env=env)
+        started = process.run(
+            [sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"), "--", *argv],
+            timeout=30,
+            env=env,
+        )
         pid = int(started.stdout.strip())
-        data[key] = {"pid": pid, "version": spec.version, "digest": spec.digest, "port": spec.port,
-                     "rollout_id": spec.rollout_id, "health": spec.health}
+        data[key] = {
+            "pid": pid,
+            "version": spec.version,
+            "digest": spec.digest,
+            "port": spec.port,
+            "rollout_id": spec.rollout_id,
+            "health": spec.health,
+        }
         self._store(data)
         self.write_targets(spec.service)
         return self._state(key, data[key])
@@ -105,8 +128,16 @@ class ProcessTarget:
     def _state(self, key: str, info: Mapping[str, object]) -> SlotState:
         service, slot = key.rsplit("-", 1)
         alive = _alive(int(info["pid"]))  # type: ignore[call-overload]
-        return SlotState(service, slot, str(info["version"]), int(info["port"]), running=alive, ready=alive,  # type: ignore[call-overload]
-                         digest=info.get("digest"), rollout_id=info.get("rollout_id"))  # type: ignore[arg-type]
+        return SlotState(
+            service,
+            slot,
+            str(info["version"]),
+            int(info["port"]),
+            running=alive,
+            ready=alive,  # type: ignore[call-overload]
+            digest=info.get("digest"),
+            rollout_id=info.get("rollout_id"),
+        )  # type: ignore[arg-type]
 
     def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
         info = self._load().get(f"{service}-{slot}")

@@ -41,9 +41,15 @@ class LocalPrometheus:
         cfg = self.workdir / "prometheus.yml"
         cfg.write_text(CONFIG.format(scrape=self.scrape, file_sd=self.file_sd))
         self.proc = process.spawn(
-            ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h"],
-            log_path=self.workdir / "prometheus.log")
+            [
+                "prometheus",
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            log_path=self.workdir / "prometheus.log",
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

@@ -45,12 +45,16 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, json.dumps({"service": SERVICE, "version": VERSION}).encode())
         if path == "/metrics":
             with LOCK:
-                lines = [f'http_requests_total{{service="{SERVICE}",status="{s}",route="{r}"}} {n}'
-                         for (r, s), n in COUNTS.items()]
+                lines = [
+                    f'http_requests_total{{service="{SERVICE}",status="{s}",route="{r}"}} {n}'
+                    for (r, s), n in COUNTS.items()
+                ]
                 cumulative = 0
                 for le, n in zip((*map(str, BUCKETS), "+Inf"), HIST, strict=True):
                     cumulative += n
-                    lines.append(f'http_request_duration_seconds_bucket{{service="{SERVICE}",le="{le}"}} {cumulative}')
+                    lines.append(
+                        f'http_request_duration_seconds_bucket{{service="{SERVICE}",le="{le}"}} {cumulative}'
+                    )
                 lines.append(f'http_request_duration_seconds_count{{service="{SERVICE}"}} {cumulative}')
                 lines.append(f'http_request_duration_seconds_sum{{service="{SERVICE}"}} {SUM[0]}')
             return self._send(200, ("\n".join(lines) + "\n").encode(), "text/plain")

@@ -17,7 +17,9 @@ from coursectl.testing import FakeRouter, FakeTarget, FrozenClock, ScriptedMetri
 
 RULES = AnalysisRules(
     metrics=(MetricRule("error-rate", max=0.01), MetricRule("latency-p95", max=0.5)),
-    interval=10.0, failure_limit=2, inconclusive_limit=2,
+    interval=10.0,
+    failure_limit=2,
+    inconclusive_limit=2,
 )
 GOOD = {"error-rate": 0.001, "latency-p95": 0.05}
 
@@ -37,14 +39,29 @@ class World:
         self.settings = EngineSettings(rules=RULES, **settings)
 
     def engine(self) -> Engine:
-        return Engine(target=self.target, router=self.router, store=self.store, clock=self.clock,
-                      metrics=self.metrics, settings=self.settings)
+        return Engine(
+            target=self.target,
+            router=self.router,
+            store=self.store,
+            clock=self.clock,
+            metrics=self.metrics,
+            settings=self.settings,
+        )
 
     def plan(self, version: str, strategy: str, **kw: Any) -> RolloutState:
         running = {s.slot: s for s in self.target.slots("course")}
-        return plan_rollout(environment="local", service="course", version=version, strategy=strategy,
-                            weights=self.router.weights("course"), running=running, actor="tester",
-                            digest=f"sha256:{version}", git_commit=f"c-{version}", **kw)
+        return plan_rollout(
+            environment="local",
+            service="course",
+            version=version,
+            strategy=strategy,
+            weights=self.router.weights("course"),
+            running=running,
+            actor="tester",
+            digest=f"sha256:{version}",
+            git_commit=f"c-{version}",
+            **kw,
+        )
 
     def deploy(self, version: str, strategy: str = "blue-green", **kw: Any) -> RolloutState:
         state = self.plan(version, strategy, **kw)
@@ -71,8 +88,16 @@ def test_first_deploy_then_blue_green_switch(tmp_path: Path) -> None:
     assert [d.outcome for d in deployments] == ["succeeded", "succeeded"]
     d = deployments[-1]
     assert d.version == "v2" and d.git_commit == "c-v2"
-    assert set(d.details) >= {"started_at", "finished_at", "status", "hotfix", "digest", "strategy",
-                              "rollout_id", "source"}
+    assert set(d.details) >= {
+        "started_at",
+        "finished_at",
+        "status",
+        "hotfix",
+        "digest",
+        "strategy",
+        "rollout_id",
+        "source",
+    }
     assert d.details["status"] == "succeeded" and d.details["source"] == "coursectl"
     assert d.details["digest"] == "sha256:v2" and d.details["strategy"] == "blue-green"
 
@@ -114,7 +139,7 @@ def test_bad_canary_is_aborted_within_three_intervals(tmp_path: Path) -> None:
     assert w.kinds("deployment")[-1].details["status"] == "rolled_back"
     assert w.target.env["FAULT_ERROR_RATE"] == "0.3"
     m = w.kinds("rollout.measurement")[-1].details["measurements"][0]
-    assert m["query"].startswith("(sum(rate(http_requests_total{slot=\"canary\"") and m["value"] == 0.3
+    assert m["query"].startswith('(sum(rate(http_requests_total{slot="canary"') and m["value"] == 0.3
 
 
 def test_metrics_down_never_promotes(tmp_path: Path) -> None:
@@ -129,8 +154,12 @@ def test_metrics_down_never_promotes(tmp_path: Path) -> None:
 
 
 def test_no_data_inconclusive_pauses_and_never_promotes(tmp_path: Path) -> None:
-    rules = AnalysisRules(metrics=(MetricRule("error-rate", max=0.01, on_no_data="inconclusive"),),
-                          interval=10.0, failure_limit=2, inconclusive_limit=1)
+    rules = AnalysisRules(
+        metrics=(MetricRule("error-rate", max=0.01, on_no_data="inconclusive"),),
+        interval=10.0,
+        failure_limit=2,
+        inconclusive_limit=1,
+    )
     w = World(tmp_path, ScriptedMetrics({"error-rate": None}))
     w.settings.rules = rules
     w.deploy("v1", "canary")
@@ -194,8 +223,9 @@ def test_promote_full_skips_remaining_pauses(tmp_path: Path) -> None:
 def test_crash_at_every_step_then_resume_or_abort(tmp_path: Path, strategy: str, crash_at: int, then: str) -> None:
     w = World(tmp_path)
     w.deploy("v1", strategy)
-    state = w.plan("v2", strategy, canary_steps=[(10, 10.0), (50, 10.0)], post_analysis=10.0,
-                   scale_down_delay=10.0)
+    state = w.plan(
+        "v2", strategy, canary_steps=[(10, 10.0), (50, 10.0)], post_analysis=10.0, scale_down_delay=10.0
+    )
     if crash_at >= len(state.steps):
         pytest.skip("plan is shorter")
     w.store.save(state)
@@ -228,8 +258,15 @@ def test_crash_at_every_step_then_resume_or_abort(tmp_path: Path, strategy: str,
     for name in ("set_weights", "remove"):
         after(w.router, name)
     w.clock.on_sleep.append(lambda _t: fire())
-    engine = Engine(target=w.target, router=w.router, store=w.store, clock=w.clock, metrics=w.metrics,
-                    settings=w.settings, on_change=on_save)
+    engine = Engine(
+        target=w.target,
+        router=w.router,
+        store=w.store,
+        clock=w.clock,
+        metrics=w.metrics,
+        settings=w.settings,
+        on_change=on_save,
+    )
     with pytest.raises(Crash):
         engine.run(state)
     for obj in (w.target, w.router):
@@ -271,7 +308,9 @@ def test_no_data_while_warming_up_is_not_a_failure_but_never_promotes(tmp_path: 
     rules = AnalysisRules(metrics=RULES.metrics, interval=5.0, failure_limit=0, inconclusive_limit=0)
     w.settings.rules = rules
     final = w.deploy("v2", "canary", canary_steps=[(10, 10.0)])
-    assert final.phase == SUCCEEDED, final.message  # failure_limit 0 and inconclusive_limit 0: warm-up did not count
+    assert final.phase == SUCCEEDED, (
+        final.message
+    )  # failure_limit 0 and inconclusive_limit 0: warm-up did not count
     verdicts = [e.outcome for e in w.kinds("rollout.measurement")]
     assert verdicts[0] == "inconclusive" and "successful" in verdicts
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from coursectl.testing.load import LoadGenerator
-
 from coursectl.testing.drill import Drill, free_port
+from coursectl.testing.load import LoadGenerator
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy missing")]
 
@@ -61,7 +60,9 @@ def test_blue_green_switch_and_warm_rollback_drop_nothing(drill: Drill) -> None:
     switched = load.result.last_seen["v2"] - started
     load.wait_total(load.result.total + 1500)
     result = load.stop()
-    assert deploy.wait(timeout=60) == 7, drill.stderr_of(deploy)  # its rollout was taken over and aborted by the rollback
+    assert deploy.wait(timeout=60) == 7, drill.stderr_of(
+        deploy
+    )  # its rollout was taken over and aborted by the rollback
     assert result.total >= 5000 and result.failed == 0, result.to_dict()
     assert switched < 2.0, f"traffic switched {switched:.2f} s after the rollback started"
     status = _status(drill)

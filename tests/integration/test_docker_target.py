@@ -20,10 +20,9 @@ from coursectl.rollout.engine import Engine, EngineSettings
 from coursectl.rollout.plan import plan_rollout
 from coursectl.rollout.state import SUCCEEDED
 from coursectl.rollout.store import RolloutStore
+from coursectl.testing.drill import free_base, free_port
 from coursectl.testing.load import LoadGenerator
 from coursectl.wiring import SystemClock
-
-from coursectl.testing.drill import free_base, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy missing")]
 
@@ -31,8 +30,10 @@ TINY = Path(__file__).resolve().parents[2] / "coursectl" / "testing" / "tinyserv
 
 
 def _build(client: Any, base: str, version: str) -> str:
-    dockerfile = (f"FROM {base}\nCOPY tinyservice.py /app/tinyservice.py\nENV VERSION={version} SERVICE=course\n"
-                  'CMD ["python3", "/app/tinyservice.py"]\n')
+    dockerfile = (
+        f"FROM {base}\nCOPY tinyservice.py /app/tinyservice.py\nENV VERSION={version} SERVICE=course\n"
+        'CMD ["python3", "/app/tinyservice.py"]\n'
+    )
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in (("Dockerfile", dockerfile.encode()), ("tinyservice.py", TINY.read_bytes())):
@@ -48,10 +49,20 @@ def _build(client: Any, base: str, version: str) -> str:
 @pytest.fixture
 def rig(sandbox: Any, docker_client: Any, tmp_path: Path) -> Iterator[tuple[DockerTarget, HAProxyEdge, Any]]:
     base = free_base()
-    target = DockerTarget(environment="itest", ports={"course": base}, docker_host=sandbox.docker_host(),
-                          file_sd_dir=tmp_path / "file_sd", stop_timeout=2)
-    edge = HAProxyEdge(tmp_path / "edge", services={"course": "/health/ready"}, bind=f"127.0.0.1:{free_port()}",
-                       stats_bind=f"127.0.0.1:{free_port()}", rate_limit_requests=1_000_000)
+    target = DockerTarget(
+        environment="itest",
+        ports={"course": base},
+        docker_host=sandbox.docker_host(),
+        file_sd_dir=tmp_path / "file_sd",
+        stop_timeout=2,
+    )
+    edge = HAProxyEdge(
+        tmp_path / "edge",
+        services={"course": "/health/ready"},
+        bind=f"127.0.0.1:{free_port()}",
+        stats_bind=f"127.0.0.1:{free_port()}",
+        rate_limit_requests=1_000_000,
+    )
     edge.ensure_running()
     yield target, edge, docker_client
     edge.stop()
@@ -59,7 +70,9 @@ def rig(sandbox: Any, docker_client: Any, tmp_path: Path) -> Iterator[tuple[Dock
         target.retire("course", slot)
 
 
-def test_blue_green_on_containers(rig: tuple[DockerTarget, HAProxyEdge, Any], sandbox: Any, tmp_path: Path) -> None:
+def test_blue_green_on_containers(
+    rig: tuple[DockerTarget, HAProxyEdge, Any], sandbox: Any, tmp_path: Path
+) -> None:
     target, edge, client = rig
     images = {v: _build(client, sandbox.settings.base_image, v) for v in ("v1", "v2")}
     ledger = SqliteLedger(tmp_path / "ledger.db")
@@ -67,12 +80,20 @@ def test_blue_green_on_containers(rig: tuple[DockerTarget, HAProxyEdge, Any], sa
 
     def deploy(version: str) -> Any:
         running = {s.slot: s for s in target.slots("course") if s.running}
-        state = plan_rollout(environment="itest", service="course", version=version, strategy="blue-green",
-                             weights=edge.weights("course"), running=running, image=images[version],
-                             scale_down_delay=1.0)
+        state = plan_rollout(
+            environment="itest",
+            service="course",
+            version=version,
+            strategy="blue-green",
+            weights=edge.weights("course"),
+            running=running,
+            image=images[version],
+            scale_down_delay=1.0,
+        )
         store.save(state)
-        return Engine(target=target, router=edge, store=store, clock=SystemClock(),
-                      settings=EngineSettings(ready_timeout=60)).run(state)
+        return Engine(
+            target=target, router=edge, store=store, clock=SystemClock(), settings=EngineSettings(ready_timeout=60)
+        ).run(state)
 
     assert deploy("v1").phase == SUCCEEDED
     load = LoadGenerator(f"{edge.url}/api/course/x", connections=8).start()

@@ -48,8 +48,13 @@ def _free_port() -> int:
 def rig(tmp_path: Path) -> Iterator[tuple[HAProxyEdge, ProcessTarget, SqliteLedger]]:
     base = 20000 + (_free_port() % 5000)
     target = ProcessTarget(tmp_path / "slots", {"course": base})
-    edge = HAProxyEdge(tmp_path / "edge", services={"course": "/health/ready"}, bind=f"127.0.0.1:{_free_port()}",
-                       stats_bind=f"127.0.0.1:{_free_port()}", rate_limit_requests=1_000_000)
+    edge = HAProxyEdge(
+        tmp_path / "edge",
+        services={"course": "/health/ready"},
+        bind=f"127.0.0.1:{_free_port()}",
+        stats_bind=f"127.0.0.1:{_free_port()}",
+        rate_limit_requests=1_000_000,
+    )
     edge.ensure_running()
     ledger = SqliteLedger(tmp_path / "ledger.db")
     yield edge, target, ledger
@@ -60,8 +65,16 @@ def rig(tmp_path: Path) -> Iterator[tuple[HAProxyEdge, ProcessTarget, SqliteLedg
 
 def _deploy(edge: HAProxyEdge, target: ProcessTarget, ledger: SqliteLedger, version: str, **kw: object):  # type: ignore[no-untyped-def]
     running = {s.slot: s for s in target.slots("course")}
-    state = plan_rollout(environment="local", service="course", version=version, strategy="blue-green",
-                         weights=edge.weights("course"), running=running, actor="test", **kw)  # type: ignore[arg-type]
+    state = plan_rollout(
+        environment="local",
+        service="course",
+        version=version,
+        strategy="blue-green",
+        weights=edge.weights("course"),
+        running=running,
+        actor="test",
+        **kw,
+    )  # type: ignore[arg-type]
     store = RolloutStore(ledger)
     store.save(state)
     engine = Engine(target=target, router=edge, store=store, clock=RealClock(), settings=EngineSettings())
@@ -76,9 +89,16 @@ def test_blue_green_switch_and_rollback_drop_nothing(rig: tuple[HAProxyEdge, Pro
     assert _deploy(edge, target, ledger, "v2", scale_down_delay=3.0).phase != ABORTED
     load.wait_total(load.result.total + 500)
     # rollback to a warm colour: deploy v3 with a long delay is not needed; start v1 again beside v2 and switch
-    state = plan_rollout(environment="local", service="course", version="v1", strategy="blue-green",
-                         weights=edge.weights("course"), running={s.slot: s for s in target.slots("course")},
-                         kind="rollback", analyze=False)
+    state = plan_rollout(
+        environment="local",
+        service="course",
+        version="v1",
+        strategy="blue-green",
+        weights=edge.weights("course"),
+        running={s.slot: s for s in target.slots("course")},
+        kind="rollback",
+        analyze=False,
+    )
     store = RolloutStore(ledger)
     store.save(state)
     Engine(target=target, router=edge, store=store, clock=RealClock()).run(state)

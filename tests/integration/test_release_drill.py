@@ -26,8 +26,14 @@ class _Result:
     version: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"service": self.service, "status": "built", "version": self.version, "digest": None,
-                "repository": f"127.0.0.1:5000/course-platform/{self.service}", "error": None}
+        return {
+            "service": self.service,
+            "status": "built",
+            "version": self.version,
+            "digest": None,
+            "repository": f"127.0.0.1:5000/course-platform/{self.service}",
+            "error": None,
+        }
 
 
 class FakeImages:
@@ -46,8 +52,9 @@ def test_release_rolls_out_changed_services_and_records_everything(tmp_path: Pat
     d = Drill(tmp_path)
     ledger = SqliteLedger(d.state / "ledger.db")
     try:
-        ctx = RolloutContext(loaded=load_config(str(d.config), "drill"), ledger=ledger, state_dir=d.state,
-                             actor="release-test")
+        ctx = RolloutContext(
+            loaded=load_config(str(d.config), "drill"), ledger=ledger, state_dir=d.state, actor="release-test"
+        )
         first = release(ctx, image_service=FakeImages("1.0.0"), journey=_ok_journey)
         assert first.ok, first.to_dict()
         assert [s.name for s in first.stages] == ["build+push", "scan", "rollout", "journey"]

@@ -32,7 +32,10 @@ def _short(step: dict[str, Any]) -> str:
 def _judge(case: dict[str, Any]) -> Any:
     rule = analysis.MetricRule(**case["rule"])
     verdict, reason = analysis.judge(
-        rule, value=case.get("value"), error=case.get("error"), stable_value=case.get("stable"),
+        rule,
+        value=case.get("value"),
+        error=case.get("error"),
+        stable_value=case.get("stable"),
         compare_with_stable=case.get("compare", False),
     )
     return [verdict, reason]
@@ -42,7 +45,9 @@ def _decide(case: dict[str, Any]) -> Any:
     tally = analysis.Tally()
     for verdict in case["verdicts"]:
         tally.add(verdict)
-    return analysis.decide(tally, failure_limit=case["failure_limit"], inconclusive_limit=case["inconclusive_limit"])
+    return analysis.decide(
+        tally, failure_limit=case["failure_limit"], inconclusive_limit=case["inconclusive_limit"]
+    )
 
 
 class _Slot:
@@ -52,17 +57,23 @@ class _Slot:
 
 def _plan(case: dict[str, Any]) -> Any:
     rollout = plan_rollout(
-        environment="local", service="course", version="v9", strategy=case["strategy"], weights=case["weights"],
+        environment="local",
+        service="course",
+        version="v9",
+        strategy=case["strategy"],
+        weights=case["weights"],
         running={s: _Slot(v) for s, v in case["running"].items()},
         canary_steps=[tuple(x) for x in case.get("canary_steps", [])],
-        post_analysis=case.get("post_analysis"), scale_down_delay=case.get("scale_down_delay", 0),
+        post_analysis=case.get("post_analysis"),
+        scale_down_delay=case.get("scale_down_delay", 0),
     )
     return {"new": rollout.new_slot, "stable": rollout.stable_slot, "steps": [_short(s) for s in rollout.steps]}
 
 
 def _abort(case: dict[str, Any]) -> Any:
-    plan = steps.abort_plan(strategy="canary", stable=case["stable"], new=case["new"],
-                            stable_replaced=case["stable_replaced"])
+    plan = steps.abort_plan(
+        strategy="canary", stable=case["stable"], new=case["new"], stable_replaced=case["stable_replaced"]
+    )
     return [_short(s) for s in plan]
 
 

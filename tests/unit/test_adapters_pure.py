@@ -15,8 +15,14 @@ from coursectl.ports import SlotSpec, SlotState
 from coursectl.render import haproxy as hp
 from coursectl.render.prometheus import render_file_sd
 
-SHOW_STATE = """1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+HEADER = (
+    "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight"
+    " srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state"
+    " srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port"
+    " srv_check_addr srv_agent_addr srv_agent_port"
+)
+SHOW_STATE = f"""1
+{HEADER}
 4 be_course 1 blue 127.0.0.1 2 0 256 0 0 1 0 1 6 0 0 0 - 18102 - 0 0 - - 0
 4 be_course 2 green 127.0.0.1 2 8 0 0 0 1 0 1 6 0 0 0 - 18202 - 0 0 - - 0
 """
@@ -29,9 +35,13 @@ def test_runtime_commands_are_exact() -> None:
         "set server be_course/green state ready",
     ]
     assert hp.set_weight("course", "green", 256) == [
-        "set server be_course/green state ready", "set server be_course/green weight 256"]
+        "set server be_course/green state ready",
+        "set server be_course/green weight 256",
+    ]
     assert hp.set_weight("course", "blue", 0) == [
-        "set server be_course/blue weight 0", "set server be_course/blue state maint"]
+        "set server be_course/blue weight 0",
+        "set server be_course/blue state maint",
+    ]
     assert hp.delete_server("course", "blue")[-1] == "del server be_course/blue"
 
 
@@ -44,10 +54,16 @@ def test_parse_servers_state() -> None:
 
 def test_rendered_config_routes_every_service_and_passes_haproxy_check(tmp_path: Path) -> None:
     text = hp.render_config(
-        backends=[hp.EdgeBackend("course", servers=(hp.EdgeServer("blue", "127.0.0.1", 8102, 256),)),
-                  hp.EdgeBackend("user")],
-        bind="127.0.0.1:8080", stats_bind="127.0.0.1:8404", socket=str(tmp_path / "s.sock"),
-        pidfile=str(tmp_path / "p"), rate_limit_requests=200, rate_limit_period=10,
+        backends=[
+            hp.EdgeBackend("course", servers=(hp.EdgeServer("blue", "127.0.0.1", 8102, 256),)),
+            hp.EdgeBackend("user"),
+        ],
+        bind="127.0.0.1:8080",
+        stats_bind="127.0.0.1:8404",
+        socket=str(tmp_path / "s.sock"),
+        pidfile=str(tmp_path / "p"),
+        rate_limit_requests=200,
+        rate_limit_period=10,
     )
     assert "use_backend be_course if path_course" in text
     assert "server blue 127.0.0.1:8102 weight 256 check" in text
@@ -60,12 +76,25 @@ def test_rendered_config_routes_every_service_and_passes_haproxy_check(tmp_path:
 
 
 def test_docker_run_arguments() -> None:
-    spec = SlotSpec("course", "green", "1.2.0", 8202, image="127.0.0.1:5000/course-platform/course:1.2.0",
-                    digest="sha256:abc", env={"FAULT_ERROR_RATE": "0.3"}, rollout_id="r1")
+    spec = SlotSpec(
+        "course",
+        "green",
+        "1.2.0",
+        8202,
+        image="127.0.0.1:5000/course-platform/course:1.2.0",
+        digest="sha256:abc",
+        env={"FAULT_ERROR_RATE": "0.3"},
+        rollout_id="r1",
+    )
     kw = run_kwargs(spec, "local")
     assert kw["name"] == "course-green" and kw["network_mode"] == "host"
-    assert kw["environment"] == {"FAULT_ERROR_RATE": "0.3", "HOST": "127.0.0.1", "PORT": "8202",
-                                 "SERVICE_SLOT": "green", "APP_VERSION": "1.2.0"}
+    assert kw["environment"] == {
+        "FAULT_ERROR_RATE": "0.3",
+        "HOST": "127.0.0.1",
+        "PORT": "8202",
+        "SERVICE_SLOT": "green",
+        "APP_VERSION": "1.2.0",
+    }
     assert "volumes" not in kw
     shared = run_kwargs(spec, "local", Path("/state/data/local"))
     assert shared["volumes"] == {"/state/data/local/course": {"bind": "/data", "mode": "rw"}}
@@ -75,18 +104,26 @@ def test_docker_run_arguments() -> None:
 
 
 def test_file_sd_groups() -> None:
-    slots = [SlotState("course", "stable", "v1", 8102, True, True), SlotState("course", "canary", "v2", 8202, True, True)]
+    slots = [
+        SlotState("course", "stable", "v1", 8102, True, True),
+        SlotState("course", "canary", "v2", 8202, True, True),
+    ]
     groups = json.loads(render_file_sd("local", slots))
-    assert groups[0] == {"targets": ["127.0.0.1:8202"],
-                         "labels": {"service": "course", "slot": "canary", "version": "v2", "environment": "local"}}
+    assert groups[0] == {
+        "targets": ["127.0.0.1:8202"],
+        "labels": {"service": "course", "slot": "canary", "version": "v2", "environment": "local"},
+    }
 
 
-@pytest.mark.parametrize(("raw", "expect"), [
-    ([{"metric": {}, "value": [1, "0.25"]}], 0.25),
-    ([], None),
-    ([{"metric": {}, "value": [1, "NaN"]}], None),
-    ({"resultType": "scalar", "value": [1, "3"]}, 3.0),
-])
+@pytest.mark.parametrize(
+    ("raw", "expect"),
+    [
+        ([{"metric": {}, "value": [1, "0.25"]}], 0.25),
+        ([], None),
+        ([{"metric": {}, "value": [1, "NaN"]}], None),
+        ({"resultType": "scalar", "value": [1, "3"]}, 3.0),
+    ],
+)
 def test_first_value(raw: object, expect: float | None) -> None:
     assert first_value(raw) == expect
 
