@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from coursectl.domain import LedgerEvent, LockInfo, current_actor
-from coursectl.errors import LockHeld, PreconditionError, RolloutFailed, UsageError
+from coursectl.errors import CoursectlError, LockHeld, PreconditionError, RolloutFailed, UsageError
 from coursectl.rollout import steps as st
 from coursectl.rollout.analysis import AnalysisRules
 from coursectl.rollout.engine import Engine, EngineSettings
@@ -96,13 +97,45 @@ def holder_alive(lock: LockInfo | None) -> bool:
 
 
 class _Heartbeat:
+    """Keeps the deploy lock alive from a thread of its own (a slow image pull or readiness wait must not let it
+    expire), on its own ledger connection; the engine calls it between steps to learn of a take-over."""
+
     def __init__(self, ledger: Any, lock: LockInfo):
-        self.ledger, self.lock, self.last = ledger, lock, time.monotonic()
+        self.lock = lock
+        self.lost: LockHeld | None = None
+        self._path = getattr(ledger, "path", None)
+        self._ledger = ledger
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="coursectl-lock-heartbeat", daemon=True)
+
+    def start(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from coursectl.ledger import SqliteLedger
+
+        own = SqliteLedger(self._path) if self._path is not None else self._ledger
+        try:
+            while not self._stop.wait(HEARTBEAT_EVERY):
+                try:
+                    self.lock = own.refresh_lock(self.lock, ttl=LOCK_TTL)
+                except LockHeld as exc:
+                    self.lost = exc
+                    return
+                except CoursectlError as exc:  # a busy ledger: try again at the next beat
+                    log.warning("lock heartbeat: %s", exc.message)
+        finally:
+            if own is not self._ledger:
+                own.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HEARTBEAT_EVERY + 5)
 
     def __call__(self) -> None:
-        if time.monotonic() - self.last >= HEARTBEAT_EVERY:
-            self.lock = self.ledger.refresh_lock(self.lock, ttl=LOCK_TTL)
-            self.last = time.monotonic()
+        if self.lost is not None:
+            raise self.lost
 
 
 def _acquire(
@@ -153,7 +186,7 @@ def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] 
 def _run_locked(
     ctx: RolloutContext, state: RolloutState, lock: LockInfo, before: Callable[[Engine], None] | None = None
 ) -> RolloutState:
-    beat = _Heartbeat(ctx.ledger, lock)
+    beat = _Heartbeat(ctx.ledger, lock).start()
     engine = engine_for(ctx, state.service, beat)
     try:
         if before:
@@ -180,6 +213,7 @@ def _run_locked(
         raise
     finally:
         try:
+            beat.stop()
             ctx.ledger.release_lock(beat.lock)
         except Exception:  # the lock was taken over: nothing of ours to release
             pass
