@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 LABEL = "coursectl"
 
 
-def container_name(service: str, slot: str) -> str:
-    return f"{service}-{slot}"
+def container_name(service: str, slot: str, prefix: str = "") -> str:
+    """``<service>-<slot>``; a ``prefix`` keeps a second environment on the same engine apart (tests)."""
+    return f"{prefix}{service}-{slot}"
 
 
 def labels_for(spec: SlotSpec, environment: str) -> dict[str, str]:
@@ -50,7 +51,7 @@ def image_ref(spec: SlotSpec) -> str:
     return spec.image
 
 
-def run_kwargs(spec: SlotSpec, environment: str, data_dir: Path | None = None) -> dict[str, Any]:
+def run_kwargs(spec: SlotSpec, environment: str, data_dir: Path | None = None, prefix: str = "") -> dict[str, Any]:
     """The docker run arguments of a slot (pure; tested exactly).
 
     With ``data_dir``, ``<data_dir>/<service>`` is mounted at /data and SQLite lives there unless the slot's
@@ -71,7 +72,7 @@ def run_kwargs(spec: SlotSpec, environment: str, data_dir: Path | None = None) -
     return {
         **extra,
         **{
-            "name": container_name(spec.service, spec.slot),
+            "name": container_name(spec.service, spec.slot, prefix),
             "detach": True,
             "network_mode": "host",
             "environment": env,
@@ -94,8 +95,10 @@ class DockerTarget:
         registry_auth: Mapping[str, str] | None = None,
         stop_timeout: int = 10,
         data_dir: Path | None = None,
+        name_prefix: str = "",
     ):
         self.data_dir = data_dir
+        self.name_prefix = name_prefix
         self.environment = environment
         self.ports = dict(ports)
         self.docker_host = docker_host
@@ -132,7 +135,7 @@ class DockerTarget:
     def _get(self, service: str, slot: str) -> Any:
         errors = self._errors()
         try:
-            return self.client.containers.get(container_name(service, slot))
+            return self.client.containers.get(container_name(service, slot, self.name_prefix))
         except errors.NotFound:
             return None
         except errors.APIError as exc:
@@ -161,14 +164,17 @@ class DockerTarget:
                 folder = self.data_dir / spec.service
                 folder.mkdir(parents=True, exist_ok=True)
                 folder.chmod(0o777)  # the services run as a non-root user inside their images
-            container = self.client.containers.run(ref, **run_kwargs(spec, self.environment, self.data_dir))
-        except errors.ImageNotFound as exc:
+            container = self.client.containers.run(
+                ref, **run_kwargs(spec, self.environment, self.data_dir, self.name_prefix)
+            )
+        except errors.NotFound as exc:  # ImageNotFound locally, or no such manifest in the registry
             raise PreconditionError(
-                f"image {ref} not found: {exc}", hint="push it first (coursectl push)"
+                f"image {ref} not found (locally or in the registry)",
+                hint="build and push it first (coursectl push)",
             ) from exc
         except errors.DockerException as exc:
             raise ExternalError(
-                f"docker could not start {container_name(spec.service, spec.slot)}: {exc}"
+                f"docker could not start {container_name(spec.service, spec.slot, self.name_prefix)}: {exc}"
             ) from exc
         self.write_targets(spec.service)
         return self._state(container)
@@ -195,7 +201,7 @@ class DockerTarget:
         while time.monotonic() < deadline:
             container = self._get(service, slot)
             if container is None:
-                raise ExternalError(f"{container_name(service, slot)} does not exist")
+                raise ExternalError(f"{container_name(service, slot, self.name_prefix)} does not exist")
             container.reload()
             if container.status in ("exited", "dead"):
                 tail = container.logs(tail=20).decode(errors="replace")
@@ -204,7 +210,9 @@ class DockerTarget:
             if status == 200:
                 return self._state(container)
             time.sleep(0.2)
-        raise ExternalTimeout(f"{container_name(service, slot)} was not ready within {timeout:g} s")
+        raise ExternalTimeout(
+            f"{container_name(service, slot, self.name_prefix)} was not ready within {timeout:g} s"
+        )
 
     def smoke(self, service: str, slot: str, paths: Sequence[str]) -> list[str]:
         _, port = self.address(service, slot)

@@ -220,10 +220,19 @@ def _run_locked(
 
 
 def _live(ctx: RolloutContext, service: str) -> tuple[dict[str, int], dict[str, Any]]:
+    """Live weights and running slots, reconciled: a slot the router knows but the target does not run (a
+    container removed by hand) is taken out of the routing first, so plans only ever build on what runs."""
     rig = ctx.rig()
-    rig.router.ensure_running() if hasattr(rig.router, "ensure_running") else None
+    if hasattr(rig.router, "ensure_running"):
+        rig.router.ensure_running()
     weights = rig.router.weights(service)
     running = {s.slot: s for s in rig.target.slots(service) if s.running}
+    stale = [slot for slot in weights if slot not in running]
+    for slot in stale:
+        log.warning("%s: the edge routes to %s, which does not run: removing it from the edge", service, slot)
+        rig.router.remove(service, slot)
+    if stale:
+        weights = rig.router.weights(service)
     return weights, running
 
 
@@ -677,6 +686,9 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
             problems.append(f"{name}: target: {getattr(exc, 'message', exc)}")
         live = live_slot(weights, sorted(s.slot for s in slots if s.running))
         by_slot = {s.slot: s for s in slots}
+        if live and live not in by_slot:
+            problems.append(f"{name}: the edge sends traffic to {live}, which the target does not run")
+            live = None
         slot_rows = []
         for s in slots:
             healthy = s.running and _probe(s.host, s.port, svc.health)

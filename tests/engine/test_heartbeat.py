@@ -32,3 +32,18 @@ def test_heartbeat_thread_keeps_the_lock_and_reports_a_take_over(
     finally:
         beat.stop()
         ledger.close()
+
+
+def test_live_state_drops_routes_to_slots_that_do_not_run(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from coursectl.ports import SlotSpec
+    from coursectl.testing import FakeRouter, FakeTarget
+
+    target, router = FakeTarget({"course": 8002}), FakeRouter()
+    target.start(SlotSpec("course", "blue", "v1", 8102))
+    router.set_weights("course", {"green": 100, "blue": 0}, {})  # green was removed behind coursectl's back
+    rig = SimpleNamespace(router=router, target=target)
+    ctx = SimpleNamespace(rig=lambda: rig)
+    weights, running = api._live(ctx, "course")  # type: ignore[arg-type]
+    assert "green" not in weights and list(running) == ["blue"]

@@ -55,6 +55,7 @@ def rig(sandbox: Any, docker_client: Any, tmp_path: Path) -> Iterator[tuple[Dock
         docker_host=sandbox.docker_host(),
         file_sd_dir=tmp_path / "file_sd",
         stop_timeout=2,
+        name_prefix="itest-",  # never touch the containers of a real environment on the same engine
     )
     edge = HAProxyEdge(
         tmp_path / "edge",
@@ -104,9 +105,9 @@ def test_blue_green_on_containers(
     ledger.close()
     assert result.failed == 0 and result.total >= 5000, result.to_dict()
     assert set(result.versions) == {"v1", "v2"}
-    (green,) = client.containers.list(filters={"name": "course-green"})
+    (green,) = client.containers.list(filters={"name": "itest-course-green"})
     assert green.attrs["HostConfig"]["NetworkMode"] == "host"
     assert green.labels["coursectl.slot"] == "green" and green.labels["coursectl.version"] == "v2"
-    assert not client.containers.list(all=True, filters={"name": "course-blue"})
+    assert not client.containers.list(all=True, filters={"name": "itest-course-blue"})
     groups = json.loads((tmp_path / "file_sd" / "coursectl-itest-course.json").read_text())
     assert [g["labels"]["slot"] for g in groups] == ["green"] and groups[0]["labels"]["version"] == "v2"
