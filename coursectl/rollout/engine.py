@@ -354,7 +354,7 @@ class Engine:
             state.move(ABORTED)
             self.store.event("rollout.abort", state, outcome="done", reason=state.message)
         else:
-            state.move(SUCCEEDED, state.message or "rolled out")
+            state.move(SUCCEEDED, state.message or ("rolled back" if state.kind == "rollback" else "rolled out"))
         state.finished_at = self._stamp()
         self._save(state)
         self._record_outcome(state)
