@@ -1,39 +1,23 @@
-"""The small interfaces the use cases talk to (Protocols only); adapters implement them, tests fake them."""
+"""The Protocols the engine and use cases talk to (one per external system), and their small value types.
+
+Rollout ports (Target, TrafficRouter, MetricsProvider, Clock) are shaped so that a Kubernetes target can
+implement them later (SPEC §5): a *slot* is a container (docker) or a Deployment (kubernetes); the router's
+weights are HAProxy server weights (docker) or ingress-nginx canary annotations / a Service selector (kubernetes).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import BuildResult, PushResult
     from coursectl.adapters.registry_v2 import TagInfo
     from coursectl.parsers._common import ParsedScan
     from coursectl.parsers.sonarqube import CeTask, GateStatus
-
-
-class Scanner(Protocol):
-    """A security scanner run as a subprocess: is it installed, and what does it find in a target."""
-
-    name: str
-    display_name: str
-    install_hint: str
-    kinds: tuple[str, ...]
-
-    def available(self) -> bool: ...
-
-    def scan(self, kind: str, target: str, *, dockerfile: str | None = None) -> ParsedScan: ...
-
-
-class QualityGate(Protocol):
-    """A code-quality server (SonarQube): compute-engine tasks and the quality-gate verdict."""
-
-    def task(self, task_id: str) -> CeTask: ...
-
-    def project_status(
-        self, *, analysis_id: str | None = None, project_key: str | None = None, branch: str | None = None
-    ) -> GateStatus: ...
 
 
 class Builder(Protocol):
@@ -86,3 +70,150 @@ class Registry(Protocol):
     def image_config(self, repo: str, ref: str) -> dict[str, Any]: ...
 
     def put_tag(self, repo: str, source_ref: str, tag: str) -> str: ...
+
+
+class Scanner(Protocol):
+    """A security scanner run as a subprocess: is it installed, and what does it find in a target."""
+
+    name: str
+    display_name: str
+    install_hint: str
+    kinds: tuple[str, ...]
+
+    def available(self) -> bool: ...
+
+    def scan(self, kind: str, target: str, *, dockerfile: str | None = None) -> ParsedScan: ...
+
+
+class QualityGate(Protocol):
+    """A code-quality server (SonarQube): compute-engine tasks and the quality-gate verdict."""
+
+    def task(self, task_id: str) -> CeTask: ...
+
+    def project_status(
+        self, *, analysis_id: str | None = None, project_key: str | None = None, branch: str | None = None
+    ) -> GateStatus: ...
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """What to run in one slot of a service: which version, from which image, where, with which environment."""
+
+    service: str
+    slot: str
+    version: str
+    port: int
+    image: str | None = None
+    digest: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    rollout_id: str | None = None
+    health: str = "/health/ready"
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """What runs in one slot right now, as the target sees it."""
+
+    service: str
+    slot: str
+    version: str
+    port: int
+    running: bool
+    ready: bool
+    digest: str | None = None
+    rollout_id: str | None = None
+    host: str = "127.0.0.1"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "version": self.version,
+            "digest": self.digest,
+            "address": f"{self.host}:{self.port}",
+            "running": self.running,
+            "ready": self.ready,
+            "rollout_id": self.rollout_id,
+        }
+
+
+@runtime_checkable
+class Target(Protocol):
+    """Where slots run: start a version in a slot, wait until ready, read live state, retire a slot."""
+
+    def address(self, service: str, slot: str) -> tuple[str, int]:
+        """Where a slot listens (deterministic, known before the slot exists)."""
+        ...
+
+    def start(self, spec: SlotSpec) -> SlotState:
+        """Run ``spec`` in its slot; a slot already running that version (and digest) is left alone."""
+        ...
+
+    def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
+        """Block until the slot answers its readiness check; ExternalTimeout after ``timeout`` seconds."""
+        ...
+
+    def smoke(self, service: str, slot: str, paths: Sequence[str]) -> list[str]:
+        """GET each path on the slot directly; the problems found (empty when all answered 2xx)."""
+        ...
+
+    def slots(self, service: str) -> list[SlotState]:
+        """Every slot of ``service`` that exists, running or not."""
+        ...
+
+    def retire(self, service: str, slot: str) -> None:
+        """Stop and remove a slot; a slot that does not exist is a no-op."""
+        ...
+
+
+@runtime_checkable
+class TrafficRouter(Protocol):
+    """What sends users to slots (Argo's trafficrouting interface): weights per slot, verify, remove."""
+
+    def set_weights(
+        self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]
+    ) -> None:
+        """Make ``weights`` (slot → percent, summing to 100) the live routing of ``service``.
+
+        Slots not yet known to the router are added from ``addresses`` first; slots at 0 are drained
+        (existing connections finish, no new ones). Idempotent.
+        """
+        ...
+
+    def weights(self, service: str) -> dict[str, int]:
+        """The live weights of ``service`` (slot → percent); empty when it has no slots."""
+        ...
+
+    def verify(self, service: str, weights: Mapping[str, int]) -> bool | None:
+        """Whether the live weights are ``weights``; None when the router cannot tell."""
+        ...
+
+    def remove(self, service: str, slot: str) -> None:
+        """Take a slot out of the routing altogether; unknown slots are a no-op."""
+        ...
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """The answer of a metrics query: a value, no data (value None), or an error (provider down)."""
+
+    query: str
+    value: float | None = None
+    error: str | None = None
+
+
+@runtime_checkable
+class MetricsProvider(Protocol):
+    """Answers PromQL (or an equivalent) queries. Failures are results, not exceptions."""
+
+    def query(self, promql: str) -> QueryResult: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Time, injectable so that engine tests never sleep."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...

@@ -10,13 +10,17 @@ import typer
 
 from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
+from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import ledger as ledger_cmd
 from coursectl.cli import lock as lock_cmd
 from coursectl.cli import metrics as metrics_cmd
 from coursectl.cli import quality_gate as quality_gate_cmd
+from coursectl.cli import release as release_cmd
+from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
 from coursectl.cli import scan as scan_cmd
+from coursectl.cli import status as status_cmd
 from coursectl.cli._app import create_app, debug_enabled
 from coursectl.cli._output import Output, OutputMode
 from coursectl.errors import CoursectlError, Interrupted
@@ -30,10 +34,14 @@ def build_app() -> typer.Typer:
     app.add_typer(lock_cmd.app, name="lock")
     app.add_typer(metrics_cmd.app, name="metrics")
     app.add_typer(ledger_cmd.app, name="ledger")
+    app.add_typer(rollout_cmd.app, name="rollout")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)
     quality_gate_cmd.register(app)
+    deploy_cmd.register(app)
+    status_cmd.register(app)
+    release_cmd.register(app)
     return app
 
 

@@ -201,7 +201,10 @@ class EdgeConfig(Strict):
 class EnvironmentConfig(Strict):
     """One environment the platform is deployed to."""
 
-    target: Literal["docker", "kubernetes"]
+    target: Literal["docker", "kubernetes", "process"] = Field(
+        description="docker (containers + HAProxy edge), kubernetes, or process (local processes behind the edge,"
+        " for drills and tests without a container engine)"
+    )
     strategy: Literal["recreate", "rolling", "blue-green", "canary"] = "rolling"
     docker_host: str | None = Field(None, description="docker target: engine URL; default: the sandbox engine")
     context: str | None = Field(None, description="kubernetes target: kubeconfig context")
@@ -211,6 +214,16 @@ class EnvironmentConfig(Strict):
     on_failure: Literal["abort", "pause"] = "abort"
     protected: bool = Field(False, description="mutating commands ask for confirmation (or --yes)")
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
+    post_promotion_analysis: Duration | None = Field(
+        None, description="blue-green: analyse the new colour this long after the switch (None: no analysis)"
+    )
+    port_offset: int = Field(0, ge=0, le=50000, description="added to every slot port (environments side by side)")
+    ready_timeout: Duration = Field(90.0, description="how long a new slot may take to become ready")
+    prometheus_url: str | None = Field(None, description="default: the sandbox's Prometheus")
+    file_sd_dir: str | None = Field(None, description="where Prometheus file_sd targets go; default: the sandbox's")
+    process_command: list[str] | None = Field(
+        None, description="process target: argv of a slot ({service} is filled in); default: a stand-in service"
+    )
 
     @model_validator(mode="after")
     def _target_fields(self) -> EnvironmentConfig:
@@ -218,8 +231,8 @@ class EnvironmentConfig(Strict):
             missing = [k for k in ("context", "namespace") if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"a kubernetes environment needs {' and '.join(missing)}")
-        if self.target == "docker" and (self.context or self.namespace):
-            raise ValueError("context and namespace are for kubernetes environments, not docker")
+        if self.target in ("docker", "process") and (self.context or self.namespace):
+            raise ValueError(f"context and namespace are for kubernetes environments, not {self.target}")
         if self.docker_host and not re.match(r"^(unix|tcp|ssh)://", self.docker_host):
             raise ValueError("docker_host must start with unix://, tcp:// or ssh://")
         return self

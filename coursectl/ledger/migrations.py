@@ -70,6 +70,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN natural_key TEXT;
     CREATE UNIQUE INDEX events_by_natural_key ON events (natural_key) WHERE natural_key IS NOT NULL;
     """,
+    # 4: rollout state, written before every action so that another process can resume or abort it
+    """
+    CREATE TABLE rollouts (
+        id          TEXT PRIMARY KEY,
+        environment TEXT NOT NULL,
+        service     TEXT NOT NULL,
+        phase       TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        request     TEXT,
+        state       TEXT NOT NULL
+    );
+    CREATE INDEX rollouts_by_service ON rollouts (environment, service, started_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

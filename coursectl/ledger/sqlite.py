@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -116,6 +117,14 @@ class SqliteLedger:
             raise
         else:
             self._conn.execute("COMMIT")
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A short IMMEDIATE transaction on the ledger database, for stores that keep their own tables."""
+        return self._tx()
+
+    def read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read-only query (outside any transaction)."""
+        return self._conn.execute(sql, args).fetchall()
 
     # events ------------------------------------------------------------------------------------------
 

@@ -34,8 +34,17 @@ class FakeBuilder:
     def repo_digests(self, ref: str) -> list[str]:
         return self.repo_digest.get(self.images.get(ref, ""), [])
 
-    def build(self, *, context: Path, dockerfile: str, tag: str, buildargs: Mapping[str, str],
-              labels: Mapping[str, str], on_line: Callable[[str], None] | None = None, **_: Any) -> BuildResult:
+    def build(
+        self,
+        *,
+        context: Path,
+        dockerfile: str,
+        tag: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        on_line: Callable[[str], None] | None = None,
+        **_: Any,
+    ) -> BuildResult:
         service = dockerfile.split("/")[0]
         with self.lock:
             self.builds.append(service)
@@ -54,8 +63,15 @@ class FakeBuilder:
         with self.lock:
             self.images[f"{repository}:{tag}"] = self.images.get(image, image)
 
-    def push(self, repository: str, tag: str, *, auth: Mapping[str, str] | None, registry: str,
-             on_line: Callable[[str], None] | None = None) -> PushResult:
+    def push(
+        self,
+        repository: str,
+        tag: str,
+        *,
+        auth: Mapping[str, str] | None,
+        registry: str,
+        on_line: Callable[[str], None] | None = None,
+    ) -> PushResult:
         image_id = self.images[f"{repository}:{tag}"]
         digest = "sha256:" + image_id[-1] * 63 + "d"
         with self.lock:

@@ -87,7 +87,7 @@ def clone(src: Path, dest: Path, registry: str) -> Path:
     git(dest, "config", "user.name", "coursectl tests")
     config = dest / "coursectl.yaml"
     config.write_text(config.read_text().replace("url: 127.0.0.1:5000", f"url: {registry}"))
-    git(dest, "commit", "-qam", "test: point the registry at the sandbox")
+    git(dest, "commit", "-q", "--allow-empty", "-am", "test: point the registry at the sandbox")
     return dest
 
 

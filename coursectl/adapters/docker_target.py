@@ -1,0 +1,267 @@
+"""The docker Target: one container per service slot (<svc>-blue|green, <svc>-stable|canary) on the host
+network, listening on 127.0.0.1 at a port per slot; Prometheus file_sd targets written for every slot.
+
+Slot ports: the service's port + 100 for blue/stable, + 200 for green/canary (course 8002 → 8102 / 8202).
+The docker SDK is imported lazily; its errors are translated here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
+from coursectl.ports import SlotSpec, SlotState
+from coursectl.testing.process_target import http_get, slot_port
+
+log = logging.getLogger(__name__)
+
+LABEL = "coursectl"
+
+
+def container_name(service: str, slot: str, prefix: str = "") -> str:
+    """``<service>-<slot>``; a ``prefix`` keeps a second environment on the same engine apart (tests)."""
+    return f"{prefix}{service}-{slot}"
+
+
+def labels_for(spec: SlotSpec, environment: str) -> dict[str, str]:
+    return {
+        f"{LABEL}.managed": "true",
+        f"{LABEL}.environment": environment,
+        f"{LABEL}.service": spec.service,
+        f"{LABEL}.slot": spec.slot,
+        f"{LABEL}.version": spec.version,
+        f"{LABEL}.digest": spec.digest or "",
+        f"{LABEL}.rollout-id": spec.rollout_id or "",
+    }
+
+
+def image_ref(spec: SlotSpec) -> str:
+    """``repo@digest`` when a digest is known (the exact image), else the image tag."""
+    if not spec.image:
+        raise PreconditionError(f"no image for {spec.service} {spec.version}", hint="build and push it first")
+    if spec.digest and "@" not in spec.image:
+        head, _, last = spec.image.rpartition("/")
+        repo = f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+        return f"{repo}@{spec.digest}"
+    return spec.image
+
+
+def run_kwargs(spec: SlotSpec, environment: str, data_dir: Path | None = None, prefix: str = "") -> dict[str, Any]:
+    """The docker run arguments of a slot (pure; tested exactly).
+
+    With ``data_dir``, ``<data_dir>/<service>`` is mounted at /data and SQLite lives there unless the slot's
+    environment names a DATABASE_URL: both colours of a service share one database, as they would share a
+    MariaDB server.
+    """
+    env = {
+        **spec.env,
+        "HOST": "127.0.0.1",
+        "PORT": str(spec.port),
+        "SERVICE_SLOT": spec.slot,
+        "APP_VERSION": spec.env.get("APP_VERSION", spec.version),
+    }
+    extra: dict[str, Any] = {}
+    if data_dir is not None:
+        extra["volumes"] = {str(data_dir / spec.service): {"bind": "/data", "mode": "rw"}}
+        env.setdefault("DATABASE_URL", f"sqlite:////data/{spec.service}.db")
+    return {
+        **extra,
+        **{
+            "name": container_name(spec.service, spec.slot, prefix),
+            "detach": True,
+            "network_mode": "host",
+            "environment": env,
+            "labels": labels_for(spec, environment),
+            "restart_policy": {"Name": "unless-stopped"},
+        },
+    }
+
+
+class DockerTarget:
+    """Slots as containers on one engine (local socket, tcp:// or ssh://)."""
+
+    def __init__(
+        self,
+        *,
+        environment: str,
+        ports: Mapping[str, int],
+        docker_host: str | None = None,
+        file_sd_dir: Path | None = None,
+        registry_auth: Mapping[str, str] | None = None,
+        stop_timeout: int = 10,
+        data_dir: Path | None = None,
+        name_prefix: str = "",
+    ):
+        self.data_dir = data_dir
+        self.name_prefix = name_prefix
+        self.environment = environment
+        self.ports = dict(ports)
+        self.docker_host = docker_host
+        self.file_sd_dir = file_sd_dir
+        self.registry_auth = dict(registry_auth) if registry_auth else None
+        self.stop_timeout = stop_timeout
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = (
+                    docker.DockerClient(base_url=self.docker_host) if self.docker_host else docker.from_env()
+                )
+                self._client.ping()
+            except docker.errors.DockerException as exc:
+                raise PreconditionError(
+                    f"the docker engine at {self.docker_host or 'DOCKER_HOST'} does not answer: {exc}",
+                    hint="start it (coursectl sandbox up) or set docker_host",
+                ) from exc
+        return self._client
+
+    def _errors(self) -> Any:
+        import docker
+
+        return docker.errors
+
+    def address(self, service: str, slot: str) -> tuple[str, int]:
+        return "127.0.0.1", slot_port(self.ports[service], slot)
+
+    def _get(self, service: str, slot: str) -> Any:
+        errors = self._errors()
+        try:
+            return self.client.containers.get(container_name(service, slot, self.name_prefix))
+        except errors.NotFound:
+            return None
+        except errors.APIError as exc:
+            raise ExternalError(f"docker: {exc}") from exc
+
+    def start(self, spec: SlotSpec) -> SlotState:
+        errors = self._errors()
+        existing = self._get(spec.service, spec.slot)
+        if existing is not None:
+            labels = existing.labels or {}
+            same = labels.get(f"{LABEL}.version") == spec.version and labels.get(f"{LABEL}.digest", "") == (
+                spec.digest or ""
+            )
+            if same and existing.status == "running":
+                return self._state(existing)
+            self._remove(existing)
+        ref = image_ref(spec)
+        try:
+            try:
+                self.client.images.get(ref)
+            except errors.ImageNotFound:
+                log.info("pulling %s", ref)
+                repo, _, tag = ref.partition("@") if "@" in ref else ref.rpartition(":")
+                self.client.images.pull(repo, tag=tag or None, auth_config=self.registry_auth)
+            if self.data_dir is not None:
+                folder = self.data_dir / spec.service
+                folder.mkdir(parents=True, exist_ok=True)
+                folder.chmod(0o777)  # the services run as a non-root user inside their images
+            container = self.client.containers.run(
+                ref, **run_kwargs(spec, self.environment, self.data_dir, self.name_prefix)
+            )
+        except errors.NotFound as exc:  # ImageNotFound locally, or no such manifest in the registry
+            raise PreconditionError(
+                f"image {ref} not found (locally or in the registry)",
+                hint="build and push it first (coursectl push)",
+            ) from exc
+        except errors.DockerException as exc:
+            raise ExternalError(
+                f"docker could not start {container_name(spec.service, spec.slot, self.name_prefix)}: {exc}"
+            ) from exc
+        self.write_targets(spec.service)
+        return self._state(container)
+
+    def _state(self, container: Any) -> SlotState:
+        labels = container.labels or {}
+        service, slot = labels.get(f"{LABEL}.service", ""), labels.get(f"{LABEL}.slot", "")
+        running = container.status == "running"
+        return SlotState(
+            service=service,
+            slot=slot,
+            version=labels.get(f"{LABEL}.version", "?"),
+            port=slot_port(self.ports.get(service, 0), slot) if slot else 0,
+            running=running,
+            ready=running,
+            digest=labels.get(f"{LABEL}.digest") or None,
+            rollout_id=labels.get(f"{LABEL}.rollout-id") or None,
+        )
+
+    def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
+        deadline = time.monotonic() + timeout
+        _, port = self.address(service, slot)
+        health = "/health/ready"
+        while time.monotonic() < deadline:
+            container = self._get(service, slot)
+            if container is None:
+                raise ExternalError(f"{container_name(service, slot, self.name_prefix)} does not exist")
+            container.reload()
+            if container.status in ("exited", "dead"):
+                tail = container.logs(tail=20).decode(errors="replace")
+                raise ExternalError(f"{container.name} exited: {tail[-800:]}")
+            status, _ = http_get(f"http://127.0.0.1:{port}{health}", 1.0)
+            if status == 200:
+                return self._state(container)
+            time.sleep(0.2)
+        raise ExternalTimeout(
+            f"{container_name(service, slot, self.name_prefix)} was not ready within {timeout:g} s"
+        )
+
+    def smoke(self, service: str, slot: str, paths: Sequence[str]) -> list[str]:
+        _, port = self.address(service, slot)
+        problems = []
+        for path in paths:
+            status, _ = http_get(f"http://127.0.0.1:{port}{path}")
+            if not 200 <= status < 300:
+                problems.append(f"GET {path}: {status or 'no answer'}")
+        return problems
+
+    def slots(self, service: str) -> list[SlotState]:
+        errors = self._errors()
+        try:
+            found = self.client.containers.list(
+                all=True,
+                filters={"label": [f"{LABEL}.service={service}", f"{LABEL}.environment={self.environment}"]},
+            )
+        except errors.DockerException as exc:
+            raise ExternalError(f"docker: {exc}") from exc
+        return sorted((self._state(c) for c in found), key=lambda s: s.slot)
+
+    def retire(self, service: str, slot: str) -> None:
+        container = self._get(service, slot)
+        if container is not None:
+            self._remove(container)
+        self.write_targets(service)
+
+    def _remove(self, container: Any) -> None:
+        errors = self._errors()
+        try:
+            container.stop(timeout=self.stop_timeout)
+        except errors.DockerException:
+            pass
+        try:
+            container.remove(force=True)
+        except errors.NotFound:
+            pass
+        except errors.DockerException as exc:
+            raise ExternalError(f"docker could not remove {container.name}: {exc}") from exc
+
+    def write_targets(self, service: str) -> None:
+        """Prometheus file_sd targets for every running slot of ``service`` (one file per service)."""
+        if self.file_sd_dir is None:
+            return
+        from coursectl.render.prometheus import render_file_sd
+
+        self.file_sd_dir.mkdir(parents=True, exist_ok=True)
+        slots = [s for s in self.slots(service) if s.running]
+        path = self.file_sd_dir / f"coursectl-{self.environment}-{service}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(render_file_sd(self.environment, slots), encoding="utf-8")
+        os.replace(tmp, path)

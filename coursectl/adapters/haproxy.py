@@ -1,0 +1,256 @@
+"""The HAProxy edge: run it, and change its traffic through the runtime API (admin unix socket), never a reload.
+
+Every change is followed by a re-render of haproxy.cfg (and edge.json) from the live servers and weights,
+so an edge that is restarted comes back exactly as it was. Implements the TrafficRouter port.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from coursectl.adapters import process
+from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
+from coursectl.render import haproxy as hp
+from coursectl.rollout.weights import to_percents, to_server_weights
+
+log = logging.getLogger(__name__)
+
+_OK_REPLIES = ("", "New server registered.", "Server deleted.")
+
+
+class HAProxyEdge:
+    """One HAProxy process in ``workdir`` (haproxy.cfg, admin.sock, haproxy.pid, edge.json, haproxy.log)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        services: Mapping[str, str],
+        bind: str = "127.0.0.1:8080",
+        stats_bind: str = "127.0.0.1:8404",
+        rate_limit_requests: int = 200,
+        rate_limit_period: float = 10.0,
+        drain_timeout: float = 10.0,
+        socket_timeout: float = 5.0,
+    ):
+        self.workdir = workdir
+        self.services = dict(services)  # service -> health path
+        self.bind = bind
+        self.stats_bind = stats_bind
+        self.rate_limit_requests = rate_limit_requests
+        self.rate_limit_period = rate_limit_period
+        self.drain_timeout = drain_timeout
+        self.socket_timeout = socket_timeout
+
+    # files -------------------------------------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "haproxy.cfg"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.workdir / "admin.sock"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.workdir / "haproxy.pid"
+
+    @property
+    def state_path(self) -> Path:
+        return self.workdir / "edge.json"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.bind}"
+
+    def _saved(self) -> dict[str, list[dict[str, object]]]:
+        try:
+            return dict(json.loads(self.state_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return {}
+
+    def _backends(self, servers: Mapping[str, list[hp.EdgeServer]]) -> list[hp.EdgeBackend]:
+        names = sorted(set(self.services) | set(servers))  # service names; the template names backends be_<svc>
+        return [hp.EdgeBackend(n, self.services.get(n, "/health/ready"), tuple(servers.get(n, []))) for n in names]
+
+    def render(self, servers: Mapping[str, list[hp.EdgeServer]] | None = None) -> str:
+        if servers is None:
+            servers = {b: [hp.EdgeServer(**s) for s in lst] for b, lst in self._saved().items()}  # type: ignore[arg-type]
+        return hp.render_config(
+            backends=self._backends(servers),
+            bind=self.bind,
+            stats_bind=self.stats_bind,
+            socket=str(self.socket_path),
+            pidfile=str(self.pid_path),
+            rate_limit_requests=self.rate_limit_requests,
+            rate_limit_period=self.rate_limit_period,
+        )
+
+    def write_config(self, servers: Mapping[str, list[hp.EdgeServer]] | None = None) -> Path:
+        """Render, check with ``haproxy -c`` and atomically replace haproxy.cfg (and edge.json)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        text = self.render(servers)
+        candidate = self.workdir / "haproxy.cfg.new"
+        candidate.write_text(text, encoding="utf-8")
+        result = process.run(
+            hp.check_argv(str(candidate)),
+            timeout=30,
+            check=False,
+            hint="install haproxy (Debian: apt-get install haproxy)",
+        )
+        if result.returncode != 0:
+            raise ExternalError(
+                f"the rendered edge configuration is invalid: {result.tail(10)}", details={"file": str(candidate)}
+            )
+        os.replace(candidate, self.config_path)
+        if servers is not None:
+            data = {b: [s.__dict__ for s in lst] for b, lst in servers.items()}
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.state_path)
+        return self.config_path
+
+    # process -----------------------------------------------------------------------------------------
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().split()[0])
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def running(self) -> bool:
+        try:
+            self.command("show info")
+            return True
+        except ExternalError:
+            return False
+
+    def ensure_running(self, timeout: float = 10.0) -> None:
+        """Start the edge from its last rendered state when it is not answering (idempotent)."""
+        if self.running():
+            return
+        self.write_config()
+        self.socket_path.unlink(missing_ok=True)
+        process.run(hp.start_argv(str(self.config_path)), timeout=timeout, hint="install haproxy")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.running():
+                return
+            time.sleep(0.05)
+        raise ExternalTimeout(f"the edge did not start within {timeout:g} s; see {self.workdir / 'haproxy.log'}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGUSR1)  # soft stop: finish running requests
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGTERM)
+
+    # runtime API -------------------------------------------------------------------------------------
+
+    def command(self, line: str) -> str:
+        """Send one runtime-API command; its reply as text. ExternalError when the socket does not answer."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.socket_timeout)
+                sock.connect(str(self.socket_path))
+                sock.sendall(line.encode() + b"\n")
+                chunks = []
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+        except (OSError, TimeoutError) as exc:
+            raise ExternalError(
+                f"the edge's runtime API at {self.socket_path} does not answer: {exc}",
+                hint="start the edge (coursectl sandbox up) or check its log",
+            ) from exc
+        return b"".join(chunks).decode(errors="replace")
+
+    def stats_url(self) -> str:
+        return f"http://{self.stats_bind}/metrics"
+
+    def _do(self, commands: list[str]) -> None:
+        for line in commands:
+            reply = self.command(line).strip()
+            if reply not in _OK_REPLIES:
+                raise ExternalError(f"the edge refused {line!r}: {reply}")
+
+    def live(self) -> dict[str, dict[str, dict[str, object]]]:
+        return hp.parse_servers_state(self.command("show servers state"))
+
+    def _persist(self) -> None:
+        live = self.live()
+        self.write_config({service: hp.servers_from_state(live, service) for service in live})
+
+    # TrafficRouter -----------------------------------------------------------------------------------
+
+    def set_weights(
+        self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]
+    ) -> None:
+        if service not in self.services:
+            raise PreconditionError(
+                f"the edge has no backend for {service}", hint="re-render the edge (sandbox up)"
+            )
+        self.ensure_running()
+        live = self.live().get(service, {})
+        for slot in weights:
+            if slot not in live:
+                host, port = addresses[slot]
+                self._do(hp.add_server(service, hp.EdgeServer(slot, host, port, 0), self.services[service]))
+        wanted = to_server_weights(weights)
+        # raise weights before lowering others, so there is never a moment with nowhere to go
+        order = sorted(wanted, key=lambda s: wanted[s] == 0)
+        for slot in order:
+            self._do(hp.set_weight(service, slot, wanted[slot]))
+        self._persist()
+
+    def weights(self, service: str) -> dict[str, int]:
+        servers = self.live().get(service, {})
+        active = {s: int(i["weight"]) if not (int(i["admin_state"]) & 0x03) else 0 for s, i in servers.items()}  # type: ignore[call-overload]
+        return to_percents(active) if active else {}
+
+    def verify(self, service: str, weights: Mapping[str, int]) -> bool | None:
+        from coursectl.rollout.weights import same_split
+
+        return same_split(self.weights(service), weights)
+
+    def remove(self, service: str, slot: str) -> None:
+        if not self.running():
+            self.ensure_running()
+        if slot not in self.live().get(service, {}):
+            return
+        self._do(hp.remove_server(service, slot))
+        deadline = time.monotonic() + self.drain_timeout
+        while time.monotonic() < deadline:
+            sessions = hp.parse_stat_sessions(self.command("show stat"), service)
+            if sessions.get(slot, 0) == 0:
+                break
+            time.sleep(0.1)
+        for attempt in range(50):
+            try:
+                self._do(hp.delete_server(service, slot))
+                break
+            except ExternalError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+        self._persist()

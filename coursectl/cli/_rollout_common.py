@@ -1,0 +1,131 @@
+"""Helpers shared by the deploy, rollout, rollback and status commands: context, progress and rendering."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from coursectl.api.rollout import RolloutContext
+    from coursectl.cli._app import AppState
+    from coursectl.cli._output import Output
+    from coursectl.rollout.state import RolloutState
+
+
+def context(state: AppState, env: str | None, out: Output | None = None) -> RolloutContext:
+    from coursectl.api.rollout import RolloutContext
+
+    loaded = state.config(env)
+    _ = loaded.environment  # exit 3 when no environment is selected
+    ctx = RolloutContext(loaded=loaded, ledger=state.ledger(), state_dir=state.state_dir())
+    if out is not None:
+        ctx.on_change = progress_printer(out)
+    return ctx
+
+
+def progress_printer(out: Output) -> Any:
+    """A step line on stderr each time a rollout moves to another step or phase."""
+    from coursectl.rollout import steps as st
+
+    seen: dict[str, tuple[int, str, int]] = {}
+
+    def show(rollout: RolloutState) -> None:
+        key = (rollout.step_index, rollout.phase, len(rollout.measurements))
+        if seen.get(rollout.id) == key:
+            return
+        last = seen.get(rollout.id)
+        seen[rollout.id] = key
+        step = rollout.current_step
+        if last and last[2] != key[2] and rollout.measurements:
+            m = rollout.measurements[-1]
+            out.progress(f"  measure {m['metric']} on {m['slot']}: {m['verdict']} ({m['reason']})")
+        if last is None or last[:2] != key[:2]:
+            where = f"{rollout.step_index + 1}/{len(rollout.steps)}: {st.describe(step)}" if step else "end"
+            out.progress(
+                f"[{rollout.service} {rollout.version}] {rollout.phase} {where}"
+                + (f" — {rollout.message}" if rollout.message and rollout.phase != "progressing" else "")
+            )
+
+    return show
+
+
+def summary(rollout: RolloutState) -> dict[str, Any]:
+    return {
+        "rollout_id": rollout.id,
+        "service": rollout.service,
+        "environment": rollout.environment,
+        "kind": rollout.kind,
+        "strategy": rollout.strategy,
+        "version": rollout.version,
+        "from_version": rollout.from_version or rollout.stable_version,
+        "phase": rollout.phase,
+        "message": rollout.message,
+        "weights": rollout.weights(),
+        "analysis": rollout.analysis,
+        "started_at": rollout.started_at,
+        "finished_at": rollout.finished_at,
+    }
+
+
+def render_status(data: dict[str, Any]) -> Any:
+    def human(console: Console) -> None:
+        from rich.table import Table
+
+        table = Table(title=f"{data['environment']} — edge {data['edge_url']}", title_justify="left")
+        for col in ("service", "version", "slots", "weights", "health", "lock / rollout"):
+            table.add_column(col)
+        for svc in data["services"]:
+            slots = (
+                ", ".join(
+                    f"{s['slot']}={s['version']}{'' if s['healthy'] else ' (unhealthy)'}" for s in svc["slots"]
+                )
+                or "-"
+            )
+            weights = ", ".join(f"{k} {v}%" for k, v in sorted(svc["weights"].items())) or "-"
+            extra = []
+            if svc["lock"]:
+                extra.append(f"locked by {svc['lock']['holder']}")
+            if svc["rollout"]:
+                extra.append(f"rollout {svc['rollout']['phase']} → {svc['rollout']['version']}")
+            table.add_row(svc["name"], svc["version"] or "-", slots, weights, svc["health"], "; ".join(extra))
+        console.print(table)
+        for problem in data.get("problems", []):
+            console.print(f"! {problem}", style="yellow", markup=False)
+
+    return human
+
+
+def render_rollout(data: dict[str, Any]) -> Any:
+    def human(console: Console) -> None:
+        r = data["rollout"]
+        if r is None:
+            console.print(f"no rollout of {data['service']} recorded in {data['environment']}", markup=False)
+            return
+        console.print(
+            f"{data['service']} rollout {r['id']} ({r['kind']}, {r['strategy']}): "
+            f"{r['from_version'] or '(nothing)'} → {r['version']} — {r['phase']}",
+            markup=False,
+        )
+        if r["message"]:
+            console.print(f"  {r['message']}", markup=False)
+        console.print(
+            f"  step {min(r['step'] + 1, r['steps'])}/{r['steps']}: {r['current_step'] or 'done'}", markup=False
+        )
+        console.print("  weights: " + ", ".join(f"{k} {v}%" for k, v in r["weights"].items()), markup=False)
+        a = r["analysis"]
+        if a:
+            console.print(
+                f"  analysis: {a.get('successful', 0)} ok, {a.get('failed', 0)} failed, "
+                f"{a.get('errors', 0)} errors, {a.get('inconclusive', 0)} inconclusive",
+                markup=False,
+            )
+        for m in r["measurements"]:
+            console.print(f"    {m['at']} {m['metric']} {m['slot']}: {m['verdict']} — {m['reason']}", markup=False)
+        if data.get("lock"):
+            console.print(
+                f"  lock: {data['lock']['holder']} ({'alive' if data['lock']['alive'] else 'abandoned'})",
+                markup=False,
+            )
+
+    return human

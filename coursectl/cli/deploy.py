@@ -1,0 +1,118 @@
+"""`coursectl deploy SERVICE...`: roll a version out with the environment's strategy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from coursectl.cli._app import confirm_or_fail, state_of
+from coursectl.cli._options import DryRunOption, EnvOption, LockWaitOption, OutputOption, YesOption
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy")(deploy)
+
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    from coursectl.errors import UsageError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set-env {pair!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def deploy(
+    ctx: typer.Context,
+    services: Annotated[list[str], typer.Argument(help="Services to deploy, in order.")],
+    env: EnvOption = None,
+    version: Annotated[str | None, typer.Option("--version", help="Version (image tag) to deploy.")] = None,
+    digest: Annotated[str | None, typer.Option("--digest", help="Image digest to deploy (sha256:...).")] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="recreate, rolling, blue-green or canary (default: env's).")
+    ] = None,
+    set_env: Annotated[
+        list[str] | None,
+        typer.Option("--set-env", metavar="KEY=VALUE", help="Extra environment for this deployment (recorded)."),
+    ] = None,
+    hotfix: Annotated[bool, typer.Option("--hotfix", help="Mark this deployment as a hotfix (DORA).")] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    lock_wait: LockWaitOption = 0.0,
+    output: OutputOption = None,
+) -> None:
+    """Deploy SERVICE(s): start the new version beside the old, check it, shift traffic, analyse, finish.
+
+    Exit 7 when the rollout was aborted (traffic back on the old version), 8 when the deploy lock is held,
+    6 when it stopped paused for a human (inconclusive analysis, a manual step).
+    """
+    from coursectl.api import rollout as api
+    from coursectl.cli._rollout_common import context, summary
+    from coursectl.errors import GateBlocked, UsageError
+    from coursectl.rollout import steps as st
+    from coursectl.rollout.state import PAUSED
+
+    state = state_of(ctx)
+    out = state.out(output)
+    if not version and not digest:
+        raise UsageError("give --version or --digest")
+    if strategy and strategy not in st.STRATEGIES:
+        raise UsageError(f"--strategy must be one of {', '.join(st.STRATEGIES)}")
+    rctx = context(state, env, out)
+    options = dict(
+        version=version, digest=digest, strategy=strategy, set_env=_parse_env(set_env or []), hotfix=hotfix
+    )
+    if dry_run:
+        plans = [api.plan_deploy(rctx, svc, **options) for svc in services]  # type: ignore[arg-type]
+        data = {
+            "dry_run": True,
+            "plans": [
+                dict(summary(p), steps=[st.describe(s) for s in p.steps], analysis=_analysis_plan(rctx))
+                for p in plans
+            ],
+        }
+
+        def human(console):  # type: ignore[no-untyped-def]
+            for p in plans:
+                console.print(
+                    f"{p.service}: {p.stable_version or '(nothing)'} → {p.version} with {p.strategy} "
+                    f"({p.stable_slot or '-'} → {p.new_slot}) in {p.environment}",
+                    markup=False,
+                )
+                for i, step in enumerate(p.steps, 1):
+                    console.print(f"  {i}. {st.describe(step)}", markup=False)
+            console.print("analysis: " + "; ".join(_analysis_plan(rctx)), markup=False)
+
+        out.result(data, human=human, ids=[p.id for p in plans])
+        return
+    if rctx.env.protected:
+        confirm_or_fail(out, f"deploy {', '.join(services)} to {rctx.env_name}?", yes=yes)
+    results = []
+    for svc in services:
+        out.progress(f"deploying {svc} {version or digest} to {rctx.env_name}")
+        results.append(api.deploy(rctx, svc, lock_wait=lock_wait, **options))  # type: ignore[arg-type]
+    data = {"deployments": [summary(r) for r in results]}
+    lines = "\n".join(f"{r.service} {r.version}: {r.phase} — {r.message}" for r in results)
+    out.result(data, human=lines, ids=[r.id for r in results])
+    paused = [r for r in results if r.phase == PAUSED]
+    if paused:
+        raise GateBlocked(
+            f"rollout of {paused[0].service} is paused: {paused[0].message}",
+            hint=f"coursectl rollout resume|promote|abort {paused[0].service} --env {rctx.env_name}",
+        )
+
+
+def _analysis_plan(rctx) -> list[str]:  # type: ignore[no-untyped-def]
+    a = rctx.config.analysis
+    metrics = [f"{m.name} {'≤ ' + str(m.max) if m.max is not None else '≥ ' + str(m.min)}" for m in a.metrics]
+    return [
+        f"every {a.interval:g} s",
+        *metrics,
+        f"failure_limit {a.failure_limit}",
+        f"inconclusive_limit {a.inconclusive_limit}",
+        f"canary vs stable ≤ {a.max_ratio_to_stable:g}×" if a.compare_with_stable else "no stable comparison",
+    ]

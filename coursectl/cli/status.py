@@ -1,0 +1,57 @@
+"""`coursectl status` and `coursectl rollback`: what runs where, and the fast way back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from coursectl.cli._app import confirm_or_fail, state_of
+from coursectl.cli._options import EnvOption, OutputOption, YesOption
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+    app.command("rollback")(rollback)
+
+
+def status(
+    ctx: typer.Context,
+    services: Annotated[list[str] | None, typer.Argument(help="Only these services.", show_default=False)] = None,
+    env: EnvOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Per service: live version, digest, slots, weights, health, lock (works without Prometheus/registry)."""
+    from coursectl.api import rollout as api
+    from coursectl.cli._rollout_common import context, render_status
+
+    state = state_of(ctx)
+    out = state.out(output)
+    data = api.status(context(state, env), services or None)
+    out.result(data, human=render_status(data), ids=[f"{s['name']}={s['version']}" for s in data["services"]])
+
+
+def rollback(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="Service to roll back.")],
+    env: EnvOption = None,
+    to: Annotated[str | None, typer.Option("--to", metavar="VERSION", help="Version to go back to.")] = None,
+    yes: YesOption = False,
+    output: OutputOption = None,
+) -> None:
+    """Back to the previous good version: a switch to the warm colour, else a fast redeploy (no analysis).
+
+    Takes over the deploy lock of a stuck or abandoned rollout, recording whose it was.
+    """
+    from coursectl.api import rollout as api
+    from coursectl.cli._rollout_common import context, summary
+
+    state = state_of(ctx)
+    out = state.out(output)
+    rctx = context(state, env, out)
+    if rctx.env.protected:
+        confirm_or_fail(out, f"roll back {service} in {rctx.env_name}?", yes=yes)
+    result = api.rollback(rctx, service, to_version=to)
+    back_to = result.version if result.kind == "rollback" else result.stable_version
+    out.result(summary(result), human=f"{service}: rolled back to {back_to} — {result.message or result.phase}",
+               ids=[result.id])

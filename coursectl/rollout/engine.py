@@ -1,0 +1,409 @@
+"""Run a rollout's plan step by step, persisting state before each action; analyse during pauses.
+
+The engine is the only place that acts, and it acts only through the ports. It reads operator requests
+(pause, promote, promote --full, abort) written to the store by other processes between steps and during
+pauses, and it can pick up any persisted rollout — after a crash, from another process — at the step it was on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from coursectl.errors import CoursectlError, ExternalError, LockHeld
+from coursectl.ports import Clock, MetricsProvider, QueryResult, SlotSpec, Target, TrafficRouter
+from coursectl.rollout import analysis as an
+from coursectl.rollout import steps as st
+from coursectl.rollout.state import ABORTED, ABORTING, FAILED, PAUSED, PROGRESSING, SUCCEEDED, RolloutState
+from coursectl.rollout.store import RolloutStore
+from coursectl.rollout.weights import split
+
+log = logging.getLogger(__name__)
+
+MAX_KEPT_MEASUREMENTS = 40
+
+
+@dataclass
+class EngineSettings:
+    """What the engine needs from the configuration besides the ports."""
+
+    rules: an.AnalysisRules | None = None
+    on_failure: str = "abort"
+    smoke_paths: Sequence[str] = ("/health/ready",)
+    health: str = "/health/ready"
+    service_env: Mapping[str, str] = field(default_factory=dict)
+    ready_timeout: float = 90.0
+    tick: float = 1.0
+    scrape_interval: float = 5.0
+    warmup: float | None = None  # default: two scrapes; "no data" before then is not yet a failure
+
+
+class Engine:
+    """Executes ``RolloutState.steps`` from ``step_index``; returns the state when it stops.
+
+    It stops when the rollout succeeds, ends aborted or failed, or pauses (a pause without a duration,
+    inconclusive analysis, ``on_failure: pause``, or an operator's pause) — a paused rollout is continued
+    by ``rollout resume`` from any process.
+    """
+
+    def __init__(
+        self,
+        *,
+        target: Target,
+        router: TrafficRouter,
+        store: RolloutStore,
+        clock: Clock,
+        metrics: MetricsProvider | None = None,
+        settings: EngineSettings | None = None,
+        heartbeat: Callable[[], None] | None = None,
+        on_change: Callable[[RolloutState], None] | None = None,
+    ):
+        self.target = target
+        self.router = router
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.settings = settings or EngineSettings()
+        self._heartbeat = heartbeat
+        self._on_change = on_change
+
+    # the loop ----------------------------------------------------------------------------------------
+
+    def run(self, state: RolloutState) -> RolloutState:
+        while state.phase in (PROGRESSING, ABORTING):
+            self._beat()
+            if self._handle_request(state) == "stop":
+                continue
+            step = state.current_step
+            if step is None:
+                self._finish(state)
+                break
+            self._save(state)  # the step about to run is on record before it runs
+            try:
+                done = self._execute(state, step)
+            except LockHeld:
+                raise
+            except CoursectlError as exc:
+                done = False
+                self._step_failed(state, step, exc)
+            if done:
+                self.store.event(
+                    "rollout.step",
+                    state,
+                    outcome="done",
+                    step=dict(step),
+                    index=state.step_index,
+                    phase=state.phase,
+                    description=st.describe(step),
+                    weights=state.weights(),
+                )
+                state.step_index += 1
+                self._save(state)
+        return state
+
+    def begin_abort(self, state: RolloutState, reason: str, *, actor: str | None = None) -> None:
+        """Replace the remaining plan with the way back to stable, and record why (before acting)."""
+        plan = st.abort_plan(
+            strategy=state.strategy,
+            stable=state.stable_slot,
+            new=state.new_slot,
+            stable_replaced=state.stable_replaced,
+        )
+        state.move(ABORTING, reason)
+        state.aborted_by = actor or state.actor
+        state.steps, state.step_index = plan, 0
+        self._save(state)
+        self.store.event("rollout.abort", state, actor=actor, outcome="started", reason=reason, plan=plan)
+
+    # steps -------------------------------------------------------------------------------------------
+
+    def _execute(self, state: RolloutState, step: st.Step) -> bool:
+        kind = step["kind"]
+        if kind == "start":
+            if step["slot"] == state.stable_slot and step.get("which") == "new":
+                state.stable_replaced = True
+                self._save(state)
+            self.target.start(self._spec(state, step))
+            return True
+        if kind == "ready":
+            self.target.wait_ready(state.service, step["slot"], timeout=self.settings.ready_timeout)
+            return True
+        if kind == "smoke":
+            problems = self.target.smoke(state.service, step["slot"], list(self.settings.smoke_paths))
+            if problems:
+                raise ExternalError(f"smoke check of {step['slot']} failed: " + "; ".join(problems))
+            return True
+        if kind == "weight":
+            self._route(state, int(step["weight"]))
+            return True
+        if kind == "pause":
+            return self._pause(state, step.get("duration"), bool(step.get("analyze")))
+        if kind == "delay":
+            return self._pause(state, float(step["duration"]), False)
+        if kind == "promoted":
+            state.promoted = True
+            self._save(state)
+            self.store.event("rollout.promote", state, outcome="promoted", weights=state.weights())
+            return True
+        if kind == "retire":
+            self.router.remove(state.service, step["slot"])
+            self.target.retire(state.service, step["slot"])
+            return True
+        raise CoursectlError(f"unknown rollout step {kind!r}")
+
+    def _spec(self, state: RolloutState, step: st.Step) -> SlotSpec:
+        slot = step["slot"]
+        old = step.get("which") == "stable-old"
+        env = dict(self.settings.service_env)
+        if not old:
+            env.update(state.set_env)
+        _, port = self.target.address(state.service, slot)
+        return SlotSpec(
+            service=state.service,
+            slot=slot,
+            version=(state.stable_version or "") if old else state.version,
+            port=port,
+            image=state.stable_image if old else state.image,
+            digest=state.stable_digest if old else state.digest,
+            env=env,
+            rollout_id=state.id,
+            health=self.settings.health,
+        )
+
+    def _route(self, state: RolloutState, weight: int) -> None:
+        wanted = split(state.new_slot, state.stable_slot, weight)
+        addresses = {slot: self.target.address(state.service, slot) for slot in wanted}
+        state.weight = weight
+        if weight > 0 and state.traffic_since is None and state.stable_slot is not None:
+            state.traffic_since = self._stamp()
+        self._save(state)
+        self.router.set_weights(state.service, wanted, addresses)
+        if self.router.verify(state.service, wanted) is False:
+            raise ExternalError(f"the router did not take the weights {wanted} for {state.service}")
+
+    def _pause(self, state: RolloutState, duration: float | None, analyze: bool) -> bool:
+        if duration is None:
+            state.move(PAUSED, "paused until resumed (rollout resume / promote)")
+            self._save(state)
+            return False
+        rules = self.settings.rules
+        analyze = analyze and rules is not None
+        interval = rules.interval if (analyze and rules) else duration
+        start = self.clock.monotonic()
+        next_round = start + interval
+        passed_here = 0
+        while True:
+            now = self.clock.monotonic()
+            if analyze and now >= next_round:
+                verdict = self._analyse(state)
+                next_round += interval
+                if state.phase != PROGRESSING:
+                    return False
+                if verdict == an.SUCCESSFUL:
+                    passed_here += 1
+            if now - start >= duration and (not analyze or passed_here >= 1):
+                return True
+            wakes = [next_round] if analyze else []
+            if now - start < duration:
+                wakes.append(start + duration)
+            wake = min(wakes) if wakes else now
+            self.clock.sleep(max(0.0, min(self.settings.tick, wake - now)))
+            self._beat()
+            action = self._handle_request(state, in_pause=True)
+            if action == "skip":
+                return True
+            if action == "stop":
+                return False
+
+    def _analyse(self, state: RolloutState) -> str:
+        rules = self.settings.rules
+        assert rules is not None
+        window = an.window_for(rules.interval, self.settings.scrape_interval)
+        at = self.clock.now().isoformat().replace("+00:00", "Z")
+        stable_has_traffic = state.stable_slot is not None and state.weight < 100
+        found: list[an.Measurement] = []
+        for rule in rules.metrics:
+            query = an.render_query(rule, service=state.service, slot=state.new_slot, window=window)
+            result = self._query(query)
+            stable_value = None
+            if rules.compare_with_stable and stable_has_traffic and result.error is None:
+                assert state.stable_slot is not None
+                stable_query = an.render_query(rule, service=state.service, slot=state.stable_slot, window=window)
+                stable_value = self._query(stable_query).value
+            verdict, reason = an.judge(
+                rule,
+                value=result.value,
+                error=result.error,
+                stable_value=stable_value,
+                compare_with_stable=rules.compare_with_stable and stable_has_traffic,
+                max_ratio=rules.max_ratio_to_stable,
+            )
+            found.append(
+                an.Measurement(
+                    metric=rule.name,
+                    slot=state.new_slot,
+                    query=query,
+                    value=result.value,
+                    verdict=verdict,
+                    reason=reason,
+                    at=at,
+                    max=rule.max,
+                    min=rule.min,
+                    stable_value=stable_value,
+                    error=result.error,
+                )
+            )
+        if self._warming_up(state):  # no data yet because nothing was scraped yet: wait, do not judge
+            found = [
+                replace(m, verdict=an.INCONCLUSIVE, reason=m.reason + " (warming up)")
+                if m.verdict == an.FAILED and m.value is None and m.error is None
+                else m
+                for m in found
+            ]
+        verdict = an.worst([m.verdict for m in found])
+        tally = an.Tally.from_dict(state.analysis)
+        warm_skip = verdict == an.INCONCLUSIVE and self._warming_up(state)
+        if not warm_skip:
+            tally.add(verdict)
+        state.analysis = tally.to_dict()
+        state.measurements = (state.measurements + [m.to_dict() for m in found])[-MAX_KEPT_MEASUREMENTS:]
+        decision = an.decide(tally, failure_limit=rules.failure_limit, inconclusive_limit=rules.inconclusive_limit)
+        self.store.event(
+            "rollout.measurement",
+            state,
+            outcome=verdict,
+            weight=state.weight,
+            decision=decision,
+            measurements=[m.to_dict() for m in found],
+            tally=tally.to_dict(),
+        )
+        if decision == "fail":
+            why = "analysis failed: " + an.explain_failure(found, tally)
+            if self.settings.on_failure == "pause":
+                state.move(PAUSED, why + " (on_failure: pause — abort or promote by hand)")
+                self._save(state)
+            else:
+                self.begin_abort(state, why)
+        elif decision == "pause":
+            state.move(PAUSED, f"analysis inconclusive {tally.inconclusive} times: a human decides (resume/abort)")
+            self._save(state)
+        else:
+            self._save(state)
+        return verdict
+
+    def _warming_up(self, state: RolloutState) -> bool:
+        if not state.traffic_since:
+            return False
+        from datetime import datetime
+
+        warmup = self.settings.warmup if self.settings.warmup is not None else 2 * self.settings.scrape_interval
+        since = datetime.fromisoformat(state.traffic_since.replace("Z", "+00:00"))
+        return (self.clock.now() - since).total_seconds() < warmup
+
+    def _query(self, query: str) -> QueryResult:
+        if self.metrics is None:
+            return QueryResult(query, error="no metrics provider configured")
+        try:
+            return self.metrics.query(query)
+        except Exception as exc:  # a provider must not raise; if it does, that is an error measurement
+            return QueryResult(query, error=f"{type(exc).__name__}: {exc}")
+
+    # requests, failures, the end ----------------------------------------------------------------------
+
+    def _handle_request(self, state: RolloutState, *, in_pause: bool = False) -> str | None:
+        request = self.store.take_request(state.id)
+        if not request:
+            return None
+        what, actor = request.get("do"), request.get("actor")
+        log.info("rollout %s: %s requested by %s", state.id, what, actor)
+        if what == "abort" and state.phase != ABORTING:
+            self.begin_abort(state, f"aborted by {actor}", actor=actor)
+            return "stop"
+        if what == "pause" and state.phase == PROGRESSING:
+            state.move(PAUSED, f"paused by {actor}")
+            self._save(state)
+            self.store.event("rollout.step", state, actor=actor, outcome="paused", index=state.step_index)
+            return "stop"
+        if what == "promote" and state.phase == PROGRESSING and in_pause:
+            self.store.event("rollout.promote", state, actor=actor, outcome="step-skipped", index=state.step_index)
+            return "skip"
+        if what == "promote-full" and state.phase == PROGRESSING:
+            state.steps = st.fast_promote_plan(state.steps, state.step_index + (1 if in_pause else 0))
+            state.step_index = 0
+            self._save(state)
+            self.store.event("rollout.promote", state, actor=actor, outcome="full", plan=state.steps)
+            return "stop"
+        return None
+
+    def _step_failed(self, state: RolloutState, step: st.Step, exc: CoursectlError) -> None:
+        reason = f"{st.describe(step)}: {exc.message}"
+        self.store.event(
+            "rollout.step", state, outcome="error", step=dict(step), index=state.step_index, error=exc.message
+        )
+        if state.phase == PROGRESSING:
+            self.begin_abort(state, reason)
+        else:  # the way back itself failed: stop, keep the state for a human (traffic is still routed)
+            state.move(FAILED, f"abort could not finish: {reason}")
+            state.finished_at = self._stamp()
+            self._save(state)
+            self._record_outcome(state)
+
+    def _finish(self, state: RolloutState) -> None:
+        if state.phase == ABORTING:
+            state.move(ABORTED)
+            self.store.event("rollout.abort", state, outcome="done", reason=state.message)
+        else:
+            state.move(SUCCEEDED, state.message or ("rolled back" if state.kind == "rollback" else "rolled out"))
+        state.finished_at = self._stamp()
+        self._save(state)
+        self._record_outcome(state)
+
+    def _record_outcome(self, state: RolloutState) -> None:
+        """The deployment (or rollback) row DORA metrics read: the contract in docs/rollout.md."""
+        status = {SUCCEEDED: "succeeded", ABORTED: "rolled_back", FAILED: "failed"}[state.phase]
+        finished = self.clock.now()
+        if state.kind == "rollback":
+            self.store.event(
+                "rollback",
+                state,
+                outcome=status,
+                time=finished,
+                from_version=state.from_version,
+                to_version=state.version,
+                started_at=state.started_at,
+                finished_at=state.finished_at,
+                status=status,
+                digest=state.digest,
+                strategy=state.strategy,
+                reason=state.reason,
+            )
+            return
+        self.store.event(
+            "deployment",
+            state,
+            outcome=status,
+            git_commit=state.git_commit,
+            time=finished,
+            started_at=state.started_at,
+            finished_at=state.finished_at,
+            status=status,
+            hotfix=state.hotfix,
+            digest=state.digest,
+            strategy=state.strategy,
+            source="coursectl",
+            message=state.message,
+            set_env=sorted(state.set_env),
+        )
+
+    def _stamp(self) -> str:
+        return self.clock.now().isoformat().replace("+00:00", "Z")
+
+    def _save(self, state: RolloutState) -> None:
+        self.store.save(state)
+        if self._on_change:
+            self._on_change(state)
+
+    def _beat(self) -> None:
+        if self._heartbeat:
+            self._heartbeat()

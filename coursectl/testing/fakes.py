@@ -1,0 +1,184 @@
+"""In-memory implementations of the rollout ports that record every call and never sleep."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from coursectl.errors import ExternalError, ExternalTimeout
+from coursectl.ports import QueryResult, SlotSpec, SlotState
+
+
+class FrozenClock:
+    """A clock that moves only when slept on (or advanced by hand)."""
+
+    def __init__(self, start: datetime | None = None):
+        self._start = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        self.elapsed = 0.0
+        self.on_sleep: list[Callable[[float], None]] = []
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        self.elapsed += max(0.0, seconds)
+        for hook in list(self.on_sleep):
+            hook(self.elapsed)
+
+    def advance(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+class FakeTarget:
+    """Slots as dictionaries. ``fail_ready`` / ``fail_smoke`` / ``fail_start`` name slots or versions that fail."""
+
+    def __init__(self, base_ports: Mapping[str, int] | None = None):
+        self.base_ports = dict(base_ports or {})
+        self.running: dict[tuple[str, str], SlotState] = {}
+        self.calls: list[tuple[str, ...]] = []
+        self.fail_ready: set[str] = set()
+        self.fail_smoke: set[str] = set()
+        self.fail_start: set[str] = set()
+        self.before: dict[str, Callable[[tuple[str, ...]], None]] = {}
+
+    def _call(self, *call: str) -> None:
+        self.calls.append(call)
+        hook = self.before.get(call[0])
+        if hook:
+            hook(call)
+
+    def address(self, service: str, slot: str) -> tuple[str, int]:
+        base = self.base_ports.get(service, 8000)
+        offset = 100 if slot in ("blue", "stable") else 200
+        return "127.0.0.1", base + offset
+
+    def start(self, spec: SlotSpec) -> SlotState:
+        self._call("start", spec.service, spec.slot, spec.version)
+        if spec.version in self.fail_start:
+            raise ExternalError(f"cannot start {spec.version}")
+        key = (spec.service, spec.slot)
+        current = self.running.get(key)
+        if current and current.version == spec.version and current.digest == spec.digest:
+            return current
+        state = SlotState(
+            spec.service,
+            spec.slot,
+            spec.version,
+            spec.port,
+            running=True,
+            ready=False,
+            digest=spec.digest,
+            rollout_id=spec.rollout_id,
+        )
+        self.running[key] = state
+        self.env = dict(spec.env)
+        return state
+
+    def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
+        self._call("ready", service, slot)
+        state = self.running.get((service, slot))
+        if state is None or state.version in self.fail_ready:
+            raise ExternalTimeout(f"{service}-{slot} was not ready within {timeout:g} s")
+        ready = SlotState(**{**state.__dict__, "ready": True})
+        self.running[(service, slot)] = ready
+        return ready
+
+    def smoke(self, service: str, slot: str, paths: Sequence[str]) -> list[str]:
+        self._call("smoke", service, slot)
+        state = self.running.get((service, slot))
+        if state is None:
+            return [f"{slot} is not running"]
+        return [f"GET {p}: 500" for p in paths] if state.version in self.fail_smoke else []
+
+    def slots(self, service: str) -> list[SlotState]:
+        return [s for (svc, _), s in sorted(self.running.items()) if svc == service]
+
+    def retire(self, service: str, slot: str) -> None:
+        self._call("retire", service, slot)
+        self.running.pop((service, slot), None)
+
+    def version_in(self, service: str, slot: str) -> str | None:
+        state = self.running.get((service, slot))
+        return state.version if state else None
+
+
+class FakeRouter:
+    """Weights per service; records every change; can be told to refuse verification."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, dict[str, int]] = {}
+        self.history: list[tuple[str, dict[str, int]]] = []
+        self.addresses: dict[tuple[str, str], tuple[str, int]] = {}
+        self.verifies = True
+
+    def set_weights(
+        self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]
+    ) -> None:
+        for slot, address in addresses.items():
+            self.addresses[(service, slot)] = address
+        current = self.table.setdefault(service, {})
+        current.update(weights)
+        self.history.append((service, dict(current)))
+
+    def weights(self, service: str) -> dict[str, int]:
+        return dict(self.table.get(service, {}))
+
+    def verify(self, service: str, weights: Mapping[str, int]) -> bool | None:
+        if not self.verifies:
+            return False
+        live = self.table.get(service, {})
+        return all(live.get(slot) == w for slot, w in weights.items())
+
+    def remove(self, service: str, slot: str) -> None:
+        self.table.get(service, {}).pop(slot, None)
+        self.addresses.pop((service, slot), None)
+        self.history.append((service, dict(self.table.get(service, {}))))
+
+    def serving(self, service: str) -> list[str]:
+        """Slots with a weight above 0: where traffic goes now."""
+        return [slot for slot, w in self.table.get(service, {}).items() if w > 0]
+
+
+class ScriptedMetrics:
+    """Answers queries from a script: a function of (metric name, slot, query) or fixed values per metric.
+
+    ``values`` maps ``(metric, slot)`` or ``metric`` to a float, None (no data), or an Exception instance /
+    "error" (provider down). ``down = True`` makes every query an error.
+    """
+
+    def __init__(
+        self, values: Mapping[Any, Any] | None = None, script: Callable[[str, str, str], Any] | None = None
+    ):
+        self.values = dict(values or {})
+        self.script = script
+        self.down = False
+        self.queries: list[str] = []
+
+    @staticmethod
+    def _parse(query: str) -> tuple[str, str]:
+        metric = (
+            "latency-p95"
+            if "histogram_quantile" in query
+            else "error-rate"
+            if "http_requests_total" in query
+            else "custom"
+        )
+        slot = query.split('slot="', 1)[1].split('"', 1)[0] if 'slot="' in query else ""
+        return metric, slot
+
+    def query(self, promql: str) -> QueryResult:
+        self.queries.append(promql)
+        if self.down:
+            return QueryResult(promql, error="connection refused")
+        metric, slot = self._parse(promql)
+        if self.script is not None:
+            value = self.script(metric, slot, promql)
+        else:
+            value = self.values.get((metric, slot), self.values.get(metric))
+        if isinstance(value, Exception) or value == "error":
+            return QueryResult(promql, error=str(value))
+        return QueryResult(promql, value=value)

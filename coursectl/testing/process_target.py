@@ -1,0 +1,202 @@
+"""A Target whose slots are local processes (the tiny stand-in service by default): for edge drills,
+integration tests and benchmarks on machines without a container engine. State lives in ``workdir/slots.json``
+so that another coursectl process (resume after kill -9) sees the same slots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from coursectl.adapters import process
+from coursectl.errors import ExternalTimeout
+from coursectl.ports import SlotSpec, SlotState
+
+SLOT_OFFSETS = {"blue": 100, "stable": 100, "green": 200, "canary": 200}
+
+
+def slot_port(service_port: int, slot: str) -> int:
+    """The docker target's rule too: service port + 100 for blue/stable, + 200 for green/canary."""
+    return service_port + SLOT_OFFSETS[slot]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child of ours is not alive
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        pass
+    try:  # nor a zombie of another process (the deploy that started it)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except OSError:
+        return 0, b""
+
+
+class ProcessTarget:
+    """Slots as local processes on 127.0.0.1; ``command`` builds the argv (default: the tiny service)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        ports: Mapping[str, int],
+        command: Sequence[str] | None = None,
+        *,
+        environment: str = "drill",
+        file_sd_dir: Path | None = None,
+    ):
+        self.workdir = workdir
+        self.environment = environment
+        self.file_sd_dir = file_sd_dir
+        self.ports = dict(ports)
+        self.command = list(command or [sys.executable, "-m", "coursectl.testing.tinyservice"])
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def _file(self) -> Path:
+        return self.workdir / "slots.json"
+
+    def _load(self) -> dict[str, dict[str, object]]:
+        try:
+            return dict(json.loads(self._file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def _store(self, data: Mapping[str, object]) -> None:
+        tmp = self._file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self._file)
+
+    def address(self, service: str, slot: str) -> tuple[str, int]:
+        return "127.0.0.1", slot_port(self.ports[service], slot)
+
+    def start(self, spec: SlotSpec) -> SlotState:
+        data = self._load()
+        key = f"{spec.service}-{spec.slot}"
+        current = data.get(key)
+        if current and current["version"] == spec.version and _alive(int(current["pid"])):  # type: ignore[call-overload]
+            return self._state(key, current)
+        if current:
+            self._kill(int(current["pid"]))  # type: ignore[call-overload]
+        env = {
+            **spec.env,
+            "SERVICE": spec.service,
+            "SERVICE_NAME": spec.service,
+            "VERSION": spec.version,
+            "HOST": "127.0.0.1",
+            "PORT": str(spec.port),
+            "APP_VERSION": spec.version,
+        }
+        argv = [part.format(service=spec.service, slot=spec.slot) for part in self.command]
+        started = process.run(
+            [sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"), "--", *argv],
+            timeout=30,
+            env=env,
+        )
+        pid = int(started.stdout.strip())
+        data[key] = {
+            "pid": pid,
+            "version": spec.version,
+            "digest": spec.digest,
+            "port": spec.port,
+            "rollout_id": spec.rollout_id,
+            "health": spec.health,
+        }
+        self._store(data)
+        self.write_targets(spec.service)
+        return self._state(key, data[key])
+
+    def _state(self, key: str, info: Mapping[str, object]) -> SlotState:
+        service, slot = key.rsplit("-", 1)
+        alive = _alive(int(info["pid"]))  # type: ignore[call-overload]
+        return SlotState(
+            service,
+            slot,
+            str(info["version"]),
+            int(info["port"]),
+            running=alive,
+            ready=alive,  # type: ignore[call-overload]
+            digest=info.get("digest"),
+            rollout_id=info.get("rollout_id"),
+        )  # type: ignore[arg-type]
+
+    def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
+        info = self._load().get(f"{service}-{slot}")
+        deadline = time.monotonic() + timeout
+        while info and time.monotonic() < deadline:
+            status, _ = http_get(f"http://127.0.0.1:{info['port']}{info.get('health', '/health/ready')}", 1.0)
+            if status == 200:
+                return self._state(f"{service}-{slot}", info)
+            time.sleep(0.1)
+        raise ExternalTimeout(f"{service}-{slot} was not ready within {timeout:g} s")
+
+    def smoke(self, service: str, slot: str, paths: Sequence[str]) -> list[str]:
+        _, port = self.address(service, slot)
+        problems = []
+        for path in paths:
+            status, _ = http_get(f"http://127.0.0.1:{port}{path}")
+            if not 200 <= status < 300:
+                problems.append(f"GET {path}: {status or 'no answer'}")
+        return problems
+
+    def slots(self, service: str) -> list[SlotState]:
+        return [self._state(k, v) for k, v in sorted(self._load().items()) if k.rsplit("-", 1)[0] == service]
+
+    def retire(self, service: str, slot: str) -> None:
+        data = self._load()
+        info = data.pop(f"{service}-{slot}", None)
+        if info:
+            self._kill(int(info["pid"]))  # type: ignore[call-overload]
+        self._store(data)
+        self.write_targets(service)
+
+    def write_targets(self, service: str) -> None:
+        """Prometheus file_sd targets of the service's slots (as the docker target writes them)."""
+        if self.file_sd_dir is None:
+            return
+        from coursectl.render.prometheus import render_file_sd
+
+        self.file_sd_dir.mkdir(parents=True, exist_ok=True)
+        path = self.file_sd_dir / f"coursectl-{self.environment}-{service}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(render_file_sd(self.environment, self.slots(service)), encoding="utf-8")
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _kill(pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return
+        for _ in range(100):
+            if not _alive(pid):
+                return
+            time.sleep(0.02)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def stop_all(self) -> None:
+        for key in list(self._load()):
+            service, slot = key.rsplit("-", 1)
+            self.retire(service, slot)

@@ -1,0 +1,85 @@
+"""A tiny stand-in service (stdlib only) for edge and rollout drills without images: health, version,
+an /api/<service>/ echo, Prometheus-style /metrics, FAULT_ERROR_RATE and FAULT_LATENCY_MS.
+
+Run: ``python -m coursectl.testing.tinyservice`` with SERVICE, VERSION, HOST (127.0.0.1 only) and PORT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SERVICE = os.environ.get("SERVICE", "svc")
+VERSION = os.environ.get("VERSION", "0")
+ERROR_RATE = float(os.environ.get("FAULT_ERROR_RATE", "0") or 0)
+LATENCY_MS = float(os.environ.get("FAULT_LATENCY_MS", "0") or 0)
+COUNTS: dict[tuple[str, int], int] = {}
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HIST = [0] * (len(BUCKETS) + 1)
+SUM = [0.0]
+LOCK = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:  # quiet
+        return
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if path in ("/health/ready", "/health/live"):
+            return self._send(200, b'{"status":"ok"}')
+        if path == "/version":
+            return self._send(200, json.dumps({"service": SERVICE, "version": VERSION}).encode())
+        if path == "/metrics":
+            with LOCK:
+                lines = [
+                    f'http_requests_total{{service="{SERVICE}",status="{s}",route="{r}"}} {n}'
+                    for (r, s), n in COUNTS.items()
+                ]
+                cumulative = 0
+                for le, n in zip((*map(str, BUCKETS), "+Inf"), HIST, strict=True):
+                    cumulative += n
+                    lines.append(
+                        f'http_request_duration_seconds_bucket{{service="{SERVICE}",le="{le}"}} {cumulative}'
+                    )
+                lines.append(f'http_request_duration_seconds_count{{service="{SERVICE}"}} {cumulative}')
+                lines.append(f'http_request_duration_seconds_sum{{service="{SERVICE}"}} {SUM[0]}')
+            return self._send(200, ("\n".join(lines) + "\n").encode(), "text/plain")
+        started = time.monotonic()
+        if LATENCY_MS:
+            time.sleep(LATENCY_MS / 1000)
+        status = 500 if ERROR_RATE and random.random() < ERROR_RATE else 200
+        took = time.monotonic() - started
+        with LOCK:
+            COUNTS[(path, status)] = COUNTS.get((path, status), 0) + 1
+            HIST[next((i for i, b in enumerate(BUCKETS) if took <= b), len(BUCKETS))] += 1
+            SUM[0] += took
+        body = json.dumps({"service": SERVICE, "version": VERSION, "path": path}).encode()
+        return self._send(status, body)
+
+
+def main() -> None:
+    host = os.environ.get("HOST", "127.0.0.1")
+    if not host.startswith("127."):
+        raise SystemExit("tinyservice listens on loopback only")
+    ThreadingHTTPServer.request_queue_size = 256  # the default backlog of 5 drops SYNs under load (1 s retries)
+    server = ThreadingHTTPServer((host, int(os.environ["PORT"])), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

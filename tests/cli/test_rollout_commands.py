@@ -1,0 +1,58 @@
+"""The rollout commands in-process: dry-run plans, status shapes, usage errors — no edge or engine needed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coursectl.cli import main
+from coursectl.testing.drill import Drill
+
+
+@pytest.fixture
+def drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Drill]:
+    d = Drill(tmp_path)
+    for key in ("COURSECTL_STATE_DIR", "COURSECTL_CONFIG", "COURSECTL_ACTOR"):
+        monkeypatch.setenv(key, d.env[key])
+    yield d
+    d.cleanup()  # a rollback starts the edge to read the live state
+
+
+def test_status_json_shape_without_edge_or_metrics(drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "-o", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"edge_url", "services"}
+    (svc,) = data["services"]
+    assert set(svc) >= {"name", "version", "digest", "slots", "weights", "health", "lock"}
+    assert svc["name"] == "course" and svc["health"] == "down"
+    assert "the edge is not running" in data["problems"]
+
+
+def test_deploy_needs_a_version(drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", "course"]) == 2
+    assert "--version or --digest" in capsys.readouterr().err
+
+
+def test_deploy_unknown_strategy_is_usage(drill: Drill) -> None:
+    assert main(["deploy", "course", "--version", "v1", "--strategy", "yolo"]) == 2
+
+
+def test_rollout_status_without_rollouts(drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rollout", "status", "course", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rollout"] is None
+
+
+def test_resume_without_rollout_is_a_precondition(drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rollout", "resume", "course", "-o", "json"]) == 4
+    assert json.loads(capsys.readouterr().err)["error"]["type"] == "precondition"
+
+
+def test_rollback_with_nothing_recorded(drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["rollback", "course"])
+    assert code == 4
+    assert "no earlier good version" in capsys.readouterr().err
+    main(["lock", "list", "-o", "json"])
+    assert json.loads(capsys.readouterr().out)["locks"] == []  # the rollback released its lock
