@@ -3,7 +3,9 @@
 The state directory is ``$COURSECTL_TEST_STATE_DIR`` or ``<repo>/.state/test-sandbox`` and is kept between runs,
 so the base image is built once per machine (the debootstrapped rootfs is cached in ``$COURSECTL_TEST_CACHE_DIR``
 or ``<repo>/.state/cache``, shared by every test state directory). ``down()`` runs at the end of the session
-unless ``COURSECTL_TEST_KEEP_SANDBOX=1``.
+unless ``COURSECTL_TEST_KEEP_SANDBOX=1``. Its registry and Prometheus listen on 127.0.0.1:15000 and :19090
+(``COURSECTL_TEST_REGISTRY_PORT`` / ``COURSECTL_TEST_PROMETHEUS_PORT``), so the tests never collide with the
+sandbox of ``coursectl sandbox up`` (5000 / 9090).
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def sandbox_cache_dir() -> Path:
 @pytest.fixture(scope="session")
 def sandbox_settings(sandbox_cache_dir: Path) -> SandboxSettings:
     return SandboxSettings(
-        registry_port=int(os.environ.get("COURSECTL_TEST_REGISTRY_PORT", "5000")),
-        prometheus_port=int(os.environ.get("COURSECTL_TEST_PROMETHEUS_PORT", "9090")),
+        registry_port=int(os.environ.get("COURSECTL_TEST_REGISTRY_PORT", "15000")),
+        prometheus_port=int(os.environ.get("COURSECTL_TEST_PROMETHEUS_PORT", "19090")),
         cache_dir=sandbox_cache_dir,
     )
 
