@@ -207,3 +207,21 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
             sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}")
         metrics = PrometheusMetrics(url)
     return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url)
+
+
+def stop_edges(state_dir: Path) -> list[str]:
+    """Stop every HAProxy edge coursectl started under ``<state_dir>/edge/<env>`` (their files stay, so the next
+    rollout brings each edge back as it was). Returns what was stopped."""
+    from coursectl.adapters.haproxy import HAProxyEdge
+
+    stopped: list[str] = []
+    root = state_dir / "edge"
+    if not root.is_dir():
+        return stopped
+    for workdir in sorted(p for p in root.iterdir() if p.is_dir()):
+        edge = HAProxyEdge(workdir, services={})
+        pid = edge.pid()
+        if pid is not None:
+            edge.stop()
+            stopped.append(f"edge {workdir.name}: stopped haproxy (pid {pid})")
+    return stopped

@@ -11,4 +11,3 @@ cd "$REPO"
 coursectl sandbox up
 coursectl config validate --env local
 coursectl release --env local --yes
-coursectl status --env local

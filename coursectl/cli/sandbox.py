@@ -73,10 +73,12 @@ def up(ctx: typer.Context, output: OutputOption = None) -> None:
 
 @app.command("down")
 def down(ctx: typer.Context, output: OutputOption = None) -> None:
-    """Stop what `sandbox up` started (and nothing else)."""
+    """Stop what `sandbox up` started, and the edges rollouts started on it (nothing else)."""
+    from coursectl.wiring import stop_edges
+
     state = state_of(ctx)
     out = state.out(output)
-    stopped = _sandbox(state).down()
+    stopped = stop_edges(state.state_dir()) + _sandbox(state).down()
     out.result(
         {"stopped": stopped},
         human="stopped: " + (", ".join(stopped) if stopped else "nothing (no sandbox component of ours was running)"),
