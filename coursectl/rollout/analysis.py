@@ -73,10 +73,14 @@ def window_for(interval: float, scrape_interval: float = 5.0) -> str:
     return f"{int(max(interval, 4 * scrape_interval, 20))}s"
 
 
-def render_query(rule: MetricRule, *, service: str, slot: str, window: str) -> str:
-    """The PromQL for one metric on one slot of a service."""
+def render_query(rule: MetricRule, *, service: str, slot: str, window: str, version: str | None = None) -> str:
+    """The PromQL for one metric on one slot of a service, limited to the version running in that slot.
+
+    The version matters: a slot is reused from one rollout to the next, and a rate() window still holds the
+    previous version's samples for a while; a new canary must not be judged on its predecessor's traffic.
+    """
     template = rule.query or BUILTIN_QUERIES[rule.name]
-    selector = f'service="{service}"'
+    selector = f'service="{service}"' + (f',version="{version}"' if version else "")
     return template.format(service=service, slot=slot, window=window, interval=window, selector=selector)
 
 

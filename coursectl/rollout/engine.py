@@ -224,12 +224,16 @@ class Engine:
         stable_has_traffic = state.stable_slot is not None and state.weight < 100
         found: list[an.Measurement] = []
         for rule in rules.metrics:
-            query = an.render_query(rule, service=state.service, slot=state.new_slot, window=window)
+            query = an.render_query(
+                rule, service=state.service, slot=state.new_slot, window=window, version=state.version
+            )
             result = self._query(query)
             stable_value = None
             if rules.compare_with_stable and stable_has_traffic and result.error is None:
                 assert state.stable_slot is not None
-                stable_query = an.render_query(rule, service=state.service, slot=state.stable_slot, window=window)
+                stable_query = an.render_query(
+                    rule, service=state.service, slot=state.stable_slot, window=window, version=state.stable_version
+                )
                 stable_value = self._query(stable_query).value
             verdict, reason = an.judge(
                 rule,

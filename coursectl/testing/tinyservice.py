@@ -17,7 +17,9 @@ SERVICE = os.environ.get("SERVICE", "svc")
 VERSION = os.environ.get("VERSION", "0")
 ERROR_RATE = float(os.environ.get("FAULT_ERROR_RATE", "0") or 0)
 LATENCY_MS = float(os.environ.get("FAULT_LATENCY_MS", "0") or 0)
-COUNTS: dict[tuple[str, int], int] = {}
+ROUTE = "/{path}"  # one route template for every request, like a real service's templated routes
+# the 200 and 500 series exist from the start: Prometheus' rate() misses what a series did before its first sample
+COUNTS: dict[tuple[str, int], int] = {(ROUTE, 200): 0, (ROUTE, 500): 0}
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 HIST = [0] * (len(BUCKETS) + 1)
 SUM = [0.0]
@@ -64,7 +66,7 @@ class Handler(BaseHTTPRequestHandler):
         status = 500 if ERROR_RATE and random.random() < ERROR_RATE else 200
         took = time.monotonic() - started
         with LOCK:
-            COUNTS[(path, status)] = COUNTS.get((path, status), 0) + 1
+            COUNTS[(ROUTE, status)] = COUNTS.get((ROUTE, status), 0) + 1
             HIST[next((i for i, b in enumerate(BUCKETS) if took <= b), len(BUCKETS))] += 1
             SUM[0] += took
         body = json.dumps({"service": SERVICE, "version": VERSION, "path": path}).encode()

@@ -114,6 +114,9 @@ def create_service_app(
             log.info("schema migrated", extra={"applied": applied})
         for hook in on_startup:
             await run_in_threadpool(hook, app)
+        app.state.metrics.initialise_routes(
+            (path, method.upper()) for path, item in app.openapi().get("paths", {}).items() for method in item
+        )
         try:
             yield
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -35,6 +37,18 @@ class ServiceMetrics:
 
     def inc(self, name: str, **labels: str) -> None:
         self._business[name].labels(service=self.service, **labels).inc()
+
+    def initialise_routes(self, routes: Iterable[tuple[str, str]]) -> None:
+        """Create the 200 and 500 series of every route at 0, so that a rate() over them sees the first errors.
+
+        Prometheus' rate() misses what happened before a series' first sample: a canary whose first 500 creates
+        the series would look healthier than it is for a whole analysis window.
+        """
+        for route, method in routes:
+            if method == "HEAD":
+                continue
+            for status in ("200", "500"):
+                self.requests.labels(self.service, route, method, status)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(self.service, route, method, str(status)).inc()

@@ -189,3 +189,15 @@ def test_migrations_apply_once_in_order(tmp_path):
     assert calls == [1, 2]
     with pytest.raises(RuntimeError):
         migrate(engine, "svc", [Migration(2, "b", v2), Migration(1, "a", v1)])
+
+
+def test_error_series_exist_at_zero_before_the_first_error(tmp_path):
+    """A rate() over the 500 series must see a canary's first errors, so the series exist from start-up."""
+    with TestClient(make_app(tmp_path), raise_server_exceptions=False) as c:
+        text = c.get("/metrics").text
+        assert ('http_requests_total{method="GET",route="/api/demo/items/{item_id}",service="demo",status="500"} 0.0'
+                in text)
+        assert c.get("/api/demo/items/13").status_code == 500
+        text = c.get("/metrics").text
+    assert ('http_requests_total{method="GET",route="/api/demo/items/{item_id}",service="demo",status="500"} 1.0'
+            in text)

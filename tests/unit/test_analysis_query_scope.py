@@ -1,0 +1,26 @@
+"""Analysis queries are scoped to the version running in the slot, not just the slot."""
+
+from __future__ import annotations
+
+import pytest
+
+from coursectl.rollout import analysis as an
+
+
+@pytest.mark.parametrize("metric", ["error-rate", "latency-p95"])
+def test_builtin_query_selects_service_slot_and_version(metric: str) -> None:
+    query = an.render_query(an.MetricRule(metric, max=1.0), service="course", slot="canary", window="20s",
+                            version="v3")
+    assert 'slot="canary"' in query and 'service="course"' in query and 'version="v3"' in query
+    assert "[20s]" in query
+
+
+def test_without_a_version_the_query_covers_the_slot() -> None:
+    query = an.render_query(an.MetricRule("error-rate", max=0.01), service="course", slot="stable", window="20s")
+    assert "version=" not in query and 'slot="stable"' in query
+
+
+def test_custom_queries_get_the_same_selector() -> None:
+    rule = an.MetricRule("queue-depth", query="max(queue_depth{{slot=\"{slot}\",{selector}}})", max=10)
+    query = an.render_query(rule, service="notification", slot="canary", window="20s", version="2.0.1")
+    assert query == 'max(queue_depth{slot="canary",service="notification",version="2.0.1"})'
