@@ -39,6 +39,9 @@ class EngineSettings:
     warmup: float | None = None  # default: two scrapes; "no data" before then is not yet a failure
 
 
+WARMUP_RETRY = 1.0  # seconds between analysis attempts while a new slot has no data yet
+
+
 class Engine:
     """Executes ``RolloutState.steps`` from ``step_index``; returns the state when it stops.
 
@@ -197,7 +200,12 @@ class Engine:
             now = self.clock.monotonic()
             if analyze and now >= next_round:
                 verdict = self._analyse(state)
-                next_round += interval
+                if verdict == an.INCONCLUSIVE and self._warming_up(state):
+                    # no data yet (a new target takes a few seconds to be scraped): look again soon rather
+                    # than a whole interval later, so a bad canary is caught in its first intervals
+                    next_round = self.clock.monotonic() + min(interval, WARMUP_RETRY)
+                else:
+                    next_round += interval
                 if state.phase != PROGRESSING:
                     return False
                 if verdict == an.SUCCESSFUL:

@@ -341,3 +341,28 @@ def test_no_data_after_warm_up_fails(tmp_path: Path) -> None:
     w.deploy("v1", "canary")
     final = w.deploy("v2", "canary", canary_steps=[(10, 60.0)])
     assert final.phase == ABORTED and "no data" in final.message and not final.promoted
+
+
+def test_no_data_while_warming_up_is_retried_within_seconds_not_a_whole_interval(tmp_path: Path) -> None:
+    """A new canary is scraped a few seconds after it gets traffic; analysis looks again every second until
+    then, so a bad canary is judged on its first data instead of a whole interval later."""
+    world: dict[str, World] = {}
+
+    def canary_data(metric: str, slot: str, query: str) -> float | None:
+        if slot != "canary":
+            return 0.001 if metric == "error-rate" else 0.05
+        if world["w"].clock.elapsed < 12.0:  # not scraped yet
+            return None
+        return 0.3 if metric == "error-rate" else 0.05
+
+    w = World(tmp_path, ScriptedMetrics(script=canary_data), warmup=15.0)
+    world["w"] = w
+    w.deploy("v1", "canary")
+    w.clock.elapsed = 0
+    final = w.deploy("v2", "canary", canary_steps=CANARY_STEPS)
+    assert final.phase == ABORTED
+    outcomes = [e.outcome for e in w.kinds("rollout.measurement")]
+    # at 10 s and 11 s no data yet; failures at 12 s, 22 s and 32 s (failure_limit 2: the third aborts)
+    assert outcomes == ["inconclusive", "inconclusive", "failed", "failed", "failed"]
+    # a whole interval between tries would have aborted at 40 s
+    assert w.clock.elapsed <= 12.0 + 2 * RULES.interval + 1.0
