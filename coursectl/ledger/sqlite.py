@@ -23,6 +23,7 @@ from coursectl.ledger.migrations import migrate
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TTL = 900.0
+_SELECT_LOCKS = "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
 
 
 def _utc_text(value: datetime) -> str:
@@ -332,15 +333,15 @@ class SqliteLedger:
     # locks -------------------------------------------------------------------------------------------
 
     def lock_info(self, environment: str, service: str) -> LockInfo | None:
-        row = self._conn.execute(
-            "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
-            " WHERE environment = ? AND service = ?",
-            (environment, service),
-        ).fetchone()
-        return self._lock(row) if row else None
+        return self._read_lock(self._conn, environment, service)
+
+    @classmethod
+    def _read_lock(cls, conn: sqlite3.Connection, environment: str, service: str) -> LockInfo | None:
+        row = conn.execute(_SELECT_LOCKS + " WHERE environment = ? AND service = ?", (environment, service)).fetchone()
+        return cls._lock(row) if row else None
 
     def locks(self, environment: str | None = None) -> list[LockInfo]:
-        sql = "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
+        sql = _SELECT_LOCKS
         rows = (
             self._conn.execute(sql + " WHERE environment = ? ORDER BY service", (environment,))
             if environment
@@ -384,12 +385,7 @@ class SqliteLedger:
     ) -> LockInfo:
         now = utcnow()
         with self._tx() as conn:
-            row = conn.execute(
-                "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
-                " WHERE environment = ? AND service = ?",
-                (environment, service),
-            ).fetchone()
-            previous = self._lock(row) if row else None
+            previous = self._read_lock(conn, environment, service)
             if previous and not previous.expired(now) and not take_over:
                 raise LockHeld(
                     f"the deploy lock of {service} in {environment} is held by {previous.holder}"
@@ -451,14 +447,9 @@ class SqliteLedger:
     def force_release(self, environment: str, service: str, *, actor: str) -> LockInfo | None:
         """Remove whatever lock is held on (environment, service), recording whose it was."""
         with self._tx() as conn:
-            row = conn.execute(
-                "SELECT environment, service, holder, reason, acquired_at, expires_at, token FROM locks"
-                " WHERE environment = ? AND service = ?",
-                (environment, service),
-            ).fetchone()
-            if not row:
+            previous = self._read_lock(conn, environment, service)
+            if previous is None:
                 return None
-            previous = self._lock(row)
             conn.execute("DELETE FROM locks WHERE environment = ? AND service = ?", (environment, service))
             self._insert(
                 conn,
