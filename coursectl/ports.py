@@ -108,6 +108,7 @@ class SlotSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     rollout_id: str | None = None
     health: str = "/health/ready"
+    fingerprint: str | None = None  # of image + env (coursectl.rollout.fingerprint); recorded on the slot
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class SlotState:
     digest: str | None = None
     rollout_id: str | None = None
     host: str = "127.0.0.1"
+    fingerprint: str | None = None  # the spec's fingerprint when the slot was started (None: not recorded)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +135,7 @@ class SlotState:
             "running": self.running,
             "ready": self.ready,
             "rollout_id": self.rollout_id,
+            "fingerprint": self.fingerprint,
         }
 
 
@@ -145,7 +148,7 @@ class Target(Protocol):
         ...
 
     def start(self, spec: SlotSpec) -> SlotState:
-        """Run ``spec`` in its slot; a slot already running that version (and digest) is left alone."""
+        """Run ``spec`` in its slot; a slot already running that version, digest and fingerprint is left alone."""
         ...
 
     def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:

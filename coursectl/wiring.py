@@ -114,6 +114,43 @@ def image_service(
     )
 
 
+def head_commit(root: Path) -> str | None:
+    """The commit checked out at ``root``; None when it is not a git checkout (or git is missing)."""
+    from coursectl.adapters import git
+    from coursectl.errors import CoursectlError
+
+    try:
+        return git.head_sha(root)
+    except CoursectlError:
+        return None
+
+
+def describe_versions(loaded: LoadedConfig, state_dir: Path, ledger: Any, service: str, *, limit: int = 8) -> str:
+    """'the registry has course 1a2b3c4d5e6f, 1.2.0, …' — what could be deployed instead, newest first.
+
+    From the registry (``coursectl images``); when it does not answer, from the ledger's push records.
+    """
+    from coursectl.errors import CoursectlError
+
+    try:
+        rows = image_service(loaded, state_dir=state_dir, ledger=ledger).images(service)
+    except CoursectlError as exc:
+        pushes = ledger.events(service=service, kinds=["push"], limit=200)
+        names = [str(e.version) for e in pushes if e.outcome == "succeeded" and e.version]
+        found = _listing(names, limit)
+        lead = f"the registry did not answer ({exc.message})"
+        return f"{lead}; the ledger records pushes of {found}" if found else f"{lead}; no push of it is recorded"
+    names = [r.version or next((t for t in r.tags if not t.startswith("inputs-")), r.digest[:19]) for r in rows]
+    found = _listing(names, limit)
+    return f"the registry has {found}" if found else f"the registry has no image of {service}"
+
+
+def _listing(names: list[str], limit: int) -> str:
+    seen = list(dict.fromkeys(names))
+    more = f" and {len(seen) - limit} more" if len(seen) > limit else ""
+    return ", ".join(seen[:limit]) + more
+
+
 class SystemClock:
     """The real clock."""
 
@@ -127,15 +164,24 @@ class SystemClock:
         time.sleep(seconds)
 
 
+OBSERVE = "observe"
+"""What ``status`` and ``deploy --dry-run`` need: the target and the edge, read-only — no registry credentials
+(they must answer with the registry or ECR unreachable) and no metrics provider."""
+ROLLOUT = "rollout"
+"""What a rollout needs: a target that can pull from the registry, the edge, the metrics provider, the clock."""
+NEEDS = (OBSERVE, ROLLOUT)
+
+
 @dataclass
 class Rig:
-    """The adapters of one environment."""
+    """The adapters of one environment for one need (``OBSERVE`` or ``ROLLOUT``)."""
 
     target: Any
     router: Any
     metrics: Any
     clock: Any
     edge_url: str
+    need: str = ROLLOUT
 
 
 def _sandbox(state_dir: Path, config: Any = None) -> Any:
@@ -160,19 +206,12 @@ def service_ports(config: Any, env: Any) -> dict[str, int]:
     return {name: svc.port + env.port_offset for name, svc in config.services.items()}
 
 
-def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig:
-    """Adapters for the selected environment of ``loaded`` (a LoadedConfig)."""
-    config, env, env_name = loaded.config, loaded.environment, loaded.env_name
-    if env.target == "kubernetes":
-        raise PreconditionError(
-            f"environment {env_name} uses the kubernetes target, which this coursectl cannot roll out to yet",
-            hint="use a docker or process environment",
-        )
+def edge_router(loaded: Any, state_dir: Path) -> Any:
+    """The HAProxy edge of the selected environment (the TrafficRouter)."""
     from coursectl.adapters.haproxy import HAProxyEdge
 
-    sandbox = _sandbox(state_dir, config)
-    ports = service_ports(config, env)
-    edge = HAProxyEdge(
+    config, env, env_name = loaded.config, loaded.environment, loaded.env_name
+    return HAProxyEdge(
         state_dir / "edge" / env_name,
         services={name: svc.health for name, svc in config.services.items()},
         bind=env.edge.bind,
@@ -180,33 +219,62 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
         rate_limit_requests=env.edge.rate_limit_requests,
         rate_limit_period=env.edge.rate_limit_period,
     )
+
+
+def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
+    """The Target of the selected environment; with ``pull_credentials`` it logs in to the registry to pull."""
+    config, env, env_name = loaded.config, loaded.environment, loaded.env_name
+    sandbox = _sandbox(state_dir, config)
+    ports = service_ports(config, env)
     file_sd = Path(env.file_sd_dir) if env.file_sd_dir else (
         Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd")
     if env.target == "process":
         from coursectl.testing.process_target import ProcessTarget
 
         command = [sys.executable, "-m", "coursectl.testing.tinyservice"]
-        target: Any = ProcessTarget(state_dir / "slots" / env_name, ports, command=env.process_command or command,
-                                    environment=env_name, file_sd_dir=file_sd)
-    else:
-        from coursectl.adapters.docker_target import DockerTarget
+        return ProcessTarget(state_dir / "slots" / env_name, ports, command=env.process_command or command,
+                             environment=env_name, file_sd_dir=file_sd, data_dir=state_dir / "data" / env_name)
+    from coursectl.adapters.docker_target import DockerTarget
 
-        access = None
-        if with_metrics:  # not for `status`, which must answer with the registry (or ECR) unreachable
-            try:
-                access = registry_access(config, state_dir).auth_config()
-            except Exception:  # no credentials: pulls of public or local images still work
-                access = None
-        target = DockerTarget(environment=env_name, ports=ports, docker_host=docker_host(loaded, state_dir),
-                              file_sd_dir=file_sd, registry_auth=access, data_dir=state_dir / "data" / env_name)
-    metrics = None
-    if with_metrics:
-        from coursectl.adapters.prometheus import PrometheusMetrics
+    access = None
+    if pull_credentials:
+        try:
+            access = registry_access(config, state_dir).auth_config()
+        except Exception:  # no credentials: pulls of public or local images still work
+            access = None
+    return DockerTarget(environment=env_name, ports=ports, docker_host=docker_host(loaded, state_dir),
+                        file_sd_dir=file_sd, registry_auth=access, data_dir=state_dir / "data" / env_name)
 
-        url = env.prometheus_url or (
-            sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}")
-        metrics = PrometheusMetrics(url)
-    return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url)
+
+def metrics_provider(loaded: Any, state_dir: Path) -> Any:
+    """The MetricsProvider of the selected environment: its ``prometheus_url``, else the sandbox's Prometheus."""
+    from coursectl.adapters.prometheus import PrometheusMetrics
+
+    config, env = loaded.config, loaded.environment
+    sandbox = _sandbox(state_dir, config)
+    url = env.prometheus_url or (
+        sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}")
+    return PrometheusMetrics(url)
+
+
+def build_rig(loaded: Any, state_dir: Path, *, need: str = ROLLOUT) -> Rig:
+    """The adapters of the selected environment of ``loaded`` (a LoadedConfig) for ``need``.
+
+    Each need gets its own rig (a use case asks for the one it needs; nothing half-built is reused): ``status``
+    never logs in to the registry, a rollout always has its metrics provider.
+    """
+    if need not in NEEDS:
+        raise ValueError(f"unknown need {need!r}")
+    env, env_name = loaded.environment, loaded.env_name
+    if env.target == "kubernetes":
+        raise PreconditionError(
+            f"environment {env_name} uses the kubernetes target, which this coursectl cannot roll out to yet",
+            hint="use a docker or process environment",
+        )
+    edge = edge_router(loaded, state_dir)
+    target = slot_target(loaded, state_dir, pull_credentials=need == ROLLOUT)
+    metrics = metrics_provider(loaded, state_dir) if need == ROLLOUT else None
+    return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url, need=need)
 
 
 def stop_edges(state_dir: Path) -> list[str]:

@@ -2,7 +2,9 @@
 network, listening on 127.0.0.1 at a port per slot; Prometheus file_sd targets written for every slot.
 
 Slot ports: the service's port + 100 for blue/stable, + 200 for green/canary (course 8002 → 8102 / 8202).
-The docker SDK is imported lazily; its errors are translated here.
+The docker SDK is imported lazily; its errors are translated here, every call site through ``_sdk``: an engine
+that does not answer → PreconditionError (exit 4, hint ``coursectl sandbox up``), anything else the SDK or its
+HTTP session raises → ExternalError (exit 5) naming the operation. No SDK exception leaves this module.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
 from coursectl.ports import SlotSpec, SlotState
@@ -21,6 +25,9 @@ from coursectl.testing.process_target import http_get, slot_port
 log = logging.getLogger(__name__)
 
 LABEL = "coursectl"
+DEFAULT_HEALTH = "/health/ready"
+NO_ENGINE_HINT = "start it (coursectl sandbox up) or set the environment's docker_host"
+T = TypeVar("T")
 
 
 def container_name(service: str, slot: str, prefix: str = "") -> str:
@@ -37,6 +44,8 @@ def labels_for(spec: SlotSpec, environment: str) -> dict[str, str]:
         f"{LABEL}.version": spec.version,
         f"{LABEL}.digest": spec.digest or "",
         f"{LABEL}.rollout-id": spec.rollout_id or "",
+        f"{LABEL}.spec": spec.fingerprint or "",
+        f"{LABEL}.health": spec.health,
     }
 
 
@@ -107,75 +116,104 @@ class DockerTarget:
         self.stop_timeout = stop_timeout
         self._client: Any = None
 
+    @contextmanager
+    def _sdk(self, what: str) -> Iterator[None]:
+        """Translate whatever the docker SDK (or its requests session) raises while doing ``what``."""
+        import docker
+        import requests
+
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise ExternalError(f"docker: {what}: not found ({_short(exc)})") from exc
+        except requests.exceptions.ConnectionError as exc:
+            where = self.docker_host or "DOCKER_HOST"
+            raise PreconditionError(
+                f"the docker engine at {where} does not answer ({what}): {_short(exc)}", hint=NO_ENGINE_HINT
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            raise ExternalTimeout(f"docker: {what} timed out: {_short(exc)}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise ExternalError(f"docker: {what} failed: {_short(exc)}") from exc
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        with self._sdk(what):
+            return fn()
+
     @property
     def client(self) -> Any:
         if self._client is None:
             import docker
+            import requests
 
             try:
                 self._client = (
                     docker.DockerClient(base_url=self.docker_host) if self.docker_host else docker.from_env()
                 )
                 self._client.ping()
-            except docker.errors.DockerException as exc:
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                self._client = None
                 raise PreconditionError(
-                    f"the docker engine at {self.docker_host or 'DOCKER_HOST'} does not answer: {exc}",
-                    hint="start it (coursectl sandbox up) or set docker_host",
+                    f"the docker engine at {self.docker_host or 'DOCKER_HOST'} does not answer: {_short(exc)}",
+                    hint=NO_ENGINE_HINT,
                 ) from exc
         return self._client
-
-    def _errors(self) -> Any:
-        import docker
-
-        return docker.errors
 
     def address(self, service: str, slot: str) -> tuple[str, int]:
         return "127.0.0.1", slot_port(self.ports[service], slot)
 
+    def _name(self, service: str, slot: str) -> str:
+        return container_name(service, slot, self.name_prefix)
+
     def _get(self, service: str, slot: str) -> Any:
-        errors = self._errors()
-        try:
-            return self.client.containers.get(container_name(service, slot, self.name_prefix))
-        except errors.NotFound:
-            return None
-        except errors.APIError as exc:
-            raise ExternalError(f"docker: {exc}") from exc
+        import docker
+
+        name = self._name(service, slot)
+        with self._sdk(f"look up {name}"):
+            try:
+                return self.client.containers.get(name)
+            except docker.errors.NotFound:
+                return None
 
     def start(self, spec: SlotSpec) -> SlotState:
-        errors = self._errors()
+        import docker
+
         existing = self._get(spec.service, spec.slot)
         if existing is not None:
             labels = existing.labels or {}
-            same = labels.get(f"{LABEL}.version") == spec.version and labels.get(f"{LABEL}.digest", "") == (
-                spec.digest or ""
+            same = (
+                labels.get(f"{LABEL}.version") == spec.version
+                and labels.get(f"{LABEL}.digest", "") == (spec.digest or "")
+                and labels.get(f"{LABEL}.spec", "") == (spec.fingerprint or "")
             )
             if same and existing.status == "running":
                 return self._state(existing)
             self._remove(existing)
         ref = image_ref(spec)
+        name = self._name(spec.service, spec.slot)
         try:
-            try:
-                self.client.images.get(ref)
-            except errors.ImageNotFound:
-                log.info("pulling %s", ref)
-                repo, _, tag = ref.partition("@") if "@" in ref else ref.rpartition(":")
-                self.client.images.pull(repo, tag=tag or None, auth_config=self.registry_auth)
-            if self.data_dir is not None:
-                folder = self.data_dir / spec.service
-                folder.mkdir(parents=True, exist_ok=True)
-                folder.chmod(0o777)  # the services run as a non-root user inside their images
-            container = self.client.containers.run(
-                ref, **run_kwargs(spec, self.environment, self.data_dir, self.name_prefix)
-            )
-        except errors.NotFound as exc:  # ImageNotFound locally, or no such manifest in the registry
-            raise PreconditionError(
-                f"image {ref} not found (locally or in the registry)",
-                hint="build and push it first (coursectl push)",
-            ) from exc
-        except errors.DockerException as exc:
-            raise ExternalError(
-                f"docker could not start {container_name(spec.service, spec.slot, self.name_prefix)}: {exc}"
-            ) from exc
+            with self._sdk(f"start {name} from {ref}"):
+                try:
+                    self.client.images.get(ref)
+                except docker.errors.ImageNotFound:
+                    log.info("pulling %s", ref)
+                    repo, _, tag = ref.partition("@") if "@" in ref else ref.rpartition(":")
+                    self.client.images.pull(repo, tag=tag or None, auth_config=self.registry_auth)
+                if self.data_dir is not None:
+                    folder = self.data_dir / spec.service
+                    folder.mkdir(parents=True, exist_ok=True)
+                    folder.chmod(0o777)  # the services run as a non-root user inside their images
+                container = self.client.containers.run(
+                    ref, **run_kwargs(spec, self.environment, self.data_dir, self.name_prefix)
+                )
+        except ExternalError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, docker.errors.NotFound):  # ImageNotFound locally, or no such manifest
+                raise PreconditionError(
+                    f"image {ref} not found (locally or in the registry)",
+                    hint="build and push it first (coursectl push)",
+                ) from cause
+            raise
         self.write_targets(spec.service)
         return self._state(container)
 
@@ -192,27 +230,29 @@ class DockerTarget:
             ready=running,
             digest=labels.get(f"{LABEL}.digest") or None,
             rollout_id=labels.get(f"{LABEL}.rollout-id") or None,
+            fingerprint=labels.get(f"{LABEL}.spec") or None,
         )
 
     def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
+        """Until the slot answers the health path it was started with (its ``coursectl.health`` label)."""
         deadline = time.monotonic() + timeout
         _, port = self.address(service, slot)
-        health = "/health/ready"
+        name = self._name(service, slot)
         while time.monotonic() < deadline:
             container = self._get(service, slot)
             if container is None:
-                raise ExternalError(f"{container_name(service, slot, self.name_prefix)} does not exist")
-            container.reload()
+                raise ExternalError(f"{name} does not exist")
+            self._call(f"inspect {name}", container.reload)
             if container.status in ("exited", "dead"):
-                tail = container.logs(tail=20).decode(errors="replace")
-                raise ExternalError(f"{container.name} exited: {tail[-800:]}")
+                raw = self._call(f"read the log of {name}", partial(container.logs, tail=20))
+                tail = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+                raise ExternalError(f"{name} exited: {tail[-800:]}")
+            health = (container.labels or {}).get(f"{LABEL}.health") or DEFAULT_HEALTH
             status, _ = http_get(f"http://127.0.0.1:{port}{health}", 1.0)
             if status == 200:
                 return self._state(container)
             time.sleep(0.2)
-        raise ExternalTimeout(
-            f"{container_name(service, slot, self.name_prefix)} was not ready within {timeout:g} s"
-        )
+        raise ExternalTimeout(f"{name} was not ready within {timeout:g} s")
 
     def smoke(self, service: str, slot: str, paths: Sequence[str]) -> list[str]:
         _, port = self.address(service, slot)
@@ -224,14 +264,10 @@ class DockerTarget:
         return problems
 
     def slots(self, service: str) -> list[SlotState]:
-        errors = self._errors()
-        try:
-            found = self.client.containers.list(
-                all=True,
-                filters={"label": [f"{LABEL}.service={service}", f"{LABEL}.environment={self.environment}"]},
-            )
-        except errors.DockerException as exc:
-            raise ExternalError(f"docker: {exc}") from exc
+        filters = {"label": [f"{LABEL}.service={service}", f"{LABEL}.environment={self.environment}"]}
+        found = self._call(
+            f"list the containers of {service}", lambda: self.client.containers.list(all=True, filters=filters)
+        )
         return sorted((self._state(c) for c in found), key=lambda s: s.slot)
 
     def retire(self, service: str, slot: str) -> None:
@@ -241,17 +277,18 @@ class DockerTarget:
         self.write_targets(service)
 
     def _remove(self, container: Any) -> None:
-        errors = self._errors()
+        import docker
+
         try:
-            container.stop(timeout=self.stop_timeout)
-        except errors.DockerException:
-            pass
-        try:
-            container.remove(force=True)
-        except errors.NotFound:
-            pass
-        except errors.DockerException as exc:
-            raise ExternalError(f"docker could not remove {container.name}: {exc}") from exc
+            with self._sdk(f"stop {container.name}"):
+                container.stop(timeout=self.stop_timeout)
+        except (ExternalError, PreconditionError) as exc:  # removed with force below either way
+            log.debug("%s", exc.message)
+        with self._sdk(f"remove {container.name}"):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
 
     def write_targets(self, service: str) -> None:
         """Prometheus file_sd targets for every running slot of ``service`` (one file per service)."""
@@ -265,3 +302,8 @@ class DockerTarget:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(render_file_sd(self.environment, slots), encoding="utf-8")
         os.replace(tmp, path)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -10,6 +10,7 @@ from typing import Any
 
 from coursectl.domain import LedgerEvent
 from coursectl.errors import CoursectlError, GateBlocked, RolloutFailed
+from coursectl.rollout.state import PAUSED
 
 log = logging.getLogger(__name__)
 
@@ -147,22 +148,25 @@ def release(
         report.stages.append(stage)
         if stage.status == "failed":
             raise GateBlocked(f"scan blocked the release: {stage.detail}")
-        # 3. roll out what differs from what runs
+        # 3. roll out what differs from what runs (version, image or environment: deploy's own no-op check)
         status = api.status(ctx, names)
-        live = {s["name"]: s for s in status["services"]}
         for name in names:
             art = artifacts[name]
-            running = live.get(name, {})
-            if running.get("version") == art["version"] and (
-                not art.get("digest") or running.get("digest") in (None, art["digest"])
-            ):
+            if api.is_live(ctx, name, version=art["version"], digest=art.get("digest")):
                 report.deployed.append({"service": name, "version": art["version"], "phase": "unchanged"})
                 continue
             progress(f"roll out {name} {art['version']}")
             state = api.deploy(ctx, name, version=art["version"], digest=art.get("digest"))
+            phase = "unchanged" if state.unchanged else state.phase
             report.deployed.append(
-                {"service": name, "version": state.version, "phase": state.phase, "rollout_id": state.id}
+                {"service": name, "version": state.version, "phase": phase, "rollout_id": state.id}
             )
+            if state.phase == PAUSED:
+                raise GateBlocked(
+                    f"the rollout of {name} {state.version} is paused: {state.message}",
+                    hint=f"coursectl rollout resume|promote|abort {name} --env {ctx.env_name}",
+                    details={"rollout_id": state.id},
+                )
         report.stages.append(
             ReleaseStage(
                 "rollout",
@@ -184,6 +188,12 @@ def release(
         )
     except RolloutFailed as exc:
         report.stages.append(ReleaseStage("rollout", "failed", exc.message, report.deployed))
+        raise
+    except GateBlocked as exc:
+        if "rollout_id" in exc.details:  # a rollout stopped paused for a human
+            report.stages.append(ReleaseStage("rollout", "failed", exc.message, report.deployed))
+        else:
+            report.stages.append(ReleaseStage("release", "failed", exc.message))
         raise
     except CoursectlError as exc:
         report.stages.append(ReleaseStage("release", "failed", exc.message))

@@ -15,8 +15,9 @@ from typing import Any
 from coursectl.domain import LedgerEvent, LockInfo, current_actor
 from coursectl.errors import CoursectlError, LockHeld, PreconditionError, RolloutFailed, UsageError
 from coursectl.rollout import steps as st
-from coursectl.rollout.analysis import AnalysisRules
+from coursectl.rollout.analysis import AnalysisRules, Measurement, Tally, last_round, round_line
 from coursectl.rollout.engine import Engine, EngineSettings
+from coursectl.rollout.fingerprint import slot_fingerprint
 from coursectl.rollout.plan import live_slot, plan_rollout, plan_warm_switch
 from coursectl.rollout.state import ABORTED, ABORTING, FAILED, PAUSED, PROGRESSING, SUCCEEDED, RolloutState
 from coursectl.rollout.store import RolloutStore
@@ -27,9 +28,18 @@ LOCK_TTL = 30.0
 HEARTBEAT_EVERY = 5.0
 
 
+OBSERVE = "observe"  # the target and the edge, read-only (status, dry runs): no registry login, no metrics
+ROLLOUT = "rollout"  # everything a rollout needs: a target that can pull, the edge, the metrics provider, a clock
+
+
 @dataclass
 class RolloutContext:
-    """What every use case needs: the loaded configuration, the ledger, the state directory, the adapters."""
+    """What every use case needs: the loaded configuration, the ledger, the state directory, the adapters.
+
+    ``rig(need)`` builds the adapters a use case needs (``OBSERVE`` or ``ROLLOUT``), once per need: ``release``
+    asks for the status first and deploys after, and the deploy gets its metrics provider and registry login.
+    ``rig_factory(loaded, state_dir, need=...)`` replaces the wiring (tests).
+    """
 
     loaded: Any
     ledger: Any
@@ -37,7 +47,7 @@ class RolloutContext:
     actor: str = field(default_factory=current_actor)
     rig_factory: Callable[..., Any] | None = None
     on_change: Callable[[RolloutState], None] | None = None
-    _rig: Any = None
+    _rigs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config(self) -> Any:
@@ -52,19 +62,32 @@ class RolloutContext:
         _ = self.loaded.environment
         return str(self.loaded.env_name)
 
-    def rig(self, *, with_metrics: bool = True) -> Any:
-        if self._rig is None:
+    def rig(self, need: str = ROLLOUT) -> Any:
+        """The adapters for ``need``, built the first time this need asks for them."""
+        if need not in self._rigs:
             if self.rig_factory is not None:
-                self._rig = self.rig_factory(self.loaded, self.state_dir)
+                self._rigs[need] = self.rig_factory(self.loaded, self.state_dir, need=need)
             else:
                 from coursectl.wiring import build_rig
 
-                self._rig = build_rig(self.loaded, self.state_dir, with_metrics=with_metrics)
-        return self._rig
+                self._rigs[need] = build_rig(self.loaded, self.state_dir, need=need)
+        return self._rigs[need]
 
     @property
     def store(self) -> RolloutStore:
         return RolloutStore(self.ledger)
+
+    def head_commit(self) -> str | None:
+        """The commit of the work tree the configuration lives in; None when it is not a git checkout."""
+        from coursectl.wiring import head_commit
+
+        return head_commit(self.loaded.root)
+
+    def available_versions(self, service: str) -> str:
+        """A sentence naming the versions of ``service`` the registry has (or the ledger's pushes)."""
+        from coursectl.wiring import describe_versions
+
+        return describe_versions(self.loaded, self.state_dir, self.ledger, service)
 
     def service(self, name: str) -> Any:
         if name not in self.config.services:
@@ -161,10 +184,10 @@ def slot_env(ctx: RolloutContext, service: str) -> dict[str, str]:
 
 
 def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] | None) -> Engine:
-    rig = ctx.rig()
+    rig = ctx.rig(ROLLOUT)
     svc = ctx.service(service)
     settings = EngineSettings(
-        rules=AnalysisRules.from_config(ctx.config.analysis),
+        rules=AnalysisRules.from_config(ctx.config.analysis, ctx.env),
         on_failure=ctx.env.on_failure,
         smoke_paths=list(svc.smoke),
         health=svc.health,
@@ -219,10 +242,10 @@ def _run_locked(
             pass
 
 
-def _live(ctx: RolloutContext, service: str) -> tuple[dict[str, int], dict[str, Any]]:
+def _live(ctx: RolloutContext, service: str, need: str = ROLLOUT) -> tuple[dict[str, int], dict[str, Any]]:
     """Live weights and running slots, reconciled: a slot the router knows but the target does not run (a
     container removed by hand) is taken out of the routing first, so plans only ever build on what runs."""
-    rig = ctx.rig()
+    rig = ctx.rig(need)
     if hasattr(rig.router, "ensure_running"):
         rig.router.ensure_running()
     weights = rig.router.weights(service)
@@ -244,22 +267,18 @@ def image_for(config: Any, service: str, version: str) -> str:
 
 
 def resolve_artifact(ctx: RolloutContext, service: str, version: str | None, digest: str | None) -> dict[str, Any]:
-    """Version, digest, image and commit of what to deploy, from the ledger's push records when there are some."""
+    """Version, digest, image and commit of what to deploy, from the ledger's push records when there are some.
+
+    Without ``version`` and ``digest``: what was built and pushed for the work tree's commit
+    (``current_artifact``).
+    """
+    if version is None and digest is None:
+        return current_artifact(ctx, service)
     pushes = ctx.ledger.events(service=service, kinds=["push", "build"], limit=200)
     for event in pushes:
         d = event.details
         if (version and event.version == version) or (digest and d.get("digest") == digest):
-            version = version or event.version
-            repository = d.get("repository")
-            image = d.get("image") or (f"{repository}:{event.version}" if repository else None)
-            return {
-                "version": version,
-                "digest": digest or d.get("digest"),
-                "image": image or image_for(ctx.config, service, str(version)),
-                "git_commit": event.git_commit,
-            }
-    if version is None and digest is None:
-        raise UsageError("give --version or --digest")
+            return _artifact(ctx, service, event, version=version, digest=digest)
     version = version or (digest or "")[7:19]
     return {
         "version": version,
@@ -267,6 +286,38 @@ def resolve_artifact(ctx: RolloutContext, service: str, version: str | None, dig
         "image": image_for(ctx.config, service, version),
         "git_commit": None,
     }
+
+
+def _artifact(
+    ctx: RolloutContext, service: str, event: LedgerEvent, *, version: str | None = None, digest: str | None = None
+) -> dict[str, Any]:
+    d = event.details
+    version = version or event.version
+    repository = d.get("repository")
+    image = d.get("image") or (f"{repository}:{event.version}" if repository else None)
+    return {
+        "version": version,
+        "digest": digest or d.get("digest"),
+        "image": image or image_for(ctx.config, service, str(version)),
+        "git_commit": event.git_commit,
+    }
+
+
+def current_artifact(ctx: RolloutContext, service: str) -> dict[str, Any]:
+    """The image of ``service`` built and pushed for the work tree's commit (the newest such push).
+
+    PreconditionError (exit 4) when there is none, naming the versions the registry has instead.
+    """
+    head = ctx.head_commit()
+    if head is not None:
+        for event in ctx.ledger.events(service=service, kinds=["push"], limit=500):
+            if event.outcome == "succeeded" and event.git_commit == head and event.details.get("digest"):
+                return _artifact(ctx, service, event)
+    where = f"commit {head[:12]}" if head else "this folder (not a git checkout)"
+    raise PreconditionError(
+        f"no image of {service} was built and pushed for {where}; {ctx.available_versions(service)}",
+        hint=f"coursectl build {service} --push, or give one with --version (coursectl images {service})",
+    )
 
 
 def default_canary_steps(interval: float) -> list[tuple[int | None, float | None]]:
@@ -283,12 +334,31 @@ def plan_deploy(
     strategy: str | None = None,
     set_env: Mapping[str, str] | None = None,
     hotfix: bool = False,
+    need: str = OBSERVE,
 ) -> RolloutState:
     """The rollout a deploy would run, from the live state (reads only)."""
     ctx.service(service)
+    weights, running = _live(ctx, service, need)
+    return _plan(
+        ctx, service, weights, running,
+        version=version, digest=digest, strategy=strategy, set_env=set_env, hotfix=hotfix,
+    )  # fmt: skip
+
+
+def _plan(
+    ctx: RolloutContext,
+    service: str,
+    weights: Mapping[str, int],
+    running: Mapping[str, Any],
+    *,
+    version: str | None,
+    digest: str | None,
+    strategy: str | None,
+    set_env: Mapping[str, str] | None,
+    hotfix: bool,
+) -> RolloutState:
     env = ctx.env
     artifact = resolve_artifact(ctx, service, version, digest)
-    weights, running = _live(ctx, service)
     steps = [(s.weight, s.pause) for s in env.steps] or default_canary_steps(ctx.config.analysis.interval)
     return plan_rollout(
         environment=ctx.env_name,
@@ -318,8 +388,50 @@ def _image_of(
     return image_for(ctx.config, service, running[slot].version) if slot else None
 
 
+def wanted_fingerprint(ctx: RolloutContext, state: RolloutState) -> str:
+    """The fingerprint the new slot of ``state`` will carry (the engine computes it the same way)."""
+    env = {**slot_env(ctx, state.service), **state.set_env}
+    return slot_fingerprint(image=state.image, digest=state.digest, version=state.version, env=env)
+
+
+def already_live(
+    ctx: RolloutContext, state: RolloutState, weights: Mapping[str, int], running: Mapping[str, Any]
+) -> str | None:
+    """The slot that already serves all traffic with the release ``state`` would roll out — the same
+    version, image and environment (the fingerprint recorded on the slot) — else None."""
+    live = live_slot(weights, sorted(running))
+    if live is None or weights.get(live) != 100:
+        return None
+    slot = running[live]
+    if slot.version != state.version or (state.digest and slot.digest not in (None, state.digest)):
+        return None
+    return live if slot.fingerprint == wanted_fingerprint(ctx, state) else None
+
+
+def is_live(
+    ctx: RolloutContext,
+    service: str,
+    *,
+    version: str | None = None,
+    digest: str | None = None,
+    set_env: Mapping[str, str] | None = None,
+) -> bool:
+    """Whether a deploy of this release would be a no-op (reads only)."""
+    weights, running = _live(ctx, service, OBSERVE)
+    state = _plan(
+        ctx, service, weights, running,
+        version=version, digest=digest, strategy=None, set_env=set_env, hotfix=False,
+    )  # fmt: skip
+    return already_live(ctx, state, weights, running) is not None
+
+
 def deploy(ctx: RolloutContext, service: str, *, lock_wait: float = 0.0, **options: Any) -> RolloutState:
-    """Roll ``service`` out; RolloutFailed (exit 7) when it ends aborted, LockHeld (exit 8) when locked."""
+    """Roll ``service`` out; RolloutFailed (exit 7) when it ends aborted, LockHeld (exit 8) when locked.
+
+    The same version, image and environment as the live slot is a reported no-op (``unchanged``); the same
+    version with another environment (``set_env``, a changed ``env`` in the configuration) is a new release,
+    rolled out with the environment's strategy.
+    """
     lock = _acquire(
         ctx, service, _lock_reason("deploy", service, str(options.get("version") or ""), "-"), wait=lock_wait
     )
@@ -330,16 +442,23 @@ def deploy(ctx: RolloutContext, service: str, *, lock_wait: float = 0.0, **optio
                 f"rollout {active.id} of {service} {active.version} is {active.phase}: {active.message}",
                 hint=f"coursectl rollout resume|abort {service} --env {ctx.env_name}",
             )
-        state = plan_deploy(ctx, service, **options)
-        weights, running = _live(ctx, service)
-        live = live_slot(weights, sorted(running))
-        if (
-            live
-            and running[live].version == state.version
-            and (not state.digest or running[live].digest in (None, state.digest))
-            and weights.get(live) == 100
-        ):
-            state.phase, state.message = SUCCEEDED, f"{service} {state.version} is already live ({live})"
+        ctx.service(service)
+        weights, running = _live(ctx, service, ROLLOUT)
+        state = _plan(
+            ctx,
+            service,
+            weights,
+            running,
+            version=options.get("version"),
+            digest=options.get("digest"),
+            strategy=options.get("strategy"),
+            set_env=options.get("set_env"),
+            hotfix=bool(options.get("hotfix")),
+        )
+        live = already_live(ctx, state, weights, running)
+        if live is not None:
+            state.phase, state.unchanged = SUCCEEDED, True
+            state.message = f"{service} {state.version} is already live ({live}), same image and environment"
             state.steps = []
             ctx.ledger.release_lock(lock)
             return state
@@ -432,6 +551,10 @@ def request(ctx: RolloutContext, service: str, what: str, *, wait: float = 120.0
             state.step_index += 1
             ctx.store.event("rollout.promote", state, outcome="step-skipped", **record)
         if state.phase == PAUSED:
+            if what == "resume":  # a human looked at the inconclusive rounds: they count afresh
+                tally = Tally.from_dict(state.analysis)
+                tally.forgive_inconclusive()
+                state.analysis = tally.to_dict()
             state.move(PROGRESSING, f"{what} by {ctx.actor}")
         ctx.store.save(state)
 
@@ -648,6 +771,7 @@ def rollout_status(ctx: RolloutContext, service: str) -> dict[str, Any]:
             "new_slot": state.new_slot,
             "stable_slot": state.stable_slot,
             "analysis": state.analysis,
+            "last_round": _last_round(state),
             "measurements": state.measurements[-6:],
             "started_at": state.started_at,
             "updated_at": state.updated_at,
@@ -659,9 +783,26 @@ def rollout_status(ctx: RolloutContext, service: str) -> dict[str, Any]:
     }
 
 
+def _last_round(state: RolloutState) -> dict[str, Any] | None:
+    """The newest analysis round: its number, weight, verdict and one line with every metric."""
+    found = last_round([Measurement.from_dict(m) for m in state.measurements])
+    if not found:
+        return None
+    first = found[0]
+    return {
+        "round": first.round,
+        "at": first.at,
+        "weight": first.weight,
+        "verdicts": {m.metric: m.verdict for m in found},
+        "requests": first.requests,
+        "no_traffic": any(m.no_traffic for m in found),
+        "line": round_line(found),
+    }
+
+
 def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[str, Any]:
     """Per service: live version, digest, slots, weights, health, lock — without Prometheus or the registry."""
-    rig = ctx.rig(with_metrics=False)
+    rig = ctx.rig(OBSERVE)
     names = list(services or sorted(ctx.config.services))
     problems: list[str] = []
     edge_up = True

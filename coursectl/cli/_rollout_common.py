@@ -25,7 +25,8 @@ def context(state: AppState, env: str | None, out: Output | None = None) -> Roll
 
 
 def progress_printer(out: Output) -> Any:
-    """A step line on stderr each time a rollout moves to another step or phase."""
+    """A step line on stderr each time a rollout moves to another step or phase, and one line per analysis
+    round with every metric: value, threshold, verdict and the number of user requests it is based on."""
     from coursectl.rollout import steps as st
 
     seen: dict[str, tuple[int, str, int]] = {}
@@ -38,8 +39,7 @@ def progress_printer(out: Output) -> Any:
         seen[rollout.id] = key
         step = rollout.current_step
         if last and last[2] != key[2] and rollout.measurements:
-            m = rollout.measurements[-1]
-            out.progress(f"  measure {m['metric']} on {m['slot']}: {m['verdict']} ({m['reason']})")
+            out.progress("  " + round_text(rollout.measurements))
         if last is None or last[:2] != key[:2]:
             where = f"{rollout.step_index + 1}/{len(rollout.steps)}: {st.describe(step)}" if step else "end"
             out.progress(
@@ -48,6 +48,20 @@ def progress_printer(out: Output) -> Any:
             )
 
     return show
+
+
+def round_text(measurements: list[dict[str, Any]]) -> str:
+    """'analysis round 2 of canary at 20%: error-rate 0.2% ≤ 1% ok, … (240 requests in 20 s) → successful'."""
+    from coursectl.rollout import analysis as an
+
+    found = an.last_round([an.Measurement.from_dict(m) for m in measurements])
+    if not found:
+        return "analysis: no measurement yet"
+    first = found[0]
+    verdict, _ = an.round_verdict(found)
+    where = f"of {first.slot}" + (f" at {first.weight}%" if first.weight is not None else "")
+    number = f"round {first.round} " if first.round else ""
+    return f"analysis {number}{where}: {an.round_line(found)} → {verdict}"
 
 
 def summary(rollout: RolloutState) -> dict[str, Any]:
@@ -115,11 +129,14 @@ def render_rollout(data: dict[str, Any]) -> Any:
         console.print("  weights: " + ", ".join(f"{k} {v}%" for k, v in r["weights"].items()), markup=False)
         a = r["analysis"]
         if a:
+            no_traffic = f" ({a['no_traffic']} without enough traffic)" if a.get("no_traffic") else ""
             console.print(
                 f"  analysis: {a.get('successful', 0)} ok, {a.get('failed', 0)} failed, "
-                f"{a.get('errors', 0)} errors, {a.get('inconclusive', 0)} inconclusive",
+                f"{a.get('errors', 0)} errors, {a.get('inconclusive', 0)} inconclusive{no_traffic}",
                 markup=False,
             )
+        if r.get("last_round"):
+            console.print(f"  last round: {r['last_round']['line']}", markup=False)
         for m in r["measurements"]:
             console.print(f"    {m['at']} {m['metric']} {m['slot']}: {m['verdict']} — {m['reason']}", markup=False)
         if data.get("lock"):

@@ -30,7 +30,10 @@ def deploy(
     ctx: typer.Context,
     services: Annotated[list[str], typer.Argument(help="Services to deploy, in order.")],
     env: EnvOption = None,
-    version: Annotated[str | None, typer.Option("--version", help="Version (image tag) to deploy.")] = None,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="Version (image tag) to deploy; default: the one pushed for this commit."),
+    ] = None,
     digest: Annotated[str | None, typer.Option("--digest", help="Image digest to deploy (sha256:...).")] = None,
     strategy: Annotated[
         str | None, typer.Option("--strategy", help="recreate, rolling, blue-green or canary (default: env's).")
@@ -47,8 +50,11 @@ def deploy(
 ) -> None:
     """Deploy SERVICE(s): start the new version beside the old, check it, shift traffic, analyse, finish.
 
-    Exit 7 when the rollout was aborted (traffic back on the old version), 8 when the deploy lock is held,
-    6 when it stopped paused for a human (inconclusive analysis, a manual step).
+    Without --version/--digest: the version built and pushed for the work tree's commit. The live version
+    with another environment (--set-env, a changed env in the configuration) is a new release; the same
+    version, image and environment is "already live" (exit 0). Exit 7 when the rollout was aborted (traffic
+    back on the old version), 8 when the deploy lock is held, 6 when it stopped paused for a human
+    (inconclusive analysis, no traffic with on_no_traffic: pause, a manual step).
     """
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, summary
@@ -58,8 +64,6 @@ def deploy(
 
     state = state_of(ctx)
     out = state.out(output)
-    if not version and not digest:
-        raise UsageError("give --version or --digest")
     if strategy and strategy not in st.STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(st.STRATEGIES)}")
     rctx = context(state, env, out)
@@ -93,7 +97,8 @@ def deploy(
         confirm_or_fail(out, f"deploy {', '.join(services)} to {rctx.env_name}?", yes=yes)
     results = []
     for svc in services:
-        out.progress(f"deploying {svc} {version or digest} to {rctx.env_name}")
+        what = version or digest or "(the version pushed for this commit)"
+        out.progress(f"deploying {svc} {what} to {rctx.env_name}")
         results.append(api.deploy(rctx, svc, lock_wait=lock_wait, **options))  # type: ignore[arg-type]
     data = {"deployments": [summary(r) for r in results]}
     lines = "\n".join(f"{r.service} {r.version}: {r.phase} — {r.message}" for r in results)
@@ -109,9 +114,13 @@ def deploy(
 def _analysis_plan(rctx) -> list[str]:  # type: ignore[no-untyped-def]
     a = rctx.config.analysis
     metrics = [f"{m.name} {'≤ ' + str(m.max) if m.max is not None else '≥ ' + str(m.min)}" for m in a.metrics]
+    env = rctx.env
+    min_requests = env.min_requests if env.min_requests is not None else a.min_requests
     return [
         f"every {a.interval:g} s",
         *metrics,
+        f"user requests only, at least {min_requests} per window",
+        f"no traffic: {env.on_no_traffic or a.on_no_traffic}",
         f"failure_limit {a.failure_limit}",
         f"inconclusive_limit {a.inconclusive_limit}",
         f"canary vs stable ≤ {a.max_ratio_to_stable:g}×" if a.compare_with_stable else "no stable comparison",

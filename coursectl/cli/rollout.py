@@ -73,12 +73,14 @@ def watch(
     last = None
     while True:
         r = data["rollout"]
-        line = None if r is None else (r["phase"], r["step"], len(r["measurements"]), r["weights"].__repr__())
+        rnd = r.get("last_round") if r else None
+        line = None if r is None else (r["phase"], r["step"], rnd and rnd["at"], r["weights"].__repr__())
         if line != last:
             last = line
             out.progress(
                 f"{r['phase']} step {min(r['step'] + 1, r['steps'])}/{r['steps']} "
                 f"{r['current_step'] or 'done'} weights {r['weights']}"
+                + (f" — last round: {rnd['line']}" if rnd else "")
                 if r
                 else "no rollout"
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,21 @@ def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None
 def overlay_path_for(path: Path, env_name: str) -> Path:
     """The per-environment overlay beside the main file: coursectl.yaml → coursectl.<env>.yaml."""
     return path.with_name(f"{path.stem}.{env_name}{path.suffix}")
+
+
+def overlay_chain(path: Path, config: Any, env_name: str) -> list[Path]:
+    """The overlay files of ``env_name`` that exist, most general first: those of the environments it
+    ``extends`` (read from the main file, transitively), then its own.
+
+    ``local-canary: {extends: local}`` → ``[coursectl.local.yaml, coursectl.local-canary.yaml]``.
+    """
+    names: list[str] = []
+    name: str | None = env_name
+    while name is not None and name not in names:  # the model refuses cycles; this loop never spins anyway
+        names.append(name)
+        env = config.environments.get(name)
+        name = env.extends if env is not None else None
+    return [f for f in (overlay_path_for(path, n) for n in reversed(names)) if f.is_file()]
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -184,13 +199,21 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 
 
 def validate_document(
-    data: Mapping[str, Any], *, base_file: Path, overlay: Mapping[str, Any] | None = None, overlay_file: Path | None = None
+    data: Mapping[str, Any],
+    *,
+    base_file: Path,
+    overlay: Mapping[str, Any] | None = None,
+    overlay_file: Path | None = None,
+    layers: Sequence[tuple[Path, Mapping[str, Any]]] = (),
 ) -> Any:
-    """The Config model for ``data``; ConfigError listing every problem, each blamed on the file that set it."""
+    """The Config model for ``data``; ConfigError listing every problem, each blamed on the file that set it
+    (the last of ``layers`` — overlay files, most general first — that has the key, else ``base_file``)."""
     from pydantic import ValidationError
 
     from coursectl.config.models import Config
 
+    if overlay is not None and overlay_file is not None:
+        layers = (*layers, (overlay_file, overlay))
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -199,7 +222,7 @@ def validate_document(
             loc = tuple(err["loc"])
             # pydantic appends a synthetic loc part for union members and function validators; drop them
             loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
-            blamed = overlay_file if overlay and overlay_file and _has_path(overlay, loc) else base_file
+            blamed = next((f for f, doc in reversed(layers) if _has_path(doc, loc)), base_file)
             problems.append(ConfigProblem(str(blamed), _format_loc(loc), _problem_text(err)))
         raise ConfigError(problems, hint="fix the keys named above; `coursectl config schema` shows every key") from None
 
@@ -223,15 +246,11 @@ def load_config(
     selected = env_name or env.get("COURSECTL_ENV") or config.default_environment
     problems: list[ConfigProblem] = []
     for name in config.environments:  # every overlay is checked, whichever environment is selected
-        candidate = overlay_path_for(path, name)
-        if name != selected and candidate.is_file():
+        if name != selected and overlay_path_for(path, name).is_file():
             try:
-                overlay_doc = read_yaml(candidate)
-                validate_document(
-                    deep_merge(base, overlay_doc), base_file=path, overlay=overlay_doc, overlay_file=candidate
-                )
+                _merge_overlays(base, path, overlay_chain(path, config, name))
             except ConfigError as exc:
-                problems.extend(exc.problems)
+                problems.extend(p for p in exc.problems if p not in problems)
     if problems:
         raise ConfigError(problems, hint="fix the keys named above; `coursectl config schema` shows every key")
     if selected is None:
@@ -241,13 +260,19 @@ def load_config(
             [ConfigProblem(str(path), "environments", f"no environment named {selected!r}")],
             hint=f"choose one of: {', '.join(config.environments)}",
         )
-    overlay_file = overlay_path_for(path, selected)
-    if not overlay_file.is_file():
+    chain = overlay_chain(path, config, selected)
+    if not chain:
         return LoadedConfig(config=config, path=path, env_name=selected, sources=(path,))
-    overlay = read_yaml(overlay_file)
-    merged = validate_document(
-        deep_merge(base, overlay), base_file=path, overlay=overlay, overlay_file=overlay_file
-    )
+    merged = _merge_overlays(base, path, chain)
     return LoadedConfig(
-        config=merged, path=path, env_name=selected, overlay_path=overlay_file, sources=(path, overlay_file)
+        config=merged, path=path, env_name=selected, overlay_path=chain[-1], sources=(path, *chain)
     )
+
+
+def _merge_overlays(base: Mapping[str, Any], path: Path, chain: Sequence[Path]) -> Any:
+    """``chain`` (overlay files, most general first) merged over ``base`` and validated."""
+    layers = [(f, read_yaml(f)) for f in chain]
+    merged: Mapping[str, Any] = base
+    for _, doc in layers:
+        merged = deep_merge(merged, doc)
+    return validate_document(merged, base_file=path, layers=layers)

@@ -139,10 +139,25 @@ class MetricCheck(Strict):
     """One metric judged at every analysis interval."""
 
     name: str = Field(description="error-rate, latency-p95, or a name of your own with a query")
-    query: str | None = Field(None, description="PromQL; {service}, {slot} and {interval} are filled in")
+    query: str | None = Field(
+        None,
+        description="PromQL; {service}, {slot}, {window} and {selector} (service, version, user routes) are"
+        " filled in",
+    )
     max: float | None = None
     min: float | None = None
-    on_no_data: Literal["fail", "inconclusive"] = "fail"
+    on_no_data: Literal["fail", "inconclusive"] = Field(
+        "fail", description="no value although there was traffic: a failure, or inconclusive"
+    )
+    min_requests: int | None = Field(
+        None,
+        ge=0,
+        description="user requests a measurement window needs to be judged (fewer: inconclusive);"
+        " default: the environment's, else analysis.min_requests",
+    )
+    requests_query: str | None = Field(
+        None, description="PromQL counting the requests this metric is based on; default analysis.requests_query"
+    )
 
     @model_validator(mode="after")
     def _has_threshold(self) -> MetricCheck:
@@ -157,6 +172,10 @@ def _default_metrics() -> list[MetricCheck]:
     return [MetricCheck(name="error-rate", max=0.01), MetricCheck(name="latency-p95", max=0.5)]
 
 
+def _default_excluded_routes() -> list[str]:
+    return ["/health/.*", "/metrics", "/version"]
+
+
 class AnalysisConfig(Strict):
     """How a canary (or a new colour) is judged."""
 
@@ -166,6 +185,21 @@ class AnalysisConfig(Strict):
     compare_with_stable: bool = True
     max_ratio_to_stable: float = Field(2.0, gt=0, description="canary value may be at most this × stable's")
     metrics: list[MetricCheck] = Field(default_factory=_default_metrics)
+    min_requests: int = Field(
+        20, ge=0, description="user requests a measurement window needs to be judged (fewer: inconclusive)"
+    )
+    on_no_traffic: Literal["pause", "abort"] = Field(
+        "pause", description="too few user requests for more than inconclusive_limit rounds: pause or abort"
+    )
+    exclude_routes: list[str] = Field(
+        default_factory=_default_excluded_routes,
+        description="route templates (regexes on the route label) that are not user traffic",
+    )
+    requests_query: str | None = Field(
+        None,
+        description="PromQL counting a slot's user requests in {window}; default"
+        " sum(increase(http_requests_total{slot=\"{slot}\",{selector}}[{window}]))",
+    )
 
 
 class Step(Strict):
@@ -216,6 +250,17 @@ class EnvironmentConfig(Strict):
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
     post_promotion_analysis: Duration | None = Field(
         None, description="blue-green: analyse the new colour this long after the switch (None: no analysis)"
+    )
+    min_requests: int | None = Field(
+        None, ge=0, description="analysis.min_requests for this environment (a metric's own still wins)"
+    )
+    on_no_traffic: Literal["pause", "abort"] | None = Field(
+        None, description="analysis.on_no_traffic for this environment"
+    )
+    extends: str | None = Field(
+        None,
+        description="another environment whose overlay file (coursectl.<extends>.yaml) is merged before this"
+        " environment's own: build, scan and registry settings shared, e.g. by every local environment",
     )
     port_offset: int = Field(0, ge=0, le=50000, description="added to every slot port (environments side by side)")
     ready_timeout: Duration = Field(90.0, description="how long a new slot may take to become ready")
@@ -379,6 +424,16 @@ class Config(Strict):
     def _cross_checks(self) -> Config:
         if self.default_environment and self.default_environment not in self.environments:
             raise ValueError(f"default_environment {self.default_environment!r} is not one of the environments")
+        for name, env in self.environments.items():
+            seen = [name]
+            parent = env.extends
+            while parent is not None:
+                if parent not in self.environments:
+                    raise ValueError(f"environment {name} extends {parent!r}, which is not an environment")
+                if parent in seen:
+                    raise ValueError(f"environments extend each other in a cycle: {' → '.join([*seen, parent])}")
+                seen.append(parent)
+                parent = self.environments[parent].extends
         ports: dict[int, str] = {}
         for name, service in self.services.items():
             if service.port in ports:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from coursectl.errors import CoursectlError, ExternalError, LockHeld
 from coursectl.ports import Clock, MetricsProvider, QueryResult, SlotSpec, Target, TrafficRouter
 from coursectl.rollout import analysis as an
 from coursectl.rollout import steps as st
+from coursectl.rollout.fingerprint import slot_fingerprint
 from coursectl.rollout.state import ABORTED, ABORTING, FAILED, PAUSED, PROGRESSING, SUCCEEDED, RolloutState
 from coursectl.rollout.store import RolloutStore
 from coursectl.rollout.weights import split
@@ -162,16 +163,20 @@ class Engine:
         if not old:
             env.update(state.set_env)
         _, port = self.target.address(state.service, slot)
+        version = (state.stable_version or "") if old else state.version
+        image = state.stable_image if old else state.image
+        digest = state.stable_digest if old else state.digest
         return SlotSpec(
             service=state.service,
             slot=slot,
-            version=(state.stable_version or "") if old else state.version,
+            version=version,
             port=port,
-            image=state.stable_image if old else state.image,
-            digest=state.stable_digest if old else state.digest,
+            image=image,
+            digest=digest,
             env=env,
             rollout_id=state.id,
             health=self.settings.health,
+            fingerprint=slot_fingerprint(image=image, digest=digest, version=version, env=env),
         )
 
     def _route(self, state: RolloutState, weight: int) -> None:
@@ -225,32 +230,53 @@ class Engine:
                 return False
 
     def _analyse(self, state: RolloutState) -> str:
+        """One analysis round: every metric with the user requests it is based on, judged, recorded, decided."""
         rules = self.settings.rules
         assert rules is not None
         window = an.window_for(rules.interval, self.settings.scrape_interval)
-        at = self.clock.now().isoformat().replace("+00:00", "Z")
+        at = self._stamp()
         stable_has_traffic = state.stable_slot is not None and state.weight < 100
+        tally = an.Tally.from_dict(state.analysis)
+        warming = self._warming_up(state)
+        counts: dict[str, QueryResult] = {}
         found: list[an.Measurement] = []
-        for rule in rules.metrics:
-            query = an.render_query(
-                rule, service=state.service, slot=state.new_slot, window=window, version=state.version
+        excluded = rules.exclude_routes
+
+        def promql(rule: an.MetricRule, slot: str, version: str | None) -> str:
+            return an.render_query(
+                rule, service=state.service, slot=slot, window=window, version=version, exclude_routes=excluded
             )
+
+        for rule in rules.metrics:
+            query = promql(rule, state.new_slot, state.version)
             result = self._query(query)
+            count_query = an.render_requests_query(
+                rule, service=state.service, slot=state.new_slot, window=window, version=state.version,
+                exclude_routes=excluded,
+            )  # fmt: skip
+            if count_query not in counts:
+                counts[count_query] = self._query(count_query)
+            count = counts[count_query]
+            error = result.error or count.error
             stable_value = None
-            if rules.compare_with_stable and stable_has_traffic and result.error is None:
+            if rules.compare_with_stable and stable_has_traffic and error is None:
                 assert state.stable_slot is not None
-                stable_query = an.render_query(
-                    rule, service=state.service, slot=state.stable_slot, window=window, version=state.stable_version
-                )
-                stable_value = self._query(stable_query).value
+                stable_value = self._query(promql(rule, state.stable_slot, state.stable_version)).value
             verdict, reason = an.judge(
                 rule,
                 value=result.value,
-                error=result.error,
+                error=error,
                 stable_value=stable_value,
                 compare_with_stable=rules.compare_with_stable and stable_has_traffic,
                 max_ratio=rules.max_ratio_to_stable,
+                requests=count.value,
+                window=window,
             )
+            no_traffic = verdict == an.INCONCLUSIVE and an.too_little_traffic(rule, count.value)
+            if warming and verdict == an.FAILED and result.value is None and error is None:
+                verdict = an.INCONCLUSIVE  # nothing scraped yet (a new target): wait, do not judge
+            if warming and verdict == an.INCONCLUSIVE:
+                reason += " (warming up)"
             found.append(
                 an.Measurement(
                     metric=rule.name,
@@ -263,21 +289,19 @@ class Engine:
                     max=rule.max,
                     min=rule.min,
                     stable_value=stable_value,
-                    error=result.error,
+                    error=error,
+                    requests=count.value,
+                    min_requests=rule.min_requests,
+                    window=window,
+                    round=tally.rounds + 1,
+                    weight=state.weight,
+                    no_traffic=no_traffic,
                 )
             )
-        if self._warming_up(state):  # no data yet because nothing was scraped yet: wait, do not judge
-            found = [
-                replace(m, verdict=an.INCONCLUSIVE, reason=m.reason + " (warming up)")
-                if m.verdict == an.FAILED and m.value is None and m.error is None
-                else m
-                for m in found
-            ]
-        verdict = an.worst([m.verdict for m in found])
-        tally = an.Tally.from_dict(state.analysis)
-        warm_skip = verdict == an.INCONCLUSIVE and self._warming_up(state)
+        verdict, no_traffic = an.round_verdict(found)
+        warm_skip = verdict == an.INCONCLUSIVE and warming
         if not warm_skip:
-            tally.add(verdict)
+            tally.add(verdict, no_traffic=no_traffic)
         state.analysis = tally.to_dict()
         state.measurements = (state.measurements + [m.to_dict() for m in found])[-MAX_KEPT_MEASUREMENTS:]
         decision = an.decide(tally, failure_limit=rules.failure_limit, inconclusive_limit=rules.inconclusive_limit)
@@ -287,17 +311,30 @@ class Engine:
             outcome=verdict,
             weight=state.weight,
             decision=decision,
+            no_traffic=no_traffic,
+            counted=not warm_skip,
             measurements=[m.to_dict() for m in found],
             tally=tally.to_dict(),
         )
-        if decision == "fail":
+        if decision == an.FAIL:
             why = "analysis failed: " + an.explain_failure(found, tally)
             if self.settings.on_failure == "pause":
                 state.move(PAUSED, why + " (on_failure: pause — abort or promote by hand)")
                 self._save(state)
             else:
                 self.begin_abort(state, why)
-        elif decision == "pause":
+        elif decision == an.NO_TRAFFIC:
+            why = "analysis inconclusive: " + an.explain_no_traffic(found, tally)
+            if rules.on_no_traffic == "abort":
+                self.begin_abort(state, why + " (on_no_traffic: abort)")
+            else:
+                state.move(
+                    PAUSED,
+                    why + " (on_no_traffic: pause — send traffic and `rollout resume`, or `rollout promote`"
+                    " / `rollout abort`)",
+                )
+                self._save(state)
+        elif decision == an.PAUSE:
             state.move(PAUSED, f"analysis inconclusive {tally.inconclusive} times: a human decides (resume/abort)")
             self._save(state)
         else:

@@ -76,6 +76,7 @@ class RolloutState:
     aborted_by: str | None = None
     from_version: str | None = None
     traffic_since: str | None = None  # when the new slot first got a weight above 0 (analysis warm-up)
+    unchanged: bool = False  # a deploy of what already runs (same version, image, environment): nothing done
 
     def move(self, phase: str, message: str | None = None) -> None:
         """Change phase, refusing transitions the machine does not allow."""

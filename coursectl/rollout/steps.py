@@ -57,7 +57,7 @@ def describe(step: Step) -> str:
         return f"keep the old slot warm for {step['duration']:g} s"
     if kind == "retire":
         return f"retire {step['slot']}"
-    return kind
+    return str(kind)
 
 
 def first_deploy_plan(slot: str) -> list[Step]:

@@ -113,4 +113,5 @@ class RolloutStore:
             details={"rollout_id": state.id, **details},
             **({"time": time} if time is not None else {}),
         )
-        return self.ledger.record(event)
+        recorded: LedgerEvent = self.ledger.record(event)
+        return recorded

@@ -62,7 +62,12 @@ class FakeTarget:
             raise ExternalError(f"cannot start {spec.version}")
         key = (spec.service, spec.slot)
         current = self.running.get(key)
-        if current and current.version == spec.version and current.digest == spec.digest:
+        if (
+            current
+            and current.version == spec.version
+            and current.digest == spec.digest
+            and current.fingerprint == spec.fingerprint
+        ):
             return current
         state = SlotState(
             spec.service,
@@ -73,6 +78,7 @@ class FakeTarget:
             ready=False,
             digest=spec.digest,
             rollout_id=spec.rollout_id,
+            fingerprint=spec.fingerprint,
         )
         self.running[key] = state
         self.env = dict(spec.env)
@@ -147,13 +153,21 @@ class ScriptedMetrics:
     """Answers queries from a script: a function of (metric name, slot, query) or fixed values per metric.
 
     ``values`` maps ``(metric, slot)`` or ``metric`` to a float, None (no data), or an Exception instance /
-    "error" (provider down). ``down = True`` makes every query an error.
+    "error" (provider down). The metric ``requests`` is the user-request count of a measurement window; it
+    comes from ``values`` only (never the script): ``("requests", slot)`` or ``"requests"`` — a number, None,
+    or a function of the slot — else ``requests`` (plenty of traffic unless a test says otherwise).
+    ``down = True`` makes every query an error.
     """
 
     def __init__(
-        self, values: Mapping[Any, Any] | None = None, script: Callable[[str, str, str], Any] | None = None
+        self,
+        values: Mapping[Any, Any] | None = None,
+        script: Callable[[str, str, str], Any] | None = None,
+        *,
+        requests: float | None = 1000.0,
     ):
         self.values = dict(values or {})
+        self.values.setdefault("requests", requests)
         self.script = script
         self.down = False
         self.queries: list[str] = []
@@ -163,6 +177,8 @@ class ScriptedMetrics:
         metric = (
             "latency-p95"
             if "histogram_quantile" in query
+            else "requests"
+            if "increase(http_requests_total" in query
             else "error-rate"
             if "http_requests_total" in query
             else "custom"
@@ -175,7 +191,11 @@ class ScriptedMetrics:
         if self.down:
             return QueryResult(promql, error="connection refused")
         metric, slot = self._parse(promql)
-        if self.script is not None:
+        if metric == "requests":
+            value = self.values.get((metric, slot), self.values.get(metric))
+            if callable(value):
+                value = value(slot)
+        elif self.script is not None:
             value = self.script(metric, slot, promql)
         else:
             value = self.values.get((metric, slot), self.values.get(metric))

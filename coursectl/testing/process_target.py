@@ -53,7 +53,13 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 class ProcessTarget:
-    """Slots as local processes on 127.0.0.1; ``command`` builds the argv (default: the tiny service)."""
+    """Slots as local processes on 127.0.0.1; ``command`` builds the argv (default: the tiny service).
+
+    ``{service}``, ``{slot}`` and ``{python}`` (this interpreter) in ``command`` are filled in, so
+    ``["{python}", "-m", "{service}_service"]`` runs the platform's own services from the checkout. With
+    ``data_dir``, both slots of a service share ``<data_dir>/<service>.db`` (SQLite) unless the slot's
+    environment names a DATABASE_URL, as on the docker target.
+    """
 
     def __init__(
         self,
@@ -63,7 +69,9 @@ class ProcessTarget:
         *,
         environment: str = "drill",
         file_sd_dir: Path | None = None,
+        data_dir: Path | None = None,
     ):
+        self.data_dir = data_dir
         self.workdir = workdir
         self.environment = environment
         self.file_sd_dir = file_sd_dir
@@ -93,7 +101,8 @@ class ProcessTarget:
         data = self._load()
         key = f"{spec.service}-{spec.slot}"
         current = data.get(key)
-        if current and current["version"] == spec.version and _alive(int(current["pid"])):  # type: ignore[call-overload]
+        same = current and current["version"] == spec.version and current.get("fingerprint") == spec.fingerprint
+        if current and same and _alive(int(current["pid"])):  # type: ignore[call-overload]
             return self._state(key, current)
         if current:
             self._kill(int(current["pid"]))  # type: ignore[call-overload]
@@ -105,8 +114,14 @@ class ProcessTarget:
             "HOST": "127.0.0.1",
             "PORT": str(spec.port),
             "APP_VERSION": spec.version,
+            "SERVICE_SLOT": spec.slot,
         }
-        argv = [part.format(service=spec.service, slot=spec.slot) for part in self.command]
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            env.setdefault("DATABASE_URL", f"sqlite:///{self.data_dir / spec.service}.db")
+        argv = [
+            part.format(service=spec.service, slot=spec.slot, python=sys.executable) for part in self.command
+        ]
         started = process.run(
             [sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"), "--", *argv],
             timeout=30,
@@ -120,6 +135,7 @@ class ProcessTarget:
             "port": spec.port,
             "rollout_id": spec.rollout_id,
             "health": spec.health,
+            "fingerprint": spec.fingerprint,
         }
         self._store(data)
         self.write_targets(spec.service)
@@ -135,9 +151,10 @@ class ProcessTarget:
             int(info["port"]),
             running=alive,
             ready=alive,  # type: ignore[call-overload]
-            digest=info.get("digest"),
-            rollout_id=info.get("rollout_id"),
-        )  # type: ignore[arg-type]
+            digest=info.get("digest"),  # type: ignore[arg-type]
+            rollout_id=info.get("rollout_id"),  # type: ignore[arg-type]
+            fingerprint=info.get("fingerprint"),  # type: ignore[arg-type]
+        )
 
     def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
         info = self._load().get(f"{service}-{slot}")

@@ -31,9 +31,13 @@ def test_status_json_shape_without_edge_or_metrics(drill: Drill, capsys: pytest.
     assert "the edge is not running" in data["problems"]
 
 
-def test_deploy_needs_a_version(drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["deploy", "course"]) == 2
-    assert "--version or --digest" in capsys.readouterr().err
+def test_deploy_without_a_version_and_nothing_pushed_says_what_exists(
+    drill: Drill, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["deploy", "course"]) == 4
+    err = capsys.readouterr().err
+    assert "no image of course was built and pushed for" in err
+    assert "no push of it is recorded" in err and "coursectl images course" in err
 
 
 def test_deploy_unknown_strategy_is_usage(drill: Drill) -> None:

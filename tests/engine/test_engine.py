@@ -135,7 +135,7 @@ def test_bad_canary_is_aborted_within_three_intervals(tmp_path: Path) -> None:
     assert w.clock.elapsed <= 3 * RULES.interval
     assert w.router.serving("course") == ["stable"]
     assert w.target.version_in("course", "canary") is None
-    assert "error-rate 30% > 1% on canary, 3 of 3 failed" in final.message
+    assert "error-rate 30% > 1% on canary (1000 requests in 20 s), 3 of 3 failed" in final.message
     assert w.kinds("deployment")[-1].details["status"] == "rolled_back"
     assert w.target.env["FAULT_ERROR_RATE"] == "0.3"
     m = w.kinds("rollout.measurement")[-1].details["measurements"][0]

@@ -44,6 +44,6 @@ def test_live_state_drops_routes_to_slots_that_do_not_run(tmp_path: Path) -> Non
     target.start(SlotSpec("course", "blue", "v1", 8102))
     router.set_weights("course", {"green": 100, "blue": 0}, {})  # green was removed behind coursectl's back
     rig = SimpleNamespace(router=router, target=target)
-    ctx = SimpleNamespace(rig=lambda: rig)
+    ctx = SimpleNamespace(rig=lambda need: rig)
     weights, running = api._live(ctx, "course")  # type: ignore[arg-type]
     assert "green" not in weights and list(running) == ["blue"]

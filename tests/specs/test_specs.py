@@ -37,6 +37,8 @@ def _judge(case: dict[str, Any]) -> Any:
         error=case.get("error"),
         stable_value=case.get("stable"),
         compare_with_stable=case.get("compare", False),
+        requests=case.get("requests", 1000),
+        window=case.get("window", "20s"),
     )
     return [verdict, reason]
 
@@ -44,7 +46,7 @@ def _judge(case: dict[str, Any]) -> Any:
 def _decide(case: dict[str, Any]) -> Any:
     tally = analysis.Tally()
     for verdict in case["verdicts"]:
-        tally.add(verdict)
+        tally.add(verdict.removesuffix(" no-traffic"), no_traffic=verdict.endswith(" no-traffic"))
     return analysis.decide(
         tally, failure_limit=case["failure_limit"], inconclusive_limit=case["inconclusive_limit"]
     )
