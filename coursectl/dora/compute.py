@@ -287,6 +287,12 @@ def _core(window: Window, c: _Columns) -> dict[str, Any]:
         "recovery_values": np.sort(rec_all[~np.isnan(rec_all)]),
         "without_commits": int(c.without[w].sum()),
     }
+def _recorded_before(inputs: DoraInputs, ts: float) -> bool:
+    """Whether any deployment or rollback finished before ``ts`` (the history reaches back that far)."""
+    h = inputs.history
+    return bool((len(h) and float(np.min(h.finished)) < ts) or any(r.finished_at < ts for r in h.rollbacks))
+
+
 def _trend(current: float | None, previous: float | None, higher_is_better: bool) -> dict[str, Any]:
     if current is None or previous is None:
         return {"previous": previous, "change": None, "direction": None}
@@ -370,12 +376,14 @@ def compute_dora(
     c = _columns(inputs)
     cur = _core(window, c)
     prev = _core(window.previous(), c)
+    # a previous window before anything was recorded has no data (not zero deployments): no trend at all
+    prev_known = _recorded_before(inputs, window.start_ts)
     n = cur["n"]
     enough = n >= min_deployments
     note = f"fewer than {min_deployments} deployments in the window ({n})"
 
     per_day = cur["succeeded"] / cur["days"]
-    prev_per_day = prev["succeeded"] / prev["days"]
+    prev_per_day = prev["succeeded"] / prev["days"] if prev_known else None
     df_tier, df_note = _tier("deployment_frequency", per_day, tiers_year, enough, note)
 
     lead_values = cur["lead_values"]
@@ -405,7 +413,7 @@ def compute_dora(
         "environment": environment,
         "service": service,
         "window": window.to_dict(),
-        "previous_window": window.previous().to_dict(),
+        "previous_window": {**window.previous().to_dict(), "has_data": prev_known},
         "tiers_report": {"year": tiers_year, "name": REPORTS[tiers_year]},
         "min_deployments": min_deployments,
         "deployment_frequency": with_note({

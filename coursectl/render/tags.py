@@ -2,16 +2,17 @@
 
 Policies (``build.tags`` in coursectl.yaml), each giving at most one tag:
 
-    git-sha        the short commit sha (12 hex), always given even when not listed; ``<sha>-dirty`` for a
-                   dirty work tree, so a dirty build never passes for the commit
+    git-sha        the short commit sha (12 hex), always given even when not listed; for a dirty work tree
+                   ``<sha>-dirty-<inputs 12 hex>``: a dirty build never passes for the commit, and two dirty
+                   builds with different content never share a tag (the same content does, idempotently)
     branch         the branch name made a valid tag: lower case, ``[a-z0-9_.-]``, a valid first character,
                    at most 128 characters (none on a detached HEAD unless Jenkins names the branch)
     build-number   ``build-<BUILD_NUMBER>`` when Jenkins sets BUILD_NUMBER
     semver         ``1.2.3`` when HEAD carries a tag like ``v1.2.3`` and the tree is clean
     inputs         ``inputs-<12 hex>``: the content digest of the build inputs (the ``--changed-only`` key)
 
-The version string is the semver when there is one, else the short sha; ``-dirty`` is appended for a
-dirty tree. Docker's tag grammar: ``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``.
+The version string is the semver when there is one, else the short sha; ``-dirty-<inputs>`` is appended for
+a dirty tree. Docker's tag grammar: ``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``.
 """
 
 from __future__ import annotations
@@ -116,12 +117,17 @@ def branch_from(git: GitState, environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def version_of(git: GitState) -> str:
-    """The version string: semver of a tag on HEAD (clean tree only), else the short sha; ``-dirty`` marked."""
+def version_of(git: GitState, inputs_digest: str | None = None) -> str:
+    """The version string: semver of a tag on HEAD (clean tree only), else the short sha; a dirty tree's is
+    ``<sha>-dirty-<12 hex of the inputs digest>`` (just ``-dirty`` when no inputs digest is known)."""
     semver = None if git.dirty else semver_of(git.tags)
     if semver:
         return semver
-    return f"{git.short_sha}-dirty" if git.dirty else git.short_sha
+    if not git.dirty:
+        return git.short_sha
+    if inputs_digest:
+        return f"{git.short_sha}-dirty-{inputs_digest.split(':', 1)[-1][:INPUTS_HEX]}"
+    return f"{git.short_sha}-dirty"
 
 
 def inputs_tag(inputs_digest: str) -> str:
@@ -140,7 +146,7 @@ def compute_tags(
 ) -> TagSet:
     """The version and the tags ``policy`` gives ``git`` (the short-sha tag always, first)."""
     env = environ or {}
-    sha_tag = version_of(GitState(git.sha, dirty=git.dirty))
+    sha_tag = version_of(GitState(git.sha, dirty=git.dirty), inputs_digest)
     tags: list[str] = [sha_tag]
     for name in policy:
         tag: str | None
@@ -164,4 +170,4 @@ def compute_tags(
             tags.append(tag)
     for tag in tags:
         validate_tag(tag)
-    return TagSet(version=version_of(git), tags=tuple(tags))
+    return TagSet(version=version_of(git, inputs_digest), tags=tuple(tags))

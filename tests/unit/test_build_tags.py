@@ -76,12 +76,12 @@ def test_semver_of(tags: tuple[str, ...], expected: str | None) -> None:
             "0123456789ab",
             ("0123456789ab", "feature-login", "build-42", "inputs-abababababab"),
         ),
-        # dirty: the sha tag and the version are marked, no semver
+        # dirty: the sha tag and the version are marked with the content (inputs digest), no semver
         (
             GitState(SHA, "main", dirty=True, tags=("v2.0.0",)),
             {},
-            "0123456789ab-dirty",
-            ("0123456789ab-dirty", "main", "inputs-abababababab"),
+            "0123456789ab-dirty-abababababab",
+            ("0123456789ab-dirty-abababababab", "main", "inputs-abababababab"),
         ),
         # a release tag on a clean HEAD
         (
@@ -132,7 +132,18 @@ def test_extra_tags_are_validated() -> None:
         compute_tags([], GitState(SHA), extra=["x" * 129])
 
 
+def test_two_dirty_builds_with_different_content_never_share_a_tag() -> None:
+    dirty = GitState(SHA, "main", dirty=True)
+    one = compute_tags(ALL, dirty, inputs_digest="sha256:" + "1" * 64)
+    two = compute_tags(ALL, dirty, inputs_digest="sha256:" + "2" * 64)
+    again = compute_tags(ALL, dirty, inputs_digest="sha256:" + "1" * 64)
+    assert one.version == "0123456789ab-dirty-111111111111" and two.version == "0123456789ab-dirty-222222222222"
+    assert one.primary != two.primary and one.primary == again.primary  # the same content: the same tag
+    assert compute_tags(ALL, GitState(SHA, "main"), inputs_digest="sha256:" + "1" * 64).primary == "0123456789ab"
+
+
 def test_version_and_inputs_tag() -> None:
     assert version_of(GitState(SHA, dirty=True, tags=("v1.0.0",))) == "0123456789ab-dirty"
+    assert version_of(GitState(SHA, dirty=True), "sha256:" + "c" * 64) == "0123456789ab-dirty-cccccccccccc"
     assert inputs_tag(DIGEST) == "inputs-abababababab"
     assert inputs_tag("cdcdcdcdcdcdcdcd") == "inputs-cdcdcdcdcdcd"
