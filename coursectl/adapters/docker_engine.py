@@ -128,14 +128,17 @@ class DockerEngine:
         """Check that the engine answers (PreconditionError, exit 4, when not)."""
         self._api()
 
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _call(self, what: str, fn: Callable[[], Any], *, missing_ok: bool = False) -> Any:
+        """``fn()`` with the SDK's errors translated; with ``missing_ok`` a NotFound is returned as None."""
         import requests
         from docker.errors import DockerException, NotFound
 
         try:
             return fn()
-        except NotFound:
-            raise
+        except NotFound as exc:
+            if missing_ok:
+                return None
+            raise PreconditionError(f"docker engine: {what}: not found ({exc.explanation or exc})") from exc
         except requests.ConnectionError as exc:
             raise _no_engine(self.base_url, exc) from exc
         except (DockerException, requests.RequestException) as exc:
@@ -145,13 +148,10 @@ class DockerEngine:
 
     def inspect(self, ref: str) -> dict[str, Any] | None:
         """The engine's view of an image, None when it does not have it."""
-        from docker.errors import NotFound
-
-        try:
-            result: dict[str, Any] = self._call(f"inspect {ref}", lambda: self._api().inspect_image(ref))
-            return result
-        except NotFound:
-            return None
+        result: dict[str, Any] | None = self._call(
+            f"inspect {ref}", lambda: self._api().inspect_image(ref), missing_ok=True
+        )
+        return result
 
     def image_id(self, ref: str) -> str | None:
         """The id (``sha256:…``) of a local image, None when the engine does not have it."""
@@ -230,7 +230,7 @@ class DockerEngine:
         return BuildResult(image_id, tuple(tail.lines))
 
     def tag(self, image: str, repository: str, tag: str) -> None:
-        """Tag a local image as ``repository:tag``."""
+        """Tag a local image as ``repository:tag``; PreconditionError (exit 4) when the image is not there."""
         self._call(f"tag {repository}:{tag}", lambda: self._api().tag(image, repository, tag, force=True))
 
     def push(

@@ -146,6 +146,13 @@ class DockerTarget:
             import docker
             import requests
 
+            url = self.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            if url.startswith("unix://") and not Path(url.removeprefix("unix://")).exists():
+                # checked first: the SDK leaks the socket of a failed connect to a missing path
+                raise PreconditionError(
+                    f"the docker engine at {url} does not answer: {url.removeprefix('unix://')} does not exist",
+                    hint=NO_ENGINE_HINT,
+                )
             try:
                 self._client = (
                     docker.DockerClient(base_url=self.docker_host) if self.docker_host else docker.from_env()

@@ -176,11 +176,23 @@ class RegistryClient:
             raise self._refused()
         if resp.status_code != 200:
             raise ExternalError(f"token service {realm} answered {resp.status_code}")
-        body = resp.json()
+        body = self._json(resp.content, f"token service {realm}")
         token = body.get("token") or body.get("access_token")
         if not token:
             raise ExternalError(f"token service {realm} gave no token")
         return str(token)
+
+    def _json(self, raw: bytes, what: str) -> dict[str, Any]:
+        """A JSON object from the registry; ExternalError (exit 5) when it is not one."""
+        import json
+
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise ExternalError(f"registry {self.registry}: {what} is not JSON: {raw[:80]!r}") from exc
+        if not isinstance(body, dict):
+            raise ExternalError(f"registry {self.registry}: {what} is not a JSON object")
+        return body
 
     def _unexpected(self, resp: requests.Response, what: str) -> ExternalError:
         return ExternalError(
@@ -206,7 +218,7 @@ class RegistryClient:
                 return []
             if resp.status_code != 200:
                 raise self._unexpected(resp, f"tags of {repo}")
-            out.extend(resp.json().get("tags") or [])
+            out.extend(self._json(resp.content, f"the tag list of {repo}").get("tags") or [])
             link = resp.headers.get("Link", "")
             match = re.match(r"<([^>]+)>", link)
             path = match.group(1) if match else None
@@ -240,21 +252,18 @@ class RegistryClient:
 
     def image_config(self, repo: str, ref: str) -> dict[str, Any]:
         """The image configuration blob (``created``, ``config.Labels`` …) of a single-platform image."""
-        import json
-
         media, raw, _ = self.manifest(repo, ref)
-        body = json.loads(raw)
+        body = self._json(raw, f"the manifest of {repo}:{ref}")
         if "manifests" in body:  # an index: take the first platform's manifest
             media, raw, _ = self.manifest(repo, body["manifests"][0]["digest"])
-            body = json.loads(raw)
+            body = self._json(raw, f"the manifest of {repo}:{ref}")
         config_digest = body.get("config", {}).get("digest")
         if not config_digest:
             return {}
         resp = self._request("GET", f"/v2/{repo}/blobs/{config_digest}", scope=f"repository:{repo}:pull")
         if resp.status_code != 200:
             raise self._unexpected(resp, f"config blob of {repo}:{ref}")
-        result: dict[str, Any] = resp.json()
-        return result
+        return self._json(resp.content, f"the config blob of {repo}:{ref}")
 
     def tag_info(self, repo: str, tag: str) -> TagInfo:
         """The digest, creation time and labels of ``repo:tag``."""
