@@ -422,12 +422,8 @@ def round_line(measurements: Sequence[Measurement]) -> str:
             text = f"{m.metric}: {m.reason}"
         elif m.verdict == ERROR:
             text = m.reason
-        else:
-            bound = (
-                f"≤ {fmt(m.metric, m.max)}" if m.max is not None else f"≥ {fmt(m.metric, m.min)}"
-                if m.min is not None else ""
-            )
-            text = f"{m.metric} {fmt(m.metric, m.value)} {bound} {VERDICT_WORDS.get(m.verdict, m.verdict)}"
+        else:  # the reason says value, relation and threshold: "error-rate 30% > 1%", "latency-p95 45 ms ≤ 500 ms"
+            text = f"{m.reason} {VERDICT_WORDS.get(m.verdict, m.verdict)}"
             if not shared and m.requests is not None and m.window:
                 text += f" ({requests_text(m.requests)} requests)"
         parts.append(text)
