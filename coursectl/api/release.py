@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,8 +99,13 @@ def release(
     progress: Progress = lambda _m: None,
     image_service: Any = None,
     journey: Callable[[str], Any] | None = None,
+    set_env: Mapping[str, str] | None = None,
 ) -> ReleaseReport:
-    """Release the platform (or ``services``) to the context's environment; the report, never an exit."""
+    """Release the platform (or ``services``) to the context's environment; the report, never an exit.
+
+    ``set_env`` is extra environment for every service rolled out (drills): a service whose live slot runs the
+    same version with another environment is rolled out again, with the environment's strategy.
+    """
     from coursectl.api import rollout as api
     from coursectl.api.journey import run_journey
 
@@ -152,11 +157,12 @@ def release(
         status = api.status(ctx, names)
         for name in names:
             art = artifacts[name]
-            if api.is_live(ctx, name, version=art["version"], digest=art.get("digest")):
+            wanted = dict(version=art["version"], digest=art.get("digest"), set_env=dict(set_env or {}))
+            if api.is_live(ctx, name, **wanted):
                 report.deployed.append({"service": name, "version": art["version"], "phase": "unchanged"})
                 continue
             progress(f"roll out {name} {art['version']}")
-            state = api.deploy(ctx, name, version=art["version"], digest=art.get("digest"))
+            state = api.deploy(ctx, name, **wanted)
             phase = "unchanged" if state.unchanged else state.phase
             report.deployed.append(
                 {"service": name, "version": state.version, "phase": phase, "rollout_id": state.id}

@@ -19,13 +19,20 @@ def release(
     services: Annotated[list[str] | None, typer.Argument(help="Only these services (default: all).")] = None,
     env: EnvOption = None,
     yes: YesOption = False,
+    set_env: Annotated[
+        list[str] | None,
+        typer.Option("--set-env", metavar="KEY=VALUE", help="Extra environment for every service rolled out."),
+    ] = None,
     output: OutputOption = None,
 ) -> None:
     """Release the platform to an environment: changed services are built, scanned, pushed and rolled out with
     the environment's strategy, then the user journey runs through the edge. Exit 7 when a rollout was rolled
-    back, 6 when a gate (scan, journey) blocked it."""
+    back, 6 when a gate (scan, journey) blocked it or a rollout stopped paused for a human (no traffic with
+    on_no_traffic: pause, inconclusive analysis). --set-env (drills) rolls the services out again with that extra
+    environment even when their version is live."""
     from coursectl.api.release import release as run_release
     from coursectl.cli._rollout_common import context, render_status
+    from coursectl.cli.deploy import _parse_env
     from coursectl.errors import GateBlocked
 
     state = state_of(ctx)
@@ -33,7 +40,7 @@ def release(
     rctx = context(state, env, out)
     if rctx.env.protected:
         confirm_or_fail(out, f"release to {rctx.env_name}?", yes=yes)
-    report = run_release(rctx, services or (), progress=out.progress)
+    report = run_release(rctx, services or (), progress=out.progress, set_env=_parse_env(set_env or []))
 
     def human(console):  # type: ignore[no-untyped-def]
         for stage in report.stages:

@@ -1,4 +1,11 @@
-"""A bounded load generator for drills: threads with keep-alive http.client connections, loopback only."""
+"""A bounded load generator for drills: threads with keep-alive http.client connections, loopback only.
+
+From a shell (rollout drills: analysis judges user traffic only, so a canary needs some)::
+
+    python -m coursectl.testing.load http://127.0.0.1:8081/api/course/courses --rate 60 --seconds 300
+
+sends about 60 requests per second for 5 minutes (Ctrl-C stops it early) and prints what it got.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +66,7 @@ class LoadGenerator:
 
     def _worker(self) -> None:
         conn: http.client.HTTPConnection | None = None
+        next_at = time.monotonic()
         while not self._stop.is_set():
             with self._lock:
                 if self.result.total >= self.max_requests:
@@ -98,8 +106,13 @@ class LoadGenerator:
                     self.result.versions[version] += 1
                     self.result.first_seen.setdefault(version, now)
                     self.result.last_seen[version] = now
-            if self.pause:
-                time.sleep(self.pause)
+            if self.pause:  # paced on a schedule, so slow answers do not lower the rate
+                next_at += self.pause
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                elif delay < -1.0:  # far behind (a stall): do not burst to catch up
+                    next_at = time.monotonic()
         if conn is not None:
             conn.close()
 
@@ -120,3 +133,38 @@ class LoadGenerator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.result.total < at_least:
             time.sleep(0.05)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m coursectl.testing.load URL [--rate N] [--seconds S] [--connections C]``."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m coursectl.testing.load", description=main.__doc__)
+    parser.add_argument("url", help="a 127.0.0.0/8 URL, e.g. the edge's http://127.0.0.1:8081/api/course/courses")
+    parser.add_argument("--rate", type=float, default=60.0, help="requests per second in all (default 60)")
+    parser.add_argument("--seconds", type=float, default=300.0, help="how long (default 300)")
+    parser.add_argument("--connections", type=int, default=4, help="keep-alive connections (default 4)")
+    args = parser.parse_args(argv)
+    if args.rate <= 0 or args.seconds <= 0 or args.connections < 1:
+        parser.error("--rate, --seconds and --connections must be positive")
+    try:
+        load = LoadGenerator(
+            args.url, connections=args.connections, rate_per_conn=args.rate / args.connections,
+            max_requests=int(args.rate * args.seconds) + args.connections,
+        ).start()
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline and load.result.total < load.max_requests:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    result = load.stop()
+    print(json.dumps(result.to_dict(), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
