@@ -136,3 +136,33 @@ class Drill:
         for env in ("drill", "canary"):
             HAProxyEdge(self.state / "edge" / env, services={}).stop()
             ProcessTarget(self.state / "slots" / env, {"course": self.base}).stop_all()
+
+
+def seconds_to_stable(state_dir: Path, environment: str, service: str) -> float | None:
+    """How long the newest rollout's new slot had users: from its first weighted traffic (``traffic_since``)
+    to the end of the abort's "weight 0" step (everything back on stable); None when it was not aborted."""
+    from datetime import datetime
+
+    from coursectl.ledger import SqliteLedger
+    from coursectl.rollout.store import RolloutStore
+
+    ledger = SqliteLedger(state_dir / "ledger.db")
+    try:
+        state = RolloutStore(ledger).latest(environment, service)
+        if state is None or not state.traffic_since or state.phase != "aborted":
+            return None
+        steps = ledger.events(service=service, environment=environment, kinds=["rollout.step"], limit=500)
+        back = [
+            e.time
+            for e in steps
+            if e.details.get("rollout_id") == state.id
+            and e.outcome == "done"
+            and e.details.get("phase") == "aborting"
+            and (e.details.get("step") or {}).get("weight") == 0
+        ]
+        if not back:
+            return None
+        since = datetime.fromisoformat(state.traffic_since.replace("Z", "+00:00"))
+        return (min(back) - since).total_seconds()
+    finally:
+        ledger.close()
