@@ -34,9 +34,7 @@ def sandbox_docker_host(state_dir: Path) -> str | None:
     return url
 
 
-def docker_host(
-    loaded: LoadedConfig, state_dir: Path, environ: Mapping[str, str] | None = None
-) -> str | None:
+def docker_host(loaded: LoadedConfig, state_dir: Path, environ: Mapping[str, str] | None = None) -> str | None:
     """The engine to build with: the environment's ``docker_host``, else DOCKER_HOST, else the sandbox's,
     else None (the docker SDK's default socket)."""
     env = os.environ if environ is None else environ
@@ -196,8 +194,12 @@ def _sandbox(state_dir: Path, config: Any = None) -> Any:
         if config is None:
             return Sandbox(state_dir)
         cfg = config.sandbox
-        return Sandbox(state_dir, SandboxSettings(registry_port=cfg.registry_port,
-                                                  prometheus_port=cfg.prometheus_port, base_image=cfg.base_image))
+        return Sandbox(
+            state_dir,
+            SandboxSettings(
+                registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port, base_image=cfg.base_image
+            ),
+        )
     except Exception:  # a half-built sandbox: fall back to the configuration's defaults
         return None
 
@@ -226,14 +228,23 @@ def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
     sandbox = _sandbox(state_dir, config)
     ports = service_ports(config, env)
-    file_sd = Path(env.file_sd_dir) if env.file_sd_dir else (
-        Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd")
+    file_sd = (
+        Path(env.file_sd_dir)
+        if env.file_sd_dir
+        else (Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd")
+    )
     if env.target == "process":
         from coursectl.testing.process_target import ProcessTarget
 
         command = [sys.executable, "-m", "coursectl.testing.tinyservice"]
-        return ProcessTarget(state_dir / "slots" / env_name, ports, command=env.process_command or command,
-                             environment=env_name, file_sd_dir=file_sd, data_dir=state_dir / "data" / env_name)
+        return ProcessTarget(
+            state_dir / "slots" / env_name,
+            ports,
+            command=env.process_command or command,
+            environment=env_name,
+            file_sd_dir=file_sd,
+            data_dir=state_dir / "data" / env_name,
+        )
     from coursectl.adapters.docker_target import DockerTarget
 
     access = None
@@ -242,8 +253,14 @@ def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
             access = registry_access(config, state_dir).auth_config()
         except Exception:  # no credentials: pulls of public or local images still work
             access = None
-    return DockerTarget(environment=env_name, ports=ports, docker_host=docker_host(loaded, state_dir),
-                        file_sd_dir=file_sd, registry_auth=access, data_dir=state_dir / "data" / env_name)
+    return DockerTarget(
+        environment=env_name,
+        ports=ports,
+        docker_host=docker_host(loaded, state_dir),
+        file_sd_dir=file_sd,
+        registry_auth=access,
+        data_dir=state_dir / "data" / env_name,
+    )
 
 
 def metrics_provider(loaded: Any, state_dir: Path) -> Any:
@@ -253,7 +270,8 @@ def metrics_provider(loaded: Any, state_dir: Path) -> Any:
     config, env = loaded.config, loaded.environment
     sandbox = _sandbox(state_dir, config)
     url = env.prometheus_url or (
-        sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}")
+        sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}"
+    )
     return PrometheusMetrics(url)
 
 

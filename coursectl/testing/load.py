@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate, --seconds and --connections must be positive")
     try:
         load = LoadGenerator(
-            args.url, connections=args.connections, rate_per_conn=args.rate / args.connections,
+            args.url,
+            connections=args.connections,
+            rate_per_conn=args.rate / args.connections,
             max_requests=int(args.rate * args.seconds) + args.connections,
         ).start()
     except ValueError as exc:
