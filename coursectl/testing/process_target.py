@@ -141,17 +141,22 @@ class ProcessTarget:
 
     def _state(self, key: str, info: Mapping[str, object]) -> SlotState:
         service, slot = key.rsplit("-", 1)
-        alive = _alive(int(info["pid"]))  # type: ignore[call-overload]
+        alive = _alive(int(str(info["pid"])))
+
+        def text(name: str) -> str | None:
+            value = info.get(name)
+            return None if value is None else str(value)
+
         return SlotState(
             service,
             slot,
             str(info["version"]),
-            int(info["port"]),
+            int(str(info["port"])),
             running=alive,
-            ready=alive,  # type: ignore[call-overload]
-            digest=info.get("digest"),  # type: ignore[arg-type]
-            rollout_id=info.get("rollout_id"),  # type: ignore[arg-type]
-            fingerprint=info.get("fingerprint"),  # type: ignore[arg-type]
+            ready=alive,
+            digest=text("digest"),
+            rollout_id=text("rollout_id"),
+            fingerprint=text("fingerprint"),
         )
 
     def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
