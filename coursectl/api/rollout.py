@@ -551,7 +551,7 @@ def request(ctx: RolloutContext, service: str, what: str, *, wait: float = 120.0
             state.step_index += 1
             ctx.store.event("rollout.promote", state, outcome="step-skipped", **record)
         if state.phase == PAUSED:
-            if what == "resume":  # a human looked at the inconclusive rounds: they count afresh
+            if what in ("resume", "promote"):  # a human looked at the inconclusive rounds: they count afresh
                 tally = Tally.from_dict(state.analysis)
                 tally.forgive_inconclusive()
                 state.analysis = tally.to_dict()
