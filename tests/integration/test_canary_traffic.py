@@ -79,6 +79,9 @@ def test_a_bad_canary_at_10_requests_per_second_is_back_on_stable_within_3_inter
     assert r.returncode == 7, r.stderr
     assert "error-rate" in r.stderr and "requests" in r.stderr
     seconds = seconds_to_stable(drill.state, "canary", "course")
-    assert seconds is not None and seconds <= 3 * INTERVAL + 1.0, f"{seconds} s with traffic"
+    shown = drill.run("rollout", "status", "course", "--env", "canary", "-o", "json")
+    rollout = json.loads(shown.stdout)["rollout"]
+    rounds = [(m["at"], m["metric"], m["verdict"], m["requests"], m["reason"]) for m in rollout["measurements"]]
+    assert seconds is not None and seconds <= 3 * INTERVAL + 1.0, f"{seconds} s with traffic: {rounds}"
     assert _status(drill)["version"] == "v1"
     assert sum(n for s, n in result.statuses.items() if s.startswith("error")) == 0
