@@ -199,7 +199,10 @@ class Engine:
         analyze = analyze and rules is not None
         interval = rules.interval if (analyze and rules) else duration
         start = self.clock.monotonic()
-        next_round = start + interval
+        # while the new slot's first traffic is being scraped, look early and often (rounds without data are not
+        # counted then): a bad canary is judged on its very first data, not a whole interval later
+        first = min(interval, WARMUP_RETRY) if analyze and self._warming_up(state) else interval
+        next_round = start + first
         passed_here = 0
         while True:
             now = self.clock.monotonic()

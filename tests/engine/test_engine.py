@@ -362,7 +362,9 @@ def test_no_data_while_warming_up_is_retried_within_seconds_not_a_whole_interval
     final = w.deploy("v2", "canary", canary_steps=CANARY_STEPS)
     assert final.phase == ABORTED
     outcomes = [e.outcome for e in w.kinds("rollout.measurement")]
-    # at 10 s and 11 s no data yet; failures at 12 s, 22 s and 32 s (failure_limit 2: the third aborts)
-    assert outcomes == ["inconclusive", "inconclusive", "failed", "failed", "failed"]
+    # every second from 1 s to 11 s no data yet (not counted); failures at 12 s, 22 s and 32 s (failure_limit 2:
+    # the third aborts)
+    assert outcomes == ["inconclusive"] * 11 + ["failed", "failed", "failed"]
+    assert [e.details["counted"] for e in w.kinds("rollout.measurement")] == [False] * 11 + [True] * 3
     # a whole interval between tries would have aborted at 40 s
     assert w.clock.elapsed <= 12.0 + 2 * RULES.interval + 1.0
