@@ -44,6 +44,9 @@ BUILTIN_QUERIES = {
 UNITS = {"error-rate": "", "latency-p95": "s"}
 # How many user requests a measurement is based on (extrapolated by increase(), so not always a whole number).
 REQUESTS_QUERY = 'sum(increase(http_requests_total{{slot="{slot}",{selector}}}[{window}]))'
+# How often Prometheus has scraped a slot's version in the window: from 2 on, rate() and increase() see its
+# traffic (a new file_sd target is picked up within a few seconds, then scraped every scrape interval).
+SCRAPES_QUERY = 'count_over_time(up{{slot="{slot}",{selector}}}[{window}])'
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,11 @@ def render_query(
     return _render(
         template, service=service, slot=slot, window=window, version=version, exclude_routes=exclude_routes
     )
+
+
+def render_scrapes_query(*, service: str, slot: str, window: str, version: str | None = None) -> str:
+    """The PromQL counting the scrapes of a slot's version in the window (``up`` carries the target's labels)."""
+    return _render(SCRAPES_QUERY, service=service, slot=slot, window=window, version=version, exclude_routes=())
 
 
 def render_requests_query(

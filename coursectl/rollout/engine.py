@@ -38,6 +38,7 @@ class EngineSettings:
     tick: float = 1.0
     scrape_interval: float = 5.0
     warmup: float | None = None  # default: two scrapes; "no data" before then is not yet a failure
+    observe_timeout: float | None = None  # default: max(15 s, 4 scrapes); the longest "observed" waits
 
 
 WARMUP_RETRY = 1.0  # seconds between analysis attempts while a new slot has no data yet
@@ -138,6 +139,8 @@ class Engine:
             if problems:
                 raise ExternalError(f"smoke check of {step['slot']} failed: " + "; ".join(problems))
             return True
+        if kind == "observed":
+            return self._observed(state, step["slot"])
         if kind == "weight":
             self._route(state, int(step["weight"]))
             return True
@@ -229,6 +232,35 @@ class Engine:
             action = self._handle_request(state, in_pause=True)
             if action == "skip":
                 return True
+            if action == "stop":
+                return False
+
+    def _observed(self, state: RolloutState, slot: str) -> bool:
+        """Wait until the metrics provider has scraped the new slot twice (at most ``observe_timeout``): users are
+        sent to it only when its first requests can be seen. On timeout (Prometheus down, a target it does not
+        scrape) the rollout goes on and analysis decides — it never promotes without data."""
+        rules = self.settings.rules
+        if rules is None or self.metrics is None:
+            return True
+        window = an.window_for(rules.interval, self.settings.scrape_interval)
+        version = state.version if slot == state.new_slot else state.stable_version
+        query = an.render_scrapes_query(service=state.service, slot=slot, window=window, version=version)
+        timeout = self.settings.observe_timeout
+        if timeout is None:
+            timeout = max(15.0, 4 * self.settings.scrape_interval)
+        deadline = self.clock.monotonic() + timeout
+        while True:
+            result = self._query(query)
+            if result.error is None and result.value is not None and result.value >= 2:
+                return True
+            if self.clock.monotonic() >= deadline:
+                why = result.error or "no scrapes of it yet"
+                log.warning("%s: %s is not observed after %g s (%s): going on", state.service, slot, timeout, why)
+                self.store.event("rollout.step", state, outcome="unobserved", slot=slot, reason=why)
+                return True
+            self.clock.sleep(min(self.settings.tick, WARMUP_RETRY / 2))
+            self._beat()
+            action = self._handle_request(state)
             if action == "stop":
                 return False
 

@@ -7,6 +7,8 @@ Step kinds:
     start    {slot, which: new|stable-old}  run a version in a slot (the new one, or the old stable version)
     ready    {slot}                         wait until the slot is ready
     smoke    {slot}                         GET the smoke paths on the slot directly
+    observed {slot}                         wait (bounded) until the metrics provider has scraped the slot twice,
+                                            so no user reaches a slot whose metrics are not collected yet
     weight   {weight}                       route ``weight`` % to the new slot, the rest to the stable slot
     pause    {duration, analyze}            wait (None = until a human resumes); analyse at every interval
     promoted {}                             mark the new version as promoted (recorded in the ledger)
@@ -45,6 +47,8 @@ def describe(step: Step) -> str:
         return f"wait until {step['slot']} is ready"
     if kind == "smoke":
         return f"smoke-check {step['slot']} directly"
+    if kind == "observed":
+        return f"wait until the metrics provider scrapes {step['slot']}"
     if kind == "weight":
         return f"route {step['weight']}% to the new slot"
     if kind == "pause":
@@ -79,8 +83,10 @@ def blue_green_plan(
         {"kind": "start", "slot": new, "which": "new"},
         {"kind": "ready", "slot": new},
         {"kind": "smoke", "slot": new},
-        {"kind": "weight", "weight": 100},
     ]
+    if analyze and post_analysis:
+        plan.append({"kind": "observed", "slot": new})
+    plan.append({"kind": "weight", "weight": 100})
     if analyze and post_analysis:
         plan.append({"kind": "pause", "duration": post_analysis, "analyze": True})
     plan.append({"kind": "promoted"})
@@ -103,6 +109,8 @@ def canary_plan(
         {"kind": "ready", "slot": canary},
         {"kind": "smoke", "slot": canary},
     ]
+    if analyze:
+        plan.append({"kind": "observed", "slot": canary})
     for weight, pause in steps:
         if weight is not None:
             if weight >= 100:

@@ -155,7 +155,8 @@ class ScriptedMetrics:
     ``values`` maps ``(metric, slot)`` or ``metric`` to a float, None (no data), or an Exception instance /
     "error" (provider down). The metric ``requests`` is the user-request count of a measurement window; it
     comes from ``values`` only (never the script): ``("requests", slot)`` or ``"requests"`` — a number, None,
-    or a function of the slot — else ``requests`` (plenty of traffic unless a test says otherwise).
+    or a function of the slot — else ``requests`` (plenty of traffic unless a test says otherwise). ``scrapes``
+    (how often the slot was scraped, for the "observed" step) works the same way, default 4.
     ``down = True`` makes every query an error.
     """
 
@@ -168,6 +169,7 @@ class ScriptedMetrics:
     ):
         self.values = dict(values or {})
         self.values.setdefault("requests", requests)
+        self.values.setdefault("scrapes", 4.0)  # Prometheus has scraped every slot already
         self.script = script
         self.down = False
         self.queries: list[str] = []
@@ -177,6 +179,8 @@ class ScriptedMetrics:
         metric = (
             "latency-p95"
             if "histogram_quantile" in query
+            else "scrapes"
+            if "count_over_time(up" in query
             else "requests"
             if "increase(http_requests_total" in query
             else "error-rate"
@@ -191,7 +195,7 @@ class ScriptedMetrics:
         if self.down:
             return QueryResult(promql, error="connection refused")
         metric, slot = self._parse(promql)
-        if metric == "requests":
+        if metric in ("requests", "scrapes"):
             value = self.values.get((metric, slot), self.values.get(metric))
             if callable(value):
                 value = value(slot)

@@ -204,4 +204,40 @@ def test_the_engine_asks_one_request_count_per_round(make: Any) -> None:
     counts = [q for q in w.metrics.queries if q.startswith("sum(increase(")]
     values = [q for q in w.metrics.queries if "histogram_quantile" in q and 'slot="canary"' in q]
     assert counts and len(counts) == len(values)
-    assert all('route!~"/health/.*|/metrics|/version"' in q for q in w.metrics.queries)
+    judged = [q for q in w.metrics.queries if not q.startswith("count_over_time(up")]
+    assert all('route!~"/health/.*|/metrics|/version"' in q for q in judged)
+
+
+def test_no_user_reaches_a_canary_before_prometheus_scrapes_it(make: Any) -> None:
+    world: dict[str, World] = {}
+
+    def scrapes(slot: str) -> float:
+        return 0.0 if world["w"].clock.elapsed < 7.0 else 2.0  # a new target is picked up after a few seconds
+
+    w = make(ScriptedMetrics(GOOD))
+    w.metrics.values["scrapes"] = scrapes
+    world["w"] = w
+    _first_release(w)
+    weights_at: list[tuple[float, int]] = []
+    real = w.router.set_weights
+
+    def record(service: str, weights: Any, addresses: Any) -> None:
+        weights_at.append((w.clock.elapsed, weights.get("canary", 0)))
+        real(service, weights, addresses)
+
+    w.router.set_weights = record  # type: ignore[method-assign]
+    assert w.deploy("v2", canary_steps=STEPS).phase == SUCCEEDED
+    first_traffic = next(t for t, weight in weights_at if weight > 0)
+    assert first_traffic >= 7.0  # only once the canary was being scraped
+    assert any("count_over_time(up" in q and 'slot="canary"' in q for q in w.metrics.queries)
+
+
+def test_a_canary_prometheus_never_scrapes_still_goes_on_and_is_never_promoted(make: Any) -> None:
+    w = make(ScriptedMetrics(GOOD, requests=None), on_no_traffic="abort")
+    w.metrics.values["scrapes"] = None
+    w.settings.observe_timeout = 20.0
+    _first_release(w)
+    final = w.deploy("v2", canary_steps=STEPS)
+    assert final.phase == ABORTED and not final.promoted
+    unobserved = [e for e in w.ledger.events(kinds=["rollout.step"]) if e.outcome == "unobserved"]
+    assert len(unobserved) == 1 and unobserved[0].details["slot"] == "canary"

@@ -17,7 +17,7 @@ HERE = Path(__file__).parent
 
 def _short(step: dict[str, Any]) -> str:
     kind = step["kind"]
-    if kind in ("start", "ready", "smoke", "retire"):
+    if kind in ("start", "ready", "smoke", "observed", "retire"):
         return f"{kind} {step['slot']}"
     if kind == "weight":
         return f"weight {step['weight']}"
