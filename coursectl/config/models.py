@@ -396,6 +396,24 @@ class MetricsConfig(Strict):
         return value
 
 
+class JourneyConfig(Strict):
+    """The user-journey smoke test after a release: over the API, and in a browser when one is there.
+
+    ``browser``: the storefront's browser journey — ``auto`` (when Chromium, Node.js and the storefront's npm
+    packages are present and the target runs real images), ``always`` (a missing piece fails), ``never``;
+    ``service``: whose folder holds ``e2e/journey.mjs``; ``chromium``: the browser it drives;
+    ``admin_email`` / ``admin_password``: an admin of the user service, so the journey can make a course to buy
+    (without them it buys a course the catalogue has).
+    """
+
+    browser: Literal["auto", "always", "never"] = "auto"
+    service: str = "storefront"
+    chromium: str = "/usr/bin/chromium"
+    admin_email: str | None = None
+    admin_password: SecretRef | None = None
+    timeout: Duration = 300.0
+
+
 class Config(Strict):
     """The whole release configuration of a platform."""
 
@@ -411,6 +429,7 @@ class Config(Strict):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    journey: JourneyConfig = Field(default_factory=JourneyConfig)
 
     @field_validator("services", "environments")
     @classmethod
