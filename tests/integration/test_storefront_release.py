@@ -38,7 +38,6 @@ def _environments(sandbox: Any) -> str:
     common = (f"target: docker, prometheus_url: '{sandbox.prometheus_url()}', "
               f"file_sd_dir: '{sandbox.file_sd_dir()}', ready_timeout: 120s")  # fmt: skip
     return (
-        "environments:\n"
         f"  itest: {{{common}, strategy: blue-green, port_offset: 17000, scale_down_delay: 1s,\n"
         "          edge: {bind: '127.0.0.1:25080', stats_bind: '127.0.0.1:25404', rate_limit_requests: 100000}}\n"
         f"  itest-canary: {{{common}, strategy: canary, port_offset: 17400, steps: [{{weight: 50, pause: 15s}}],\n"
@@ -84,8 +83,7 @@ def shop(sandbox: Any, registry_credentials: Any, tmp_path_factory: pytest.TempP
     repo = clone(REPO, tmp_path_factory.mktemp("shop") / "repo", env.registry)
     config = repo / "coursectl.yaml"
     text = config.read_text()
-    config.write_text(text[: text.index("environments:\n")] + _environments(sandbox)
-                      + text[text.index("\nnotifications:") :])  # fmt: skip
+    config.write_text(text.replace("environments:\n", "environments:\n" + _environments(sandbox), 1))
     (repo / "coursectl.itest.yaml").write_text(OVERLAY + ADMIN_OVERLAY)
     (repo / "coursectl.itest-canary.yaml").write_text(OVERLAY)
     git(repo, "add", "-A")
