@@ -79,8 +79,8 @@ def main() -> None:
         print(f"{chunk['file']:<42} {chunk['bytes'] / 1000:>9.2f} {chunk['gzip'] / 1000:>9.2f}")
     first = sizes["first_route"]
     print(f"first route JS: {first['gzip'] / 1000:.2f} kB gzip ({first['bytes'] / 1000:.2f} kB raw) of "
-          f"{sizes['budget_kb']} kB allowed, {len(first['chunks'])} chunks; all JS {sizes['total_js_gzip'] / 1000:.2f} "
-          "kB gzip")
+          f"{sizes['budget_kb']} kB allowed, {len(first['chunks'])} chunks; "
+          f"all JS {sizes['total_js_gzip'] / 1000:.2f} kB gzip")
 
     url, proc, where = args.url.rstrip("/"), None, "through the edge"
     with tempfile.TemporaryDirectory(prefix="storefront-bench-") as tmp:
@@ -103,7 +103,8 @@ def main() -> None:
     fcp = [r["fcp_ms"] for r in doc["app"] if r["fcp_ms"] is not None]
     print(f"time to first render ({where}; {args.runs} cold loads each, headless Chromium):")
     print(f"  storefront, catalogue heading on screen: median {statistics.median(app):.1f} ms "
-          f"(min {min(app):.1f}, max {max(app):.1f}); first contentful paint median {statistics.median(fcp):.1f} ms")
+          f"(min {min(app):.1f}, max {max(app):.1f}); "
+          f"first contentful paint median {statistics.median(fcp):.1f} ms")
     print(f"  peer, the same page without JavaScript:  median {statistics.median(peer):.1f} ms "
           f"(min {min(peer):.1f}, max {max(peer):.1f})")
     print(f"  the app's JavaScript costs {statistics.median(app) - statistics.median(peer):.1f} ms over the peer")

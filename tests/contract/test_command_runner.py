@@ -14,7 +14,8 @@ from coursectl.testing.fakes import FakeCommands
 
 def _real(tmp_path: Path) -> tuple[object, list[str], list[str], str]:
     """The real runner, a command that succeeds printing 'hello', one that fails with 3, a missing program."""
-    return LocalCommands(), ["sh", "-c", "echo hello"], ["sh", "-c", "echo broken >&2; exit 3"], "no-such-program-x1"
+    failing = ["sh", "-c", "echo broken >&2; exit 3"]
+    return LocalCommands(), ["sh", "-c", "echo hello"], failing, "no-such-program-x1"
 
 
 def _fake(tmp_path: Path) -> tuple[object, list[str], list[str], str]:

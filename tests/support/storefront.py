@@ -25,9 +25,11 @@ def require_node() -> str:
     """npm, with the storefront's packages installed (scripts/setup.sh does both)."""
     npm = shutil.which("npm")
     if npm is None:
-        pytest.fail("npm is not installed: run scripts/setup.sh (it installs Node.js and the storefront's packages)")
+        pytest.fail(
+            "npm is not installed: run scripts/setup.sh (it installs Node.js and the storefront's packages)"
+        )
     if not (STOREFRONT / "node_modules" / ".bin" / "vite").exists():
-        pytest.fail(f"the storefront's npm packages are not installed: run scripts/setup.sh (npm ci in {STOREFRONT})")
+        pytest.fail(f"the storefront's npm packages are missing: run scripts/setup.sh (npm ci in {STOREFRONT})")
     return npm
 
 
@@ -45,8 +47,9 @@ def build_dist(out: Path) -> Path:
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(STOREFRONT / "dist", out)
-    (out / "version.json").write_text(json.dumps({"service": "storefront", "version": "9.9.9-test",
-                                                  "git_sha": "0123456789abcdef", "build_time": "2026-01-01T00:00:00Z"}))
+    version = {"service": "storefront", "version": "9.9.9-test", "git_sha": "0123456789abcdef",
+               "build_time": "2026-01-01T00:00:00Z"}
+    (out / "version.json").write_text(json.dumps(version))
     return out
 
 
@@ -64,7 +67,7 @@ class StorefrontServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "StorefrontServer":
+    def start(self) -> StorefrontServer:
         nginx = require_binary("nginx", "nginx-light", ("/usr/sbin/nginx",))
         env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "STOREFRONT_ROOT": str(self.root),
                "RUNTIME_DIR": str(self.workdir / "run"), "NGINX": nginx, **self.env}
@@ -88,7 +91,8 @@ def journey(base_url: str, artifacts: Path, *, admin: tuple[str, str] | None,
     env = {"BASE_URL": base_url, "ARTIFACTS": str(artifacts), "CHROMIUM": CHROMIUM}
     if admin:
         env.update(ADMIN_EMAIL=admin[0], ADMIN_PASSWORD=admin[1])
-    done = subprocess.run([shutil.which("node") or "node", str(STOREFRONT / "e2e" / "journey.mjs")], cwd=STOREFRONT,
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+    argv = [shutil.which("node") or "node", str(STOREFRONT / "e2e" / "journey.mjs")]
+    done = subprocess.run(argv, cwd=STOREFRONT, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=timeout)
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, lines, done.stderr

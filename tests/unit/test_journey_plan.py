@@ -110,7 +110,8 @@ def test_a_slot_gets_its_services_secrets_from_the_state_directory(tmp_path: Pat
 
     monkeypatch.delenv("SECRET_X", raising=False)
     (tmp_path / "coursectl.yaml").write_text(
-        "project: t\nservices: {user: {path: u, port: 8001, env: {A: b}, secrets: {ADMIN_PASSWORD: {env: SECRET_X}}}}\n"
+        "project: t\nservices: {user: {path: u, port: 8001, env: {A: b},\n"
+        "                        secrets: {ADMIN_PASSWORD: {env: SECRET_X}}}}\n"
         "registry: {url: '127.0.0.1:5000'}\nenvironments: {local: {target: docker}}\n"
     )
     ctx = RolloutContext(loaded=load_config(tmp_path / "coursectl.yaml", "local"), ledger=None, state_dir=tmp_path)

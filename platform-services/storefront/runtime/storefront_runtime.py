@@ -182,12 +182,13 @@ class Metrics:
                     f'http_requests_total{{{svc},route="{_label(route)}",method="{method}",status="{status}"}} {n}'
                 )
             out += [
-                "# HELP http_request_duration_seconds Time to answer an HTTP request, by route template and method.",
+                "# HELP http_request_duration_seconds Time to answer an HTTP request, by route template and"
+                " method.",
                 "# TYPE http_request_duration_seconds histogram",
             ]
             for (route, method), counts in sorted(self.buckets.items()):
                 labels = f'{svc},route="{_label(route)}",method="{method}"'
-                for bound, n in zip(BUCKETS, counts):
+                for bound, n in zip(BUCKETS, counts, strict=True):
                     out.append(f'http_request_duration_seconds_bucket{{{labels},le="{bound:g}"}} {n}')
                 total = sum(v for (r, m, _s), v in self.requests.items() if (r, m) == (route, method))
                 out.append(f'http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}')

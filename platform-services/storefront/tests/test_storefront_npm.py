@@ -1,4 +1,4 @@
-"""The storefront's own toolchain, run from pytest: the Vitest unit tests, the typecheck, the build and its budget."""
+"""The storefront's own toolchain, run from pytest: Vitest, the typecheck, the build and its size budget."""
 
 from __future__ import annotations
 
