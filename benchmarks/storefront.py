@@ -5,8 +5,8 @@ peer measured in the same run: the same page with JavaScript disabled (the HTML 
     .venv/bin/python benchmarks/storefront.py [--url http://127.0.0.1:8080] [--runs 15] [--no-build]
 
 The edge is the sandbox's (`coursectl sandbox up && coursectl release --env local`). When nothing there serves
-the storefront, the built files are served here by the storefront's own runtime (nginx), without an edge, and
-the output says so.
+the storefront, this script starts one: the built files served by the storefront's runtime (nginx) behind an
+HAProxy edge rendered by coursectl (both on free loopback ports), and the output says so.
 """
 
 from __future__ import annotations
@@ -39,12 +39,36 @@ def serves_storefront(url: str) -> bool:
         return False
 
 
-def own_server(tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+def own_edge(tmp: Path, port: int) -> tuple[str, object]:
+    """coursectl's HAProxy edge with the storefront as its default route, in front of ``port``."""
+    sys.path.insert(0, str(REPO))
+    from coursectl.adapters.haproxy import HAProxyEdge
+    from coursectl.render.haproxy import EdgeServer
+
+    edge = HAProxyEdge(tmp / "edge", services={"storefront": "/health/ready"}, routes={"storefront": "/"},
+                       bind=f"127.0.0.1:{free_port()}", stats_bind=f"127.0.0.1:{free_port()}",
+                       rate_limit_requests=100000)  # fmt: skip
+    edge.write_config({"storefront": [EdgeServer("blue", "127.0.0.1", port, 256)]})
+    edge.ensure_running()
+    deadline = time.monotonic() + 20
+    while not serves_storefront(edge.url):
+        if time.monotonic() > deadline:
+            edge.stop()
+            sys.exit("storefront: the local edge did not route to the storefront")
+        time.sleep(0.2)
+    return edge.url, edge
+
+
+def own_server(tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
     root = tmp / "site"
     shutil.copytree(STOREFRONT / "dist", root)
     (root / "version.json").write_text(json.dumps({"service": "storefront", "version": "bench"}))
@@ -82,16 +106,20 @@ def main() -> None:
           f"{sizes['budget_kb']} kB allowed, {len(first['chunks'])} chunks; "
           f"all JS {sizes['total_js_gzip'] / 1000:.2f} kB gzip")
 
-    url, proc, where = args.url.rstrip("/"), None, "through the edge"
+    url, proc, edge, where = args.url.rstrip("/"), None, None, f"through the edge at {args.url}"
     with tempfile.TemporaryDirectory(prefix="storefront-bench-") as tmp:
         if not serves_storefront(url):
-            url, proc = own_server(Path(tmp))
-            where = f"no storefront behind {args.url}: served directly by its nginx runtime at {url}"
+            direct, proc = own_server(Path(tmp))
+            url, edge = own_edge(Path(tmp), int(direct.rsplit(":", 1)[1]))
+            where = (f"no storefront behind {args.url}: its nginx runtime behind a local HAProxy edge rendered by "
+                     f"coursectl at {url}")
         try:
             done = subprocess.run(["node", str(STOREFRONT / "e2e" / "first-render.mjs")], cwd=STOREFRONT,
                                   env={**os.environ, "BASE_URL": url, "RUNS": str(args.runs)},
                                   capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
         finally:
+            if edge is not None:
+                edge.stop()  # type: ignore[attr-defined]
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=20)

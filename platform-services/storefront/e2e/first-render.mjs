@@ -18,7 +18,12 @@ async function once(context, javaScriptEnabled) {
   if (javaScriptEnabled) {
     await page.getByRole("heading", { name: "Catalogue", level: 1 }).waitFor({ timeout: 15000 });
   } else {
-    await page.waitForFunction(() => performance.getEntriesByName("first-contentful-paint").length > 0, null, { timeout: 15000 });
+    // the page is loaded without its scripts; the measurement itself needs script execution back on
+    await cdp.send("Emulation.setScriptExecutionDisabled", { value: false });
+    for (let i = 0; i < 100; i++) {
+      if (await page.evaluate(() => performance.getEntriesByName("first-contentful-paint").length > 0)) break;
+      await page.waitForTimeout(20);
+    }
   }
   const timing = await page.evaluate(() => {
     const nav = performance.getEntriesByType("navigation")[0];
