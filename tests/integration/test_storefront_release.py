@@ -96,7 +96,8 @@ def shop(sandbox: Any, registry_credentials: Any, tmp_path_factory: pytest.TempP
     # as scripts/setup.sh does in a checkout: the journey needs the storefront's npm packages even when the
     # release skips the storefront's build (its inputs were pushed before, so its prebuild does not run)
     npm = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
-                         cwd=repo / "platform-services" / "storefront", capture_output=True, text=True, timeout=600)
+                         cwd=repo / "platform-services" / "storefront", capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
     assert npm.returncode == 0, npm.stderr[-2000:]
     s = Shop(env, repo, secrets.token_urlsafe(16))
     try:
