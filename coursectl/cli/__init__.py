@@ -15,6 +15,7 @@ from coursectl.cli import history as history_cmd
 from coursectl.cli import ledger as ledger_cmd
 from coursectl.cli import lock as lock_cmd
 from coursectl.cli import metrics as metrics_cmd
+from coursectl.cli import notify as notify_cmd
 from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
@@ -35,6 +36,7 @@ def build_app() -> typer.Typer:
     app.add_typer(metrics_cmd.app, name="metrics")
     app.add_typer(ledger_cmd.app, name="ledger")
     app.add_typer(rollout_cmd.app, name="rollout")
+    app.add_typer(notify_cmd.app, name="notify")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)

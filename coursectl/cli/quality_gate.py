@@ -106,6 +106,12 @@ def quality_gate(
         listed = "; ".join(
             f"{c.metric} {c.actual} {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold}" for c in failed
         )
+        state.announce_gate(
+            "quality gate", f"quality gate of {key} is {result.gate.status}" + (f": {listed}" if listed else ""),
+            environment=loaded.env_name,
+            details=[f"{c.metric}: {c.actual} {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold}"
+                     for c in failed],
+        )
         raise GateBlocked(
             f"quality gate of {key} is {result.gate.status}" + (f": {listed}" if listed else ""),
             details={"failed_conditions": [c.to_dict() for c in failed]},

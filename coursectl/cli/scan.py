@@ -205,9 +205,17 @@ def scan(
 
     if report.blocking:
         ids = sorted({j.finding.id for j in report.blocking})
+        message = (f"scan blocked: {len(report.blocking)} finding(s) at or above {report.fail_on}: "
+                   f"{', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}")
+        blocked_services = sorted({str(j.finding.service) for j in report.blocking})
+        state.announce_gate(
+            "scan policy", message, environment=loaded.env_name,
+            service=blocked_services[0] if len(blocked_services) == 1 else None,
+            details=[f"{j.finding.service}: {j.finding.id} {j.finding.severity} in {j.finding.package}"
+                     f" {j.finding.installed_version}".rstrip() for j in report.blocking[:40]],
+        )
         raise GateBlocked(
-            f"scan blocked: {len(report.blocking)} finding(s) at or above {report.fail_on}: "
-            f"{', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}",
+            message,
             hint="fix them, or accept a risk in the ignore file with a reason and an expiry date",
             details={"blocking": len(report.blocking)},
         )
