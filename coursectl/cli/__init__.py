@@ -12,7 +12,9 @@ from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
+from coursectl.cli import journey as journey_cmd
 from coursectl.cli import ledger as ledger_cmd
+from coursectl.cli import loadtest as loadtest_cmd
 from coursectl.cli import lock as lock_cmd
 from coursectl.cli import metrics as metrics_cmd
 from coursectl.cli import notify as notify_cmd
@@ -44,6 +46,8 @@ def build_app() -> typer.Typer:
     deploy_cmd.register(app)
     status_cmd.register(app)
     release_cmd.register(app)
+    journey_cmd.register(app)
+    loadtest_cmd.register(app)
     return app
 
 

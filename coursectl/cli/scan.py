@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coursectl.cli._app import state_of
-from coursectl.cli._options import EnvOption, OutputOption
+from coursectl.cli._options import EnvOption, JUnitOption, OutputOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -158,6 +158,7 @@ def scan(
     report_paths: Annotated[list[Path] | None, typer.Option("--report", metavar="PATH", show_default=False,
                                                             help="Write the report here (repeatable; the format "
                                                             "follows the name: .sarif, .xml, .json).")] = None,
+    junit: JUnitOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -185,11 +186,14 @@ def scan(
     out.progress(f"scanning {targets} ({kind.value})")
     report = run_scan(loaded, request, ledger=state.ledger())
 
+    from coursectl.cli._output import write_report
+
     paths = list(report_paths or [])
-    for path in paths:
-        chosen = format_for(path, fmt)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_report(report, chosen), encoding="utf-8")
+    written = [(path, format_for(path, fmt)) for path in paths]
+    if junit is not None:
+        written.append((junit, ReportFormat.junit))
+    for path, chosen in written:
+        write_report(path, render_report(report, chosen))
         out.progress(f"wrote {chosen.value} report {path}")
     for run in report.skipped:
         out.warn(f"{run.scanner} skipped on {run.service}: {run.message}")
