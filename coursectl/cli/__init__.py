@@ -24,6 +24,7 @@ from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
 from coursectl.cli import scan as scan_cmd
 from coursectl.cli import status as status_cmd
+from coursectl.cli import testsuite as testsuite_cmd
 from coursectl.cli._app import create_app, debug_enabled
 from coursectl.cli._output import Output, OutputMode
 from coursectl.errors import CoursectlError, Interrupted
@@ -48,6 +49,7 @@ def build_app() -> typer.Typer:
     release_cmd.register(app)
     journey_cmd.register(app)
     loadtest_cmd.register(app)
+    testsuite_cmd.register(app)
     return app
 
 
