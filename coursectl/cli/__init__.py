@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import typer
 
 from coursectl.cli import build as build_cmd
+from coursectl.cli import spec as spec_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
@@ -50,6 +51,7 @@ def build_app() -> typer.Typer:
     journey_cmd.register(app)
     loadtest_cmd.register(app)
     testsuite_cmd.register(app)
+    spec_cmd.register(app)
     return app
 
 
