@@ -257,9 +257,9 @@ def test_junit_lists_each_condition_and_an_analysis_error(project: Path, sonar: 
     assert code == 6
     root = ET.parse(project / "reports/junit/qg.xml").getroot()
     assert (root.get("tests"), root.get("failures")) == ("7", "4")  # the sample has 4 ERROR conditions
-    failed = {c.get("name"): c.find("failure").get("message") for c in root.iter("testcase")  # type: ignore[union-attr]
-              if c.find("failure") is not None}
-    assert failed["new_coverage"] == "new_coverage is 82.50562381034781 (fails when < 85)"
+    failures = {c.get("name"): c.find("failure").get("message") for c in root.iter("testcase")  # type: ignore[union-attr]
+                if c.find("failure") is not None}
+    assert failures["new_coverage"] == "new_coverage is 82.50562381034781 (fails when < 85)"
     sonar.tasks = [pending(), failed()]
     code, _, _ = run(project, sonar, capsys, "--junit", "reports/junit/qg.xml")
     assert code == 5
