@@ -15,13 +15,40 @@ from coursectl.render.slack_blocks import build_message
 
 # Slack's error codes that trying again will not fix (the rest — rate limits, 5xx, time-outs — may pass later)
 _PERMANENT = {
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "invalid_token",
-    "missing_scope", "channel_not_found", "not_in_channel", "is_archived", "channel_is_archived",
-    "invalid_blocks", "invalid_payload", "msg_too_long", "no_text", "too_many_attachments", "action_prohibited",
-    "user_not_found", "no_service", "no_team", "restricted_action", "cant_update_message", "edit_window_closed",
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "invalid_token",
+    "missing_scope",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "channel_is_archived",
+    "invalid_blocks",
+    "invalid_payload",
+    "msg_too_long",
+    "no_text",
+    "too_many_attachments",
+    "action_prohibited",
+    "user_not_found",
+    "no_service",
+    "no_team",
+    "restricted_action",
+    "cant_update_message",
+    "edit_window_closed",
 }
-_AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "invalid_token",
-         "missing_scope", "action_prohibited"}
+_AUTH = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "invalid_token",
+    "missing_scope",
+    "action_prohibited",
+}
 
 
 def _error(code: str, status: int | None, retry_after: Any, masker: SecretMasker, what: str) -> CoursectlError:
@@ -56,8 +83,9 @@ class SlackWebhookNotifier:
         try:
             response = self._client.send(text=message["text"], blocks=message["blocks"], unfurl_links=False)
         except Exception as exc:  # urllib / socket errors: the service is unreachable
-            raise ExternalError(self._masker.mask(f"Slack webhook unreachable: {type(exc).__name__}: {exc}")) \
-                from exc
+            raise ExternalError(
+                self._masker.mask(f"Slack webhook unreachable: {type(exc).__name__}: {exc}")
+            ) from exc
         if response.status_code != 200 or (response.body or "").strip() != "ok":
             headers = {k.lower(): v for k, v in (response.headers or {}).items()}
             retry_after = headers.get("retry-after")
@@ -96,11 +124,13 @@ class SlackBotNotifier:
             retry_after = headers.get("retry-after")
             if isinstance(retry_after, list):
                 retry_after = retry_after[0] if retry_after else None
-            raise _error(code, getattr(response, "status_code", None), retry_after, self._masker,
-                         what.replace("_", ".")) from exc
+            raise _error(
+                code, getattr(response, "status_code", None), retry_after, self._masker, what.replace("_", ".")
+            ) from exc
         except Exception as exc:  # connection refused, time-outs, bad JSON from a proxy
-            raise ExternalError(self._masker.mask(f"Slack {what.replace('_', '.')} failed: "
-                                                  f"{type(exc).__name__}: {exc}")) from exc
+            raise ExternalError(
+                self._masker.mask(f"Slack {what.replace('_', '.')} failed: {type(exc).__name__}: {exc}")
+            ) from exc
 
     def send(self, notification: Notification, *, update: str | None = None) -> Delivery:
         message = build_message(notification)
@@ -108,14 +138,20 @@ class SlackBotNotifier:
         if update:
             channel, _, ts = update.partition(":")
             try:
-                response = self._call("chat_update", channel=channel, ts=ts, text=message["text"],
-                                      blocks=message["blocks"])
+                response = self._call(
+                    "chat_update", channel=channel, ts=ts, text=message["text"], blocks=message["blocks"]
+                )
                 ref = f"{response.get('channel', channel)}:{response.get('ts', ts)}"
                 return Delivery(self.name, n.event, "updated", ref=ref, key=n.key, final=n.final)
             except PreconditionError as exc:
                 if "message_not_found" not in exc.message and "cant_update_message" not in exc.message:
                     raise  # otherwise the message is gone: post a new one
-        response = self._call("chat_postMessage", channel=self.channel, text=message["text"],
-                              blocks=message["blocks"], unfurl_links=False)
+        response = self._call(
+            "chat_postMessage",
+            channel=self.channel,
+            text=message["text"],
+            blocks=message["blocks"],
+            unfurl_links=False,
+        )
         ref = f"{response.get('channel', self.channel)}:{response.get('ts', '')}"
         return Delivery(self.name, n.event, "sent", ref=ref, key=n.key, final=n.final)

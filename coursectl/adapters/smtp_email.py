@@ -72,8 +72,9 @@ class EmailNotifier:
 
     def send(self, notification: Notification, *, update: str | None = None) -> Delivery:
         if not self.recipients:
-            raise PreconditionError("e-mail notifications have no recipients",
-                                    hint="list them in notifications.email.recipients")
+            raise PreconditionError(
+                "e-mail notifications have no recipients", hint="list them in notifications.email.recipients"
+            )
         msg = compose(notification, sender=self.sender, recipients=self.recipients)
         where = f"{self.host}:{self.port}"
         try:
@@ -98,26 +99,39 @@ class EmailNotifier:
         except (PreconditionError, AuthError):
             raise
         except smtplib.SMTPAuthenticationError as exc:
-            raise AuthError(f"the SMTP server {where} refused the login of {self.username}: {exc.smtp_code}") \
-                from exc
+            raise AuthError(
+                f"the SMTP server {where} refused the login of {self.username}: {exc.smtp_code}"
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
-            raise PreconditionError(f"the SMTP server {where} refused every recipient: "
-                                    f"{', '.join(sorted(exc.recipients))}") from exc
+            raise PreconditionError(
+                f"the SMTP server {where} refused every recipient: {', '.join(sorted(exc.recipients))}"
+            ) from exc
         except smtplib.SMTPSenderRefused as exc:
-            raise PreconditionError(f"the SMTP server {where} refused the sender {self.sender}: {exc.smtp_code}") \
-                from exc
+            raise PreconditionError(
+                f"the SMTP server {where} refused the sender {self.sender}: {exc.smtp_code}"
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             text = self._masker.mask(f"the SMTP server {where} answered {exc.smtp_code}: {exc.smtp_error!r}")
             if 500 <= exc.smtp_code < 600:
                 raise PreconditionError(text) from exc
             raise ExternalError(text) from exc
         except ssl.SSLError as exc:
-            raise PreconditionError(f"TLS with the SMTP server {where} failed: {exc.reason or exc}",
-                                    hint="check notifications.email.ca_file") from exc
+            raise PreconditionError(
+                f"TLS with the SMTP server {where} failed: {exc.reason or exc}",
+                hint="check notifications.email.ca_file",
+            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise ExternalError(self._masker.mask(f"the SMTP server {where} is unreachable: "
-                                                  f"{type(exc).__name__}: {exc}")) from exc
+            raise ExternalError(
+                self._masker.mask(f"the SMTP server {where} is unreachable: {type(exc).__name__}: {exc}")
+            ) from exc
         status = "sent"
         error = f"refused: {', '.join(sorted(refused))}" if refused else None
-        return Delivery(self.name, notification.event, status, error=error, ref=str(msg["Message-ID"]),
-                        key=notification.key, final=notification.final)
+        return Delivery(
+            self.name,
+            notification.event,
+            status,
+            error=error,
+            ref=str(msg["Message-ID"]),
+            key=notification.key,
+            final=notification.final,
+        )

@@ -48,10 +48,18 @@ class LoadReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "url": self.url, "target_rps": self.target_rps, "duration_s": self.duration, "sent": self.sent,
-            "failed": self.failed, "statuses": dict(self.statuses), "elapsed_s": round(self.elapsed, 3),
-            "achieved_rps": round(self.achieved_rps, 2), "error_rate": self.error_rate,
-            "p50_s": percentile(self.latencies, 0.5), "p95_s": self.p95, "max_s": max(self.latencies, default=None),
+            "url": self.url,
+            "target_rps": self.target_rps,
+            "duration_s": self.duration,
+            "sent": self.sent,
+            "failed": self.failed,
+            "statuses": dict(self.statuses),
+            "elapsed_s": round(self.elapsed, 3),
+            "achieved_rps": round(self.achieved_rps, 2),
+            "error_rate": self.error_rate,
+            "p50_s": percentile(self.latencies, 0.5),
+            "p95_s": self.p95,
+            "max_s": max(self.latencies, default=None),
         }
 
 

@@ -28,8 +28,10 @@ def send_test(
     """Send a test message to ``channels`` now and wait for it (the one synchronous notification): exit 4 when
     a channel is not usable here (missing secret, refused token), 5 when it is unreachable."""
     if not channels:
-        raise PreconditionError("no notification channel is configured",
-                                hint="add notifications.slack or notifications.email to coursectl.yaml")
+        raise PreconditionError(
+            "no notification channel is configured",
+            hint="add notifications.slack or notifications.email to coursectl.yaml",
+        )
     note = messages.probe_notification(", ".join(channels), actor=actor, environment=environment, links=links)
     service.deliver(note, channels)
     deliveries: list[Delivery] = service.drain(timeout)
@@ -63,8 +65,17 @@ def notify_backup(
     For the backup use cases: call it once per backup attempt, whatever happened; it never raises and never
     waits for a channel. Returns the notification published."""
     note = messages.backup_notification(
-        succeeded=succeeded, source=source, backup_id=backup_id, store=store, size_bytes=size_bytes,
-        duration_s=duration_s, verified=verified, error=error, environment=environment, actor=actor, links=links,
+        succeeded=succeeded,
+        source=source,
+        backup_id=backup_id,
+        store=store,
+        size_bytes=size_bytes,
+        duration_s=duration_s,
+        verified=verified,
+        error=error,
+        environment=environment,
+        actor=actor,
+        links=links,
         now=now,
     )
     service.publish(note)

@@ -31,8 +31,10 @@ class TestRun:
     tail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("kind", "paths", "report", "tests", "failures", "errors", "skipped",
-                                               "returncode")}
+        return {
+            k: getattr(self, k)
+            for k in ("kind", "paths", "report", "tests", "failures", "errors", "skipped", "returncode")
+        }
 
 
 def _counts(path: Path) -> tuple[int, int, int, int]:
@@ -57,23 +59,31 @@ def run_tests(
         raise UsageError(f"unknown test kind {kind!r}: expected unit or integration")
     unknown = [s for s in services if s not in config.services]
     if unknown:
-        raise UsageError(f"unknown service(s): {', '.join(unknown)}", hint=f"services: {', '.join(config.services)}")
+        raise UsageError(
+            f"unknown service(s): {', '.join(unknown)}", hint=f"services: {', '.join(config.services)}"
+        )
     names = list(services or config.services)
     shared = [] if services else list(config.build.shared)
     paths = test_paths(root, kind, [config.services[n].path for n in names], shared, config.build.context)
     if not paths:
-        raise PreconditionError(f"no {kind} test folders found for {', '.join(names)}",
-                                hint="unit tests live in <service>/tests, integration tests in <context>/tests/integration")
+        raise PreconditionError(
+            f"no {kind} test folders found for {', '.join(names)}",
+            hint="unit tests live in <service>/tests, integration tests in <context>/tests/integration",
+        )
     junit.parent.mkdir(parents=True, exist_ok=True)
-    done = process.run(pytest_argv(sys.executable, kind, paths, str(junit.resolve())), timeout=timeout, cwd=root,
-                       check=False)
+    done = process.run(
+        pytest_argv(sys.executable, kind, paths, str(junit.resolve())), timeout=timeout, cwd=root, check=False
+    )
     tests, failures, errors, skipped = _counts(junit)
     run = TestRun(kind, paths, str(junit), tests, failures, errors, skipped, done.returncode, done.tail(15))
     if done.returncode == 0:
         return run
     if done.returncode == 1:
-        raise GateBlocked(f"{kind} tests failed: {failures} failed, {errors} errors of {tests}",
-                          hint=f"the JUnit report is {junit}", details=run.to_dict())
+        raise GateBlocked(
+            f"{kind} tests failed: {failures} failed, {errors} errors of {tests}",
+            hint=f"the JUnit report is {junit}",
+            details=run.to_dict(),
+        )
     if done.returncode == 5:
         raise PreconditionError(f"no {kind} tests were collected in {', '.join(paths)}", details=run.to_dict())
     raise ExternalError(f"pytest failed with exit code {done.returncode}: {done.tail(8)}", details=run.to_dict())

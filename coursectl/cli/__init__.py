@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import typer
 
 from coursectl.cli import build as build_cmd
-from coursectl.cli import spec as spec_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
@@ -24,6 +23,7 @@ from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
 from coursectl.cli import scan as scan_cmd
+from coursectl.cli import spec as spec_cmd
 from coursectl.cli import status as status_cmd
 from coursectl.cli import testsuite as testsuite_cmd
 from coursectl.cli._app import create_app, debug_enabled

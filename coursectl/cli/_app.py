@@ -111,8 +111,8 @@ class AppState:
             out = self.out()
             for d in self._notifications.drain():
                 if not d.ok and d.status != "skipped":
-                    out.warn(f"notification {d.event} to {d.channel} failed after {d.attempts} attempt(s): {d.error}"
-                             " (recorded in the ledger)")
+                    out.warn(f"notification {d.event} to {d.channel} failed after {d.attempts} attempt(s):"
+                             f" {d.error} (recorded in the ledger)")
             self._notifications.close()
         except Exception as exc:  # reporting on notifications must not turn a result into an error
             logging.getLogger(__name__).warning("notifications: %s", exc)

@@ -96,7 +96,7 @@ def deploy(
     try:
         for svc in services:
             out.progress(f"deploying {svc} {version or digest} to {rctx.env_name}")
-            results.append(api.deploy(rctx, svc, lock_wait=lock_wait, **options))  # type: ignore[arg-type]
+            results.append(api.deploy(rctx, svc, lock_wait=lock_wait, **options))
     except CoursectlError as exc:
         if junit is not None:  # the measurements that aborted it are what Jenkins should show
             failed = rctx.store.load(str(exc.details.get("rollout_id"))) if exc.details.get("rollout_id") else None

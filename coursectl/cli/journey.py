@@ -16,8 +16,10 @@ def register(app: typer.Typer) -> None:
 
 def journey(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Option("--url", help="Base URL to test (default: the environment's edge).",
-                                            show_default=False)] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Base URL to test (default: the environment's edge).", show_default=False),
+    ] = None,
     junit: JUnitOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
@@ -36,12 +38,17 @@ def journey(
     out.progress(f"user journey through {base}")
     result = run_journey(base)
     if junit is not None:
-        write_report(junit, to_xml(f"coursectl journey ({loaded.env_name})", journey_cases(str(loaded.env_name), result.steps)))
+        write_report(
+            junit,
+            to_xml(f"coursectl journey ({loaded.env_name})", journey_cases(str(loaded.env_name), result.steps)),
+        )
         out.progress(f"wrote junit report {junit}")
     lines = "\n".join(f"{'ok  ' if s.ok else 'FAIL'} {s.name}: {s.detail}" for s in result.steps)
     out.result(result.to_dict(), human=lines, ids=[s.name for s in result.steps if not s.ok])
     if not result.ok:
         failed = next((s for s in result.steps if not s.ok), None)
-        message = f"user journey through {base} failed" + (f" at '{failed.name}': {failed.detail}" if failed else "")
+        message = f"user journey through {base} failed" + (
+            f" at '{failed.name}': {failed.detail}" if failed else ""
+        )
         state.announce_gate("journey", message, environment=loaded.env_name)
         raise GateBlocked(message, hint=f"coursectl status --env {loaded.env_name}")

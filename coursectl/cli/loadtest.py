@@ -16,16 +16,21 @@ def register(app: typer.Typer) -> None:
 
 def loadtest(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Option("--url", help="Base URL (default: the environment's edge).",
-                                            show_default=False)] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Base URL (default: the environment's edge).", show_default=False)
+    ] = None,
     rps: Annotated[float, typer.Option("--rps", min=0.1, help="Target requests per second.")] = 20.0,
-    duration: Annotated[float, typer.Option("--duration", metavar="SECONDS", min=0.1,
-                                            help="How long the load runs.")] = 30.0,
+    duration: Annotated[
+        float, typer.Option("--duration", metavar="SECONDS", min=0.1, help="How long the load runs.")
+    ] = 30.0,
     connections: Annotated[int, typer.Option("--connections", min=1, max=64, help="Parallel connections.")] = 4,
-    p95_max: Annotated[float, typer.Option("--p95-max", metavar="SECONDS", min=0,
-                                           help="Highest acceptable 95th-percentile latency.")] = 0.5,
-    error_rate_max: Annotated[float, typer.Option("--error-rate-max", min=0, max=1,
-                                                  help="Highest acceptable share of failed requests.")] = 0.01,
+    p95_max: Annotated[
+        float,
+        typer.Option("--p95-max", metavar="SECONDS", min=0, help="Highest acceptable 95th-percentile latency."),
+    ] = 0.5,
+    error_rate_max: Annotated[
+        float, typer.Option("--error-rate-max", min=0, max=1, help="Highest acceptable share of failed requests.")
+    ] = 0.01,
     junit: JUnitOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
@@ -45,13 +50,22 @@ def loadtest(
     report = run_load(base, rps=rps, duration=duration, connections=connections)
     checks = judge(report, Thresholds(p95_max, error_rate_max))
     if junit is not None:
-        write_report(junit, to_xml(f"coursectl loadtest ({loaded.env_name})",
-                                   threshold_cases(f"loadtest.{loaded.env_name}", checks),
-                                   properties={"url": base, "rps": f"{rps:g}", "duration": f"{duration:g}"}))
-    data = dict(report.to_dict(), checks=[{"name": n, "value": v, "limit": lim, "ok": ok} for n, v, lim, ok in checks])
+        write_report(
+            junit,
+            to_xml(
+                f"coursectl loadtest ({loaded.env_name})",
+                threshold_cases(f"loadtest.{loaded.env_name}", checks),
+                properties={"url": base, "rps": f"{rps:g}", "duration": f"{duration:g}"},
+            ),
+        )
+    data = dict(
+        report.to_dict(), checks=[{"name": n, "value": v, "limit": lim, "ok": ok} for n, v, lim, ok in checks]
+    )
     lines = [f"{report.sent} requests, {report.failed} failed, {report.achieved_rps:.1f}/s of {rps:g}/s"]
-    lines += [f"{'ok  ' if ok else 'FAIL'} {n} = {v if v is not None else 'no data'} (limit {lim:g})"
-              for n, v, lim, ok in checks]
+    lines += [
+        f"{'ok  ' if ok else 'FAIL'} {n} = {v if v is not None else 'no data'} (limit {lim:g})"
+        for n, v, lim, ok in checks
+    ]
     out.result(data, human="\n".join(lines), ids=[n for n, _, _, ok in checks if not ok])
     breached = [f"{n} {v if v is not None else 'no data'} (limit {lim:g})" for n, v, lim, ok in checks if not ok]
     if breached:

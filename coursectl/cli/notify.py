@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -11,17 +11,18 @@ import typer
 from coursectl.cli._app import state_of
 from coursectl.cli._options import EnvOption, OutputOption
 
-app = typer.Typer(help="Notifications: test the channels, announce a CI build, show the routing.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Notifications: test the channels, announce a CI build, show the routing.", no_args_is_help=True
+)
 
 
-class Channel(str, Enum):
+class Channel(StrEnum):
     slack = "slack"
     email = "email"
     console = "console"
 
 
-class BuildResult(str, Enum):
+class BuildResult(StrEnum):
     SUCCESS = "SUCCESS"
     UNSTABLE = "UNSTABLE"
     FAILURE = "FAILURE"
@@ -29,7 +30,7 @@ class BuildResult(str, Enum):
     NOT_BUILT = "NOT_BUILT"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     info = "info"
     warning = "warning"
     critical = "critical"
@@ -46,8 +47,10 @@ def _deliveries_text(deliveries: list) -> str:  # type: ignore[type-arg]
 @app.command("test")
 def test(
     ctx: typer.Context,
-    channel: Annotated[Channel | None, typer.Option("--channel", help="Only this channel (default: every configured"
-                                                    " one).", show_default=False)] = None,
+    channel: Annotated[
+        Channel | None,
+        typer.Option("--channel", help="Only this channel (default: every configured one).", show_default=False),
+    ] = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -69,24 +72,39 @@ def test(
     links = notification_links(loaded.config)(None, loaded.env_name)
     out.progress(f"sending a test notification to {', '.join(channels) or '(no channel)'}")
     deliveries = send_test(service, channels, actor=current_actor(), environment=loaded.env_name, links=links)
-    out.result({"deliveries": [d.to_dict() for d in deliveries]}, human=_deliveries_text(deliveries),
-               ids=[d.ref or d.channel for d in deliveries])
+    out.result(
+        {"deliveries": [d.to_dict() for d in deliveries]},
+        human=_deliveries_text(deliveries),
+        ids=[d.ref or d.channel for d in deliveries],
+    )
 
 
 @app.command("build")
 def build(
     ctx: typer.Context,
-    result: Annotated[BuildResult, typer.Option("--result", case_sensitive=False,
-                                                help="The build's result (Jenkins' currentBuild.currentResult).")],
-    job: Annotated[str | None, typer.Option("--job", help="Job name (default: JOB_NAME).", show_default=False)] = None,
-    number: Annotated[str | None, typer.Option("--number", help="Build number (default: BUILD_NUMBER).",
-                                               show_default=False)] = None,
-    commit: Annotated[str | None, typer.Option("--commit", help="Commit (default: GIT_COMMIT).",
-                                               show_default=False)] = None,
-    branch: Annotated[str | None, typer.Option("--branch", help="Branch (default: BRANCH_NAME or GIT_BRANCH).",
-                                               show_default=False)] = None,
-    duration: Annotated[float | None, typer.Option("--duration", metavar="SECONDS", min=0, show_default=False,
-                                                   help="How long the build took.")] = None,
+    result: Annotated[
+        BuildResult,
+        typer.Option(
+            "--result", case_sensitive=False, help="The build's result (Jenkins' currentBuild.currentResult)."
+        ),
+    ],
+    job: Annotated[
+        str | None, typer.Option("--job", help="Job name (default: JOB_NAME).", show_default=False)
+    ] = None,
+    number: Annotated[
+        str | None, typer.Option("--number", help="Build number (default: BUILD_NUMBER).", show_default=False)
+    ] = None,
+    commit: Annotated[
+        str | None, typer.Option("--commit", help="Commit (default: GIT_COMMIT).", show_default=False)
+    ] = None,
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="Branch (default: BRANCH_NAME or GIT_BRANCH).", show_default=False),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", metavar="SECONDS", min=0, show_default=False, help="How long the build took."),
+    ] = None,
     message: Annotated[str, typer.Option("--message", help="One line to show (default: the result).")] = "",
     env: EnvOption = None,
     output: OutputOption = None,
@@ -118,16 +136,21 @@ def build(
     for d in deliveries:
         if not d.ok and d.status != "skipped":
             out.warn(f"notification build to {d.channel} failed after {d.attempts} attempt(s): {d.error}")
-    out.result({"notification": note.to_dict(), "deliveries": [d.to_dict() for d in deliveries]},
-               human=_deliveries_text(deliveries), ids=[d.channel for d in deliveries if d.ok])
+    out.result(
+        {"notification": note.to_dict(), "deliveries": [d.to_dict() for d in deliveries]},
+        human=_deliveries_text(deliveries),
+        ids=[d.channel for d in deliveries if d.ok],
+    )
 
 
 @app.command("routes")
 def routes(
     ctx: typer.Context,
     event: Annotated[str, typer.Option("--event", help="An event, e.g. deploy.failed or backup.failed.")],
-    severity: Annotated[Severity | None, typer.Option("--severity", help="Severity (default: the event's usual"
-                                                      " one).", show_default=False)] = None,
+    severity: Annotated[
+        Severity | None,
+        typer.Option("--severity", help="Severity (default: the event's usual one).", show_default=False),
+    ] = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -141,11 +164,18 @@ def routes(
     if event not in NOTIFY_EVENTS:
         raise UsageError(f"--event {event!r} is not an event", hint=f"events: {', '.join(NOTIFY_EVENTS)}")
     loaded = state.config(env)
-    usual = {"deploy.aborted": "warning", "deploy.failed": "critical", "rollback": "warning",
-             "gate.blocked": "warning", "backup.failed": "critical", "lock.takeover": "warning"}
+    usual = {
+        "deploy.aborted": "warning",
+        "deploy.failed": "critical",
+        "rollback": "warning",
+        "gate.blocked": "warning",
+        "backup.failed": "critical",
+        "lock.takeover": "warning",
+    }
     level = severity.value if severity else usual.get(event, "info")
     probe = Notification(event=event, title=event, severity=level, environment=loaded.env_name)
     channels = channels_for(probe, routes_from_config(loaded.config.notifications))
     data = {"event": event, "severity": level, "environment": loaded.env_name, "channels": channels}
-    out.result(data, human=f"{event} ({level}) in {loaded.env_name}: {', '.join(channels) or 'no channel'}",
-               ids=channels)
+    out.result(
+        data, human=f"{event} ({level}) in {loaded.env_name}: {', '.join(channels) or 'no channel'}", ids=channels
+    )

@@ -42,9 +42,21 @@ def _param(p: Any) -> dict[str, Any]:
 def describe(command: Any, path: Sequence[str] = ()) -> dict[str, Any]:
     """A click-style command (``typer.main.get_command(app)``) as data, recursively."""
     options = [_param(p) for p in command.params if p.param_type_name == "option"]
-    options.append({"name": "help", "names": ["-h", "--help"], "negations": [], "flag": True, "multiple": False,
-                    "required": False, "nargs": 1, "choices": None, "case_sensitive": True, "type": "boolean",
-                    "help": "Show the help and exit."})
+    options.append(
+        {
+            "name": "help",
+            "names": ["-h", "--help"],
+            "negations": [],
+            "flag": True,
+            "multiple": False,
+            "required": False,
+            "nargs": 1,
+            "choices": None,
+            "case_sensitive": True,
+            "type": "boolean",
+            "help": "Show the help and exit.",
+        }
+    )
     node: dict[str, Any] = {
         "path": list(path),
         "help": ((command.help or "").strip().splitlines() or [""])[0],
@@ -94,7 +106,8 @@ def _hoist(spec: dict[str, Any], argv: Sequence[str]) -> list[str]:
 def _option(node: dict[str, Any], token: str) -> dict[str, Any] | None:
     for opt in node["options"]:
         if token in opt["names"] or token in opt["negations"]:
-            return opt
+            found: dict[str, Any] = opt
+            return found
     return None
 
 
@@ -206,7 +219,11 @@ def cli_spec(ctx: typer.Context, output: OutputOption = None) -> None:
     def lines(node: dict[str, Any]) -> list[str]:
         opts = " ".join(sorted(o["names"][-1] for o in node["options"] if o["name"] != "help"))
         args = " ".join(a["name"].upper() + ("..." if a["nargs"] == -1 else "") for a in node["arguments"])
-        here = [f"coursectl {' '.join(node['path'])} {args} {opts}".replace("  ", " ").strip()] if node["path"] else []
+        here = (
+            [f"coursectl {' '.join(node['path'])} {args} {opts}".replace("  ", " ").strip()]
+            if node["path"]
+            else []
+        )
         for sub in node.get("commands", []):
             here += lines(sub)
         return here

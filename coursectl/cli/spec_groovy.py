@@ -108,6 +108,11 @@ def calls_in(path: Path, root: Path) -> list[Call]:
 
 def calls_under(folder: Path) -> list[Call]:
     """Every coursectl call in the Groovy files and Jenkinsfiles under ``folder`` (node_modules excluded)."""
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not {"node_modules", "test"} & set(p.parts)
-             and (p.suffix == ".groovy" or p.name == "Jenkinsfile")]
+    files = [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and not {"node_modules", "test"} & set(p.parts)
+        and (p.suffix == ".groovy" or p.name == "Jenkinsfile")
+    ]
     return [c for p in files for c in calls_in(p, folder)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +12,7 @@ from coursectl.cli._app import state_of
 from coursectl.cli._options import EnvOption, OutputOption
 
 
-class TestKind(str, Enum):
+class TestKind(StrEnum):
     __test__ = False
 
     unit = "unit"
@@ -25,13 +25,20 @@ def register(app: typer.Typer) -> None:
 
 def test(
     ctx: typer.Context,
-    kind: Annotated[TestKind, typer.Argument(help="unit (no servers) or integration (real servers started by the"
-                                             " tests' own fixtures).")],
-    services: Annotated[list[str] | None, typer.Argument(help="Only these services (default: all and the shared"
-                                                         " library).", show_default=False)] = None,
-    junit: Annotated[Path, typer.Option("--junit", metavar="PATH", help="Where the JUnit XML report goes.")] = Path(
-        "reports/junit/tests.xml"),
-    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=1, help="Stop after this long.")] = 1800,
+    kind: Annotated[
+        TestKind,
+        typer.Argument(help="unit (no servers) or integration (real servers started by the tests' own fixtures)."),
+    ],
+    services: Annotated[
+        list[str] | None,
+        typer.Argument(help="Only these services (default: all and the shared library).", show_default=False),
+    ] = None,
+    junit: Annotated[
+        Path, typer.Option("--junit", metavar="PATH", help="Where the JUnit XML report goes.")
+    ] = Path("reports/junit/tests.xml"),
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", min=1, help="Stop after this long.")
+    ] = 1800,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -44,5 +51,9 @@ def test(
     loaded = state.config(env)
     out.progress(f"{kind.value} tests of {', '.join(services or []) or 'every service'}")
     run = run_tests(loaded.config, loaded.root, kind.value, services=services or (), junit=junit, timeout=timeout)
-    out.result(run.to_dict(), human=f"{kind.value} tests: {run.tests} run, {run.failures} failed, {run.errors} errors,"
-               f" {run.skipped} skipped — {run.report}", ids=[run.report])
+    out.result(
+        run.to_dict(),
+        human=f"{kind.value} tests: {run.tests} run, {run.failures} failed, {run.errors} errors,"
+        f" {run.skipped} skipped — {run.report}",
+        ids=[run.report],
+    )

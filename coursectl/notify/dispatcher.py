@@ -109,8 +109,17 @@ class NotificationService:
             self.published.append(notification)
             if not channels:
                 if notification.final:
-                    self._finish(notification, Delivery("none", notification.event, "skipped",
-                                                        attempts=0, error="no route", key=notification.key))
+                    self._finish(
+                        notification,
+                        Delivery(
+                            "none",
+                            notification.event,
+                            "skipped",
+                            attempts=0,
+                            error="no route",
+                            key=notification.key,
+                        ),
+                    )
                 return
             with self._lock:
                 self._pending += 1
@@ -126,8 +135,10 @@ class NotificationService:
         if unknown:
             from coursectl.errors import PreconditionError
 
-            raise PreconditionError(f"notification channel(s) not configured: {', '.join(unknown)}",
-                                    hint="configure them under notifications: in coursectl.yaml")
+            raise PreconditionError(
+                f"notification channel(s) not configured: {', '.join(unknown)}",
+                hint="configure them under notifications: in coursectl.yaml",
+            )
         self.published.append(notification)
         with self._lock:
             self._pending += 1
@@ -147,9 +158,16 @@ class NotificationService:
             log.warning("notifications: %d delivery job(s) still running after %.0f s", pending, limit)
             with self._lock:  # reported, not recorded: the worker records nothing once the command is over
                 self._done.append(
-                    (Notification(event="pending", title="pending"),
-                     Delivery("*", "pending", "failed", attempts=0,
-                              error=f"{pending} notification(s) still being delivered when the command ended"))
+                    (
+                        Notification(event="pending", title="pending"),
+                        Delivery(
+                            "*",
+                            "pending",
+                            "failed",
+                            attempts=0,
+                            error=f"{pending} notification(s) still being delivered when the command ended",
+                        ),
+                    )
                 )
         self._flush()
         with self._lock:
@@ -222,8 +240,15 @@ class NotificationService:
                 update = self._refs.get((channel, n.key))
             update = update or job.known_refs.get(channel)
         if n.event == "deploy.progress" and update is None:
-            return Delivery(channel, n.event, "skipped", attempts=0, error="nothing posted yet to update",
-                            key=n.key, final=False)
+            return Delivery(
+                channel,
+                n.event,
+                "skipped",
+                attempts=0,
+                error="nothing posted yet to update",
+                key=n.key,
+                final=False,
+            )
         attempt = 0
         while True:
             attempt += 1
@@ -231,18 +256,41 @@ class NotificationService:
                 delivery = notifier.send(n, update=update)
             except ExternalError as exc:
                 if attempt >= self.retry.attempts:
-                    return Delivery(channel, n.event, "failed", attempts=attempt, error=exc.message, key=n.key,
-                                    final=n.final, error_type=exc.kind)
+                    return Delivery(
+                        channel,
+                        n.event,
+                        "failed",
+                        attempts=attempt,
+                        error=exc.message,
+                        key=n.key,
+                        final=n.final,
+                        error_type=exc.kind,
+                    )
                 retry_after = exc.details.get("retry_after") if exc.details else None
                 self._sleep(self.retry.pause(attempt, float(retry_after) if retry_after is not None else None))
                 continue
             except CoursectlError as exc:  # refused for good: retrying will not help
-                return Delivery(channel, n.event, "failed", attempts=attempt, error=exc.message, key=n.key,
-                                final=n.final, error_type=exc.kind)
+                return Delivery(
+                    channel,
+                    n.event,
+                    "failed",
+                    attempts=attempt,
+                    error=exc.message,
+                    key=n.key,
+                    final=n.final,
+                    error_type=exc.kind,
+                )
             except Exception as exc:  # a bug in a notifier: recorded, never raised into the command
-                return Delivery(channel, n.event, "failed", attempts=attempt,
-                                error=f"{type(exc).__name__}: {exc}", key=n.key, final=n.final,
-                                error_type="internal")
+                return Delivery(
+                    channel,
+                    n.event,
+                    "failed",
+                    attempts=attempt,
+                    error=f"{type(exc).__name__}: {exc}",
+                    key=n.key,
+                    final=n.final,
+                    error_type="internal",
+                )
             if delivery.ref and n.key:
                 with self._lock:
                     self._refs[(channel, n.key)] = delivery.ref

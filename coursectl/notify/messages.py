@@ -102,8 +102,11 @@ def rollout_notification(
     if state.analysis:
         a = state.analysis
         fields.append(
-            ("Analysis", f"{a.get('successful', 0)} ok · {a.get('failed', 0)} failed · "
-                         f"{a.get('inconclusive', 0)} inconclusive · {a.get('errors', 0)} errors")
+            (
+                "Analysis",
+                f"{a.get('successful', 0)} ok · {a.get('failed', 0)} failed · "
+                f"{a.get('inconclusive', 0)} inconclusive · {a.get('errors', 0)} errors",
+            )
         )
     details: list[str] = []
     if state.message and (final or state.phase == PAUSED or event == "gate.blocked"):
@@ -219,8 +222,11 @@ def backup_notification(
         severity="info" if succeeded else "critical",
         environment=environment,
         outcome="succeeded" if succeeded else "failed",
-        summary=(f"backup {backup_id or ''} of {source} is stored".replace("  ", " ") if succeeded
-                 else f"backup of {source} failed: {error or 'unknown error'}"),
+        summary=(
+            f"backup {backup_id or ''} of {source} is stored".replace("  ", " ")
+            if succeeded
+            else f"backup of {source} failed: {error or 'unknown error'}"
+        ),
         fields=tuple(fields),
         details=(error,) if error and not succeeded else (),
         links=tuple(links),
@@ -287,8 +293,12 @@ def lock_takeover_notification(event: LedgerEvent, links: Sequence[tuple[str, st
         outcome="taken-over",
         summary=f"{event.actor} took over the deploy lock of {event.service} in {event.environment} from {holder}"
         + (" (it had expired)" if expired else " (it was still live)"),
-        fields=(("Environment", event.environment or "-"), ("New holder", event.actor),
-                ("Previous holder", holder), ("Previous reason", str(previous.get("reason", "-")))),
+        fields=(
+            ("Environment", event.environment or "-"),
+            ("New holder", event.actor),
+            ("Previous holder", holder),
+            ("Previous reason", str(previous.get("reason", "-"))),
+        ),
         details=(str(event.details.get("reason", "")),) if event.details.get("reason") else (),
         links=tuple(links),
         actor=event.actor,
@@ -296,8 +306,13 @@ def lock_takeover_notification(event: LedgerEvent, links: Sequence[tuple[str, st
     )
 
 
-def probe_notification(channel: str | None, *, actor: str | None, environment: str | None = None,
-                      links: Sequence[tuple[str, str]] = ()) -> Notification:
+def probe_notification(
+    channel: str | None,
+    *,
+    actor: str | None,
+    environment: str | None = None,
+    links: Sequence[tuple[str, str]] = (),
+) -> Notification:
     """What ``coursectl notify test`` sends."""
     return Notification(
         event="test",

@@ -31,10 +31,7 @@ def routes_from_config(config: object) -> list[Route]:
     configured (Slack and/or e-mail)."""
     routes = list(getattr(config, "routes", []) or [])
     if routes:
-        return [
-            Route(tuple(r.events), tuple(r.environments), str(r.severity), tuple(r.to))
-            for r in routes
-        ]
+        return [Route(tuple(r.events), tuple(r.environments), str(r.severity), tuple(r.to)) for r in routes]
     channels = tuple(c for c in ("slack", "email") if getattr(config, c, None) is not None)
     return [Route(tuple(getattr(config, "events", ["*"])), (), "info", channels)] if channels else []
 

@@ -62,10 +62,10 @@ def to_xml(suite: str, cases: Sequence[Case], *, properties: Mapping[str, str] |
             ET.SubElement(case, "skipped", message=_clean(c.skipped))
         if c.output:
             ET.SubElement(case, "system-out").text = _clean(c.output)
-    for key, value in counts.items():
-        node.set(key, str(value))
+    for key, count in counts.items():
+        node.set(key, str(count))
     node.set("time", f"{total_time:.3f}")
-    root = ET.Element("testsuites", name=_clean(suite), **{k: str(v) for k, v in counts.items()})
+    root = ET.Element("testsuites", {"name": _clean(suite), **{k: str(v) for k, v in counts.items()}})
     root.set("time", f"{total_time:.3f}")
     root.append(node)
     ET.indent(root)
@@ -79,7 +79,9 @@ def gate_cases(project: str, conditions: Iterable[Any], status: str) -> list[Cas
     """One case per quality-gate condition (SonarQube: metric, comparator, threshold, actual, status)."""
     cases = []
     for c in conditions:
-        shown = f"{c.metric} is {c.actual} (fails when {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold})"
+        shown = (
+            f"{c.metric} is {c.actual} (fails when {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold})"
+        )
         if c.status == "ERROR":
             cases.append(Case(f"quality-gate.{project}", c.metric, failure=shown, kind="QualityGate"))
         elif c.status in ("OK", "WARN"):
@@ -95,8 +97,13 @@ def gate_cases(project: str, conditions: Iterable[Any], status: str) -> list[Cas
 def journey_cases(environment: str, steps: Iterable[Any]) -> list[Case]:
     """One case per step of the user journey; steps after the first failure were not run (none are listed)."""
     return [
-        Case(f"journey.{environment}", s.name, failure=None if s.ok else s.detail, kind="JourneyStep",
-             output=s.detail if s.ok else "")
+        Case(
+            f"journey.{environment}",
+            s.name,
+            failure=None if s.ok else s.detail,
+            kind="JourneyStep",
+            output=s.detail if s.ok else "",
+        )
         for s in steps
     ]
 
@@ -121,8 +128,13 @@ def measurement_cases(rollouts: Iterable[Mapping[str, Any]]) -> list[Case]:
             else:
                 cases.append(Case(classname, name, output=shown))
         if not r.get("measurements"):
-            cases.append(Case(f"analysis.{r.get('environment')}.{r.get('service')}", f"rollout {r.get('id')}",
-                              skipped="no analysis ran in this rollout"))
+            cases.append(
+                Case(
+                    f"analysis.{r.get('environment')}.{r.get('service')}",
+                    f"rollout {r.get('id')}",
+                    skipped="no analysis ran in this rollout",
+                )
+            )
     return cases
 
 

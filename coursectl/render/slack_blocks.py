@@ -85,8 +85,10 @@ def _context(n: Notification) -> list[str]:
 def build_message(n: Notification) -> dict[str, Any]:
     """``{"text": fallback, "blocks": [...]}`` for chat.postMessage, chat.update and incoming webhooks."""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": cut(header_text(n), MAX_HEADER_CHARS),
-                                    "emoji": True}}
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": cut(header_text(n), MAX_HEADER_CHARS), "emoji": True},
+        }
     ]
     icon = _ICON.get(n.event, ":information_source:")
     status = f"{icon} *{escape(n.title)}*"
@@ -149,8 +151,11 @@ def check_limits(message: dict[str, Any]) -> list[str]:
             fields = block.get("fields", [])
             if len(fields) > MAX_FIELDS:
                 problems.append(f"block {i}: {len(fields)} fields > {MAX_FIELDS}")
-            problems += [f"block {i}: a field longer than {MAX_FIELD_CHARS}" for f in fields
-                         if len(f["text"]) > MAX_FIELD_CHARS]
+            problems += [
+                f"block {i}: a field longer than {MAX_FIELD_CHARS}"
+                for f in fields
+                if len(f["text"]) > MAX_FIELD_CHARS
+            ]
         if kind == "context" and len(block["elements"]) > MAX_CONTEXT_ELEMENTS:
             problems.append(f"block {i}: context with more than {MAX_CONTEXT_ELEMENTS} elements")
         if kind == "actions" and len(block["elements"]) > MAX_ACTIONS:

@@ -8,7 +8,9 @@ from pathlib import Path
 MARKERS = {"unit": "not integration", "integration": "integration"}
 
 
-def test_paths(root: Path, kind: str, service_paths: Sequence[str], shared: Sequence[str], context: str) -> list[str]:
+def test_paths(
+    root: Path, kind: str, service_paths: Sequence[str], shared: Sequence[str], context: str
+) -> list[str]:
     """The test folders of ``kind``: each service's (and the shared library's) ``tests/`` for unit tests, the
     build context's ``tests/integration`` for integration tests; only folders that exist."""
     if kind == "integration":
@@ -20,5 +22,15 @@ def test_paths(root: Path, kind: str, service_paths: Sequence[str], shared: Sequ
 
 def pytest_argv(python: str, kind: str, paths: Sequence[str], junit: str) -> list[str]:
     """``python -m pytest`` over ``paths`` with the marker of ``kind`` and a JUnit XML report."""
-    return [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", MARKERS[kind], f"--junitxml={junit}",
-            *paths]
+    return [
+        python,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        MARKERS[kind],
+        f"--junitxml={junit}",
+        *paths,
+    ]
