@@ -180,7 +180,7 @@ class NotificationService:
             self._queue.put(None)
 
     def _known_refs(self, n: Notification) -> dict[str, str]:
-        if not n.key:
+        if not n.key or not any(self._updatable(c) for c in self.notifiers):
             return {}
         found: dict[str, str] = {}
         with self._lock:
