@@ -12,15 +12,20 @@ from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
+from coursectl.cli import journey as journey_cmd
 from coursectl.cli import ledger as ledger_cmd
+from coursectl.cli import loadtest as loadtest_cmd
 from coursectl.cli import lock as lock_cmd
 from coursectl.cli import metrics as metrics_cmd
+from coursectl.cli import notify as notify_cmd
 from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
 from coursectl.cli import scan as scan_cmd
+from coursectl.cli import spec as spec_cmd
 from coursectl.cli import status as status_cmd
+from coursectl.cli import testsuite as testsuite_cmd
 from coursectl.cli._app import create_app, debug_enabled
 from coursectl.cli._output import Output, OutputMode
 from coursectl.errors import CoursectlError, Interrupted
@@ -35,6 +40,7 @@ def build_app() -> typer.Typer:
     app.add_typer(metrics_cmd.app, name="metrics")
     app.add_typer(ledger_cmd.app, name="ledger")
     app.add_typer(rollout_cmd.app, name="rollout")
+    app.add_typer(notify_cmd.app, name="notify")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)
@@ -42,6 +48,10 @@ def build_app() -> typer.Typer:
     deploy_cmd.register(app)
     status_cmd.register(app)
     release_cmd.register(app)
+    journey_cmd.register(app)
+    loadtest_cmd.register(app)
+    testsuite_cmd.register(app)
+    spec_cmd.register(app)
     return app
 
 

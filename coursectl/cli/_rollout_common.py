@@ -20,7 +20,16 @@ def context(state: AppState, env: str | None, out: Output | None = None) -> Roll
     _ = loaded.environment  # exit 3 when no environment is selected
     ctx = RolloutContext(loaded=loaded, ledger=state.ledger(), state_dir=state.state_dir())
     if out is not None:
-        ctx.on_change = progress_printer(out)
+        from coursectl.wiring import rollout_watcher
+
+        printer = progress_printer(out)
+        watcher = rollout_watcher(loaded.config, state.notifications())
+
+        def on_change(rollout: RolloutState) -> None:
+            printer(rollout)
+            watcher(rollout)
+
+        ctx.on_change = on_change
     return ctx
 
 
