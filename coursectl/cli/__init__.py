@@ -19,6 +19,7 @@ from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
+from coursectl.cli import sbom as sbom_cmd
 from coursectl.cli import scan as scan_cmd
 from coursectl.cli import status as status_cmd
 from coursectl.cli._app import create_app, debug_enabled
@@ -35,6 +36,7 @@ def build_app() -> typer.Typer:
     app.add_typer(metrics_cmd.app, name="metrics")
     app.add_typer(ledger_cmd.app, name="ledger")
     app.add_typer(rollout_cmd.app, name="rollout")
+    app.add_typer(sbom_cmd.app, name="sbom")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)
