@@ -1,4 +1,4 @@
-"""syft as a subprocess: find it, build its command and environment, run it through the runner, translate failures."""
+"""syft as a subprocess: find it, build its command and environment, run it through the runner, map failures."""
 
 from __future__ import annotations
 

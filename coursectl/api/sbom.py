@@ -1,10 +1,10 @@
 """The SBOM use cases: make (or reuse) an image's SBOM with syft, record it, diff two versions, judge licences.
 
-    resolve  service + version → image ref, image digest (push record, else the engine), source (docker/registry)
-    make     syft writes the SBOM beside the build (state dir); its sha256 and the image digest go to the ledger
-    reuse    an SBOM already recorded for the same image digest (file verified) is used as it is
-    diff     two recorded SBOMs (made on demand) → packages added, removed, upgraded, downgraded
-    judge    the licence policy (sbom.deny_licenses, sbom.allow_unknown, the ignore file) → a ScanReport
+resolve  service + version → image ref, image digest (push record, else the engine), source (docker/registry)
+make     syft writes the SBOM beside the build (state dir); its sha256 and the image digest go to the ledger
+reuse    an SBOM already recorded for the same image digest (file verified) is used as it is
+diff     two recorded SBOMs (made on demand) → packages added, removed, upgraded, downgraded
+judge    the licence policy (sbom.deny_licenses, sbom.allow_unknown, the ignore file) → a ScanReport
 """
 
 from __future__ import annotations
@@ -227,7 +227,9 @@ class SbomService:
 
     def _reuse(self, request: SbomRequest, version: str, ref: str, digest: str, source: str,
                formats: Sequence[str]) -> SbomResult | None:  # fmt: skip
-        found = {f: store.recorded(self.ledger, request.service, version, fmt=f, image_digest=digest) for f in formats}
+        found = {
+            f: store.recorded(self.ledger, request.service, version, fmt=f, image_digest=digest) for f in formats
+        }
         if not all(found.values()):
             return None
         try:
@@ -235,9 +237,9 @@ class SbomService:
         except PreconditionError as exc:
             log.warning("%s: making it again", exc.message)
             return None
-        document = sbom_parser.parse(data[PRIMARY], source=str(found[PRIMARY].path if found[PRIMARY] else ""))
         primary = found[PRIMARY]
         assert primary is not None
+        document = sbom_parser.parse(data[PRIMARY], source=str(primary.path))
         return SbomResult(
             service=request.service, version=version, status="reused", image=ref, image_digest=digest,
             source=str(primary.event.details.get("source") or source),
@@ -306,8 +308,8 @@ class SbomService:
         runs = []
         judged = []
         for r in results:
-            base = {"service": r.service, "scanner": SCANNER, "kind": "license", "target": r.image or r.service,
-                    "version": r.version}  # fmt: skip
+            base: dict[str, Any] = {"service": r.service, "scanner": SCANNER, "kind": "license",
+                                    "target": r.image or r.service, "version": r.version}  # fmt: skip
             if r.document is None:
                 runs.append(ScannerRun(**base, status="skipped", message=r.message or "no SBOM"))
                 continue
@@ -353,8 +355,12 @@ class SbomService:
         """Packages added, removed and changed from version ``before`` to version ``after`` of ``service``."""
         old, old_path = self.document(service, before, make_missing=make_missing)
         new, new_path = self.document(service, after, make_missing=make_missing)
-        return diff(old.packages, new.packages, service=service, before={"version": before, "sbom": old_path},
-                    after={"version": after, "sbom": new_path})  # fmt: skip
+        meta = {
+            "service": service,
+            "before": {"version": before, "sbom": old_path},
+            "after": {"version": after, "sbom": new_path},
+        }
+        return diff(old.packages, new.packages, meta)
 
 
 # --- release -------------------------------------------------------------------------------------------------
@@ -436,5 +442,7 @@ def release_sboms(
         )
     else:
         skipped = [r.service for r in results if r.status == "skipped"]
-        stage.detail = f"{len(made)} SBOM(s), licences passed" + (f"; skipped: {', '.join(skipped)}" if skipped else "")
+        stage.detail = f"{len(made)} SBOM(s), licences passed" + (
+            f"; skipped: {', '.join(skipped)}" if skipped else ""
+        )
     return stage

@@ -276,8 +276,8 @@ def run_scan(
     suppressed: list[Judged] = []
     for service, target, version, dockerfile in targets:
         for scanner in chosen:
-            base = {"service": service, "scanner": scanner.name, "kind": request.kind, "target": target,
-                    "version": version}
+            base: dict[str, Any] = {"service": service, "scanner": scanner.name, "kind": request.kind,
+                                    "target": target, "version": version}
             if scanner.name in missing:
                 runs.append(ScannerRun(**base, status="skipped",
                                        message=f"{scanner.display_name} is not installed (skipped as asked)"))

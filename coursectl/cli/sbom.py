@@ -1,9 +1,9 @@
-"""`coursectl sbom`: make an image's SBOM with syft and judge its licences; `sbom diff`: what changed between two."""
+"""`coursectl sbom`: make an image's SBOM with syft, judge its licences; `sbom diff`: what changed between two."""
 
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,13 +37,13 @@ app = typer.Typer(
 )
 
 
-class SbomFormat(str, Enum):
+class SbomFormat(StrEnum):
     table = "table"
     cyclonedx_json = "cyclonedx-json"
     spdx_json = "spdx-json"
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     auto = "auto"
     docker = "docker"
     registry = "registry"
@@ -79,24 +79,58 @@ def table_text(result: SbomResult) -> str:
 def make(
     ctx: typer.Context,
     service: Annotated[str, typer.Argument(help="The service whose image is described.")],
-    version: Annotated[str | None, typer.Option("--version", help="Image tag (default: the last built/pushed, "
-                                                "else HEAD's short sha).", show_default=False)] = None,
-    fmt: Annotated[SbomFormat, typer.Option("--format", "-f", case_sensitive=False,
-                                            help="table (packages), cyclonedx-json or spdx-json (the document): "
-                                            "what goes to --out, else to stdout.")] = SbomFormat.table,
-    out_path: Annotated[Path | None, typer.Option("--out", metavar="PATH", show_default=False,
-                                                  help="Write the SBOM (in --format) here too.")] = None,
-    source: Annotated[Source | None, typer.Option("--source", case_sensitive=False, show_default=False,
-                                                  help="Where syft reads the image: docker (the engine), registry, "
-                                                  "auto (default: sbom.source).")] = None,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Run syft again even when an SBOM of this image "
-                                          "is recorded.")] = False,
-    report_paths: Annotated[list[Path] | None, typer.Option("--report", metavar="PATH", show_default=False,
-                                                            help="Licence report (repeatable; .sarif, .xml JUnit, "
-                                                            ".json), as `coursectl scan` writes them.")] = None,
-    ignore_file: Annotated[Path | None, typer.Option("--ignore-file", metavar="PATH", show_default=False,
-                                                     help="Accepted licence findings (default: scan.ignore_file)."
-                                                     )] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            help="Image tag (default: the last built/pushed, else HEAD's short sha).",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[
+        SbomFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            case_sensitive=False,
+            help="table (packages), cyclonedx-json or spdx-json (the document): "
+            "what goes to --out, else to stdout.",
+        ),
+    ] = SbomFormat.table,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="PATH", show_default=False, help="Write the SBOM (in --format) here too."),
+    ] = None,
+    source: Annotated[
+        Source | None,
+        typer.Option(
+            "--source",
+            case_sensitive=False,
+            show_default=False,
+            help="Where syft reads the image: docker (the engine), registry, auto (default: sbom.source).",
+        ),
+    ] = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Run syft again even when an SBOM of this image is recorded.")
+    ] = False,
+    report_paths: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--report",
+            metavar="PATH",
+            show_default=False,
+            help="Licence report (repeatable; .sarif, .xml JUnit, .json), as `coursectl scan` writes them.",
+        ),
+    ] = None,
+    ignore_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignore-file",
+            metavar="PATH",
+            show_default=False,
+            help="Accepted licence findings (default: scan.ignore_file).",
+        ),
+    ] = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -113,8 +147,14 @@ def make(
     out = state.out(output)
     loaded = state.config(env)
     formats = ("cyclonedx-json",) if fmt is SbomFormat.table else (fmt.value,)
-    request = SbomRequest(service=service, version=version, formats=formats, source=source.value if source else None,
-                          refresh=refresh, environment=loaded.env_name)  # fmt: skip
+    request = SbomRequest(
+        service=service,
+        version=version,
+        formats=formats,
+        source=source.value if source else None,
+        refresh=refresh,
+        environment=loaded.env_name,
+    )
     paths = list(report_paths or [])
     chosen = [(p, format_for(p, None)) for p in paths]  # a bad report name is exit 2 before syft runs
     svc = sbom_service(loaded, state_dir=state.state_dir(), ledger=state.ledger())
@@ -178,7 +218,9 @@ def _license_lines(report: Any, console: Console) -> None:
         console.print(f"  {j.decision.upper():<9} {j.finding.title}" + (f" — {j.reason}" if j.reason else ""),
                       style=style, markup=False)  # fmt: skip
     verdict = "BLOCKED" if report.blocking else "PASSED"
-    console.print(f"licence policy: {verdict}", style="bold red" if report.blocking else "bold green", markup=False)
+    console.print(
+        f"licence policy: {verdict}", style="bold red" if report.blocking else "bold green", markup=False
+    )
 
 
 def _diff_human(d: SbomDiff, console: Console) -> None:
@@ -205,8 +247,12 @@ def diff_cmd(
     service: Annotated[str, typer.Argument(help="The service.")],
     before: Annotated[str, typer.Argument(metavar="A", help="The older version (image tag).")],
     after: Annotated[str, typer.Argument(metavar="B", help="The newer version (image tag).")],
-    no_make: Annotated[bool, typer.Option("--no-make", help="Only use recorded SBOMs (exit 4 when one is "
-                                          "missing) instead of making it.")] = False,
+    no_make: Annotated[
+        bool,
+        typer.Option(
+            "--no-make", help="Only use recorded SBOMs (exit 4 when one is missing) instead of making it."
+        ),
+    ] = False,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:

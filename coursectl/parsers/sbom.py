@@ -80,7 +80,9 @@ def parse_cyclonedx(doc: dict[str, Any]) -> SbomDocument:
     meta = as_dict(doc.get("metadata"))
     tools = meta.get("tools")
     tool_list = as_list(as_dict(tools).get("components")) if isinstance(tools, dict) else as_list(tools)
-    tool = next((f"{t.get('name', '')} {t.get('version', '')}".strip() for t in tool_list if isinstance(t, dict)), "")
+    tool = next(
+        (f"{t.get('name', '')} {t.get('version', '')}".strip() for t in tool_list if isinstance(t, dict)), ""
+    )
     subject = as_dict(meta.get("component"))
     packages = []
     for c in _cdx_components(as_list(doc.get("components"))):
@@ -111,7 +113,7 @@ def _spdx_type(package: dict[str, Any], purl: str) -> str:
     """syft names SPDX packages ``SPDXRef-Package-<type>-<name>-<id>``: the type is the third part."""
     spdx_id = str(package.get("SPDXID") or "")
     if spdx_id.startswith("SPDXRef-Package-"):
-        return spdx_id[len("SPDXRef-Package-"):].split("-", 1)[0]
+        return spdx_id[len("SPDXRef-Package-") :].split("-", 1)[0]
     return purl_type(purl)
 
 
@@ -123,7 +125,7 @@ def parse_spdx(doc: dict[str, Any]) -> SbomDocument:
         if rel.get("relationshipType") == "DESCRIBES" and rel.get("spdxElementId") == "SPDXRef-DOCUMENT":
             roots.add(str(rel.get("relatedSpdxElement")))
     creators = as_list(as_dict(doc.get("creationInfo")).get("creators"))
-    tool = next((str(c)[len("Tool: "):] for c in creators if str(c).startswith("Tool: ")), "")
+    tool = next((str(c)[len("Tool: ") :] for c in creators if str(c).startswith("Tool: ")), "")
     packages = []
     subject = subject_version = ""
     for p in as_list(doc.get("packages")):
@@ -161,12 +163,15 @@ def parse_spdx(doc: dict[str, Any]) -> SbomDocument:
         tool=tool,
         subject=subject,
         subject_version=subject_version,
-        meta={"namespace": doc.get("documentNamespace"), "created": as_dict(doc.get("creationInfo")).get("created")},
+        meta={
+            "namespace": doc.get("documentNamespace"),
+            "created": as_dict(doc.get("creationInfo")).get("created"),
+        },
     )
 
 
 def parse(text: str | bytes, *, source: str = "SBOM") -> SbomDocument:
-    """Detect the format (CycloneDX or SPDX JSON) and parse; anything else is an ExternalError naming ``source``."""
+    """Detect the format (CycloneDX or SPDX JSON) and parse; anything else is ExternalError naming ``source``."""
     try:
         doc = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

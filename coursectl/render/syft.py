@@ -72,6 +72,8 @@ def syft_env(
 
 def is_loopback(registry: str) -> bool:
     """Whether ``host[:port]`` is on this machine (such registries speak plain HTTP here)."""
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    host = host.strip("[]")
+    if registry.startswith("["):  # [::1]:5000
+        host = registry[1:].split("]", 1)[0]
+    else:
+        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
     return host in ("localhost", "::1") or host.startswith("127.")

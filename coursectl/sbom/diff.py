@@ -1,8 +1,8 @@
-"""What changed between two SBOMs, pure: packages added, removed, upgraded, downgraded (by purl, else type+name)."""
+"""What changed between two SBOMs, pure: packages added, removed, upgraded, downgraded (by purl or type+name)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +75,9 @@ class SbomDiff:
             return ", ".join(items[:limit]) + (f", … {len(items) - limit} more" if len(items) > limit else "")
 
         if self.added:
-            parts.append(f"{len(self.added)} added ({some([f'{p.name} {p.version}'.strip() for p in self.added])})")
+            parts.append(
+                f"{len(self.added)} added ({some([f'{p.name} {p.version}'.strip() for p in self.added])})"
+            )
         if self.removed:
             parts.append(
                 f"{len(self.removed)} removed ({some([f'{p.name} {p.version}'.strip() for p in self.removed])})"
@@ -113,7 +115,9 @@ def _newest(ptype: str, versions: Iterable[str]) -> str:
     return best
 
 
-def diff(before: Iterable[SbomPackage], after: Iterable[SbomPackage], **meta: Any) -> SbomDiff:
+def diff(
+    before: Iterable[SbomPackage], after: Iterable[SbomPackage], meta: Mapping[str, Any] | None = None
+) -> SbomDiff:
     """The difference between two package lists.
 
     A package is identified by its key (purl without version and qualifiers, else type and name). The same
@@ -137,7 +141,7 @@ def diff(before: Iterable[SbomPackage], after: Iterable[SbomPackage], **meta: An
         direction = compare(ptype, _newest(ptype, va), _newest(ptype, vb))
         kind = "upgraded" if direction < 0 else "downgraded" if direction > 0 else "changed"
         changed.append(PackageChange(key, new[key][0].name, ptype, tuple(va), tuple(vb), kind))
-    return SbomDiff(tuple(added), tuple(removed), tuple(changed), unchanged, dict(meta))
+    return SbomDiff(tuple(added), tuple(removed), tuple(changed), unchanged, dict(meta or {}))
 
 
 def _distinct(packages: list[SbomPackage]) -> list[SbomPackage]:

@@ -5,7 +5,8 @@
   ``GPL-3.0-only``, ``GPL-3.0-or-later`` and ``GPL-3.0+``); ``+`` and ``-or-later`` are the same.
 * SPDX expressions are read as such: ``A OR B`` is denied only when every choice is denied (the user may pick
   the other one), ``A AND B`` when any part is; ``A WITH exception`` is judged by ``A``. Several licences
-  declared for one package count as ``AND``.
+  declared for one package count as ``AND``. Text that is not an expression (a free-text name, unbalanced
+  parentheses) is denied when the whole text matches, or any word of it does.
 * A package that declares no licence is *unknown*: it blocks unless ``sbom.allow_unknown``.
 * A finding can be accepted like a scan finding, with an entry of the ignore file (``id`` the licence, or
   ``unknown-license``; ``package``; ``reason``; ``expires``).
@@ -72,9 +73,12 @@ class LicensePolicy:
             if rest:
                 raise _BadExpression(text)
             return result
-        except _BadExpression:
+        except _BadExpression:  # a free-text name, or a broken expression: the whole text, else any of its words
             pattern = self.denying_pattern(text)
-            return [(text, pattern)] if pattern else []
+            if pattern:
+                return [(text, pattern)]
+            words = [w for w in _TOKEN.findall(text) if w not in "()" and w.upper() not in ("AND", "OR", "WITH")]
+            return [(w, p) for w in words if (p := self.denying_pattern(w))]
 
     # a small recursive-descent reader of SPDX expressions: or := and (OR and)*; and := atom (AND atom)*
     def _or(self, tokens: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
