@@ -23,7 +23,14 @@ INSTALL_HINT = (
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _AUTH = ("unauthorized", "authentication required", "403 forbidden", "denied: requested access")
-_NOT_FOUND = ("manifest unknown", "manifest_unknown", "no such image", "not found", "name_unknown")
+_NOT_FOUND = (
+    "manifest unknown",
+    "manifest_unknown",
+    "no such image",
+    "not found",
+    "name_unknown",
+    "does not exist",
+)
 _UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "network is unreachable", "dial tcp")
 
 
