@@ -398,6 +398,9 @@ def release_sboms(
     cfg = svc.config.sbom
     if not cfg.enabled:
         return SbomStage("skipped", "sbom.enabled is false")
+    target = svc.config.environments[environment].target if environment in svc.config.environments else None
+    if target == "process":
+        return SbomStage("skipped", f"environment {environment} runs local processes, not images: no SBOM")
     results: list[SbomResult] = []
     requests: dict[str, SbomRequest] = {}
     for name in services:

@@ -293,3 +293,91 @@ def test_scan_gives_trivy_the_recorded_sbom_instead_of_the_image(project: Projec
     Path(stored).write_text("{}")
     project.run("scan", "user", "--tag", "v1", "--fail-on", "CRITICAL")
     assert calls.read_text().splitlines()[-1].split()[0] == "image"
+
+
+# --- the release's sbom stage ----------------------------------------------------------------------------------
+
+
+def _release_ctx(project: Project) -> Any:
+    from coursectl.api.rollout import RolloutContext
+    from coursectl.config import load_config
+
+    return RolloutContext(loaded=load_config(str(project.root / "coursectl.yaml"), "local"),
+                          ledger=open_ledger(project.state), state_dir=project.state, actor="release-test")  # fmt: skip
+
+
+def test_release_stage_says_what_each_service_changes_against_the_live_version(project: Project) -> None:
+    from coursectl.api.release import ReleaseReport, _sbom
+
+    project.image("user", "v1", V1_PY)
+    project.image("user", "v2", V2_PY)
+    project.image("course", "v2", V1_PY)
+    ctx = _release_ctx(project)
+    try:
+        ctx.ledger.record(LedgerEvent(kind="deployment", actor="t", environment="local", service="user",
+                                      version="v1", outcome="succeeded"))  # fmt: skip
+        report = ReleaseReport("local")
+        artifacts = {"user": {"version": "v2"}, "course": {"version": "v2"}}
+        sboms = _sbom(ctx, ["user", "course"], artifacts, report, lambda _m: None)
+        (stage,) = report.stages
+        assert (stage.name, stage.status) == ("sbom", "ok")
+        assert stage.detail == "2 SBOM(s), licences passed"
+        assert report.sbom["user"]["previous_version"] == "v1"
+        assert report.sbom["user"]["dependencies"] == (
+            "2 added (gplthing 1.0, redis 5.0.1); 1 removed (six 1.16.0); 1 downgraded (idna 3.10 → 3.6)"
+        )
+        assert report.sbom["course"]["dependencies"] == "first release: no live version to compare with"
+        assert set(sboms) == {"user", "course"} and all(Path(p).is_file() for p in sboms.values())
+        assert report.to_dict()["sbom"]["user"]["image_digest"] == project.images.image_id(
+            f"{REPO_URL}/course-platform/user:v2"
+        )
+        recorded = {(e.service, e.version, e.environment) for e in ctx.ledger.events(kinds=["sbom"])}
+        assert {("user", "v2", "local"), ("course", "v2", "local"), ("user", "v1", None)} <= recorded
+    finally:
+        ctx.ledger.close()
+
+
+def test_release_stage_blocks_on_a_denied_licence(project: Project) -> None:
+    from coursectl.api.release import ReleaseReport, _sbom
+    from coursectl.errors import GateBlocked
+
+    project.config({"deny_licenses": ["GPL-3.0"]})
+    project.image("user", "v2", V2_PY)
+    ctx = _release_ctx(project)
+    try:
+        report = ReleaseReport("local")
+        with pytest.raises(GateBlocked) as info:
+            _sbom(ctx, ["user"], {"user": {"version": "v2"}}, report, lambda _m: None)
+        assert info.value.exit_code == 6
+        assert "licence policy blocked the release: 1 licence finding(s): user: GPL-3.0-only (gplthing)" in str(
+            info.value
+        )
+        assert report.stages[0].status == "failed"
+        assert report.stages[0].data["licenses"]["outcome"] == "blocked"
+    finally:
+        ctx.ledger.close()
+
+
+def test_release_stage_records_a_skip_when_syft_is_missing_and_allowed(project: Project,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from coursectl.api.release import ReleaseReport, _sbom
+    from coursectl.errors import ToolMissing
+
+    project.image("user", "v2", V2_PY)
+    real = wiring.sbom_service
+    monkeypatch.setattr(wiring, "sbom_service",
+                        lambda loaded, **kw: real(loaded, generator=SyftGenerator(executable="no-syft-here"), **kw))
+    ctx = _release_ctx(project)
+    try:
+        with pytest.raises(ToolMissing):  # not allowed by default: exit 4
+            _sbom(ctx, ["user"], {"user": {"version": "v2"}}, ReleaseReport("local"), lambda _m: None)
+        project.config({"skip_missing": True})
+        ctx.ledger.close()
+        ctx = _release_ctx(project)
+        report = ReleaseReport("local")
+        assert _sbom(ctx, ["user"], {"user": {"version": "v2"}}, report, lambda _m: None) == {}
+        assert report.stages[0].status == "skipped" and "Syft is not installed" in report.stages[0].detail
+        (event,) = ctx.ledger.events(kinds=["sbom"])
+        assert event.outcome == "skipped"  # recorded, never a pass
+    finally:
+        ctx.ledger.close()
