@@ -35,7 +35,8 @@ class Env:
     def environ(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSECTL_", "DOCKER_", "BUILD_", "SYFT_"))}
         env.update(COURSECTL_STATE_DIR=str(self.state_dir), DOCKER_HOST=self.docker_host, PYTHONPATH=str(REPO),
-                   REGISTRY_USER=self.username, REGISTRY_PASSWORD=self.password, **extra)  # fmt: skip
+                   REGISTRY_USER=self.username, REGISTRY_PASSWORD=self.password)  # fmt: skip
+        env.update(extra)
         return env
 
 
