@@ -10,6 +10,7 @@ judge    the licence policy (sbom.deny_licenses, sbom.allow_unknown, the ignore 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -210,13 +211,21 @@ class SbomService:
                 return reused
         started = time.monotonic()
         paths = {fmt: store.sbom_path(self.state_dir, request.service, version, digest, fmt) for fmt in formats}
+        # syft writes beside the final files; they are replaced only when it succeeded, so a failed run (a refused
+        # password, a timeout) loses nothing that was recorded before
+        partial = {fmt: p.with_name(f".{p.name}.{os.getpid()}.partial") for fmt, p in paths.items()}
         try:
-            self.generator.generate(source, ref, paths)
-            document = sbom_parser.parse(paths[PRIMARY].read_bytes(), source=str(paths[PRIMARY]))
-        except CoursectlError as exc:
-            self._record(request, version, "failed", {"image": ref, "image_digest": digest, "source": source,
-                                                      "error": exc.message})  # fmt: skip
+            self.generator.generate(source, ref, partial)
+            document = sbom_parser.parse(partial[PRIMARY].read_bytes(), source=str(paths[PRIMARY]))
+        except BaseException as exc:  # interrupted too: no partial file is left behind
+            for tmp in partial.values():
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, CoursectlError):
+                self._record(request, version, "failed", {"image": ref, "image_digest": digest, "source": source,
+                                                          "error": exc.message})  # fmt: skip
             raise
+        for fmt, tmp in partial.items():
+            os.replace(tmp, paths[fmt])
         files = {fmt: {"path": str(p), "sha256": store.sha256_file(p)} for fmt, p in paths.items()}
         result = SbomResult(
             service=request.service, version=version, status="made", image=ref, image_digest=digest,

@@ -381,3 +381,20 @@ def test_release_stage_records_a_skip_when_syft_is_missing_and_allowed(project: 
         assert event.outcome == "skipped"  # recorded, never a pass
     finally:
         ctx.ledger.close()
+
+
+def test_a_failed_refresh_keeps_the_recorded_sbom(project: Project) -> None:
+    project.image("user", "v1", V1_PY)
+    assert project.run("sbom", "user", "--version", "v1")[0] == 0
+    (made,) = project.events()
+    path = Path(made.details["files"]["cyclonedx-json"]["path"])
+    before = path.read_bytes()
+    import shutil
+
+    shutil.rmtree(project.gen.folders[f"{REPO_URL}/course-platform/user:v1"])  # syft now fails on this image
+    code, _, err = project.run("sbom", "user", "--version", "v1", "--refresh")
+    assert code == 4 and "not found" in err
+    assert path.read_bytes() == before and not list(path.parent.glob(".*partial"))
+    assert [e.outcome for e in project.events()] == ["succeeded", "failed"]
+    code, _, _ = project.run("sbom", "diff", "user", "v1", "v1", "--no-make")
+    assert code == 0  # the recorded SBOM is still usable
