@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ EVENT_KINDS = (
     "lock.release",
     "lock.takeover",
     "release",
+    "sbom",
     "interrupted",
     "notification",
 )
@@ -278,3 +280,47 @@ class Delivery:
             "final": self.final,
             "error_type": self.error_type,
         }
+
+
+@dataclass(frozen=True)
+class SbomPackage:
+    """One package of a software bill of materials: what it is (type, name, purl), which version, which licences.
+
+    ``licenses`` holds what the SBOM declares, as given: SPDX ids (``MIT``), expressions (``GPL-3.0-only OR MIT``)
+    or free-text names; empty when the SBOM says nothing (or only ``NOASSERTION``).
+    """
+
+    name: str
+    version: str = ""
+    type: str = ""
+    purl: str = ""
+    licenses: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The identity of the package across versions: its purl without version, qualifiers and subpath, else
+        ``type/name``; Python names are normalised (PEP 503) so ``Foo_Bar`` and ``foo-bar`` are one package."""
+        if self.purl.startswith("pkg:"):
+            base = self.purl.split("#", 1)[0].split("?", 1)[0]
+            at = base.rfind("@")
+            if at > base.rfind("/"):
+                base = base[:at]
+            ptype, _, rest = base[4:].partition("/")
+            if ptype == "pypi":
+                rest = _pep503(rest)
+            return f"pkg:{ptype.lower()}/{rest}"
+        name = _pep503(self.name) if self.type in ("python", "pypi") else self.name
+        return f"{self.type or 'unknown'}/{name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "type": self.type,
+            "purl": self.purl,
+            "licenses": list(self.licenses),
+        }
+
+
+def _pep503(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

@@ -87,6 +87,24 @@ class Scanner(Protocol):
     def scan(self, kind: str, target: str, *, dockerfile: str | None = None) -> ParsedScan: ...
 
 
+class SbomGenerator(Protocol):
+    """Makes a software bill of materials of an image (syft): is it installed, which version, write the SBOMs."""
+
+    name: str
+    display_name: str
+    install_hint: str
+
+    def available(self) -> bool: ...
+
+    def version(self) -> str: ...
+
+    def generate(self, source: str, target: str, outputs: Mapping[str, Path]) -> None:
+        """Write an SBOM of ``target`` (an image ref, read through ``source``: docker, registry, ...) in each
+        format of ``outputs`` to its path. Raises ToolMissing, PreconditionError (image not found, credentials
+        refused) or ExternalError (the tool failed or timed out)."""
+        ...
+
+
 class QualityGate(Protocol):
     """A code-quality server (SonarQube): compute-engine tasks and the quality-gate verdict."""
 

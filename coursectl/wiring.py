@@ -17,6 +17,7 @@ from coursectl.errors import PreconditionError
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
     from coursectl.api.build import ImageService, RegistryAccess
+    from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
     from coursectl.ports import Registry
 
@@ -111,6 +112,51 @@ def image_service(
         git_reader=git.state,
         environ=env,
         source=source_url(git.remote_url(root), fallback=config.project),
+    )
+
+
+def sbom_service(
+    loaded: LoadedConfig,
+    *,
+    state_dir: Path,
+    ledger: Any,
+    environ: Mapping[str, str] | None = None,
+    generator: Any = None,
+    builder: Any = None,
+) -> SbomService:
+    """The SBOM use cases wired to syft (docker source through the engine of this environment, registry source
+    with the referenced credentials in syft's environment), the engine and the registry."""
+    from coursectl.adapters.syft import SyftGenerator
+    from coursectl.api.sbom import SbomService
+    from coursectl.errors import CoursectlError
+    from coursectl.render.syft import is_loopback
+
+    env = dict(os.environ if environ is None else environ)
+    config = loaded.config
+    host = docker_host(loaded, state_dir, env)
+    if generator is None:
+        try:
+            access = registry_access(config, state_dir, env)
+            user, password = access.username, access.password
+        except CoursectlError:  # no credentials: public or local images still work
+            user = password = None
+        generator = SyftGenerator(
+            timeout=config.sbom.timeout, docker_host=host, registry=config.registry.url, username=user,
+            password=password, insecure_http=config.registry.insecure or is_loopback(config.registry.url),
+        )  # fmt: skip
+
+    def registry() -> Registry:
+        access = registry_access(config, state_dir, env)
+        return registry_client(config, access)
+
+    return SbomService(
+        config=config,
+        root=loaded.root,
+        state_dir=state_dir,
+        ledger=ledger,
+        generator=generator,
+        builder=builder or docker_engine(loaded, state_dir, env),
+        registry=registry,
     )
 
 

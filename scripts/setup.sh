@@ -53,7 +53,7 @@ wanted="$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "setup: installing Python packages into $VENV" >&2
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -e "$REPO[test]"
+  "$VENV/bin/pip" install -q -e "$REPO[test,sbom]"
   if [ -f "$REPO/platform-services/requirements-dev.txt" ]; then
     (cd "$REPO" && "$VENV/bin/pip" install -q -r platform-services/requirements-dev.txt)
   fi

@@ -22,6 +22,7 @@ from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
+from coursectl.cli import sbom as sbom_cmd
 from coursectl.cli import scan as scan_cmd
 from coursectl.cli import spec as spec_cmd
 from coursectl.cli import status as status_cmd
@@ -41,6 +42,7 @@ def build_app() -> typer.Typer:
     app.add_typer(ledger_cmd.app, name="ledger")
     app.add_typer(rollout_cmd.app, name="rollout")
     app.add_typer(notify_cmd.app, name="notify")
+    app.add_typer(sbom_cmd.app, name="sbom")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)
@@ -137,6 +139,9 @@ def run(app: typer.Typer, argv: Sequence[str]) -> int:
         if debug_enabled():
             traceback.print_exc()
         message = f"internal error (a bug): {type(exc).__name__}: {exc}"
-        out.error({"type": "internal", "message": message, "exit_code": 1}, message,
-                  "run again with COURSECTL_DEBUG=1 for the traceback, and report it")
+        out.error(
+            {"type": "internal", "message": message, "exit_code": 1},
+            message,
+            "run again with COURSECTL_DEBUG=1 for the traceback, and report it",
+        )
         return 1

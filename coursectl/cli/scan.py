@@ -153,6 +153,9 @@ def scan(
                                                       "instead of failing (exit 4).")] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Image tag to scan (default: the last built/pushed, "
                                             "else HEAD's short sha).", show_default=False)] = None,
+    use_sbom: Annotated[bool, typer.Option("--use-sbom/--no-use-sbom",
+                                           help="Trivy reads the image's recorded SBOM (`trivy sbom`) instead of "
+                                           "pulling the image, when `coursectl sbom` made one for the tag.")] = True,
     fmt: Annotated[ReportFormat | None, typer.Option("--format", "-f", case_sensitive=False, show_default=False,
                                                      help="Report format: table, json, sarif or junit.")] = None,
     report_paths: Annotated[list[Path] | None, typer.Option("--report", metavar="PATH", show_default=False,
@@ -181,6 +184,7 @@ def scan(
         skip_missing=skip_missing,
         tag=tag,
         environment=loaded.env_name,
+        use_sbom=use_sbom,
     )
     targets = ", ".join(request.services) or "every service"
     out.progress(f"scanning {targets} ({kind.value})")

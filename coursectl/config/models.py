@@ -120,6 +120,29 @@ class ScanConfig(Strict):
     offline: bool = Field(False, description="Trivy uses its cached DB only (--skip-db-update and friends)")
 
 
+class SbomConfig(Strict):
+    """Software bills of materials (syft): where the image is read from, and the licence policy."""
+
+    enabled: bool = Field(True, description="release makes an SBOM of every image it builds")
+    source: Literal["auto", "docker", "registry"] = Field(
+        "auto", description="where syft reads the image: the engine, the registry, or auto (engine when it has it)"
+    )
+    deny_licenses: list[str] = Field(
+        default_factory=list,
+        description="SPDX licence ids or patterns (AGPL-*, GPL-3.0) that block a release, like a scan finding",
+    )
+    allow_unknown: bool = Field(True, description="a package that declares no licence does not block")
+    skip_missing: bool = Field(False, description="syft not installed is a recorded skip instead of exit 4")
+    timeout: Duration = Field(600.0, description="how long one syft run may take")
+
+    @field_validator("deny_licenses")
+    @classmethod
+    def _no_blank(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() for v in value):
+            raise ValueError("a licence id or pattern cannot be blank")
+        return [v.strip() for v in value]
+
+
 def _sonar_token() -> SecretRef:
     return SecretRef(env="SONAR_TOKEN")
 
@@ -456,6 +479,7 @@ class Config(Strict):
     registry: RegistryConfig
     build: BuildConfig = Field(default_factory=BuildConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
+    sbom: SbomConfig = Field(default_factory=SbomConfig)
     sonarqube: SonarQubeConfig = Field(default_factory=SonarQubeConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     environments: dict[str, EnvironmentConfig]
