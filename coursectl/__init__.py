@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "InputError": "coursectl.errors",
     "ExternalTimeout": "coursectl.errors",
     "AuthError": "coursectl.errors",
+    "BackupCorrupt": "coursectl.errors",
     "BuildReport": "coursectl.api.build",
     "ConfigError": "coursectl.errors",
     "CoursectlError": "coursectl.errors",

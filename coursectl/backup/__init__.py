@@ -1,0 +1,3 @@
+"""Backups without I/O: keys, authenticated chunked encryption, the codec pipeline, manifests, layout, retention."""
+
+from __future__ import annotations
