@@ -225,3 +225,120 @@ def stop_edges(state_dir: Path) -> list[str]:
             edge.stop()
             stopped.append(f"edge {workdir.name}: stopped haproxy (pid {pid})")
     return stopped
+
+
+# backups -----------------------------------------------------------------------------------------------------
+
+
+def backups_config(loaded: LoadedConfig) -> Any:
+    """The ``backups`` section; ConfigError (exit 3) when the configuration has none."""
+    from coursectl.errors import ConfigError, ConfigProblem
+
+    cfg = loaded.config.backups
+    if cfg is None:
+        raise ConfigError([ConfigProblem(str(loaded.path), "backups", "not configured")],
+                          hint="add a backups: section (key, stores, sources); see docs/backups.md")
+    return cfg
+
+
+def backup_outcome_hook(loaded: LoadedConfig, state_dir: Path) -> Any:
+    """Where backup outcomes go besides the ledger: the seam for notifications (issue 17's notifier).
+
+    Returns a ``Callable[[BackupOutcome], None]`` or None. Until the notifier exists nothing else is told."""
+    return None
+
+
+def backup_context(
+    loaded: LoadedConfig,
+    state_dir: Path,
+    *,
+    ledger: Any,
+    environ: Mapping[str, str] | None = None,
+    progress: Any = None,
+    on_outcome: Any = None,
+) -> Any:
+    """The backup use cases' context: key ring, stores and sources built from ``backups:`` on first use."""
+    from coursectl.api.backup import BackupContext, SourceSettings
+    from coursectl.backup.keys import KeyRing, parse_key
+    from coursectl.backup.retention import Policy
+    from coursectl.domain import current_actor
+
+    cfg = backups_config(loaded)
+    env = dict(os.environ if environ is None else environ)
+    secrets_file = state_dir / "secrets.env"
+    root = loaded.root
+
+    def secret(ref: Any) -> str:
+        value: str = ref.resolve(environ=env, secrets_file=secrets_file)
+        return value
+
+    def keys() -> KeyRing:
+        current = parse_key(secret(cfg.key), source=cfg.key.describe())
+        return KeyRing(current, tuple(parse_key(secret(k), source=k.describe()) for k in cfg.previous_keys))
+
+    def store_factory(name: str) -> Any:
+        store = cfg.stores[name]
+        if store.type == "local":
+            from coursectl.adapters.backup_store_local import LocalStore
+
+            return LocalStore(name, (root / Path(store.path).expanduser()).absolute())
+        from coursectl.adapters.backup_store_s3 import S3Store
+
+        return S3Store(
+            name, bucket=store.bucket, prefix=store.prefix, endpoint_url=store.endpoint_url, region=store.region,
+            access_key_id=secret(store.access_key_id) if store.access_key_id else None,
+            secret_access_key=secret(store.secret_access_key) if store.secret_access_key else None,
+            addressing_style=store.addressing_style, part_size=store.part_size, timeout=store.timeout,
+        )
+
+    def source_factory(name: str) -> Any:
+        src = cfg.sources[name]
+        if src.type == "mariadb":
+            from functools import partial
+
+            from coursectl.adapters.backup_mariadb import MariaDBSource
+            from coursectl.adapters.mariadb_scratch import scratch_mariadb
+
+            scratch = cfg.scratch
+            return MariaDBSource(
+                name, databases=src.databases, host=src.host, port=src.port, socket=src.socket, user=src.user,
+                password=secret(src.password) if src.password else None, dump_command=src.dump_command,
+                client_command=src.client_command, checksums=src.checksums, lock_timeout=src.lock_timeout,
+                timeout=src.timeout,
+                scratch=partial(scratch_mariadb, mariadbd=scratch.mariadbd, install_db=scratch.install_db,
+                                start_timeout=scratch.start_timeout, buffer_pool=scratch.buffer_pool),
+            )
+        if src.type == "ledger":
+            from coursectl.adapters.backup_sqlite import LedgerSource
+
+            live = state_dir / "ledger.db"
+            path = (root / Path(src.path).expanduser()).absolute() if src.path else live
+            return LedgerSource(name, path, live=[live])
+        if src.type == "docker-data":
+            from coursectl.adapters.backup_sqlite import DataFolderSource
+
+            path = (root / Path(src.path).expanduser()).absolute() if src.path else state_dir / "data" / src.environment
+            return DataFolderSource(name, path)
+        if src.type == "jenkins-home":
+            from coursectl.adapters.backup_jenkins_home import JenkinsHomeSource
+
+            return JenkinsHomeSource(name, (root / Path(src.path).expanduser()).absolute(),
+                                     secrets_key=lambda: parse_key(secret(src.secrets_key),
+                                                                   source=src.secrets_key.describe()))
+        from coursectl.adapters.backup_jenkins_remote import JenkinsRemoteSource
+
+        return JenkinsRemoteSource(name, src.url, username=secret(src.username) if src.username else None,
+                                   token=secret(src.token) if src.token else None, timeout=src.timeout)
+
+    def policy(src: Any) -> Policy:
+        r = src.retention
+        return Policy(last=r.keep_last, hourly=r.keep_hourly, daily=r.keep_daily, weekly=r.keep_weekly,
+                      monthly=r.keep_monthly, yearly=r.keep_yearly)
+
+    return BackupContext(
+        sources={name: SourceSettings(name, src.type, src.store, policy(src)) for name, src in cfg.sources.items()},
+        keys=keys, store_factory=store_factory, source_factory=source_factory, ledger=ledger,
+        actor=current_actor(env), compression=cfg.compression, compression_level=cfg.compression_level,
+        chunk_size=cfg.chunk_size, timezone=cfg.timezone, grace=cfg.grace, progress=progress,
+        on_outcome=on_outcome if on_outcome is not None else backup_outcome_hook(loaded, state_dir),
+    )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import typer
 
+from coursectl.cli import backup as backup_cmd
 from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
@@ -35,6 +36,7 @@ def build_app() -> typer.Typer:
     app.add_typer(metrics_cmd.app, name="metrics")
     app.add_typer(ledger_cmd.app, name="ledger")
     app.add_typer(rollout_cmd.app, name="rollout")
+    app.add_typer(backup_cmd.app, name="backup")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)
