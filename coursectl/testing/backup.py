@@ -38,12 +38,13 @@ class MemoryStore:
         upload = f"upload-{len(self.uploads) + len(self.objects)}"
         self.uploads[upload] = (key, self.clock())
         buf = bytearray()
-        for chunk in chunks:
-            buf += chunk
-            if self.fail_after is not None and len(buf) > self.fail_after:
-                del self.uploads[upload]
-                raise ExternalError(f"store {self.name}: no space left writing {key}")
-        del self.uploads[upload]
+        try:
+            for chunk in chunks:
+                buf += chunk
+                if self.fail_after is not None and len(buf) > self.fail_after:
+                    raise ExternalError(f"store {self.name}: no space left writing {key}")
+        finally:  # like the real stores: an upload that fails is cleaned up (only a crash leaves one)
+            del self.uploads[upload]
         self.objects[key] = (bytes(buf), self.clock())
         return len(buf)
 
