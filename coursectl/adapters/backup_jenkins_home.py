@@ -87,7 +87,12 @@ def unseal(blob: bytes, key: BackupKey) -> bytes:
     if key_id != key.key_id:
         raise PreconditionError(f"cannot decrypt: key id {key_id} (the Jenkins secrets were sealed with another "
                                 f"secrets key; the configured one has id {key.key_id})")
-    return b"".join(chunks.open_sealed([sealed], key=key.part_key(salt, _SEAL_PART), part="jenkins/secrets.sealed"))
+    try:
+        return b"".join(chunks.open_sealed([sealed], key=key.part_key(salt, _SEAL_PART), part=_SEAL_PART))
+    except BackupCorrupt as exc:
+        raise BackupCorrupt(f"part {JenkinsHomeSource.SECRETS}: the sealed secrets do not authenticate"
+                            f" ({exc.message.removeprefix(f'part {_SEAL_PART}: ')})",
+                            details={"part": JenkinsHomeSource.SECRETS}) from None
 
 
 class JenkinsHomeSource:
@@ -155,11 +160,7 @@ class JenkinsHomeSource:
         names = tarstream.extract(open_part(self.CONFIG), target)
         secret_names: list[str] = []
         if self.SECRETS in parts:
-            blob = b"".join(open_part(self.SECRETS))
-            try:
-                archive = unseal(blob, key)
-            except BackupCorrupt as exc:
-                raise BackupCorrupt(f"part {self.SECRETS}: {exc.message}", details={"part": self.SECRETS}) from exc
+            archive = unseal(b"".join(open_part(self.SECRETS)), key)
             secret_names = tarstream.extract([archive], target)
             os.chmod(target / "secrets", 0o700)
             for name in secret_names:

@@ -68,7 +68,7 @@ class JenkinsRemoteSource:
 
     def _tar(self) -> Iterator[bytes]:
         jobs = self._call("get_all_jobs")
-        plugins = self._call("get_plugins_info", depth=1)
+        plugins = list(self._call("get_plugins", depth=1).values())
         listed = sorted(({"name": p.get("shortName"), "version": p.get("version"), "enabled": p.get("enabled"),
                           "active": p.get("active")} for p in plugins), key=lambda p: str(p["name"]))
         self._facts["plugins"] = listed
