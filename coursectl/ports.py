@@ -7,6 +7,7 @@ weights are HAProxy server weights (docker) or ingress-nginx canary annotations 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -248,7 +249,7 @@ class BackupStore(Protocol):
         """The bytes of ``key`` as chunks; PreconditionError when there is no such object."""
         ...
 
-    def list(self, prefix: str = "") -> list[StoredObject]:
+    def list(self, prefix: str = "") -> builtins.list[StoredObject]:
         """Every complete object whose key starts with ``prefix``, sorted by key."""
         ...
 
@@ -256,7 +257,7 @@ class BackupStore(Protocol):
         """Remove ``keys``; keys that do not exist are a no-op."""
         ...
 
-    def pending(self, prefix: str = "") -> list[StoredObject]:
+    def pending(self, prefix: str = "") -> builtins.list[StoredObject]:
         """Uploads under ``prefix`` that were started but never completed (leftovers of a crash)."""
         ...
 

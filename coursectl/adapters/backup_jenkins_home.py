@@ -29,7 +29,7 @@ SALT_LEN = 16
 
 def plugin_versions(home: Path) -> list[dict[str, Any]]:
     """Installed plugins (``plugins/*.jpi|*.hpi``) with their versions, read from each archive's manifest."""
-    found = []
+    found: list[dict[str, Any]] = []
     plugins = home / "plugins"
     if not plugins.is_dir():
         return found
@@ -47,12 +47,14 @@ def plugin_versions(home: Path) -> list[dict[str, Any]]:
                     fields[key] = value.strip()
         except (zipfile.BadZipFile, KeyError, OSError):
             fields = {}
-        found.append({
-            "name": fields.get("Short-Name", archive.stem),
-            "version": fields.get("Plugin-Version", "unknown"),
-            "enabled": not (plugins / f"{archive.name}.disabled").exists(),
-            "pinned": (plugins / f"{archive.name}.pinned").exists(),
-        })
+        found.append(
+            {
+                "name": fields.get("Short-Name", archive.stem),
+                "version": fields.get("Plugin-Version", "unknown"),
+                "enabled": not (plugins / f"{archive.name}.disabled").exists(),
+                "pinned": (plugins / f"{archive.name}.pinned").exists(),
+            }
+        )
     return found
 
 
@@ -83,16 +85,24 @@ def seal(data: bytes, key: BackupKey) -> bytes:
 
 
 def unseal(blob: bytes, key: BackupKey) -> bytes:
-    key_id, salt, sealed = blob[:16].decode("ascii", errors="replace"), blob[16:16 + SALT_LEN], blob[16 + SALT_LEN:]
+    key_id, salt, sealed = (
+        blob[:16].decode("ascii", errors="replace"),
+        blob[16 : 16 + SALT_LEN],
+        blob[16 + SALT_LEN :],
+    )
     if key_id != key.key_id:
-        raise PreconditionError(f"cannot decrypt: key id {key_id} (the Jenkins secrets were sealed with another "
-                                f"secrets key; the configured one has id {key.key_id})")
+        raise PreconditionError(
+            f"cannot decrypt: key id {key_id} (the Jenkins secrets were sealed with another "
+            f"secrets key; the configured one has id {key.key_id})"
+        )
     try:
         return b"".join(chunks.open_sealed([sealed], key=key.part_key(salt, _SEAL_PART), part=_SEAL_PART))
     except BackupCorrupt as exc:
-        raise BackupCorrupt(f"part {JenkinsHomeSource.SECRETS}: the sealed secrets do not authenticate"
-                            f" ({exc.message.removeprefix(f'part {_SEAL_PART}: ')})",
-                            details={"part": JenkinsHomeSource.SECRETS}) from None
+        raise BackupCorrupt(
+            f"part {JenkinsHomeSource.SECRETS}: the sealed secrets do not authenticate"
+            f" ({exc.message.removeprefix(f'part {_SEAL_PART}: ')})",
+            details={"part": JenkinsHomeSource.SECRETS},
+        ) from None
 
 
 class JenkinsHomeSource:
@@ -110,12 +120,15 @@ class JenkinsHomeSource:
 
     def check(self) -> None:
         if not (self.home / "config.xml").is_file():
-            raise PreconditionError(f"{self.home} is not a JENKINS_HOME (no config.xml) (backups.sources.{self.name})")
+            raise PreconditionError(
+                f"{self.home} is not a JENKINS_HOME (no config.xml) (backups.sources.{self.name})"
+            )
         missing = [n for n in REQUIRED_SECRETS if not (self.home / "secrets" / n).is_file()]
         if missing:
             raise PreconditionError(
                 f"{self.home}/secrets lacks {', '.join(missing)}: without them a restored controller cannot "
-                "decrypt its credentials")
+                "decrypt its credentials"
+            )
         self._secrets_key()  # the sealing key must be available before anything is written
 
     def dump(self) -> Iterator[SourcePart]:
@@ -129,12 +142,18 @@ class JenkinsHomeSource:
     def _sealed_secrets(self) -> Iterator[bytes]:
         key = self._secrets_key()
         folder = self.home / "secrets"
-        members = [tarstream.Member(f"secrets/{p.relative_to(folder).as_posix()}", path=p, mode=0o600)
-                   for p in sorted(folder.rglob("*")) if p.is_file()]
+        members = [
+            tarstream.Member(f"secrets/{p.relative_to(folder).as_posix()}", path=p, mode=0o600)
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        ]
         digests: dict[str, Any] = {}
         archive = b"".join(tarstream.stream(members, digests))  # small: a few keys
-        self._facts["secrets"] = {"sealed_with_key_id": key.key_id,
-                                  "files": sorted(digests), "sizes": {k: v["size"] for k, v in digests.items()}}
+        self._facts["secrets"] = {
+            "sealed_with_key_id": key.key_id,
+            "files": sorted(digests),
+            "sizes": {k: v["size"] for k, v in digests.items()},
+        }
         yield seal(archive, key)
 
     def facts(self) -> dict[str, Any]:
@@ -151,8 +170,13 @@ class JenkinsHomeSource:
     def describe_target(self, request: RestoreRequest, facts: Mapping[str, Any]) -> str:
         return f"JENKINS_HOME {self._target(request)}"
 
-    def restore(self, open_part: Callable[[str], Iterator[bytes]], parts: Sequence[str], facts: Mapping[str, Any],
-                request: RestoreRequest) -> RestoreResult:
+    def restore(
+        self,
+        open_part: Callable[[str], Iterator[bytes]],
+        parts: Sequence[str],
+        facts: Mapping[str, Any],
+        request: RestoreRequest,
+    ) -> RestoreResult:
         target = self._target(request)
         key = self._secrets_key()
         prepare_directory(target, force=request.force)
@@ -167,8 +191,13 @@ class JenkinsHomeSource:
                 os.chmod(target / name, 0o600)
         seconds = time.monotonic() - began
         sizes = {n: (target / n).stat().st_size for n in secret_names}
-        observed = {"files": tarstream.digest_tree(target, names),
-                    "secrets": {"files": sorted(secret_names), "sizes": sizes,
-                                "sealed_with_key_id": key.key_id}}
-        return RestoreResult(where=str(target), seconds=seconds, observed=observed,
-                             notes=(f"{len(secret_names)} secret files unsealed",))
+        observed = {
+            "files": tarstream.digest_tree(target, names),
+            "secrets": {"files": sorted(secret_names), "sizes": sizes, "sealed_with_key_id": key.key_id},
+        }
+        return RestoreResult(
+            where=str(target),
+            seconds=seconds,
+            observed=observed,
+            notes=(f"{len(secret_names)} secret files unsealed",),
+        )

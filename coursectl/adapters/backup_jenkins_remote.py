@@ -26,8 +26,9 @@ class JenkinsRemoteSource:
     kind = "jenkins"
     PART = "jenkins/remote.tar"
 
-    def __init__(self, name: str, url: str, *, username: str | None = None, token: str | None = None,
-                 timeout: float = 30.0):
+    def __init__(
+        self, name: str, url: str, *, username: str | None = None, token: str | None = None, timeout: float = 30.0
+    ):
         self.name = name
         self.url = url
         self._username, self._token = username, token
@@ -41,8 +42,9 @@ class JenkinsRemoteSource:
     def _error(self, exc: Exception) -> CoursectlError:
         import jenkins
 
-        if isinstance(exc, jenkins.JenkinsException) and ("401" in str(exc) or "403" in str(exc)
-                                                          or "Unauthorized" in str(exc)):
+        if isinstance(exc, jenkins.JenkinsException) and (
+            "401" in str(exc) or "403" in str(exc) or "Unauthorized" in str(exc)
+        ):
             return AuthError(f"Jenkins at {self.url} refused the credentials: {exc}")
         if isinstance(exc, jenkins.JenkinsException):
             return ExternalError(f"Jenkins at {self.url}: {exc}")
@@ -53,8 +55,9 @@ class JenkinsRemoteSource:
 
         try:
             if self._server is None:
-                self._server = jenkins.Jenkins(self.url, username=self._username, password=self._token,
-                                               timeout=self.timeout)
+                self._server = jenkins.Jenkins(
+                    self.url, username=self._username, password=self._token, timeout=self.timeout
+                )
             return getattr(self._server, method)(*args, **kwargs)
         except (jenkins.JenkinsException, OSError, ValueError) as exc:
             raise self._error(exc) from exc
@@ -69,8 +72,18 @@ class JenkinsRemoteSource:
     def _tar(self) -> Iterator[bytes]:
         jobs = self._call("get_all_jobs")
         plugins = list(self._call("get_plugins", depth=1).values())
-        listed = sorted(({"name": p.get("shortName"), "version": p.get("version"), "enabled": p.get("enabled"),
-                          "active": p.get("active")} for p in plugins), key=lambda p: str(p["name"]))
+        listed = sorted(
+            (
+                {
+                    "name": p.get("shortName"),
+                    "version": p.get("version"),
+                    "enabled": p.get("enabled"),
+                    "active": p.get("active"),
+                }
+                for p in plugins
+            ),
+            key=lambda p: str(p["name"]),
+        )
         self._facts["plugins"] = listed
         self._facts["jobs"] = sorted(j["fullname"] for j in jobs)
 
@@ -96,11 +109,19 @@ class JenkinsRemoteSource:
     def describe_target(self, request: RestoreRequest, facts: Mapping[str, Any]) -> str:
         return f"directory {self._target(request)}"
 
-    def restore(self, open_part: Callable[[str], Iterator[bytes]], parts: Sequence[str], facts: Mapping[str, Any],
-                request: RestoreRequest) -> RestoreResult:
+    def restore(
+        self,
+        open_part: Callable[[str], Iterator[bytes]],
+        parts: Sequence[str],
+        facts: Mapping[str, Any],
+        request: RestoreRequest,
+    ) -> RestoreResult:
         target = self._target(request)
         prepare_directory(target, force=request.force)
         began = time.monotonic()
         names = tarstream.extract(open_part(self.PART), target)
-        return RestoreResult(where=str(target), seconds=time.monotonic() - began,
-                             observed={"files": tarstream.digest_tree(target, names)})
+        return RestoreResult(
+            where=str(target),
+            seconds=time.monotonic() - began,
+            observed={"files": tarstream.digest_tree(target, names)},
+        )

@@ -26,8 +26,13 @@ from coursectl.render import mariadb as render
 log = logging.getLogger(__name__)
 
 # mariadb-dump writes its header before it starts its transaction, and these only after
-_SNAPSHOT_MARKERS = (b"-- Table structure for table", b"-- Dumping routines", b"-- Dumping events",
-                     b"-- Dump completed", b"CREATE TABLE")
+_SNAPSHOT_MARKERS = (
+    b"-- Table structure for table",
+    b"-- Dumping routines",
+    b"-- Dumping events",
+    b"-- Dump completed",
+    b"CREATE TABLE",
+)
 
 
 def part_name(database: str) -> str:
@@ -90,12 +95,27 @@ class MariaDBSource:
 
         try:
             if root:
-                return pymysql.connect(unix_socket=socket, user="root", password="", database=database,
-                                       autocommit=True, charset="utf8mb4", connect_timeout=10)
-            kwargs: dict[str, Any] = {"unix_socket": self.socket} if self.socket else {"host": self.host,
-                                                                                        "port": self.port}
-            return pymysql.connect(user=self.user, password=self._password or "", database=database,
-                                   autocommit=True, charset="utf8mb4", connect_timeout=10, **kwargs)
+                return pymysql.connect(
+                    unix_socket=socket,
+                    user="root",
+                    password="",
+                    database=database,
+                    autocommit=True,
+                    charset="utf8mb4",
+                    connect_timeout=10,
+                )
+            kwargs: dict[str, Any] = (
+                {"unix_socket": self.socket} if self.socket else {"host": self.host, "port": self.port}
+            )
+            return pymysql.connect(
+                user=self.user,
+                password=self._password or "",
+                database=database,
+                autocommit=True,
+                charset="utf8mb4",
+                connect_timeout=10,
+                **kwargs,
+            )
         except pymysql.err.MySQLError as exc:
             raise self._error(exc, "connect") from exc
 
@@ -103,14 +123,17 @@ class MariaDBSource:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
         text = exc.args[1] if len(exc.args) > 1 else str(exc)
         if code in (1045, 1044, 1698):
-            return AuthError(f"{self.where}: access denied for user {self.user!r} ({doing}): {text}",
-                             hint="check backups.sources.<name>.user and the password reference")
+            return AuthError(
+                f"{self.where}: access denied for user {self.user!r} ({doing}): {text}",
+                hint="check backups.sources.<name>.user and the password reference",
+            )
         if code == 1049:
             return PreconditionError(f"{self.where}: {text}")
         if code in (1227, 1142, 1143):
-            return PreconditionError(f"{self.where}: user {self.user!r} lacks a privilege to {doing}: {text}",
-                                     hint="GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD ON *.* "
-                                     "TO the backup user")
+            return PreconditionError(
+                f"{self.where}: user {self.user!r} lacks a privilege to {doing}: {text}",
+                hint="GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD ON *.* TO the backup user",
+            )
         if code in (2002, 2003, 2006, 2013):
             return ExternalError(f"{self.where} is unreachable ({doing}): {text}")
         return ExternalError(f"{self.where}: {doing} failed: {text}")
@@ -119,8 +142,9 @@ class MariaDBSource:
         if root:
             text = render.option_file(user="root", password="", socket=socket)
         else:
-            text = render.option_file(user=self.user, password=self._password, host=self.host, port=self.port,
-                                      socket=self.socket)
+            text = render.option_file(
+                user=self.user, password=self._password, host=self.host, port=self.port, socket=self.socket
+            )
         return process.secret_pipe(text)
 
     # backup --------------------------------------------------------------------------------------------------
@@ -176,13 +200,17 @@ class MariaDBSource:
                     cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
                     cur.execute("SELECT VERSION()")
                     self._facts["server"]["version"] = str(cur.fetchone()[0])
-                    cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
-                                " AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", (database,))
+                    cur.execute(
+                        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+                        " AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                        (database,),
+                    )
                     tables = [row[0] for row in cur.fetchall()]
             except pymysql.err.MySQLError as exc:
                 raise self._error(exc, "take the brief read lock and open a snapshot") from exc
-            stream = process.stream_output(render.dump_argv(self.dump_command, f"/dev/fd/{fd}", database),
-                                           timeout=self.timeout, pass_fds=[fd])
+            stream = process.stream_output(
+                render.dump_argv(self.dump_command, f"/dev/fd/{fd}", database), timeout=self.timeout, pass_fds=[fd]
+            )
             head = b""
             started = time.monotonic()
             for block in stream:
@@ -222,8 +250,9 @@ class MariaDBSource:
             conn.close()
         return False
 
-    def _figures_thread(self, conn: Any, database: str, tables: list[str], into: dict[str, Any],
-                        failure: list[BaseException]) -> threading.Thread:
+    def _figures_thread(
+        self, conn: Any, database: str, tables: list[str], into: dict[str, Any], failure: list[BaseException]
+    ) -> threading.Thread:
         def work() -> None:
             try:
                 into.update(self._figures(conn, database, tables))
@@ -242,8 +271,11 @@ class MariaDBSource:
         try:
             with conn.cursor() as cur:
                 if tables is None:
-                    cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
-                                " AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", (database,))
+                    cur.execute(
+                        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+                        " AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                        (database,),
+                    )
                     tables = [row[0] for row in cur.fetchall()]
                 for table in tables:
                     cur.execute(f"SELECT COUNT(*) FROM {_q(database)}.{_q(table)}")
@@ -266,13 +298,17 @@ class MariaDBSource:
         if request.scratch:
             return {p: database_of(p) for p in parts}
         if not request.to:
-            raise UsageError("restore needs --to: the database to restore into (OLD=NEW for each database when"
-                             f" the backup holds several: {', '.join(databases)})")
+            raise UsageError(
+                "restore needs --to: the database to restore into (OLD=NEW for each database when"
+                f" the backup holds several: {', '.join(databases)})"
+            )
         mapping: dict[str, str] = {}
         if len(request.to) == 1 and "=" not in request.to[0]:
             if len(databases) != 1:
-                raise UsageError(f"the backup holds {len(databases)} databases ({', '.join(databases)}): "
-                                 "give --to OLD=NEW for each")
+                raise UsageError(
+                    f"the backup holds {len(databases)} databases ({', '.join(databases)}): "
+                    "give --to OLD=NEW for each"
+                )
             mapping[databases[0]] = request.to[0]
         else:
             for item in request.to:
@@ -310,31 +346,43 @@ class MariaDBSource:
                 raise PreconditionError("no scratch MariaDB server is configured for restore tests")
             with self._scratch() as server:
                 began = time.monotonic()
-                observed = self._restore_into(open_part, self._targets(parts, request), socket=server.socket,
-                                              force=True)
+                observed = self._restore_into(
+                    open_part, self._targets(parts, request), socket=server.socket, force=True
+                )
                 seconds = time.monotonic() - began
                 observed["server"] = {"version": server.version}
-                return RestoreResult(where=f"scratch MariaDB {server.version} (unix socket)", seconds=seconds,
-                                     observed=observed)
+                return RestoreResult(
+                    where=f"scratch MariaDB {server.version} (unix socket)", seconds=seconds, observed=observed
+                )
         targets = self._targets(parts, request)
         began = time.monotonic()
         observed = self._restore_into(open_part, targets, socket=None, force=request.force)
-        return RestoreResult(where=", ".join(f"{t} on {self.where}" for t in targets.values()),
-                             seconds=time.monotonic() - began, observed=observed)
+        return RestoreResult(
+            where=", ".join(f"{t} on {self.where}" for t in targets.values()),
+            seconds=time.monotonic() - began,
+            observed=observed,
+        )
 
-    def _restore_into(self, open_part: Callable[[str], Iterator[bytes]], targets: Mapping[str, str], *,
-                      socket: str | None, force: bool) -> dict[str, Any]:
+    def _restore_into(
+        self,
+        open_part: Callable[[str], Iterator[bytes]],
+        targets: Mapping[str, str],
+        *,
+        socket: str | None,
+        force: bool,
+    ) -> dict[str, Any]:
         import pymysql
 
         root = socket is not None
         admin = self._connect(socket=socket, root=root)
         observed: dict[str, Any] = {"databases": {}}
         try:
-            for part, target in targets.items():  # refuse before anything is written
+            for target in targets.values():  # refuse before anything is written
                 tables = self._table_count(admin, target)
                 if tables and not force:
                     raise PreconditionError(
-                        f"database {target} on {self.where} is not empty ({tables} tables): restoring would mix data",
+                        f"database {target} on {self.where} is not empty ({tables} tables):"
+                        " restoring would mix data",
                         hint="restore into another database (--to), or pass --force to replace its tables",
                     )
             for part, target in targets.items():
@@ -345,14 +393,20 @@ class MariaDBSource:
                     raise self._error(exc, f"create database {target}") from exc
                 fd = self._defaults(socket=socket, root=root)
                 try:
-                    process.feed_input(render.client_argv(self.client_command, f"/dev/fd/{fd}", target),
-                                       open_part(part), timeout=self.timeout, pass_fds=[fd])
+                    process.feed_input(
+                        render.client_argv(self.client_command, f"/dev/fd/{fd}", target),
+                        open_part(part),
+                        timeout=self.timeout,
+                        pass_fds=[fd],
+                    )
                 finally:
                     os.close(fd)
                 conn = self._connect(target, socket=socket, root=root)
                 try:
-                    observed["databases"][database_of(part)] = {"restored_as": target,
-                                                                "tables": self._figures(conn, target)}
+                    observed["databases"][database_of(part)] = {
+                        "restored_as": target,
+                        "tables": self._figures(conn, target),
+                    }
                 finally:
                     conn.close()
         finally:

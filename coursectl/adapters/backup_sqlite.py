@@ -53,10 +53,19 @@ def figures(path: Path) -> dict[str, Any]:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            names = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-            rows = {name: int(conn.execute(f'SELECT COUNT(*) FROM "{name.replace(chr(34), chr(34) * 2)}"')
-                              .fetchone()[0]) for name in names}
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                    " ORDER BY name"
+                )
+            ]
+            rows = {
+                name: int(
+                    conn.execute(f'SELECT COUNT(*) FROM "{name.replace(chr(34), chr(34) * 2)}"').fetchone()[0]
+                )
+                for name in names
+            }
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         finally:
             conn.close()
@@ -83,8 +92,10 @@ def prepare_directory(target: Path, *, force: bool) -> None:
     if target.exists() and not target.is_dir():
         raise PreconditionError(f"{target} exists and is not a directory")
     if target.is_dir() and any(target.iterdir()) and not force:
-        raise PreconditionError(f"{target} is not empty: restoring would mix files",
-                                hint="restore into a new directory, or pass --force to write over it")
+        raise PreconditionError(
+            f"{target} is not empty: restoring would mix files",
+            hint="restore into a new directory, or pass --force to write over it",
+        )
     target.mkdir(parents=True, exist_ok=True)
 
 
@@ -129,16 +140,23 @@ class LedgerSource:
             target = target / "ledger.db"
         for live in self._live:
             if target.resolve() == live.expanduser().absolute().resolve():
-                raise UsageError(f"--to {target} is the live ledger: a ledger is only restored to another path",
-                                 hint="restore to another file, stop coursectl, and move it into place yourself")
+                raise UsageError(
+                    f"--to {target} is the live ledger: a ledger is only restored to another path",
+                    hint="restore to another file, stop coursectl, and move it into place yourself",
+                )
         return target
 
     def describe_target(self, request: RestoreRequest, facts: Mapping[str, Any]) -> str:
         target = self._target(request)
         return f"ledger file {target}" + (" (exists)" if target.exists() else "")
 
-    def restore(self, open_part: Callable[[str], Iterator[bytes]], parts: Sequence[str], facts: Mapping[str, Any],
-                request: RestoreRequest) -> RestoreResult:
+    def restore(
+        self,
+        open_part: Callable[[str], Iterator[bytes]],
+        parts: Sequence[str],
+        facts: Mapping[str, Any],
+        request: RestoreRequest,
+    ) -> RestoreResult:
         import time
 
         target = self._target(request)
@@ -160,8 +178,9 @@ class LedgerSource:
             raise ExternalError(f"cannot write {target}: {exc.strerror}") from exc
         finally:
             tmp.unlink(missing_ok=True)
-        return RestoreResult(where=str(target), seconds=time.monotonic() - began,
-                             observed={"ledger": figures(target)})
+        return RestoreResult(
+            where=str(target), seconds=time.monotonic() - began, observed={"ledger": figures(target)}
+        )
 
 
 class DataFolderSource:
@@ -177,8 +196,10 @@ class DataFolderSource:
 
     def check(self) -> None:
         if not self.path.is_dir():
-            raise PreconditionError(f"no data folder at {self.path} (backups.sources.{self.name}): the environment"
-                                    " has not run any service yet")
+            raise PreconditionError(
+                f"no data folder at {self.path} (backups.sources.{self.name}): the environment"
+                " has not run any service yet"
+            )
 
     def _files(self) -> list[Path]:
         found = []
@@ -197,7 +218,7 @@ class DataFolderSource:
     def _tar(self) -> Iterator[bytes]:
         tmp = _private_tmp()
         try:
-            members = []
+            members: list[tarstream.Member] = []
             for path in self._files():
                 name = path.relative_to(self.path).as_posix()
                 if is_sqlite(path):
@@ -222,15 +243,22 @@ class DataFolderSource:
             raise UsageError("restore of data folders needs --to DIR: a directory to unpack them into")
         target = Path(request.to[0]).expanduser().absolute()
         if target.resolve() == self.path.expanduser().absolute().resolve():
-            raise UsageError(f"--to {target} is the live data folder: restore elsewhere, stop the services, then"
-                             " move the files into place")
+            raise UsageError(
+                f"--to {target} is the live data folder: restore elsewhere, stop the services, then"
+                " move the files into place"
+            )
         return target
 
     def describe_target(self, request: RestoreRequest, facts: Mapping[str, Any]) -> str:
         return f"directory {self._target(request)}"
 
-    def restore(self, open_part: Callable[[str], Iterator[bytes]], parts: Sequence[str], facts: Mapping[str, Any],
-                request: RestoreRequest) -> RestoreResult:
+    def restore(
+        self,
+        open_part: Callable[[str], Iterator[bytes]],
+        parts: Sequence[str],
+        facts: Mapping[str, Any],
+        request: RestoreRequest,
+    ) -> RestoreResult:
         import time
 
         target = self._target(request)
@@ -238,6 +266,8 @@ class DataFolderSource:
         began = time.monotonic()
         names = tarstream.extract(open_part(self.PART), target)
         seconds = time.monotonic() - began
-        observed = {"files": tarstream.digest_tree(target, names),
-                    "sqlite": {n: figures(target / n) for n in names if is_sqlite(target / n)}}
+        observed = {
+            "files": tarstream.digest_tree(target, names),
+            "sqlite": {n: figures(target / n) for n in names if is_sqlite(target / n)},
+        }
         return RestoreResult(where=str(target), seconds=seconds, observed=observed)

@@ -3,6 +3,7 @@ and renamed into place, so a crash or a full disk never leaves a truncated objec
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import secrets
@@ -15,8 +16,11 @@ from coursectl.errors import ExternalError, PreconditionError
 
 PARTIAL = ".partial-"
 READ_SIZE = 1024 * 1024
-_SPACE = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-          errno.EFBIG: "file too large for the file system or the process's file size limit"}
+_SPACE = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for the file system or the process's file size limit",
+}
 
 
 def _mtime(path: Path) -> datetime:
@@ -35,7 +39,12 @@ class LocalStore:
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
+        if (
+            not key
+            or key.startswith("/")
+            or any(p in ("", ".", "..") for p in parts[:-1])
+            or parts[-1] in (".", "..")
+        ):
             raise ValueError(f"invalid object key {key!r}")
         return self.root.joinpath(*parts)
 
@@ -114,7 +123,7 @@ class LocalStore:
                     return
                 yield block
 
-    def _walk(self, prefix: str, partial: bool) -> list[StoredObject]:
+    def _walk(self, prefix: str, partial: bool) -> builtins.list[StoredObject]:
         if not self.root.is_dir():
             return []
         found = []
@@ -131,15 +140,20 @@ class LocalStore:
                     stat = path.stat()
                 except FileNotFoundError:  # removed meanwhile
                     continue
-                found.append(StoredObject(key=key, size=stat.st_size,
-                                          modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-                                          upload_id=filename if partial else None))
+                found.append(
+                    StoredObject(
+                        key=key,
+                        size=stat.st_size,
+                        modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                        upload_id=filename if partial else None,
+                    )
+                )
         return sorted(found, key=lambda o: o.key)
 
-    def list(self, prefix: str = "") -> list[StoredObject]:
+    def list(self, prefix: str = "") -> builtins.list[StoredObject]:
         return self._walk(prefix, partial=False)
 
-    def pending(self, prefix: str = "") -> list[StoredObject]:
+    def pending(self, prefix: str = "") -> builtins.list[StoredObject]:
         return self._walk(prefix, partial=True)
 
     def delete(self, keys: Sequence[str]) -> None:

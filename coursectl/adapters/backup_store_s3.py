@@ -3,6 +3,7 @@ SDK error translated at this boundary (unreachable â†’ exit 5, missing bucket â†
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -10,8 +11,15 @@ from coursectl.domain import StoredObject
 from coursectl.errors import AuthError, CoursectlError, ExternalError, PreconditionError
 
 READ_SIZE = 1024 * 1024
-_AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken",
-               "ExpiredToken", "AllAccessDisabled"}
+_AUTH_CODES = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "403",
+    "InvalidToken",
+    "ExpiredToken",
+    "AllAccessDisabled",
+}
 
 
 class S3Store:
@@ -36,8 +44,13 @@ class S3Store:
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
         self.part_size = part_size
-        self._settings = dict(region=region, access_key_id=access_key_id, secret_access_key=secret_access_key,
-                              addressing_style=addressing_style, timeout=timeout)
+        self._settings = dict(
+            region=region,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            addressing_style=addressing_style,
+            timeout=timeout,
+        )
         self._client: Any = None
 
     def __repr__(self) -> str:
@@ -56,7 +69,8 @@ class S3Store:
             s = self._settings
             timeout = float(s["timeout"])  # type: ignore[arg-type]
             session = boto3.session.Session(
-                aws_access_key_id=s["access_key_id"], aws_secret_access_key=s["secret_access_key"],
+                aws_access_key_id=s["access_key_id"],
+                aws_secret_access_key=s["secret_access_key"],
                 region_name=str(s["region"]),
             )
             self._client = session.client(
@@ -77,7 +91,7 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _relative(self, full: str) -> str:
-        return full[len(self.prefix) + 1:] if self.prefix else full
+        return full[len(self.prefix) + 1 :] if self.prefix else full
 
     def _error(self, exc: Exception, doing: str) -> CoursectlError:
         """The coursectl error for an SDK exception raised while ``doing`` something."""
@@ -91,16 +105,28 @@ class S3Store:
             code = str(error.get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code in ("NoSuchBucket",) or (doing == "check" and (code == "404" or status == 404)):
-                return PreconditionError(f"{where}: bucket {self.bucket} does not exist",
-                                         hint="create the bucket, or fix backups.stores.<name>.bucket")
+                return PreconditionError(
+                    f"{where}: bucket {self.bucket} does not exist",
+                    hint="create the bucket, or fix backups.stores.<name>.bucket",
+                )
             if code in ("NoSuchKey", "404") or status == 404:
                 return PreconditionError(f"{where}: {doing}: no such object")
             if code in _AUTH_CODES or status == 403:
-                return AuthError(f"{where}: access refused while trying to {doing} ({code})",
-                                 hint="check the access key references and the bucket policy")
-            return ExternalError(f"{where}: {doing} failed: {code or status}: {error.get('Message', '')}".rstrip(": "))
-        if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ConnectionClosedError
-                      | bx.ReadTimeoutError | bx.HTTPClientError):
+                return AuthError(
+                    f"{where}: access refused while trying to {doing} ({code})",
+                    hint="check the access key references and the bucket policy",
+                )
+            return ExternalError(
+                f"{where}: {doing} failed: {code or status}: {error.get('Message', '')}".rstrip(": ")
+            )
+        if isinstance(
+            exc,
+            bx.EndpointConnectionError
+            | bx.ConnectTimeoutError
+            | bx.ConnectionClosedError
+            | bx.ReadTimeoutError
+            | bx.HTTPClientError,
+        ):
             return ExternalError(f"{where} is unreachable: {exc}", hint="check endpoint_url and the network")
         if isinstance(exc, bx.BotoCoreError):
             return ExternalError(f"{where}: {doing} failed: {exc}")
@@ -146,14 +172,27 @@ class S3Store:
                 body = bytes(buf[: self.part_size])
                 del buf[: self.part_size]
                 number = len(parts) + 1
-                answer = self._call(f"upload part {number} of {key}", "upload_part", Bucket=self.bucket, Key=full,
-                                    UploadId=upload_id, PartNumber=number, Body=body)
+                answer = self._call(
+                    f"upload part {number} of {key}",
+                    "upload_part",
+                    Bucket=self.bucket,
+                    Key=full,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                )
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
                 total += len(body)
                 if exhausted and not buf:
                     break
-            self._call(f"complete the upload of {key}", "complete_multipart_upload", Bucket=self.bucket, Key=full,
-                       UploadId=upload_id, MultipartUpload={"Parts": parts})
+            self._call(
+                f"complete the upload of {key}",
+                "complete_multipart_upload",
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
         except BaseException:
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
@@ -170,8 +209,7 @@ class S3Store:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            for block in body.iter_chunks(READ_SIZE):
-                yield block
+            yield from body.iter_chunks(READ_SIZE)
         except (BotoCoreError, ClientError) as exc:
             raise self._error(exc, f"read {key}") from exc
         finally:
@@ -188,30 +226,58 @@ class S3Store:
         except (BotoCoreError, ClientError) as exc:
             raise self._error(exc, doing) from exc
 
-    def list(self, prefix: str = "") -> list[StoredObject]:
-        items = self._paginate("list", "list_objects_v2", "Contents", Bucket=self.bucket,
-                               Prefix=self._full(prefix) if prefix or self.prefix else "")
-        found = [StoredObject(key=self._relative(o["Key"]), size=int(o["Size"]), modified=o["LastModified"])
-                 for o in items if not self.prefix or o["Key"].startswith(self.prefix + "/")]
+    def list(self, prefix: str = "") -> builtins.list[StoredObject]:
+        items = self._paginate(
+            "list",
+            "list_objects_v2",
+            "Contents",
+            Bucket=self.bucket,
+            Prefix=self._full(prefix) if prefix or self.prefix else "",
+        )
+        found = [
+            StoredObject(key=self._relative(o["Key"]), size=int(o["Size"]), modified=o["LastModified"])
+            for o in items
+            if not self.prefix or o["Key"].startswith(self.prefix + "/")
+        ]
         return sorted(found, key=lambda o: o.key)
 
     def delete(self, keys: Sequence[str]) -> None:
         for i in range(0, len(keys), 1000):
-            batch = [{"Key": self._full(k)} for k in keys[i: i + 1000]]
-            answer = self._call("delete", "delete_objects", Bucket=self.bucket, Delete={"Objects": batch,
-                                                                                         "Quiet": True})
+            batch = [{"Key": self._full(k)} for k in keys[i : i + 1000]]
+            answer = self._call(
+                "delete", "delete_objects", Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+            )
             errors = answer.get("Errors") or []
             if errors:
                 first = errors[0]
-                raise ExternalError(f"S3 store {self.name}: cannot delete {self._relative(first.get('Key', ''))}:"
-                                    f" {first.get('Code')} {first.get('Message', '')}".rstrip())
+                raise ExternalError(
+                    f"S3 store {self.name}: cannot delete {self._relative(first.get('Key', ''))}:"
+                    f" {first.get('Code')} {first.get('Message', '')}".rstrip()
+                )
 
-    def pending(self, prefix: str = "") -> list[StoredObject]:
-        items = self._paginate("list uploads", "list_multipart_uploads", "Uploads", Bucket=self.bucket,
-                               Prefix=self._full(prefix) if prefix or self.prefix else "")
-        return sorted((StoredObject(key=self._relative(u["Key"]), size=0, modified=u["Initiated"],
-                                    upload_id=u["UploadId"]) for u in items), key=lambda o: o.key)
+    def pending(self, prefix: str = "") -> builtins.list[StoredObject]:
+        items = self._paginate(
+            "list uploads",
+            "list_multipart_uploads",
+            "Uploads",
+            Bucket=self.bucket,
+            Prefix=self._full(prefix) if prefix or self.prefix else "",
+        )
+        return sorted(
+            (
+                StoredObject(
+                    key=self._relative(u["Key"]), size=0, modified=u["Initiated"], upload_id=u["UploadId"]
+                )
+                for u in items
+            ),
+            key=lambda o: o.key,
+        )
 
     def discard(self, upload: StoredObject) -> None:
-        self._call("abort an upload", "abort_multipart_upload", Bucket=self.bucket, Key=self._full(upload.key),
-                   UploadId=upload.upload_id)
+        self._call(
+            "abort an upload",
+            "abort_multipart_upload",
+            Bucket=self.bucket,
+            Key=self._full(upload.key),
+            UploadId=upload.upload_id,
+        )

@@ -33,16 +33,22 @@ class ScratchServer:
 
 def _which(program: str) -> str:
     found = shutil.which(program) or next(
-        (p for p in (f"/usr/sbin/{program}", f"/usr/bin/{program}") if os.access(p, os.X_OK)), None)
+        (p for p in (f"/usr/sbin/{program}", f"/usr/bin/{program}") if os.access(p, os.X_OK)), None
+    )
     if not found:
-        raise ToolMissing(f"{program} is not installed: the scratch MariaDB server needs it",
-                          hint="install the Debian package mariadb-server (bash scripts/setup.sh does)")
+        raise ToolMissing(
+            f"{program} is not installed: the scratch MariaDB server needs it",
+            hint="install the Debian package mariadb-server (bash scripts/setup.sh does)",
+        )
     return found
 
 
 @contextmanager
 def scratch_mariadb(
-    *, mariadbd: str = "mariadbd", install_db: str = "mariadb-install-db", start_timeout: float = 90.0,
+    *,
+    mariadbd: str = "mariadbd",
+    install_db: str = "mariadb-install-db",
+    start_timeout: float = 90.0,
     buffer_pool: int = 256 * 1024 * 1024,
 ) -> Iterator[ScratchServer]:
     """Start a scratch server, yield it, then stop it and remove its files."""
@@ -56,27 +62,38 @@ def scratch_mariadb(
     try:
         process.run(render.install_db_argv(install_bin, base / "data", as_root=as_root), timeout=start_timeout)
         with open(base / "server.out", "ab") as out:
-            proc = subprocess.Popen(render.scratch_server_argv(server_bin, base, as_root=as_root,
-                                                               buffer_pool=buffer_pool),
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                render.scratch_server_argv(server_bin, base, as_root=as_root, buffer_pool=buffer_pool),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         sock = str(base / "mysqld.sock")
         deadline = time.monotonic() + start_timeout
         version = ""
         while True:
             if proc.poll() is not None:
-                tail = (base / "error.log").read_text(errors="replace")[-2000:] if (base / "error.log").exists() else ""
+                tail = (
+                    (base / "error.log").read_text(errors="replace")[-2000:]
+                    if (base / "error.log").exists()
+                    else ""
+                )
                 raise ExternalError(f"the scratch MariaDB server exited with {proc.returncode}: {tail.strip()}")
             try:
                 conn = pymysql.connect(unix_socket=sock, user="root", password="", connect_timeout=2)
-                with conn.cursor() as cur:
-                    cur.execute("SELECT VERSION()")
-                    version = str(cur.fetchone()[0])
-                conn.close()
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT VERSION()")
+                        version = str(cur.fetchone()[0])
+                finally:
+                    conn.close()
                 break
-            except pymysql.err.MySQLError:
+            except pymysql.err.MySQLError as exc:
                 if time.monotonic() > deadline:
-                    raise ExternalTimeout(f"the scratch MariaDB server did not start within {start_timeout:g} s")
+                    raise ExternalTimeout(
+                        f"the scratch MariaDB server did not start within {start_timeout:g} s"
+                    ) from exc
                 time.sleep(0.1)
         log.info("scratch MariaDB %s up at %s", version, sock)
         yield ScratchServer(socket=sock, version=version, base=base)

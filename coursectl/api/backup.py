@@ -30,7 +30,6 @@ from coursectl.backup.manifest import (
     Verification,
     open_manifest,
     open_verification,
-    peek_key_id,
     seal_manifest,
     seal_verification,
 )
@@ -88,8 +87,10 @@ class BackupContext:
 
     def settings(self, source: str) -> SourceSettings:
         if source not in self.sources:
-            raise UsageError(f"unknown backup source {source!r}",
-                             hint=f"configured sources: {', '.join(sorted(self.sources)) or 'none'}")
+            raise UsageError(
+                f"unknown backup source {source!r}",
+                hint=f"configured sources: {', '.join(sorted(self.sources)) or 'none'}",
+            )
         return self.sources[source]
 
     def ring(self) -> KeyRing:
@@ -132,14 +133,30 @@ class CreateResult:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"source": self.source, "store": self.store, "backup_id": self.backup_id,
-                               "ok": self.ok, "seconds": round(self.seconds, 3)}
+        out: dict[str, Any] = {
+            "source": self.source,
+            "store": self.store,
+            "backup_id": self.backup_id,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+        }
         if self.manifest is not None:
             m = self.manifest
-            out.update(parts=[{"name": p.name, "plain_size": p.plain_size, "stored_size": p.stored_size,
-                               "plain_sha256": p.plain_sha256} for p in m.parts],
-                       plain_size=m.plain_size, stored_size=m.stored_size, key_id=m.key_id,
-                       throughput_mb_s=round(m.plain_size / 1e6 / self.seconds, 1) if self.seconds else None)
+            out.update(
+                parts=[
+                    {
+                        "name": p.name,
+                        "plain_size": p.plain_size,
+                        "stored_size": p.stored_size,
+                        "plain_sha256": p.plain_sha256,
+                    }
+                    for p in m.parts
+                ],
+                plain_size=m.plain_size,
+                stored_size=m.stored_size,
+                key_id=m.key_id,
+                throughput_mb_s=round(m.plain_size / 1e6 / self.seconds, 1) if self.seconds else None,
+            )
         if self.error is not None:
             out["error"] = self.error.to_dict()
         return out
@@ -197,8 +214,14 @@ class Leftover:
     modified: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "store": self.store, "what": self.what, "key": self.key,
-                "size": self.size, "modified": _iso(self.modified)}
+        return {
+            "source": self.source,
+            "store": self.store,
+            "what": self.what,
+            "key": self.key,
+            "size": self.size,
+            "modified": _iso(self.modified),
+        }
 
 
 @dataclass(frozen=True)
@@ -208,8 +231,10 @@ class Listing:
     now: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backups": [b.to_dict(self.now) for b in self.backups],
-                "incomplete": [x.to_dict() for x in self.leftovers]}
+        return {
+            "backups": [b.to_dict(self.now) for b in self.backups],
+            "incomplete": [x.to_dict() for x in self.leftovers],
+        }
 
 
 @dataclass(frozen=True)
@@ -229,11 +254,19 @@ class VerifyResult:
     where: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "backup_id": self.backup_id, "ok": self.ok, "problems": list(self.problems),
-                "checked": list(self.checked), "parts": self.parts, "bytes_read": self.bytes_read,
-                "seconds": round(self.seconds, 3), "restored": self.restored,
-                "restore_seconds": None if self.restore_seconds is None else round(self.restore_seconds, 3),
-                "restored_into": self.where}
+        return {
+            "source": self.source,
+            "backup_id": self.backup_id,
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "checked": list(self.checked),
+            "parts": self.parts,
+            "bytes_read": self.bytes_read,
+            "seconds": round(self.seconds, 3),
+            "restored": self.restored,
+            "restore_seconds": None if self.restore_seconds is None else round(self.restore_seconds, 3),
+            "restored_into": self.where,
+        }
 
 
 @dataclass(frozen=True)
@@ -244,8 +277,12 @@ class RestorePlan:
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "backup_id": self.backup_id, "target": self.target,
-                "created_at": _iso(self.created_at)}
+        return {
+            "source": self.source,
+            "backup_id": self.backup_id,
+            "target": self.target,
+            "created_at": _iso(self.created_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -262,9 +299,15 @@ class RestoreReport:
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.plan.to_dict(), "restored_into": self.where, "seconds": round(self.seconds, 3),
-                "ok": self.ok, "problems": list(self.problems), "checked": list(self.checked),
-                "notes": list(self.notes)}
+        return {
+            **self.plan.to_dict(),
+            "restored_into": self.where,
+            "seconds": round(self.seconds, 3),
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "checked": list(self.checked),
+            "notes": list(self.notes),
+        }
 
 
 @dataclass(frozen=True)
@@ -304,13 +347,22 @@ class PruneReport:
 
 def _record(ctx: BackupContext, outcome: BackupOutcome) -> None:
     """The ledger event first, then the hook (a failing hook is logged, never fatal)."""
-    ctx.ledger.record(LedgerEvent(
-        kind="backup", actor=ctx.actor, service=outcome.source, version=outcome.backup_id,
-        outcome="succeeded" if outcome.ok else "failed",
-        details={"action": outcome.action, "store": outcome.store, "message": outcome.message,
-                 **dict(outcome.details)},
-        time=outcome.time,
-    ))
+    ctx.ledger.record(
+        LedgerEvent(
+            kind="backup",
+            actor=ctx.actor,
+            service=outcome.source,
+            version=outcome.backup_id,
+            outcome="succeeded" if outcome.ok else "failed",
+            details={
+                "action": outcome.action,
+                "store": outcome.store,
+                "message": outcome.message,
+                **dict(outcome.details),
+            },
+            time=outcome.time,
+        )
+    )
     if ctx.on_outcome is not None:
         try:
             ctx.on_outcome(outcome)
@@ -344,13 +396,16 @@ def _source_lock(ctx: BackupContext, source: str, action: str) -> Iterator[None]
     take_over = held is not None and not _holder_alive(held, ctx.clock())
     reason = f"backup {action} {source} pid={os.getpid()} host={socket.gethostname()}"
     try:
-        lock = ctx.ledger.acquire_lock(LOCK_ENVIRONMENT, source, holder=ctx.actor, reason=reason, ttl=LOCK_TTL,
-                                       take_over=take_over)
+        lock = ctx.ledger.acquire_lock(
+            LOCK_ENVIRONMENT, source, holder=ctx.actor, reason=reason, ttl=LOCK_TTL, take_over=take_over
+        )
     except LockHeld as exc:
         holder = exc.details.get("holder", "someone")
-        raise LockHeld(f"backups of {source} are locked by {holder} ({exc.details.get('reason', '')})",
-                       hint="wait for it to finish; a lock whose process died expires within "
-                       f"{LOCK_TTL:g} s", details=exc.details) from None
+        raise LockHeld(
+            f"backups of {source} are locked by {holder} ({exc.details.get('reason', '')})",
+            hint=f"wait for it to finish; a lock whose process died expires within {LOCK_TTL:g} s",
+            details=exc.details,
+        ) from None
     stop = threading.Event()
     current = [lock]
 
@@ -409,21 +464,46 @@ def create_one(ctx: BackupContext, source_name: str) -> CreateResult:
             for index, part in enumerate(source.dump()):
                 object_key = layout.part_key(source_name, backup_id, index, part.name)
                 ctx.say(f"{source_name}: {part.name} → {store.name}:{object_key}")
-                encoder = codec.Encoder(part.chunks, key=key.part_key(salt, part.name), part=part.name,
-                                        compression=ctx.compression, chunk_size=ctx.chunk_size,
-                                        level=ctx.compression_level, threads=0)
+                encoder = codec.Encoder(
+                    part.chunks,
+                    key=key.part_key(salt, part.name),
+                    part=part.name,
+                    compression=ctx.compression,
+                    chunk_size=ctx.chunk_size,
+                    level=ctx.compression_level,
+                    threads=0,
+                )
                 written.append(object_key)
                 stored = store.put(object_key, encoder)
                 if not encoder.done or stored != encoder.stored.size:
-                    raise CoursectlError(f"part {part.name}: the store took {stored} bytes of {encoder.stored.size}")
-                entries.append(PartEntry(part.name, object_key, part.media_type, encoder.plain.size,
-                                         encoder.plain.sha256, encoder.stored.size, encoder.stored.sha256,
-                                         encoder.chunks))
+                    raise CoursectlError(
+                        f"part {part.name}: the store took {stored} bytes of {encoder.stored.size}"
+                    )
+                entries.append(
+                    PartEntry(
+                        part.name,
+                        object_key,
+                        part.media_type,
+                        encoder.plain.size,
+                        encoder.plain.sha256,
+                        encoder.stored.size,
+                        encoder.stored.sha256,
+                        encoder.chunks,
+                    )
+                )
             finished = ctx.clock()
             manifest = Manifest(
-                backup_id=backup_id, source=source_name, kind=settings.kind, created_at=created,
-                finished_at=finished, key_id=key.key_id, salt=salt, compression=ctx.compression,
-                chunk_size=ctx.chunk_size, parts=tuple(entries), facts=source.facts(),
+                backup_id=backup_id,
+                source=source_name,
+                kind=settings.kind,
+                created_at=created,
+                finished_at=finished,
+                key_id=key.key_id,
+                salt=salt,
+                compression=ctx.compression,
+                chunk_size=ctx.chunk_size,
+                parts=tuple(entries),
+                facts=source.facts(),
                 producer={"tool": "coursectl", "version": _version(), "host": socket.gethostname()},
             )
             store.put(layout.manifest_key(source_name, backup_id), [seal_manifest(manifest, key)])
@@ -432,21 +512,55 @@ def create_one(ctx: BackupContext, source_name: str) -> CreateResult:
         seconds = time.monotonic() - began
         error = exc if isinstance(exc, CoursectlError) else None
         if isinstance(exc, KeyboardInterrupt | SystemExit) or error is None:
-            _record(ctx, BackupOutcome("create", source_name, False, f"backup of {source_name} interrupted or failed:"
-                                       f" {type(exc).__name__}", backup_id, settings.store, 1,
-                                       {"seconds": round(seconds, 3)}))
+            _record(
+                ctx,
+                BackupOutcome(
+                    "create",
+                    source_name,
+                    False,
+                    f"backup of {source_name} interrupted or failed: {type(exc).__name__}",
+                    backup_id,
+                    settings.store,
+                    1,
+                    {"seconds": round(seconds, 3)},
+                ),
+            )
             raise
-        _record(ctx, BackupOutcome("create", source_name, False, f"backup of {source_name} failed: {error.message}",
-                                   backup_id, settings.store, error.exit_code,
-                                   {"seconds": round(seconds, 3), "error": error.kind}))
+        _record(
+            ctx,
+            BackupOutcome(
+                "create",
+                source_name,
+                False,
+                f"backup of {source_name} failed: {error.message}",
+                backup_id,
+                settings.store,
+                error.exit_code,
+                {"seconds": round(seconds, 3), "error": error.kind},
+            ),
+        )
         return CreateResult(source_name, settings.store, backup_id, seconds, error=error)
     seconds = time.monotonic() - began
-    _record(ctx, BackupOutcome(
-        "create", source_name, True, f"backup {backup_id} of {source_name}: {len(entries)} parts,"
-        f" {manifest.plain_size} bytes ({manifest.stored_size} stored) in {seconds:.1f} s",
-        backup_id, settings.store, 0,
-        {"seconds": round(seconds, 3), "parts": len(entries), "plain_size": manifest.plain_size,
-         "stored_size": manifest.stored_size, "key_id": key.key_id}))
+    _record(
+        ctx,
+        BackupOutcome(
+            "create",
+            source_name,
+            True,
+            f"backup {backup_id} of {source_name}: {len(entries)} parts,"
+            f" {manifest.plain_size} bytes ({manifest.stored_size} stored) in {seconds:.1f} s",
+            backup_id,
+            settings.store,
+            0,
+            {
+                "seconds": round(seconds, 3),
+                "parts": len(entries),
+                "plain_size": manifest.plain_size,
+                "stored_size": manifest.stored_size,
+                "key_id": key.key_id,
+            },
+        ),
+    )
     return CreateResult(source_name, settings.store, backup_id, seconds, manifest=manifest)
 
 
@@ -478,8 +592,9 @@ def _read_all(store: BackupStore, key: str) -> bytes:
     return b"".join(store.open(key))
 
 
-def _verifications(ctx: BackupContext, store: BackupStore, folder: layout.Folder, key: BackupKey | None
-                   ) -> list[Verification]:
+def _verifications(
+    ctx: BackupContext, store: BackupStore, folder: layout.Folder, key: BackupKey | None
+) -> list[Verification]:
     if key is None:
         return []
     found = []
@@ -493,8 +608,9 @@ def _verifications(ctx: BackupContext, store: BackupStore, folder: layout.Folder
     return sorted(found, key=lambda v: v.time)
 
 
-def _info(ctx: BackupContext, source: str, store_name: str, store: BackupStore, folder: layout.Folder
-          ) -> BackupInfo:
+def _info(
+    ctx: BackupContext, source: str, store_name: str, store: BackupStore, folder: layout.Folder
+) -> BackupInfo:
     manifest_obj = folder.manifest
     assert manifest_obj is not None
     created = layout.id_time(folder.backup_id) or manifest_obj.modified
@@ -502,11 +618,13 @@ def _info(ctx: BackupContext, source: str, store_name: str, store: BackupStore, 
         raw = _read_all(store, manifest_obj.key)
         manifest, key = open_manifest(raw, ctx.ring(), what=f"manifest of {source}/{folder.backup_id}")
     except PreconditionError as exc:  # a key we do not have
-        return BackupInfo(source, store_name, folder.backup_id, created, folder.size, None, None, "unreadable",
-                          note=exc.message)
+        return BackupInfo(
+            source, store_name, folder.backup_id, created, folder.size, None, None, "unreadable", note=exc.message
+        )
     except BackupCorrupt as exc:
-        return BackupInfo(source, store_name, folder.backup_id, created, folder.size, None, None, "failed",
-                          note=exc.message)
+        return BackupInfo(
+            source, store_name, folder.backup_id, created, folder.size, None, None, "failed", note=exc.message
+        )
     history = _verifications(ctx, store, folder, key)
     restores = [v for v in history if v.restored and v.ok]
     last = history[-1] if history else None
@@ -518,8 +636,18 @@ def _info(ctx: BackupContext, source: str, store_name: str, store: BackupStore, 
         status = "verified"
     else:
         status = "unverified"  # read back but never restored: not yet proven
-    return BackupInfo(source, store_name, folder.backup_id, manifest.created_at, folder.size, manifest.plain_size,
-                      len(manifest.parts), status, last, restores[-1] if restores else None)
+    return BackupInfo(
+        source,
+        store_name,
+        folder.backup_id,
+        manifest.created_at,
+        folder.size,
+        manifest.plain_size,
+        len(manifest.parts),
+        status,
+        last,
+        restores[-1] if restores else None,
+    )
 
 
 def _folders(ctx: BackupContext, source: str) -> tuple[BackupStore, dict[str, layout.Folder]]:
@@ -537,18 +665,30 @@ def list_backups(ctx: BackupContext, sources: Sequence[str] | None = None) -> Li
         for backup_id in sorted(folders, reverse=True):
             folder = folders[backup_id]
             if folder.manifest is None:
-                leftovers.append(Leftover(source, settings.store, "folder without a manifest",
-                                          layout.folder(source, backup_id), folder.size, folder.last_modified))
+                leftovers.append(
+                    Leftover(
+                        source,
+                        settings.store,
+                        "folder without a manifest",
+                        layout.folder(source, backup_id),
+                        folder.size,
+                        folder.last_modified,
+                    )
+                )
             else:
                 backups.append(_info(ctx, source, settings.store, store, folder))
         for upload in store.pending(f"{source}/"):
-            leftovers.append(Leftover(source, settings.store, "upload never completed", upload.key, upload.size,
-                                      upload.modified))
+            leftovers.append(
+                Leftover(
+                    source, settings.store, "upload never completed", upload.key, upload.size, upload.modified
+                )
+            )
     return Listing(backups, leftovers, ctx.clock())
 
 
-def _resolve(ctx: BackupContext, ref: str | None, latest: bool, sources: Sequence[str] | None
-             ) -> list[tuple[str, str]]:
+def _resolve(
+    ctx: BackupContext, ref: str | None, latest: bool, sources: Sequence[str] | None
+) -> list[tuple[str, str]]:
     """(source, backup id) pairs: ``ref`` (``ID`` or ``SOURCE/ID``), or the newest complete backup per source."""
     if latest:
         found = []
@@ -558,8 +698,9 @@ def _resolve(ctx: BackupContext, ref: str | None, latest: bool, sources: Sequenc
             if complete:
                 found.append((source, complete[-1]))
             elif sources:
-                raise PreconditionError(f"source {source} has no complete backup yet",
-                                        hint=f"coursectl backup create {source}")
+                raise PreconditionError(
+                    f"source {source} has no complete backup yet", hint=f"coursectl backup create {source}"
+                )
         if not found:
             raise PreconditionError("there is no complete backup yet", hint="coursectl backup create")
         return found
@@ -574,10 +715,14 @@ def _resolve(ctx: BackupContext, ref: str | None, latest: bool, sources: Sequenc
         if store.list(layout.manifest_key(source, backup_id)):
             return [(source, backup_id)]
         if store.list(layout.folder(source, backup_id)):
-            raise PreconditionError(f"{source}/{backup_id} has no manifest: it is an interrupted backup, not a"
-                                    " backup", hint="coursectl backup prune removes it after the grace period")
-    raise PreconditionError(f"no backup {ref} in the stores of {', '.join(candidates)}",
-                            hint="coursectl backup list shows what there is")
+            raise PreconditionError(
+                f"{source}/{backup_id} has no manifest: it is an interrupted backup, not a backup",
+                hint="coursectl backup prune removes it after the grace period",
+            )
+    raise PreconditionError(
+        f"no backup {ref} in the stores of {', '.join(candidates)}",
+        hint="coursectl backup list shows what there is",
+    )
 
 
 def _load(ctx: BackupContext, source: str, backup_id: str) -> tuple[Manifest, BackupKey, BackupStore]:
@@ -604,16 +749,20 @@ class _PartOpener:
         try:
             stored = self.store.open(entry.key)
         except PreconditionError as exc:
-            raise BackupCorrupt(f"part {entry.name}: missing from the store ({entry.key})",
-                                details={"part": entry.name}) from exc
+            raise BackupCorrupt(
+                f"part {entry.name}: missing from the store ({entry.key})", details={"part": entry.name}
+            ) from exc
 
         def counted() -> Iterator[bytes]:
             for block in stored:
                 self.bytes_read += len(block)
                 yield block
 
-        yield from codec.decode(counted(), key=self.key.part_key(self.manifest.salt, entry.name),
-                                expected=entry.expected(self.manifest.compression))
+        yield from codec.decode(
+            counted(),
+            key=self.key.part_key(self.manifest.salt, entry.name),
+            expected=entry.expected(self.manifest.compression),
+        )
 
     def check(self, entry: PartEntry) -> str | None:
         """Read one part to its end; the problem found, or None."""
@@ -645,8 +794,18 @@ def verify_one(ctx: BackupContext, source: str, backup_id: str, *, restore: bool
         _record_verification(ctx, settings, None, result)
         return result
     except CoursectlError as exc:  # a key we do not have, an unreachable store: no verdict on the backup
-        _record(ctx, BackupOutcome("verify", source, False, f"cannot verify {source}/{backup_id}: {exc.message}",
-                                   backup_id, settings.store, exc.exit_code))
+        _record(
+            ctx,
+            BackupOutcome(
+                "verify",
+                source,
+                False,
+                f"cannot verify {source}/{backup_id}: {exc.message}",
+                backup_id,
+                settings.store,
+                exc.exit_code,
+            ),
+        )
         raise
     opener = _PartOpener(manifest, key, store)
     if restore:
@@ -654,8 +813,12 @@ def verify_one(ctx: BackupContext, source: str, backup_id: str, *, restore: bool
         workdir = tempfile.mkdtemp(prefix="coursectl-verify-")
         try:
             adapter = ctx.source_factory(source)
-            outcome = adapter.restore(opener, [p.name for p in manifest.parts], manifest.facts,
-                                      RestoreRequest(scratch=True, workdir=_path(workdir)))
+            outcome = adapter.restore(
+                opener,
+                [p.name for p in manifest.parts],
+                manifest.facts,
+                RestoreRequest(scratch=True, workdir=_path(workdir)),
+            )
             restored, restore_seconds, where = True, outcome.seconds, outcome.where
             comparison = compare(manifest.facts, outcome.observed)
             problems.extend(comparison.problems)
@@ -664,8 +827,18 @@ def verify_one(ctx: BackupContext, source: str, backup_id: str, *, restore: bool
             problems.append(exc.message)
         except CoursectlError as exc:
             if not opener.opened:  # the scratch place could not be set up: no verdict on the backup
-                _record(ctx, BackupOutcome("verify", source, False, f"cannot verify {source}/{backup_id}:"
-                                           f" {exc.message}", backup_id, settings.store, exc.exit_code))
+                _record(
+                    ctx,
+                    BackupOutcome(
+                        "verify",
+                        source,
+                        False,
+                        f"cannot verify {source}/{backup_id}: {exc.message}",
+                        backup_id,
+                        settings.store,
+                        exc.exit_code,
+                    ),
+                )
                 raise
             problems.append(f"the restore into a scratch place failed: {exc.message}")
         finally:
@@ -678,8 +851,19 @@ def verify_one(ctx: BackupContext, source: str, backup_id: str, *, restore: bool
         if problem:
             problems.append(problem)
     checked.insert(0, f"{len(manifest.parts)} parts: every chunk authenticated, sizes and SHA-256 as listed")
-    result = VerifyResult(source, backup_id, not problems, tuple(problems), tuple(checked), len(manifest.parts),
-                          opener.bytes_read, time.monotonic() - began, restored, restore_seconds, where)
+    result = VerifyResult(
+        source,
+        backup_id,
+        not problems,
+        tuple(problems),
+        tuple(checked),
+        len(manifest.parts),
+        opener.bytes_read,
+        time.monotonic() - began,
+        restored,
+        restore_seconds,
+        where,
+    )
     _record_verification(ctx, settings, key, result)
     return result
 
@@ -690,32 +874,64 @@ def _path(text: str) -> Any:
     return Path(text)
 
 
-def _record_verification(ctx: BackupContext, settings: SourceSettings, key: BackupKey | None,
-                         result: VerifyResult) -> None:
+def _record_verification(
+    ctx: BackupContext, settings: SourceSettings, key: BackupKey | None, result: VerifyResult
+) -> None:
     now = ctx.clock()
     if key is not None:
-        record = Verification(result.backup_id, now, result.ok, result.restored, result.restore_seconds,
-                              result.seconds, result.problems, result.where)
+        record = Verification(
+            result.backup_id,
+            now,
+            result.ok,
+            result.restored,
+            result.restore_seconds,
+            result.seconds,
+            result.problems,
+            result.where,
+        )
         try:
-            ctx.store(settings.store).put(layout.verification_key(settings.name, result.backup_id, now),
-                                          [seal_verification(record, key)])
+            ctx.store(settings.store).put(
+                layout.verification_key(settings.name, result.backup_id, now), [seal_verification(record, key)]
+            )
         except CoursectlError as exc:
             log.warning("could not store the verification record: %s", exc.message)
     verdict = "verified" + (" by a restore" if result.restored else "") if result.ok else "FAILED verification"
     message = f"backup {result.backup_id} of {result.source} {verdict}"
     if result.problems:
         message += f": {result.problems[0]}"
-    _record(ctx, BackupOutcome("verify", result.source, result.ok, message, result.backup_id, settings.store,
-                               0 if result.ok else BackupCorrupt.exit_code,
-                               {"restored": result.restored, "restore_seconds": result.restore_seconds,
-                                "seconds": round(result.seconds, 3), "problems": list(result.problems[:10])}))
+    _record(
+        ctx,
+        BackupOutcome(
+            "verify",
+            result.source,
+            result.ok,
+            message,
+            result.backup_id,
+            settings.store,
+            0 if result.ok else BackupCorrupt.exit_code,
+            {
+                "restored": result.restored,
+                "restore_seconds": result.restore_seconds,
+                "seconds": round(result.seconds, 3),
+                "problems": list(result.problems[:10]),
+            },
+        ),
+    )
 
 
-def verify(ctx: BackupContext, ref: str | None = None, *, latest: bool = False, restore: bool = False,
-           sources: Sequence[str] | None = None) -> list[VerifyResult]:
+def verify(
+    ctx: BackupContext,
+    ref: str | None = None,
+    *,
+    latest: bool = False,
+    restore: bool = False,
+    sources: Sequence[str] | None = None,
+) -> list[VerifyResult]:
     """Verify one backup (``ref``) or the newest of each source (``latest``)."""
-    return [verify_one(ctx, source, backup_id, restore=restore)
-            for source, backup_id in _resolve(ctx, ref, latest, sources)]
+    return [
+        verify_one(ctx, source, backup_id, restore=restore)
+        for source, backup_id in _resolve(ctx, ref, latest, sources)
+    ]
 
 
 def raise_for_problems(results: Sequence[VerifyResult]) -> None:
@@ -723,8 +939,10 @@ def raise_for_problems(results: Sequence[VerifyResult]) -> None:
     failed = [r for r in results if not r.ok]
     if failed:
         first = failed[0]
-        raise BackupCorrupt(f"backup {first.source}/{first.backup_id} failed verification: {first.problems[0]}",
-                            details={"failed": [f"{r.source}/{r.backup_id}" for r in failed]})
+        raise BackupCorrupt(
+            f"backup {first.source}/{first.backup_id} failed verification: {first.problems[0]}",
+            details={"failed": [f"{r.source}/{r.backup_id}" for r in failed]},
+        )
 
 
 # restore ---------------------------------------------------------------------------------------------------
@@ -732,7 +950,7 @@ def raise_for_problems(results: Sequence[VerifyResult]) -> None:
 
 def plan_restore(ctx: BackupContext, ref: str, *, to: Sequence[str], force: bool = False) -> RestorePlan:
     """What a restore would do (reads only): which backup, into where."""
-    (source, backup_id), = _resolve(ctx, ref, False, None)
+    ((source, backup_id),) = _resolve(ctx, ref, False, None)
     manifest, _, _ = _load(ctx, source, backup_id)
     adapter = ctx.source_factory(source)
     target = adapter.describe_target(RestoreRequest(to=tuple(to), force=force), manifest.facts)
@@ -751,26 +969,57 @@ def restore(ctx: BackupContext, plan: RestorePlan, *, to: Sequence[str], force: 
             ctx.say(f"{source}/{backup_id}: checking {entry.name}")
             problem = opener.check(entry)
             if problem:
-                raise BackupCorrupt(f"backup {source}/{backup_id} is damaged, nothing restored: {problem}",
-                                    details={"part": entry.name})
+                raise BackupCorrupt(
+                    f"backup {source}/{backup_id} is damaged, nothing restored: {problem}",
+                    details={"part": entry.name},
+                )
         adapter = ctx.source_factory(source)
         ctx.say(f"{source}/{backup_id}: restoring into {plan.target}")
-        outcome = adapter.restore(opener, [p.name for p in manifest.parts], manifest.facts,
-                                  RestoreRequest(to=tuple(to), force=force))
+        outcome = adapter.restore(
+            opener, [p.name for p in manifest.parts], manifest.facts, RestoreRequest(to=tuple(to), force=force)
+        )
     except CoursectlError as exc:
-        _record(ctx, BackupOutcome("restore", source, False, f"restore of {source}/{backup_id} failed: {exc.message}",
-                                   backup_id, settings.store, exc.exit_code,
-                                   {"target": plan.target, "seconds": round(time.monotonic() - began, 3)}))
+        _record(
+            ctx,
+            BackupOutcome(
+                "restore",
+                source,
+                False,
+                f"restore of {source}/{backup_id} failed: {exc.message}",
+                backup_id,
+                settings.store,
+                exc.exit_code,
+                {"target": plan.target, "seconds": round(time.monotonic() - began, 3)},
+            ),
+        )
         raise
     comparison = compare(manifest.facts, outcome.observed)
-    report = RestoreReport(plan, outcome.where, outcome.seconds, tuple(comparison.problems),
-                           tuple(comparison.checked), tuple(outcome.notes))
-    _record(ctx, BackupOutcome(
-        "restore", source, report.ok,
-        f"restored {source}/{backup_id} into {outcome.where} in {outcome.seconds:.1f} s"
-        + ("" if report.ok else f", but: {report.problems[0]}"),
-        backup_id, settings.store, 0 if report.ok else BackupCorrupt.exit_code,
-        {"target": outcome.where, "seconds": round(outcome.seconds, 3), "problems": list(report.problems[:10])}))
+    report = RestoreReport(
+        plan,
+        outcome.where,
+        outcome.seconds,
+        tuple(comparison.problems),
+        tuple(comparison.checked),
+        tuple(outcome.notes),
+    )
+    _record(
+        ctx,
+        BackupOutcome(
+            "restore",
+            source,
+            report.ok,
+            f"restored {source}/{backup_id} into {outcome.where} in {outcome.seconds:.1f} s"
+            + ("" if report.ok else f", but: {report.problems[0]}"),
+            backup_id,
+            settings.store,
+            0 if report.ok else BackupCorrupt.exit_code,
+            {
+                "target": outcome.where,
+                "seconds": round(outcome.seconds, 3),
+                "problems": list(report.problems[:10]),
+            },
+        ),
+    )
     return report
 
 
@@ -791,44 +1040,77 @@ def prune(ctx: BackupContext, sources: Sequence[str] | None = None, *, dry_run: 
             with _source_lock(ctx, source, "prune"):
                 report = _prune_source(ctx, settings, now, dry_run=False)
         except CoursectlError as exc:
-            _record(ctx, BackupOutcome("prune", source, False, f"prune of {source} failed: {exc.message}", None,
-                                       settings.store, exc.exit_code))
+            _record(
+                ctx,
+                BackupOutcome(
+                    "prune",
+                    source,
+                    False,
+                    f"prune of {source} failed: {exc.message}",
+                    None,
+                    settings.store,
+                    exc.exit_code,
+                ),
+            )
             raise
         reports.append(report)
-        _record(ctx, BackupOutcome(
-            "prune", source, True,
-            f"pruned {source}: kept {len(report.keep)}, removed {len(report.remove)} backups and "
-            f"{len(report.leftovers)} leftovers", None, settings.store, 0,
-            {"kept": [b.backup_id for b, _ in report.keep], "removed": [b.backup_id for b in report.remove],
-             "leftovers": [x.key for x in report.leftovers], "policy": report.policy}))
+        _record(
+            ctx,
+            BackupOutcome(
+                "prune",
+                source,
+                True,
+                f"pruned {source}: kept {len(report.keep)}, removed {len(report.remove)} backups and "
+                f"{len(report.leftovers)} leftovers",
+                None,
+                settings.store,
+                0,
+                {
+                    "kept": [b.backup_id for b, _ in report.keep],
+                    "removed": [b.backup_id for b in report.remove],
+                    "leftovers": [x.key for x in report.leftovers],
+                    "policy": report.policy,
+                },
+            ),
+        )
     return PruneReport(reports, now, dry_run)
 
 
-def _prune_source(ctx: BackupContext, settings: SourceSettings, now: datetime, *, dry_run: bool
-                  ) -> PruneSourceReport:
+def _prune_source(
+    ctx: BackupContext, settings: SourceSettings, now: datetime, *, dry_run: bool
+) -> PruneSourceReport:
     source = settings.name
     store, folders = _folders(ctx, source)
     infos = {i: _info(ctx, source, settings.store, store, f) for i, f in folders.items() if f.manifest is not None}
     verified = sorted((b for b in infos.values() if b.verified), key=lambda b: b.created_at)
     protect = {verified[-1].backup_id: "newest verified backup (never removed)"} if verified else {}
-    plan = retention.apply([retention.Item(b.backup_id, b.created_at) for b in infos.values()], settings.policy,
-                           timezone=ctx.timezone, protect=protect)
+    plan = retention.apply(
+        [retention.Item(b.backup_id, b.created_at) for b in infos.values()],
+        settings.policy,
+        timezone=ctx.timezone,
+        protect=protect,
+    )
     keep = [(infos[d.item.id], d.reasons) for d in plan.keep]
     remove = [infos[d.item.id] for d in plan.remove]
     cutoff = now - timedelta(seconds=ctx.grace)
-    leftovers = [Leftover(source, settings.store, "folder without a manifest", layout.folder(source, i), f.size,
-                          f.last_modified)
-                 for i, f in sorted(folders.items()) if f.manifest is None and f.last_modified < cutoff]
+    leftovers = [
+        Leftover(
+            source, settings.store, "folder without a manifest", layout.folder(source, i), f.size, f.last_modified
+        )
+        for i, f in sorted(folders.items())
+        if f.manifest is None and f.last_modified < cutoff
+    ]
     pending = [u for u in store.pending(f"{source}/") if u.modified < cutoff]
-    leftovers += [Leftover(source, settings.store, "upload never completed", u.key, u.size, u.modified)
-                  for u in pending]
+    leftovers += [
+        Leftover(source, settings.store, "upload never completed", u.key, u.size, u.modified) for u in pending
+    ]
     if not dry_run:
         for backup in remove:
             folder = folders[backup.backup_id]
             manifest = layout.manifest_key(source, backup.backup_id)
             store.delete([manifest])  # first: from here on it is no longer listed as a backup
             store.delete([o.key for o in folder.objects if o.key != manifest])
-        for i, f in folders.items():
+        for f in folders.values():
             if f.manifest is None and f.last_modified < cutoff:
                 store.delete([o.key for o in f.objects])
         for upload in pending:

@@ -1,3 +1,3 @@
-"""Backups without I/O: keys, authenticated chunked encryption, the codec pipeline, manifests, layout, retention."""
+"""Backups without I/O: keys, chunked authenticated encryption, the codec, manifests, layout, retention."""
 
 from __future__ import annotations

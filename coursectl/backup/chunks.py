@@ -83,8 +83,10 @@ def open_sealed(sealed: Iterable[bytes], *, key: bytes, part: str) -> Iterator[b
     reader = _Exact(sealed)
     head = reader.read(HEADER_LEN)
     if len(head) < HEADER_LEN or not head.startswith(MAGIC):
-        raise BackupCorrupt(f"part {part}: not a sealed coursectl backup part (bad header)", details={"part": part})
-    (chunk_size,) = struct.unpack(">I", head[len(MAGIC):])
+        raise BackupCorrupt(
+            f"part {part}: not a sealed coursectl backup part (bad header)", details={"part": part}
+        )
+    (chunk_size,) = struct.unpack(">I", head[len(MAGIC) :])
     if not MIN_CHUNK <= chunk_size <= MAX_CHUNK:
         raise BackupCorrupt(f"part {part}: bad chunk size in the header", details={"part": part})
     block_len = chunk_size + TAG_LEN

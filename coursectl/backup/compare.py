@@ -45,17 +45,24 @@ def _databases(recorded: Mapping[str, Any], observed: Mapping[str, Any], out: Co
             rec, obs = rec_tables[table], obs_tables[table]
             tables += 1
             if rec.get("rows") != obs.get("rows"):
-                out.problems.append(f"{db}.{table}: {obs.get('rows')} rows after the restore, {rec.get('rows')} at"
-                                    " backup time")
+                out.problems.append(
+                    f"{db}.{table}: {obs.get('rows')} rows after the restore, {rec.get('rows')} at backup time"
+                )
             if rec.get("checksum") is not None and comparable:
                 checksums += 1
                 if rec.get("checksum") != obs.get("checksum"):
-                    out.problems.append(f"{db}.{table}: CHECKSUM TABLE {obs.get('checksum')} after the restore,"
-                                        f" {rec.get('checksum')} at backup time")
-    out.checked.append(f"{tables} tables: row counts" + (f", {checksums} CHECKSUM TABLE values" if checksums else ""))
+                    out.problems.append(
+                        f"{db}.{table}: CHECKSUM TABLE {obs.get('checksum')} after the restore,"
+                        f" {rec.get('checksum')} at backup time"
+                    )
+    out.checked.append(
+        f"{tables} tables: row counts" + (f", {checksums} CHECKSUM TABLE values" if checksums else "")
+    )
     if not comparable:
-        out.checked.append(f"CHECKSUM TABLE not compared: backed up from {rec_version}, restored into {obs_version}"
-                           " (checksums differ between server versions)")
+        out.checked.append(
+            f"CHECKSUM TABLE not compared: backed up from {rec_version}, restored into {obs_version}"
+            " (checksums differ between server versions)"
+        )
 
 
 def _sqlite(name: str, recorded: Mapping[str, Any], observed: Mapping[str, Any], out: Comparison) -> int:
@@ -64,8 +71,10 @@ def _sqlite(name: str, recorded: Mapping[str, Any], observed: Mapping[str, Any],
     rec_tables, obs_tables = recorded.get("tables", {}), observed.get("tables", {})
     for table in sorted(set(rec_tables) | set(obs_tables)):
         if rec_tables.get(table) != obs_tables.get(table):
-            out.problems.append(f"{name}: table {table} has {obs_tables.get(table)} rows after the restore,"
-                                f" {rec_tables.get(table)} at backup time")
+            out.problems.append(
+                f"{name}: table {table} has {obs_tables.get(table)} rows after the restore,"
+                f" {rec_tables.get(table)} at backup time"
+            )
     return len(rec_tables)
 
 

@@ -87,7 +87,7 @@ def group(objects: Iterable[StoredObject], source: str) -> dict[str, Folder]:
     for obj in objects:
         if not obj.key.startswith(prefix):
             continue
-        backup_id, sep, _ = obj.key[len(prefix):].partition("/")
+        backup_id, sep, _ = obj.key[len(prefix) :].partition("/")
         if not sep or not is_backup_id(backup_id):
             continue
         folders.setdefault(backup_id, Folder(source, backup_id)).objects.append(obj)

@@ -50,8 +50,9 @@ class PartEntry:
     chunks: int
 
     def expected(self, compression: str) -> Expected:
-        return Expected(self.name, compression, self.plain_size, self.plain_sha256, self.stored_size,
-                        self.stored_sha256)
+        return Expected(
+            self.name, compression, self.plain_size, self.plain_sha256, self.stored_size, self.stored_sha256
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -138,8 +139,9 @@ def open_manifest(raw: bytes, keys: KeyRing, what: str = "manifest") -> tuple[Ma
     body, mac = _envelope(raw, what)
     key = keys.find(str(body.get("key_id", "")))
     if not hmac.compare_digest(key.mac("manifest", canonical(body)), mac):
-        raise BackupCorrupt(f"{what} failed authentication (changed after it was written)",
-                            details={"part": "manifest.json"})
+        raise BackupCorrupt(
+            f"{what} failed authentication (changed after it was written)", details={"part": "manifest.json"}
+        )
     try:
         if body["format"] != FORMAT:
             raise ValueError(f"format {body['format']} is not {FORMAT}")

@@ -36,8 +36,11 @@ class Policy:
         return all(getattr(self, rule) == 0 for rule in RULES)
 
     def describe(self) -> str:
-        parts = [f"{'all' if getattr(self, r) == UNLIMITED else getattr(self, r)} {r}" for r in RULES
-                 if getattr(self, r)]
+        parts = [
+            f"{'all' if getattr(self, r) == UNLIMITED else getattr(self, r)} {r}"
+            for r in RULES
+            if getattr(self, r)
+        ]
         return "keep " + ", ".join(parts) if parts else "keep everything (no rule set)"
 
 
@@ -90,8 +93,14 @@ def _buckets(zone: ZoneInfo) -> dict[str, Callable[[datetime, int], object]]:
     }
 
 
-_REASON = {"last": "last", "hourly": "hourly", "daily": "daily", "weekly": "weekly", "monthly": "monthly",
-           "yearly": "yearly"}
+_REASON = {
+    "last": "last",
+    "hourly": "hourly",
+    "daily": "daily",
+    "weekly": "weekly",
+    "monthly": "monthly",
+    "yearly": "yearly",
+}
 
 
 def apply(

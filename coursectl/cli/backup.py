@@ -16,13 +16,18 @@ if TYPE_CHECKING:
     from coursectl.cli._app import AppState
     from coursectl.cli._output import Output
 
-app = typer.Typer(help="Encrypted backups of databases, Jenkins and the ledger, proven by restoring them.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Encrypted backups of databases, Jenkins and the ledger, proven by restoring them.", no_args_is_help=True
+)
 
 SourceOption = Annotated[
     list[str] | None,
-    typer.Option("--source", "-s", help="Only this source (repeatable; default: every configured source).",
-                 show_default=False),
+    typer.Option(
+        "--source",
+        "-s",
+        help="Only this source (repeatable; default: every configured source).",
+        show_default=False,
+    ),
 ]
 
 
@@ -30,7 +35,8 @@ def _context(state: AppState, out: Output) -> BackupContext:
     from coursectl.wiring import backup_context
 
     loaded = state.config()
-    return backup_context(loaded, state.state_dir(), ledger=state.ledger(), progress=out.progress)
+    bctx: BackupContext = backup_context(loaded, state.state_dir(), ledger=state.ledger(), progress=out.progress)
+    return bctx
 
 
 def human_size(n: int | None) -> str:
@@ -58,8 +64,9 @@ def human_age(seconds: float) -> str:
 @app.command("create")
 def create(
     ctx: typer.Context,
-    sources: Annotated[list[str] | None, typer.Argument(help="Sources to back up (default: all).",
-                                                         show_default=False)] = None,
+    sources: Annotated[
+        list[str] | None, typer.Argument(help="Sources to back up (default: all).", show_default=False)
+    ] = None,
     dry_run: DryRunOption = False,
     output: OutputOption = None,
 ) -> None:
@@ -77,11 +84,16 @@ def create(
             store = bctx.store(settings.store)
             store.check()
             bctx.source_factory(name).check()
-            plan.append({"source": name, "kind": settings.kind, "store": settings.store,
-                         "location": store.location()})
-        out.result({"dry_run": True, "plan": plan},
-                   human="\n".join(f"would back up {p['source']} ({p['kind']}) into {p['store']}: {p['location']}"
-                                   for p in plan), ids=[p["source"] for p in plan])
+            plan.append(
+                {"source": name, "kind": settings.kind, "store": settings.store, "location": store.location()}
+            )
+        out.result(
+            {"dry_run": True, "plan": plan},
+            human="\n".join(
+                f"would back up {p['source']} ({p['kind']}) into {p['store']}: {p['location']}" for p in plan
+            ),
+            ids=[p["source"] for p in plan],
+        )
         return
     results = uc.create(bctx, names)
 
@@ -90,14 +102,20 @@ def create(
             if r.ok and r.manifest is not None:
                 m = r.manifest
                 rate = m.plain_size / 1e6 / r.seconds if r.seconds else 0.0
-                console.print(f"{r.source}: backup {r.backup_id} in {r.store}: {len(m.parts)} parts,"
-                              f" {human_size(m.plain_size)} ({human_size(m.stored_size)} stored) in {r.seconds:.1f} s"
-                              f" ({rate:.0f} MB/s)", markup=False)
+                console.print(
+                    f"{r.source}: backup {r.backup_id} in {r.store}: {len(m.parts)} parts,"
+                    f" {human_size(m.plain_size)} ({human_size(m.stored_size)} stored) in {r.seconds:.1f} s"
+                    f" ({rate:.0f} MB/s)",
+                    markup=False,
+                )
             elif r.error is not None:
                 console.print(f"{r.source}: FAILED: {r.error.message}", markup=False)
 
-    out.result({"backups": [r.to_dict() for r in results]}, human=human,
-               ids=[f"{r.source}/{r.backup_id}" for r in results if r.ok])
+    out.result(
+        {"backups": [r.to_dict() for r in results]},
+        human=human,
+        ids=[f"{r.source}/{r.backup_id}" for r in results if r.ok],
+    )
     failed = [r for r in results if r.error is not None]
     if failed:
         raise failed[0].error  # type: ignore[misc]
@@ -124,15 +142,25 @@ def list_(ctx: typer.Context, source: SourceOption = None, output: OutputOption 
             for b in listing.backups:
                 restore = ""
                 if b.last_restore is not None:
-                    restore = (f"{b.last_restore.time:%Y-%m-%d %H:%M} in {b.last_restore.restore_seconds or 0:.1f} s")
-                table.add_row(b.source, b.backup_id, f"{b.created_at:%Y-%m-%d %H:%M:%S}",
-                              human_age((listing.now - b.created_at).total_seconds()), human_size(b.stored_size),
-                              b.status, restore)
+                    restore = (
+                        f"{b.last_restore.time:%Y-%m-%d %H:%M} in {b.last_restore.restore_seconds or 0:.1f} s"
+                    )
+                table.add_row(
+                    b.source,
+                    b.backup_id,
+                    f"{b.created_at:%Y-%m-%d %H:%M:%S}",
+                    human_age((listing.now - b.created_at).total_seconds()),
+                    human_size(b.stored_size),
+                    b.status,
+                    restore,
+                )
             console.print(table)
         for x in listing.leftovers:
-            console.print(f"incomplete (not a backup): {x.source} {x.key} — {x.what}, {human_size(x.size)},"
-                          f" last written {x.modified:%Y-%m-%d %H:%M} UTC; prune removes it after the grace period",
-                          markup=False)
+            console.print(
+                f"incomplete (not a backup): {x.source} {x.key} — {x.what}, {human_size(x.size)},"
+                f" last written {x.modified:%Y-%m-%d %H:%M} UTC; prune removes it after the grace period",
+                markup=False,
+            )
 
     out.result(listing.to_dict(), human=human, ids=[f"{b.source}/{b.backup_id}" for b in listing.backups])
 
@@ -140,11 +168,18 @@ def list_(ctx: typer.Context, source: SourceOption = None, output: OutputOption 
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    backup_id: Annotated[str | None, typer.Argument(metavar="ID", help="Backup id, or SOURCE/ID.",
-                                                     show_default=False)] = None,
+    backup_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="Backup id, or SOURCE/ID.", show_default=False)
+    ] = None,
     latest: Annotated[bool, typer.Option("--latest", help="The newest backup of each source.")] = False,
-    restore: Annotated[bool, typer.Option("--restore", help="Also restore into a scratch place and compare "
-                                                            "(row counts, CHECKSUM TABLE, event counts, files).")] = False,
+    restore: Annotated[
+        bool,
+        typer.Option(
+            "--restore",
+            help="Also restore into a scratch place and compare "
+            "(row counts, CHECKSUM TABLE, event counts, files).",
+        ),
+    ] = False,
     source: SourceOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -170,8 +205,11 @@ def verify(
             for problem in r.problems:
                 console.print(f"  problem: {problem}", markup=False)
 
-    out.result({"results": [r.to_dict() for r in results]}, human=human,
-               ids=[f"{r.source}/{r.backup_id}" for r in results if r.ok])
+    out.result(
+        {"results": [r.to_dict() for r in results]},
+        human=human,
+        ids=[f"{r.source}/{r.backup_id}" for r in results if r.ok],
+    )
     uc.raise_for_problems(results)
 
 
@@ -179,10 +217,18 @@ def verify(
 def restore(
     ctx: typer.Context,
     backup_id: Annotated[str, typer.Argument(metavar="ID", help="Backup id, or SOURCE/ID.")],
-    to: Annotated[list[str] | None, typer.Option(
-        "--to", help="Where: a database name (OLD=NEW per database for several), or a path for the ledger,"
-                     " Jenkins and data folders.", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Restore into a non-empty database or directory.")] = False,
+    to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--to",
+            help="Where: a database name (OLD=NEW per database for several), or a path for the ledger,"
+            " Jenkins and data folders.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Restore into a non-empty database or directory.")
+    ] = False,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     output: OutputOption = None,
@@ -197,17 +243,25 @@ def restore(
     targets = to or []
     plan = uc.plan_restore(bctx, backup_id, to=targets, force=force)
     if dry_run:
-        out.result({"dry_run": True, **plan.to_dict()},
-                   human=f"would restore {plan.source}/{plan.backup_id} (made {plan.created_at:%Y-%m-%d %H:%M} UTC)"
-                   f" into {plan.target}", ids=[f"{plan.source}/{plan.backup_id}"])
+        out.result(
+            {"dry_run": True, **plan.to_dict()},
+            human=f"would restore {plan.source}/{plan.backup_id} (made {plan.created_at:%Y-%m-%d %H:%M} UTC)"
+            f" into {plan.target}",
+            ids=[f"{plan.source}/{plan.backup_id}"],
+        )
         return
-    confirm_or_fail(out, f"restore {plan.source}/{plan.backup_id} into {plan.target}"
-                    + (" (--force: existing data is replaced)" if force else ""), yes=yes)
+    confirm_or_fail(
+        out,
+        f"restore {plan.source}/{plan.backup_id} into {plan.target}"
+        + (" (--force: existing data is replaced)" if force else ""),
+        yes=yes,
+    )
     report = uc.restore(bctx, plan, to=targets, force=force)
 
     def human(console: Console) -> None:
-        console.print(f"restored {plan.source}/{plan.backup_id} into {report.where} in {report.seconds:.1f} s",
-                      markup=False)
+        console.print(
+            f"restored {plan.source}/{plan.backup_id} into {report.where} in {report.seconds:.1f} s", markup=False
+        )
         for item in (*report.checked, *report.notes):
             console.print(f"  checked: {item}" if item in report.checked else f"  {item}", markup=False)
         for problem in report.problems:
@@ -215,8 +269,9 @@ def restore(
 
     out.result(report.to_dict(), human=human, ids=[f"{plan.source}/{plan.backup_id}"])
     if not report.ok:
-        raise BackupCorrupt(f"the restore of {plan.source}/{plan.backup_id} does not match the backup:"
-                            f" {report.problems[0]}")
+        raise BackupCorrupt(
+            f"the restore of {plan.source}/{plan.backup_id} does not match the backup: {report.problems[0]}"
+        )
 
 
 @app.command("prune")

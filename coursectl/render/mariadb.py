@@ -11,7 +11,11 @@ def _quote(value: str) -> str:
 
 
 def option_file(
-    *, user: str, password: str | None = None, host: str | None = None, port: int | None = None,
+    *,
+    user: str,
+    password: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
     socket: str | None = None,
 ) -> str:
     """A ``[client]`` option file; read by ``--defaults-file=/dev/fd/N`` so no secret is on a command line."""
@@ -62,8 +66,14 @@ def client_argv(command: str, defaults: str, database: str) -> list[str]:
 
 
 def install_db_argv(command: str, datadir: Path, *, as_root: bool) -> list[str]:
-    argv = [command, "--no-defaults", f"--datadir={datadir}", "--skip-test-db",
-            "--auth-root-authentication-method=normal", "--skip-name-resolve"]
+    argv = [
+        command,
+        "--no-defaults",
+        f"--datadir={datadir}",
+        "--skip-test-db",
+        "--auth-root-authentication-method=normal",
+        "--skip-name-resolve",
+    ]
     if as_root:
         argv.append("--user=root")
     return argv

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -53,9 +54,9 @@ class MemoryStore:
         if key not in self.objects:
             raise PreconditionError(f"store {self.name}: {key} does not exist")
         data = self.objects[key][0]
-        return iter([data[i:i + 65536] for i in range(0, len(data), 65536)] or [b""])
+        return iter([data[i : i + 65536] for i in range(0, len(data), 65536)] or [b""])
 
-    def list(self, prefix: str = "") -> list[StoredObject]:
+    def list(self, prefix: str = "") -> builtins.list[StoredObject]:
         self._up()
         return [StoredObject(k, len(v[0]), v[1]) for k, v in sorted(self.objects.items()) if k.startswith(prefix)]
 
@@ -64,9 +65,11 @@ class MemoryStore:
         for key in keys:
             self.objects.pop(key, None)
 
-    def pending(self, prefix: str = "") -> list[StoredObject]:
-        return sorted((StoredObject(k, 0, t, upload_id=u) for u, (k, t) in self.uploads.items()
-                       if k.startswith(prefix)), key=lambda o: o.key)
+    def pending(self, prefix: str = "") -> builtins.list[StoredObject]:
+        return sorted(
+            (StoredObject(k, 0, t, upload_id=u) for u, (k, t) in self.uploads.items() if k.startswith(prefix)),
+            key=lambda o: o.key,
+        )
 
     def discard(self, upload: StoredObject) -> None:
         self.uploads.pop(upload.upload_id or "", None)
@@ -94,8 +97,15 @@ class StaticSource:
     ``fail_in`` names a part whose stream breaks half-way (a dump that dies); ``facts`` are the digests.
     """
 
-    def __init__(self, name: str, parts: Mapping[str, bytes], *, kind: str = "static", fail_in: str | None = None,
-                 missing: bool = False):
+    def __init__(
+        self,
+        name: str,
+        parts: Mapping[str, bytes],
+        *,
+        kind: str = "static",
+        fail_in: str | None = None,
+        missing: bool = False,
+    ):
         self.name = name
         self.kind = kind
         self.parts = dict(parts)
@@ -112,25 +122,34 @@ class StaticSource:
         for i in range(0, len(data), 7000):
             if name == self.fail_in and i >= len(data) // 2:
                 raise ExternalError(f"source {self.name}: the dump of {name} died")
-            yield data[i:i + 7000]
+            yield data[i : i + 7000]
 
     def dump(self) -> Iterator[SourcePart]:
         for name, data in self.parts.items():
             yield SourcePart(name, self._chunks(name, data))
 
     def facts(self) -> dict[str, Any]:
-        return {"files": {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                          for n, d in self.parts.items()}}
+        return {
+            "files": {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in self.parts.items()}
+        }
 
     def describe_target(self, request: RestoreRequest, facts: Mapping[str, Any]) -> str:
         return f"memory {','.join(request.to) or 'scratch'}"
 
-    def restore(self, open_part: Callable[[str], Iterator[bytes]], parts: Sequence[str], facts: Mapping[str, Any],
-                request: RestoreRequest) -> RestoreResult:
+    def restore(
+        self,
+        open_part: Callable[[str], Iterator[bytes]],
+        parts: Sequence[str],
+        facts: Mapping[str, Any],
+        request: RestoreRequest,
+    ) -> RestoreResult:
         began = time.monotonic()
         self.requests.append(request)
         for name in parts:
             self.restored[name] = b"".join(open_part(name))
-        observed = {"files": {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                              for n, d in self.restored.items()}}
+        observed = {
+            "files": {
+                n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in self.restored.items()
+            }
+        }
         return RestoreResult("memory", time.monotonic() - began, observed)
