@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -41,6 +42,16 @@ def _which(program: str) -> str:
             hint="install the Debian package mariadb-server (bash scripts/setup.sh does)",
         )
     return found
+
+
+def _accepting(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 @contextmanager
@@ -81,6 +92,8 @@ def scratch_mariadb(
                 )
                 raise ExternalError(f"the scratch MariaDB server exited with {proc.returncode}: {tail.strip()}")
             try:
+                if not _accepting(sock):  # pymysql leaks its socket when the connect itself fails
+                    raise pymysql.err.OperationalError(2002, "not accepting connections yet")
                 conn = pymysql.connect(unix_socket=sock, user="root", password="", connect_timeout=2)
                 try:
                     with conn.cursor() as cur:

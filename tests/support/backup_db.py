@@ -58,7 +58,7 @@ def backup_db(mariadb: Any) -> BackupDB:
     with conn.cursor() as cur:
         cur.execute(f"CREATE USER IF NOT EXISTS 'backup'@'127.0.0.1' IDENTIFIED BY '{BACKUP_PASSWORD}'")
         cur.execute("GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, PROCESS, CREATE, DROP, INSERT,"
-                    " ALTER, INDEX, CREATE ROUTINE, ALTER ROUTINE, DELETE, REFERENCES, CREATE VIEW"
+                    " ALTER, INDEX, CREATE ROUTINE, ALTER ROUTINE, DELETE, REFERENCES, CREATE VIEW, SET USER"
                     " ON *.* TO 'backup'@'127.0.0.1'")
         cur.execute("SET GLOBAL log_bin_trust_function_creators = 1")
     conn.close()
