@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -188,6 +188,8 @@ class MariaDBSource:
         figures: dict[str, Any] = {}
         failure: list[BaseException] = []
         worker: threading.Thread | None = None
+        stream: Generator[bytes, None, None] | None = None
+        finished = False
         fd = self._defaults()
         try:
             try:
@@ -229,10 +231,15 @@ class MariaDBSource:
             if failure:
                 raise failure[0]
             self._facts["databases"][database] = {"tables": figures}
+            finished = True
         finally:
+            if stream is not None:
+                stream.close()  # an aborted dump: mariadb-dump is killed, not left to the garbage collector
             os.close(fd)
             if locked:
                 self._unlock(lock)
+            if worker is not None and worker.is_alive() and not finished:
+                self._kill(snap)  # stop a long CHECKSUM TABLE nobody will read
             if worker is not None:
                 worker.join()
             for conn in (lock, snap):
@@ -240,6 +247,18 @@ class MariaDBSource:
                     conn.close()
                 except Exception:  # noqa: BLE001 - already gone
                     pass
+
+    def _kill(self, conn: Any) -> None:
+        try:
+            victim = conn.thread_id()
+            killer = self._connect()
+            try:
+                with killer.cursor() as cur:
+                    cur.execute(f"KILL CONNECTION {int(victim)}")
+            finally:
+                killer.close()
+        except Exception as exc:  # noqa: BLE001 - best effort; the join below waits for it otherwise
+            log.warning("%s: could not stop the checksum query of an aborted dump: %s", self.where, exc)
 
     def _unlock(self, conn: Any) -> bool:
         try:

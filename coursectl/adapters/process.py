@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -195,7 +195,7 @@ def stream_output(
     pass_fds: Sequence[int] = (),
     env: Mapping[str, str] | None = None,
     read_size: int = 1024 * 1024,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Run ``argv`` and yield its stdout as it comes, in blocks of at most ``read_size`` bytes.
 
     The process is killed after ``timeout`` seconds (ExternalTimeout) or when the consumer stops early;
@@ -216,7 +216,7 @@ def stream_output(
         try:
             assert proc.stdout is not None
             while True:
-                block = proc.stdout.read1(read_size)
+                block = os.read(proc.stdout.fileno(), read_size)
                 if not block:
                     break
                 yield block

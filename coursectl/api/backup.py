@@ -33,7 +33,7 @@ from coursectl.backup.manifest import (
     seal_manifest,
     seal_verification,
 )
-from coursectl.domain import BackupOutcome, LedgerEvent, LockInfo, RestoreRequest, utcnow
+from coursectl.domain import BackupOutcome, LedgerEvent, LockInfo, RestoreRequest, SourcePart, utcnow
 from coursectl.errors import BackupCorrupt, CoursectlError, LockHeld, PreconditionError, UsageError
 
 if TYPE_CHECKING:
@@ -461,36 +461,17 @@ def create_one(ctx: BackupContext, source_name: str) -> CreateResult:
         with _source_lock(ctx, source_name, "create"):
             salt = _secrets.token_bytes(16)
             entries: list[PartEntry] = []
-            for index, part in enumerate(source.dump()):
-                object_key = layout.part_key(source_name, backup_id, index, part.name)
-                ctx.say(f"{source_name}: {part.name} → {store.name}:{object_key}")
-                encoder = codec.Encoder(
-                    part.chunks,
-                    key=key.part_key(salt, part.name),
-                    part=part.name,
-                    compression=ctx.compression,
-                    chunk_size=ctx.chunk_size,
-                    level=ctx.compression_level,
-                    threads=0,
-                )
-                written.append(object_key)
-                stored = store.put(object_key, encoder)
-                if not encoder.done or stored != encoder.stored.size:
-                    raise CoursectlError(
-                        f"part {part.name}: the store took {stored} bytes of {encoder.stored.size}"
-                    )
-                entries.append(
-                    PartEntry(
-                        part.name,
-                        object_key,
-                        part.media_type,
-                        encoder.plain.size,
-                        encoder.plain.sha256,
-                        encoder.stored.size,
-                        encoder.stored.sha256,
-                        encoder.chunks,
-                    )
-                )
+            dump = source.dump()
+            try:
+                for index, part in enumerate(dump):
+                    try:
+                        entries.append(
+                            _store_part(ctx, store, key, salt, source_name, backup_id, index, part, written)
+                        )
+                    finally:
+                        _close(part.chunks)  # an aborted part stops its producer now (a dump process, a thread)
+            finally:
+                _close(dump)
             finished = ctx.clock()
             manifest = Manifest(
                 backup_id=backup_id,
@@ -562,6 +543,50 @@ def create_one(ctx: BackupContext, source_name: str) -> CreateResult:
         ),
     )
     return CreateResult(source_name, settings.store, backup_id, seconds, manifest=manifest)
+
+
+def _store_part(
+    ctx: BackupContext,
+    store: BackupStore,
+    key: BackupKey,
+    salt: bytes,
+    source_name: str,
+    backup_id: str,
+    index: int,
+    part: SourcePart,
+    written: list[str],
+) -> PartEntry:
+    """Stream one part through compress → encrypt into the store."""
+    object_key = layout.part_key(source_name, backup_id, index, part.name)
+    ctx.say(f"{source_name}: {part.name} → {store.name}:{object_key}")
+    encoder = codec.Encoder(
+        part.chunks,
+        key=key.part_key(salt, part.name),
+        part=part.name,
+        compression=ctx.compression,
+        chunk_size=ctx.chunk_size,
+        level=ctx.compression_level,
+    )
+    written.append(object_key)
+    stored = store.put(object_key, encoder)
+    if not encoder.done or stored != encoder.stored.size:
+        raise CoursectlError(f"part {part.name}: the store took {stored} bytes of {encoder.stored.size}")
+    return PartEntry(
+        part.name,
+        object_key,
+        part.media_type,
+        encoder.plain.size,
+        encoder.plain.sha256,
+        encoder.stored.size,
+        encoder.stored.sha256,
+        encoder.chunks,
+    )
+
+
+def _close(stream: object) -> None:
+    close = getattr(stream, "close", None)
+    if callable(close):
+        close()
 
 
 def _cleanup(store: BackupStore, keys: Sequence[str]) -> None:

@@ -237,8 +237,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def test_disk_full_is_a_clear_error_and_no_good_looking_partial(world: World, small_disk: Path) -> None:
     name = world.db.make_database(rows=100)
-    world.query(f"INSERT INTO `{name}`.enrolments (course_id, student, at) SELECT 1, SHA2(RAND(), 512), NOW(6)"
-                f" FROM `{name}`.enrolments a, `{name}`.enrolments b LIMIT 40000")
+    world.query(f"INSERT INTO `{name}`.enrolments (course_id, student, at) SELECT 1, SHA2(RAND(), 256), NOW(6)"
+                f" FROM `{name}`.enrolments a, `{name}`.enrolments b, `{name}`.enrolments c LIMIT 200000")
     world.configure([name], store="disk", disk=small_disk)
     code, out, err = world.run("backup", "create")
     assert code == 5 and "no space left on the device" in err, err
