@@ -13,6 +13,7 @@ import pytest
 
 from coursectl.domain import LedgerEvent
 from coursectl.ledger import open_ledger
+from tests.support import jenkins_replay
 
 KEY = "q3sH2m9V0bqk1m3vO2Q1s7y5nJ0dF6tT8e4kW2zL9aU="  # base64 of 32 bytes; must never be printed
 OTHER_KEY = "c" * 64
@@ -222,3 +223,41 @@ def test_no_backups_section_is_a_config_error(cli: Cli, config_file: Path, monke
     monkeypatch.setenv("COURSECTL_CONFIG", str(config_file))
     code, _, err = cli("backup", "list")
     assert code == 3 and "backups: not configured" in err
+
+
+@pytest.mark.skipif(not jenkins_replay.samples_present(), reason="shared fixtures absent")
+def test_remote_jenkins_configuration_from_the_real_samples(cli: Cli, tmp_path: Path, state_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    replay, server = jenkins_replay.start()
+    try:
+        store = tmp_path / "store"
+        store.mkdir()
+        config = tmp_path / "coursectl.yaml"
+        config.write_text(
+            "project: demo\nservices: {user: {path: x, port: 8001}}\nregistry: {url: 127.0.0.1:5000}\n"
+            "environments: {local: {target: docker}}\nbackups:\n  key: {env: DEMO_BACKUP_KEY}\n"
+            f"  stores: {{disk: {{type: local, path: {store}}}}}\n"
+            f"  sources: {{ci: {{type: jenkins, store: disk, url: '{replay.url}', username: {{env: J_USER}},"
+            " token: {env: J_TOKEN}}}\n")
+        monkeypatch.setenv("COURSECTL_CONFIG", str(config))
+        monkeypatch.setenv("DEMO_BACKUP_KEY", KEY)
+        monkeypatch.setenv("J_USER", "ci-bot")
+        monkeypatch.setenv("J_TOKEN", "11d0e5d2a7f1c3b4e6a8f0d2c4b6a8e0f1")
+        code, out, err = cli("backup", "create", "-o", "json")
+        assert code == 0, err
+        code, out2, err2 = cli("backup", "verify", "--latest", "--restore", "-o", "json")
+        assert code == 0, err2
+        target = tmp_path / "restored"
+        code, out3, err3 = cli("backup", "restore", _latest(cli, "ci"), "--to", str(target), "--yes")
+        assert code == 0, err3
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (target / "jobs" / "Test Workflow Job" / "config.xml").read_bytes() == replay.sample("pipeline.xml")
+    assert (target / "jobs" / "Test Folder" / "jobs" / "Test Project" / "config.xml").read_bytes() == \
+        replay.sample("freestyle-project.xml")
+    plugins = json.loads((target / "plugins.json").read_text())
+    assert plugins == [{"name": "workflow-aggregator", "version": "2.5", "enabled": True, "active": True}]
+    assert any(h.get("Authorization", "").startswith("Basic ") for h in replay.headers)
+    everything = out + err + out2 + err2 + err3 + _all_files_text(store) + _all_files_text(state_dir)
+    assert "11d0e5d2a7f1c3b4e6a8f0d2c4b6a8e0f1" not in everything and KEY not in everything
