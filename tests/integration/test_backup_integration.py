@@ -116,8 +116,9 @@ def world(tmp_path: Path, backup_db: BackupDB, s3_server: S3Endpoint, s3_bucket:
 def test_mariadb_to_s3_verified_by_a_restore_and_restored(world: World) -> None:
     name = world.db.make_database(rows=2000)
     world.configure([name])
-    created = world.json("backup", "create")["backups"][0]
+    created = world.json("-vv", "backup", "create")["backups"][0]  # debug logs too must not show a secret
     assert created["ok"] and created["parts"][0]["name"] == f"db/{name}.sql"
+    assert "DEBUG" in world.outputs[-1] or "INFO" in world.outputs[-1]
 
     result = world.json("backup", "verify", "--latest", "--restore")["results"][0]
     assert result["ok"] and result["restored"] and result["restore_seconds"] > 0, result
