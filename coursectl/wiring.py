@@ -317,7 +317,8 @@ def backup_context(
         if src.type == "docker-data":
             from coursectl.adapters.backup_sqlite import DataFolderSource
 
-            path = (root / Path(src.path).expanduser()).absolute() if src.path else state_dir / "data" / src.environment
+            default = state_dir / "data" / src.environment
+            path = (root / Path(src.path).expanduser()).absolute() if src.path else default
             return DataFolderSource(name, path)
         if src.type == "jenkins-home":
             from coursectl.adapters.backup_jenkins_home import JenkinsHomeSource
@@ -336,7 +337,7 @@ def backup_context(
                       monthly=r.keep_monthly, yearly=r.keep_yearly)
 
     return BackupContext(
-        sources={name: SourceSettings(name, src.type, src.store, policy(src)) for name, src in cfg.sources.items()},
+        sources={n: SourceSettings(n, src.type, src.store, policy(src)) for n, src in cfg.sources.items()},
         keys=keys, store_factory=store_factory, source_factory=source_factory, ledger=ledger,
         actor=current_actor(env), compression=cfg.compression, compression_level=cfg.compression_level,
         chunk_size=cfg.chunk_size, timezone=cfg.timezone, grace=cfg.grace, progress=progress,

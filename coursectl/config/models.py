@@ -438,7 +438,7 @@ class S3StoreConfig(Strict):
     secret_access_key: SecretRef | None = None
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
     part_size: Size = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3,
-                            description="multipart upload part size (objects larger than this are uploaded in parts)")
+                            description="multipart upload part size (larger objects are uploaded in parts)")
     timeout: Duration = Field(60.0, description="connect and read timeout of one request")
 
     @model_validator(mode="after")
@@ -491,7 +491,7 @@ class LedgerSourceConfig(_SourceBase):
 
 
 class JenkinsHomeSourceConfig(_SourceBase):
-    """Jenkins configuration from JENKINS_HOME on disk, with the controller's secrets sealed under their own key."""
+    """Jenkins configuration from JENKINS_HOME on disk, the controller's secrets sealed under their own key."""
 
     type: Literal["jenkins-home"]
     path: str = Field(description="JENKINS_HOME")
@@ -517,7 +517,11 @@ class DockerDataSourceConfig(_SourceBase):
 
 
 SourceConfig = Annotated[
-    MariaDBSourceConfig | LedgerSourceConfig | JenkinsHomeSourceConfig | JenkinsSourceConfig | DockerDataSourceConfig,
+    MariaDBSourceConfig
+    | LedgerSourceConfig
+    | JenkinsHomeSourceConfig
+    | JenkinsSourceConfig
+    | DockerDataSourceConfig,
     Field(discriminator="type"),
 ]
 
@@ -541,7 +545,7 @@ class BackupsConfig(Strict):
     chunk_size: Size = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024, description="encryption chunk size")
     timezone: str = Field("UTC", description="IANA zone in which retention counts days, weeks and months")
     grace: Duration = Field(86400.0, description="prune removes incomplete backups and uploads older than this")
-    scratch: ScratchConfig = Field(default_factory=ScratchConfig)
+    scratch: ScratchConfig = Field(default_factory=ScratchConfig)  # type: ignore[arg-type]  # pydantic overloads, no plugin
     stores: dict[str, StoreConfig]
     sources: dict[str, SourceConfig]
 
