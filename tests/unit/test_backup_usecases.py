@@ -245,3 +245,15 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(world) -> None:  # type: ig
                         + __import__("socket").gethostname(), ttl=600)
     assert uc.create(ctx)[0].ok
     assert ledger.lock_info("backup", "db") is None
+
+
+def test_a_create_while_another_runs_is_exit_8_naming_the_holder(world) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import socket
+
+    ctx, store, _, _, ledger, _ = world
+    ledger.acquire_lock("backup", "db", holder="jenkins:nightly-7", ttl=600,
+                        reason=f"backup create db pid={os.getpid()} host={socket.gethostname()}")
+    (result,) = uc.create(ctx)
+    assert result.error is not None and result.error.exit_code == 8
+    assert "jenkins:nightly-7" in result.error.message and store.objects == {}
