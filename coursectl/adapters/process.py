@@ -164,6 +164,17 @@ def secret_pipe(text: str) -> int:
     return read_fd
 
 
+def _widen_pipe(fd: int, size: int = 1024 * 1024) -> None:
+    """A 1 MiB pipe buffer (Linux): the other process keeps writing (or reading) a whole block ahead while this one
+    compresses and encrypts the previous one, instead of stalling on the default 64 KiB."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ImportError):  # not Linux, or above /proc/sys/fs/pipe-max-size: the default still works
+        pass
+
+
 class _Watchdog:
     """Kills a process when its time is up, and remembers that it did."""
 
@@ -215,6 +226,7 @@ def stream_output(
         finished = False
         try:
             assert proc.stdout is not None
+            _widen_pipe(proc.stdout.fileno())
             while True:
                 block = os.read(proc.stdout.fileno(), read_size)
                 if not block:
@@ -261,6 +273,7 @@ def feed_input(
         broken = False
         try:
             assert proc.stdin is not None
+            _widen_pipe(proc.stdin.fileno())
             try:
                 for chunk in chunks:
                     proc.stdin.write(chunk)
