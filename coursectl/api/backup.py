@@ -502,7 +502,7 @@ def create_one(ctx: BackupContext, source_name: str) -> CreateResult:
                     f"backup of {source_name} interrupted or failed: {type(exc).__name__}",
                     backup_id,
                     settings.store,
-                    1,
+                    130 if isinstance(exc, KeyboardInterrupt) else 1,
                     {"seconds": round(seconds, 3)},
                 ),
             )
