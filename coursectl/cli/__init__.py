@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import typer
 
+from coursectl.cli import backup as backup_cmd
 from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
@@ -43,6 +44,7 @@ def build_app() -> typer.Typer:
     app.add_typer(rollout_cmd.app, name="rollout")
     app.add_typer(notify_cmd.app, name="notify")
     app.add_typer(sbom_cmd.app, name="sbom")
+    app.add_typer(backup_cmd.app, name="backup")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from coursectl.config.secrets import SecretRef
 from coursectl.domain import NOTIFY_EVENTS
@@ -42,6 +50,36 @@ Duration = Annotated[
                 {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
             ],
             "description": "seconds, or a duration such as 250ms, 10s, 2m, 1h, 1d",
+        }
+    ),
+]
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+               "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``1048576``, ``512KiB``, ``8MiB``, ``16MB`` or ``1GiB``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 8MiB")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()])
+    raise ValueError(f"expected a size such as 1MiB, 16MB or 1048576, got {value!r}")
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kKmMgG]i?[bB]?|[bB])?\s*$"}],
+            "description": "bytes, or a size such as 512KiB, 8MiB, 16MB, 1GiB",
         }
     ),
 ]
@@ -470,6 +508,199 @@ class MetricsConfig(Strict):
         return value
 
 
+# backups -------------------------------------------------------------------------------------------------------
+
+
+def _keep_count(value: object) -> int:
+    if value == "unlimited":
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a count (0 or more) or 'unlimited', got {value!r}")
+    if value < -1:
+        raise ValueError("expected a count (0 or more) or 'unlimited'")
+    return value
+
+
+KeepCount = Annotated[
+    int,
+    BeforeValidator(_keep_count),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": -1}, {"const": "unlimited"}],
+                    "description": "how many to keep; 0 turns the rule off; -1 or 'unlimited' keeps all"}),
+]
+
+
+class RetentionConfig(Strict):
+    """Which backups of a source prune keeps, with restic's semantics (rules ORed; see docs/backups.md)."""
+
+    keep_last: KeepCount = 0
+    keep_hourly: KeepCount = 0
+    keep_daily: KeepCount = 0
+    keep_weekly: KeepCount = 0
+    keep_monthly: KeepCount = 0
+    keep_yearly: KeepCount = 0
+
+
+class LocalStoreConfig(Strict):
+    """Backups in a directory (a mounted disk, NFS)."""
+
+    type: Literal["local"]
+    path: str = Field(description="the directory; relative paths are relative to this file")
+
+
+class S3StoreConfig(Strict):
+    """Backups in an S3 bucket (or anything speaking the S3 API)."""
+
+    type: Literal["s3"]
+    bucket: str
+    prefix: str = Field("coursectl", description="key prefix inside the bucket")
+    endpoint_url: str | None = Field(None, description="S3 API endpoint; default: AWS for the region")
+    region: str = "us-east-1"
+    access_key_id: SecretRef | None = Field(None, description="default: boto3's credential chain")
+    secret_access_key: SecretRef | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    part_size: Size = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3,
+                            description="multipart upload part size (larger objects are uploaded in parts)")
+    timeout: Duration = Field(60.0, description="connect and read timeout of one request")
+
+    @model_validator(mode="after")
+    def _both_keys(self) -> S3StoreConfig:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key, or neither")
+        return self
+
+
+StoreConfig = Annotated[LocalStoreConfig | S3StoreConfig, Field(discriminator="type")]
+
+
+class _SourceBase(Strict):
+    store: str = Field(description="name of the store (backups.stores) this source's backups go to")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+
+class MariaDBSourceConfig(_SourceBase):
+    """MySQL/MariaDB databases: a consistent logical dump per database, with row counts and CHECKSUM TABLE."""
+
+    type: Literal["mariadb"]
+    databases: list[str] = Field(min_length=1)
+    host: str = "127.0.0.1"
+    port: Port = 3306
+    socket: str | None = Field(None, description="unix socket (instead of host and port)")
+    user: str = "backup"
+    password: SecretRef | None = None
+    dump_command: str = Field("mariadb-dump", description="mariadb-dump or mysqldump")
+    client_command: str = Field("mariadb", description="mariadb or mysql (used to restore)")
+    checksums: bool = Field(True, description="record CHECKSUM TABLE of every table (compared after a restore)")
+    lock_timeout: Duration = Field(10.0, description="how long to wait for the brief global read lock")
+    timeout: Duration = Field(6 * 3600.0, description="how long one dump may take")
+
+    @field_validator("databases")
+    @classmethod
+    def _database_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not re.match(r"^[A-Za-z0-9_$-]{1,64}$", name)]
+        if bad:
+            raise ValueError(f"not a plain database name: {', '.join(map(repr, bad))}")
+        if len(set(value)) != len(value):
+            raise ValueError("a database is listed twice")
+        return value
+
+
+class LedgerSourceConfig(_SourceBase):
+    """coursectl's own ledger, copied with SQLite's online backup API (consistent while coursectl writes)."""
+
+    type: Literal["ledger"]
+    path: str | None = Field(None, description="default: ledger.db in the state directory")
+
+
+class JenkinsHomeSourceConfig(_SourceBase):
+    """Jenkins configuration from JENKINS_HOME on disk, the controller's secrets sealed under their own key."""
+
+    type: Literal["jenkins-home"]
+    path: str = Field(description="JENKINS_HOME")
+    secrets_key: SecretRef = Field(description="seals secrets/master.key and secrets/hudson.util.Secret")
+
+
+class JenkinsSourceConfig(_SourceBase):
+    """Jenkins configuration (job configs, plugin list) from a running controller through its API."""
+
+    type: Literal["jenkins"]
+    url: str
+    username: SecretRef | None = None
+    token: SecretRef | None = Field(None, description="API token (or password) of username")
+    timeout: Duration = 30.0
+
+
+class DockerDataSourceConfig(_SourceBase):
+    """The data folders of a docker environment's services (their SQLite files), copied consistently."""
+
+    type: Literal["docker-data"]
+    environment: str = Field(description="a docker environment; its data is <state>/data/<environment>")
+    path: str | None = Field(None, description="default: <state directory>/data/<environment>")
+
+
+SourceConfig = Annotated[
+    MariaDBSourceConfig
+    | LedgerSourceConfig
+    | JenkinsHomeSourceConfig
+    | JenkinsSourceConfig
+    | DockerDataSourceConfig,
+    Field(discriminator="type"),
+]
+
+
+class ScratchConfig(Strict):
+    """The scratch MariaDB server verify --restore starts (socket only, no TCP port, in a temporary folder)."""
+
+    mariadbd: str = Field("mariadbd", description="the server binary (Debian package mariadb-server)")
+    install_db: str = "mariadb-install-db"
+    start_timeout: Duration = 90.0
+    buffer_pool: Size = 256 * 1024 * 1024
+
+
+class BackupsConfig(Strict):
+    """What is backed up, where to, under which key, and how long it is kept."""
+
+    key: SecretRef = Field(description="the encryption key: 32 random bytes as base64 or 64 hex digits")
+    previous_keys: list[SecretRef] = Field(default_factory=list, description="older keys, to read old backups")
+    compression: Literal["zstd", "gzip"] = "zstd"
+    compression_level: int | None = Field(None, ge=1, le=19, description="default: zstd 3, gzip 6")
+    chunk_size: Size = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024, description="encryption chunk size")
+    timezone: str = Field("UTC", description="IANA zone in which retention counts days, weeks and months")
+    grace: Duration = Field(86400.0, description="prune removes incomplete backups and uploads older than this")
+    scratch: ScratchConfig = Field(default_factory=ScratchConfig)  # type: ignore[arg-type]  # pydantic overloads, no plugin
+    stores: dict[str, StoreConfig]
+    sources: dict[str, SourceConfig]
+
+    @field_validator("stores", "sources")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("at least one entry is needed")
+        bad = [name for name in value if not _NAME.match(name)]
+        if bad:
+            raise ValueError(f"names must be lower-case letters, digits and '-': {', '.join(map(repr, bad))}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Europe/Berlin)") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _stores_exist(self) -> BackupsConfig:
+        for name, source in self.sources.items():
+            if source.store not in self.stores:
+                raise ValueError(
+                    f"source {name!r} uses store {source.store!r}, which is not one of: {', '.join(self.stores)}"
+                )
+        return self
+
+
 class Config(Strict):
     """The whole release configuration of a platform."""
 
@@ -486,6 +717,7 @@ class Config(Strict):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    backups: BackupsConfig | None = None
 
     @field_validator("services", "environments")
     @classmethod
@@ -511,4 +743,10 @@ class Config(Strict):
             if service.port in ports:
                 raise ValueError(f"services {ports[service.port]} and {name} both use port {service.port}")
             ports[service.port] = name
+        if self.backups is not None:
+            for name, source in self.backups.sources.items():
+                if isinstance(source, DockerDataSourceConfig):
+                    env = self.environments.get(source.environment)
+                    if env is None or env.target != "docker":
+                        raise ValueError(f"backups source {name!r}: {source.environment!r} is not a docker environment")
         return self
