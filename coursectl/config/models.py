@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from coursectl.config.kubernetes import KubernetesConfig, valid_namespace
 from coursectl.config.secrets import SecretRef
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -67,6 +68,9 @@ class ServiceConfig(Strict):
     )
     smoke: list[str] = Field(
         default_factory=lambda: ["/health/ready", "/version"], description="paths a smoke check GETs"
+    )
+    callers: list[str] = Field(
+        default_factory=list, description="services that call this one (kubernetes: its NetworkPolicy admits them)"
     )
 
 
@@ -224,6 +228,11 @@ class EnvironmentConfig(Strict):
     process_command: list[str] | None = Field(
         None, description="process target: argv of a slot ({service} is filled in); default: a stand-in service"
     )
+    # kubernetes target (coursectl/config/kubernetes.py)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    public_url: str | None = Field(
+        None, description="kubernetes: the platform's public URL (the ingress); the user-journey smoke test uses it"
+    )
 
     @model_validator(mode="after")
     def _target_fields(self) -> EnvironmentConfig:
@@ -231,6 +240,12 @@ class EnvironmentConfig(Strict):
             missing = [k for k in ("context", "namespace") if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"a kubernetes environment needs {' and '.join(missing)}")
+            if not valid_namespace(str(self.namespace)):
+                raise ValueError(f"namespace {self.namespace!r} is not a valid Kubernetes namespace name")
+        elif "kubernetes" in self.model_fields_set or self.public_url:
+            raise ValueError(f"kubernetes and public_url are for kubernetes environments, not {self.target}")
+        if self.public_url and not re.match(r"^https?://", self.public_url):
+            raise ValueError("public_url must start with http:// or https://")
         if self.target in ("docker", "process") and (self.context or self.namespace):
             raise ValueError(f"context and namespace are for kubernetes environments, not {self.target}")
         if self.docker_host and not re.match(r"^(unix|tcp|ssh)://", self.docker_host):
@@ -381,6 +396,9 @@ class Config(Strict):
             raise ValueError(f"default_environment {self.default_environment!r} is not one of the environments")
         ports: dict[int, str] = {}
         for name, service in self.services.items():
+            unknown = [c for c in service.callers if c not in self.services]
+            if unknown:
+                raise ValueError(f"services.{name}.callers: unknown services {', '.join(unknown)}")
             if service.port in ports:
                 raise ValueError(f"services {ports[service.port]} and {name} both use port {service.port}")
             ports[service.port] = name
