@@ -12,6 +12,7 @@ from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
+from coursectl.cli import k8s as k8s_cmd
 from coursectl.cli import ledger as ledger_cmd
 from coursectl.cli import lock as lock_cmd
 from coursectl.cli import metrics as metrics_cmd
@@ -35,6 +36,7 @@ def build_app() -> typer.Typer:
     app.add_typer(metrics_cmd.app, name="metrics")
     app.add_typer(ledger_cmd.app, name="ledger")
     app.add_typer(rollout_cmd.app, name="rollout")
+    app.add_typer(k8s_cmd.app, name="k8s")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)
@@ -63,7 +65,7 @@ def _mode_from_argv(argv: Sequence[str]) -> OutputMode:
         return OutputMode.human
 
 
-_GLOBAL_WITH_VALUE = ("-c", "--config")
+_GLOBAL_WITH_VALUE = ("-c", "--config", "--kubeconfig")
 _GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")
 
 
@@ -81,7 +83,7 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
             front.extend(argv[i : i + 2])
             i += 2
             continue
-        if arg.startswith("--config=") or arg in _GLOBAL_FLAGS:
+        if arg.startswith(("--config=", "--kubeconfig=")) or arg in _GLOBAL_FLAGS:
             front.append(arg)
         else:
             rest.append(arg)

@@ -18,7 +18,8 @@ def context(state: AppState, env: str | None, out: Output | None = None) -> Roll
 
     loaded = state.config(env)
     _ = loaded.environment  # exit 3 when no environment is selected
-    ctx = RolloutContext(loaded=loaded, ledger=state.ledger(), state_dir=state.state_dir())
+    ctx = RolloutContext(loaded=loaded, ledger=state.ledger(), state_dir=state.state_dir(),
+                         kubeconfig=state.kubeconfig)
     if out is not None:
         ctx.on_change = progress_printer(out)
     return ctx
