@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import urllib.parse
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,8 @@ class KubeApi:
             ) from exc
         except (OSError, ValueError, TypeError) as exc:  # unreadable or malformed files
             raise PreconditionError(f"cannot read the kubeconfig: {exc}") from exc
+        if not cfg.verify_ssl:
+            log.warning("the kubeconfig of %s skips TLS verification of %s", self.context, cfg.host)
         rest = client.rest.RESTClientObject(cfg)
         self._cfg = cfg
         self._pool = rest.pool_manager
@@ -207,13 +210,22 @@ class KubeApi:
         headers = {"Accept": accept, "User-Agent": "coursectl"}
         if content_type:
             headers["Content-Type"] = content_type
-        try:
-            token = self._cfg.get_api_key_with_prefix("authorization")
-        except Exception as exc:  # exec / OIDC refresh hooks of the kubernetes package
+        try:  # bearer tokens (static, exec plugins, OIDC refresh) as the kubernetes package resolves them
+            settings = self._cfg.auth_settings()
+        except Exception as exc:  # the exec / OIDC refresh hooks of the kubernetes package
             raise AuthError(f"not logged in to {self.context}: refreshing the credentials failed: {exc}") from exc
-        if token:
-            headers["Authorization"] = token
+        for auth in settings.values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[str(auth["key"]).title()] = str(auth["value"])
         return headers
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> Any:
+        """The pool's request; an unverified TLS connection (insecure-skip-tls-verify) was warned about once."""
+        if self._cfg.verify_ssl:
+            return self._pool.request(method, url, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", self._urllib3.exceptions.InsecureRequestWarning)
+            return self._pool.request(method, url, **kwargs)
 
     # the one request function ----------------------------------------------------------------------------
 
@@ -253,7 +265,7 @@ class KubeApi:
         u3 = self._urllib3
         read_timeout = timeout if timeout is not None else self.access.request_timeout
         try:
-            resp = self._pool.request(
+            resp = self._send(
                 method,
                 url,
                 body=data,
@@ -488,7 +500,7 @@ class KubeApi:
         # /version needs no Role rule (system:public-info-viewer), so it is outside PERMISSIONS on purpose
         u3 = self._urllib3
         try:
-            resp = self._pool.request("GET", self._cfg.host.rstrip("/") + path,
+            resp = self._send("GET", self._cfg.host.rstrip("/") + path,
                                       headers=self._headers(None, "application/json"), preload_content=False,
                                       timeout=u3.Timeout(connect=5.0, read=10.0),
                                       retries=u3.Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0))

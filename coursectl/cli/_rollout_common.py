@@ -79,7 +79,9 @@ def render_status(data: dict[str, Any]) -> Any:
         for svc in data["services"]:
             slots = (
                 ", ".join(
-                    f"{s['slot']}={s['version']}{'' if s['healthy'] else ' (unhealthy)'}" for s in svc["slots"]
+                    f"{s['slot']}={s['version']}"
+                    + ("" if s["healthy"] else " (unhealthy)" if s["running"] else " (stopped)")
+                    for s in svc["slots"]
                 )
                 or "-"
             )

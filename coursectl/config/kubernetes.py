@@ -136,7 +136,9 @@ class KubernetesConfig(_Strict):
     run_as_user: int = Field(10001, ge=1, description="the non-root user the services' images run as")
     liveness_path: str = Field("/health/live", description="liveness probe path of every service")
     progress_deadline: Seconds | None = Field(
-        None, description="Deployment progressDeadlineSeconds (default: the environment's ready_timeout)"
+        None,
+        description="Deployment progressDeadlineSeconds (default: 3/4 of the environment's ready_timeout, so that "
+        "the Deployment controller's verdict, with its reasons, comes before coursectl's own timeout)",
     )
     request_timeout: Seconds = Field(30.0, description="timeout of one API request")
     ingress: IngressConfig = Field(default_factory=IngressConfig)

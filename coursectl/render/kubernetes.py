@@ -100,7 +100,7 @@ class Settings:
             limits={k: v for k, v in k8s.limits.model_dump().items() if v},
             run_as_user=k8s.run_as_user,
             liveness_path=k8s.liveness_path,
-            progress_deadline=max(10, int(k8s.progress_deadline or env.ready_timeout)),
+            progress_deadline=max(10, int(k8s.progress_deadline or env.ready_timeout * 3 / 4)),
             strategy=env.strategy,
             secret_name=k8s.secret_name,
             secret_keys={var: (ref.secret, ref.key) for var, ref in k8s.secret_keys.items()},
