@@ -237,7 +237,8 @@ def kubernetes_rig(
     api = api or kube_api(loaded, kubeconfig=kubeconfig)
     settings = Settings.from_config(config, env_name)
     services = ServiceInfo.all_from_config(config)
-    target = KubernetesTarget(api, settings, services, smoke=env.kubernetes.smoke)
+    clock = SystemClock()
+    target = KubernetesTarget(api, settings, services, smoke=env.kubernetes.smoke, clock=clock)
     router = KubernetesRouter(api, target, mode=env.kubernetes.traffic, ready_timeout=env.ready_timeout)
     metrics = None
     if with_metrics and env.prometheus_url:
@@ -248,7 +249,7 @@ def kubernetes_rig(
         target=target,
         router=router,
         metrics=metrics,
-        clock=SystemClock(),
+        clock=clock,
         edge_url=env.public_url or "",
         snapshot=lambda names: snapshot(api, target, env.kubernetes.traffic, names),
         probe_slots=False,

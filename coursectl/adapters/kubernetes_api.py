@@ -366,7 +366,8 @@ class KubeApi:
                                 target=name)
         except _NotFound:
             return False
-        resp.release_conn()  # the body is not read: nothing of it is kept
+        resp.drain_conn()  # the body (metadata only) is not kept
+        resp.release_conn()
         return True
 
     def list(

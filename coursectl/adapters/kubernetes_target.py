@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from coursectl.adapters.kubernetes_api import KubeApi
 from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
 from coursectl.parsers import kubernetes as kp
-from coursectl.ports import SlotSpec, SlotState
+from coursectl.ports import Clock, SlotSpec, SlotState
 from coursectl.render import kubernetes as km
 
 log = logging.getLogger(__name__)
 
 FRESH_FOR = 2.0  # seconds a Deployment read by a list stays good enough to skip reading it again
+NO_ENDPOINTS = ("ServiceUnavailable", "NotFound")  # the proxy's answers while endpoints are being written
+
+
+class _WallClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class KubernetesTarget:
@@ -36,13 +45,16 @@ class KubernetesTarget:
         services: Mapping[str, km.ServiceInfo],
         *,
         smoke: bool = True,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
+        endpoints_wait: float = 10.0,
     ):
         self.api = api
         self.settings = settings
         self.services = dict(services)
         self.smoke_enabled = smoke
-        self._monotonic = monotonic
+        self.clock = clock or _WallClock()
+        self.endpoints_wait = endpoints_wait
+        self._monotonic = time.monotonic  # how old a read is: wall time, whatever clock the waits use
         self._seen: dict[str, tuple[float, dict[str, Any]]] = {}
         self._listed: dict[str, tuple[float, list[str]]] = {}
         self._secrets_ok: set[str] = set()
@@ -219,7 +231,7 @@ class KubernetesTarget:
         """Until the slot's Deployment has rolled out (kubectl's rules): watched, not polled. A progress
         deadline exceeded fails at once, with the reasons read from the pods."""
         name = km.slot_name(service, slot)
-        deadline = self._monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         obj = self.cached(name) or self.api.get("Deployment", name)
         while True:
             if obj is None:
@@ -234,7 +246,7 @@ class KubernetesTarget:
                 why = self.problems(service, slot)
                 raise ExternalError(f"{name}: {reading.message}" + (": " + "; ".join(why) if why else ""),
                                     details={"reason": reading.reason, "pods": why})
-            left = deadline - self._monotonic()
+            left = deadline - self.clock.monotonic()
             if left <= 0:
                 why = self.problems(service, slot)
                 raise ExternalTimeout(
@@ -259,8 +271,11 @@ class KubernetesTarget:
                 reading = kp.deployment_readiness(latest)
                 if reading.done or reading.failed:
                     return latest
-        # the server ended the watch (its timeout): judge the last state seen, or read it when nothing came
-        return latest if latest is not obj else self.api.get("Deployment", name)
+        if latest is not obj:
+            return latest
+        # the server ended the watch (its timeout) without news: a moment, then read it afresh
+        self.clock.sleep(min(1.0, left))
+        return self.api.get("Deployment", name)
 
     # smoke, retire -----------------------------------------------------------------------------------
 
@@ -272,11 +287,24 @@ class KubernetesTarget:
         self.point_preview(service, slot)
         problems = []
         for path in paths:
-            status, body = self.api.proxy_get(km.preview_name(service), "http", path)
+            status, body = self._through_proxy(km.preview_name(service), path)
             if not 200 <= status < 300:
                 said = kp.ApiStatus.parse(status, body).message
                 problems.append(f"GET {path} through {km.preview_name(service)}: {status}" + (f" {said}" if said else ""))
         return problems
+
+    def _through_proxy(self, service: str, path: str) -> tuple[int, bytes]:
+        """One GET through the API server's proxy; while the Service's endpoints are still being written (the
+        proxy answers 503 "no endpoints available", or 404 right after the Service was created) it is tried
+        again for up to ``endpoints_wait`` seconds."""
+        until = self.clock.monotonic() + self.endpoints_wait
+        while True:
+            status, body = self.api.proxy_get(service, "http", path)
+            if status not in (404, 503) or kp.ApiStatus.parse(status, body).reason not in NO_ENDPOINTS:
+                return status, body
+            if self.clock.monotonic() >= until:
+                return status, body
+            self.clock.sleep(0.5)
 
     def retire(self, service: str, slot: str) -> None:
         """Scale the slot to zero (its Deployment and recorded image stay for a later rollback)."""
