@@ -65,21 +65,22 @@ KINDS: dict[str, Kind] = {
     )
 }
 
-# Every verb coursectl uses, per resource. coursectl never creates, updates, deletes or lists Secrets: objects
-# are written by server-side apply (PATCH), a retired slot is scaled to zero (PATCH), and Secrets are only
-# checked to exist, by name, reading their metadata.
+# Every verb coursectl uses, per resource. Objects are written by server-side apply, a PATCH that creates the
+# object when it does not exist yet — which the API server authorizes as create as well as patch. A retired slot
+# is scaled to zero (PATCH), nothing is ever deleted or updated with PUT, and Secrets are only checked to exist,
+# by name, reading their metadata (never listed, never read whole).
 PERMISSIONS: tuple[Rule, ...] = (
-    Rule("apps", ("deployments",), ("get", "list", "patch", "watch")),
-    Rule("", ("services",), ("get", "list", "patch")),
+    Rule("apps", ("deployments",), ("create", "get", "list", "patch", "watch")),
+    Rule("", ("services",), ("create", "get", "list", "patch")),
     Rule("", ("services/proxy",), ("get",)),
-    Rule("", ("configmaps",), ("get", "patch")),
+    Rule("", ("configmaps",), ("create", "get", "patch")),
     Rule("", ("pods",), ("list",)),
     Rule("", ("events",), ("list",)),
     Rule("", ("secrets",), ("get",)),
-    Rule("autoscaling", ("horizontalpodautoscalers",), ("get", "patch")),
-    Rule("policy", ("poddisruptionbudgets",), ("get", "patch")),
-    Rule("networking.k8s.io", ("networkpolicies",), ("get", "patch")),
-    Rule("networking.k8s.io", ("ingresses",), ("get", "list", "patch")),
+    Rule("autoscaling", ("horizontalpodautoscalers",), ("create", "get", "patch")),
+    Rule("policy", ("poddisruptionbudgets",), ("create", "get", "patch")),
+    Rule("networking.k8s.io", ("networkpolicies",), ("create", "get", "patch")),
+    Rule("networking.k8s.io", ("ingresses",), ("create", "get", "list", "patch")),
 )
 _ALLOWED = {(r.group, res, verb) for r in PERMISSIONS for res in r.resources for verb in r.verbs}
 
@@ -230,10 +231,12 @@ class KubeApi:
     # the one request function ----------------------------------------------------------------------------
 
     def _check(self, verb: str, group: str, resource: str) -> None:
-        if (group, resource, verb) not in _ALLOWED:
-            raise CoursectlError(
-                f"coursectl tried {verb} on {resource} ({group or 'core'}), which its Role does not grant (a bug)"
-            )
+        for one in verb.split("+"):  # "patch+create": a server-side apply, which may create the object
+            if (group, resource, one) not in _ALLOWED:
+                raise CoursectlError(
+                    f"coursectl tried {one} on {resource} ({group or 'core'}), which its Role does not grant "
+                    "(a bug)"
+                )
 
     def request(
         self,
@@ -288,10 +291,10 @@ class KubeApi:
         if resp.status >= 400 and not stream:
             raw = resp.data
             resp.release_conn()
-            self._raise(resp.status, raw, verb, resource, target)
+            self._raise(resp.status, raw, verb, resource, target, group)
         return resp
 
-    def _raise(self, code: int, raw: bytes, verb: str, resource: str, target: str) -> None:
+    def _raise(self, code: int, raw: bytes, verb: str, resource: str, target: str, group: str = "") -> None:
         status = ApiStatus.parse(code, raw)
         what = f"{verb} {resource}" + (f"/{target}" if target else "")
         if code == 401:
@@ -310,6 +313,14 @@ class KubeApi:
                     hint="apply the Role coursectl ships (charts/course-platform, or coursectl k8s render --env E)",
                     details={"verb": refused.verb, "resource": refused.resource, "group": refused.group,
                              "namespace": refused.namespace or self.namespace},
+                )
+            if verb == "patch+create":  # the API names no verb when an apply would create the object
+                raise AuthError(
+                    f"the deployer may not create {resource} in namespace {self.namespace} ({status.kind or resource} "
+                    f"{status.name or target} does not exist yet, and server-side apply creates it, which needs "
+                    "create besides patch): the deployer's Role is missing that verb",
+                    hint="apply the Role coursectl ships (charts/course-platform, or coursectl k8s render --env E)",
+                    details={"verb": "create", "resource": resource, "group": group, "namespace": self.namespace},
                 )
             raise AuthError(f"{what}: forbidden: {status.message}")
         if code == 404:
@@ -402,8 +413,9 @@ class KubeApi:
         query = {"fieldManager": MANAGER, "force": "true"}
         if dry_run:
             query["dryRun"] = "All"
-        resp = self.request("patch", kind.group, kind.resource, "PATCH", self._path(kind, name), query=query,
-                            body=json.dumps(obj), content_type="application/apply-patch+yaml", target=name)
+        resp = self.request("patch+create", kind.group, kind.resource, "PATCH", self._path(kind, name),
+                            query=query, body=json.dumps(obj), content_type="application/apply-patch+yaml",
+                            target=name)
         return self._json(resp)
 
     def merge_patch(
@@ -461,7 +473,7 @@ class KubeApi:
         if resp.status >= 400:
             raw = resp.data
             resp.release_conn()
-            self._raise(resp.status, raw, "watch", kind.resource, name)
+            self._raise(resp.status, raw, "watch", kind.resource, name, kind.group)
         try:
             yield from watch_events(_lines(resp))
         except self._urllib3.exceptions.HTTPError as exc:

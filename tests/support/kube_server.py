@@ -107,6 +107,7 @@ class Seen:
     namespace: str | None
     body: Any = None
     content_type: str = ""
+    creates: bool = False  # a server-side apply of an object that does not exist: authorized as create too
 
 
 @dataclass
@@ -195,8 +196,10 @@ class KubeFixtureServer:
             return copy.deepcopy(stored.obj) if stored else None
 
     def verbs(self) -> set[tuple[str, str, str]]:
-        """(verb, group, resource) of every request received."""
-        return {(s.verb, s.group, s.resource) for s in self.requests if s.resource != "version"}
+        """(verb, group, resource) of every request received — an apply that created its object counts as
+        create too, as the API server authorizes it."""
+        out = {(s.verb, s.group, s.resource) for s in self.requests if s.resource != "version"}
+        return out | {("create", s.group, s.resource) for s in self.requests if s.creates}
 
     def settle(self) -> None:
         """Every Deployment at its last recorded snapshot (as if its controller had finished)."""
@@ -243,9 +246,17 @@ class KubeFixtureServer:
                 if fault.times <= 0:
                     self.faults.remove(fault)
                 return self._status(h, fault.fixture)
+        if seen.verb == "patch" and ctype.startswith("application/apply-patch") and seen.name:
+            with self.lock:
+                seen.creates = (seen.resource, seen.name) not in self.store
         if self.role is not None and not _allowed(self.role, seen):
-            return self._status(h, "error-403-forbidden.json", name=seen.name or "", verb=seen.verb,
-                                resource=seen.resource, group=seen.group, namespace=seen.namespace or "")
+            if seen.name:
+                return self._status(h, "error-403-forbidden.json", name=seen.name, verb=seen.verb,
+                                    resource=seen.resource, group=seen.group, namespace=seen.namespace or "")
+            return self._status(h, "error-403-forbidden-list-secrets.json", verb=seen.verb, resource=seen.resource,
+                                group=seen.group, namespace=seen.namespace or "")
+        if self.role is not None and seen.creates and not _allowed(self.role, seen, verb="create"):
+            return self._status(h, "error-403-apply-create.json", name=seen.name or "", kind=seen.resource)
         if seen.resource == "services/proxy":
             return self._proxy(h, seen, parsed.path)
         handler = {"get": self._get, "list": self._list, "watch": self._watch, "patch": self._patch}.get(seen.verb)
@@ -477,11 +488,11 @@ def _route(path: str, method: str, query: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _allowed(role: Iterable[Mapping[str, Any]], seen: Seen) -> bool:
+def _allowed(role: Iterable[Mapping[str, Any]], seen: Seen, verb: str | None = None) -> bool:
     for rule in role:
         if seen.group not in rule.get("apiGroups", []) or seen.resource not in rule.get("resources", []):
             continue
-        if seen.verb not in rule.get("verbs", []):
+        if (verb or seen.verb) not in rule.get("verbs", []):
             continue
         names = rule.get("resourceNames")
         if names and (seen.name or "").split(":", 1)[0] not in names:
@@ -513,6 +524,9 @@ def _adapt_status(body: dict[str, Any], **names: str) -> dict[str, Any]:
         body["details"]["kind"] = names["resource"]
     if names.get("namespace"):
         message = re.sub(r'in the namespace "[^"]*"', f'in the namespace "{names["namespace"]}"', message)
+    if "kind" in names:
+        message = re.sub(r"^\S+", names["kind"], message, count=1)
+        body.setdefault("details", {})["kind"] = names["kind"]
     if "service" in names:
         message = re.sub(r'service "[^"]*"', f'service "{names["service"]}"', message)
     body["message"] = message
