@@ -50,7 +50,7 @@ class ManifestError(ValueError):
 
 def label_value(value: str, what: str) -> str:
     """``value`` when it is a valid label value (63 characters of [A-Za-z0-9-_.], alphanumeric at both ends)."""
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if not value or len(value) > 63 or not _LABEL_VALUE.match(value):
         raise ManifestError(f"{what} {value!r} cannot be a Kubernetes label value (at most 63 characters of "
                             "letters, digits, '-', '_' and '.', starting and ending with a letter or digit)")
     return value
