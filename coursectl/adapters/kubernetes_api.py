@@ -177,7 +177,7 @@ class KubeApi:
         existing = [p for p in files if p.is_file()]
         try:
             if existing:
-                config.load_kube_config(
+                config.load_kube_config(  # type: ignore[no-untyped-call]  # the package has no type hints
                     config_file=os.pathsep.join(str(p) for p in existing),
                     context=self.access.context,
                     client_configuration=cfg,
@@ -185,7 +185,7 @@ class KubeApi:
                 )
                 self._source = ", ".join(str(p) for p in existing)
             elif self.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(client_configuration=cfg)
+                config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]  # untyped
                 self._source = "in-cluster service account"
                 self.access = Access(None, self.access.namespace, None, self.access.request_timeout)
             else:
@@ -305,21 +305,27 @@ class KubeApi:
             )
         if code == 403:
             refused = forbidden(status)
+            fix = "apply the Role coursectl ships (charts/course-platform, or coursectl k8s render --env E)"
             if refused is not None:
                 group = f" in API group {refused.group!r}" if refused.group else ""
+                who = refused.user or "the deployer"
                 raise AuthError(
-                    f"{refused.user or 'the deployer'} may not {refused.verb} {refused.resource}{group} in namespace "
+                    f"{who} may not {refused.verb} {refused.resource}{group} in namespace "
                     f"{refused.namespace or self.namespace}: the deployer's Role is missing that verb",
-                    hint="apply the Role coursectl ships (charts/course-platform, or coursectl k8s render --env E)",
-                    details={"verb": refused.verb, "resource": refused.resource, "group": refused.group,
-                             "namespace": refused.namespace or self.namespace},
+                    hint=fix,
+                    details={
+                        "verb": refused.verb,
+                        "resource": refused.resource,
+                        "group": refused.group,
+                        "namespace": refused.namespace or self.namespace,
+                    },
                 )
             if verb == "patch+create":  # the API names no verb when an apply would create the object
                 raise AuthError(
-                    f"the deployer may not create {resource} in namespace {self.namespace} ({status.kind or resource} "
-                    f"{status.name or target} does not exist yet, and server-side apply creates it, which needs "
-                    "create besides patch): the deployer's Role is missing that verb",
-                    hint="apply the Role coursectl ships (charts/course-platform, or coursectl k8s render --env E)",
+                    f"the deployer may not create {resource} in namespace {self.namespace} "
+                    f"({status.kind or resource} {status.name or target} does not exist yet, and server-side "
+                    "apply creates it, which needs create besides patch): the deployer's Role is missing that verb",
+                    hint=fix,
                     details={"verb": "create", "resource": resource, "group": group, "namespace": self.namespace},
                 )
             raise AuthError(f"{what}: forbidden: {status.message}")
@@ -346,7 +352,9 @@ class KubeApi:
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise ExternalError(f"the Kubernetes API server answered something that is not JSON: {raw[:200]!r}") from exc
+            raise ExternalError(
+                f"the Kubernetes API server answered something that is not JSON: {raw[:200]!r}"
+            ) from exc
         return dict(data) if isinstance(data, dict) else {"value": data}
 
     # objects ----------------------------------------------------------------------------------------------
@@ -363,8 +371,9 @@ class KubeApi:
         """The object, or None when it does not exist."""
         kind = KINDS[kind_name]
         try:
-            return self._json(self.request("get", kind.group, kind.resource, "GET", self._path(kind, name),
-                                           target=name))
+            return self._json(
+                self.request("get", kind.group, kind.resource, "GET", self._path(kind, name), target=name)
+            )
         except _NotFound:
             return None
 
@@ -373,8 +382,9 @@ class KubeApi:
         kind = KINDS[kind_name]
         accept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;q=0.1"
         try:
-            resp = self.request("get", kind.group, kind.resource, "GET", self._path(kind, name), accept=accept,
-                                target=name)
+            resp = self.request(
+                "get", kind.group, kind.resource, "GET", self._path(kind, name), accept=accept, target=name
+            )
         except _NotFound:
             return False
         resp.drain_conn()  # the body (metadata only) is not kept
@@ -393,7 +403,9 @@ class KubeApi:
             query["fieldSelector"] = field_selector
         result: dict[str, Any] = {}
         while True:
-            page = self._json(self.request("list", kind.group, kind.resource, "GET", self._path(kind), query=query))
+            page = self._json(
+                self.request("list", kind.group, kind.resource, "GET", self._path(kind), query=query)
+            )
             if not result:
                 result = page
                 result["items"] = list(page.get("items") or [])
@@ -413,9 +425,17 @@ class KubeApi:
         query = {"fieldManager": MANAGER, "force": "true"}
         if dry_run:
             query["dryRun"] = "All"
-        resp = self.request("patch+create", kind.group, kind.resource, "PATCH", self._path(kind, name),
-                            query=query, body=json.dumps(obj), content_type="application/apply-patch+yaml",
-                            target=name)
+        resp = self.request(
+            "patch+create",
+            kind.group,
+            kind.resource,
+            "PATCH",
+            self._path(kind, name),
+            query=query,
+            body=json.dumps(obj),
+            content_type="application/apply-patch+yaml",
+            target=name,
+        )
         return self._json(resp)
 
     def merge_patch(
@@ -428,8 +448,17 @@ class KubeApi:
         if dry_run:
             query["dryRun"] = "All"
         try:
-            resp = self.request("patch", kind.group, kind.resource, "PATCH", self._path(kind, name), query=query,
-                                body=dict(patch), content_type="application/merge-patch+json", target=name)
+            resp = self.request(
+                "patch",
+                kind.group,
+                kind.resource,
+                "PATCH",
+                self._path(kind, name),
+                query=query,
+                body=dict(patch),
+                content_type="application/merge-patch+json",
+                target=name,
+            )
         except _NotFound:
             return None
         return self._json(resp)
@@ -445,8 +474,10 @@ class KubeApi:
             if patch is None:
                 return obj
             patch = dict(patch)
-            patch["metadata"] = {**dict(patch.get("metadata") or {}),
-                                 "resourceVersion": obj["metadata"]["resourceVersion"]}
+            patch["metadata"] = {
+                **dict(patch.get("metadata") or {}),
+                "resourceVersion": obj["metadata"]["resourceVersion"],
+            }
             try:
                 return self.merge_patch(kind_name, name, patch)
             except Conflict as exc:
@@ -464,12 +495,25 @@ class KubeApi:
         is yielded as it is, for the caller to read the object again.
         """
         kind = KINDS[kind_name]
-        query = {"watch": "1", "fieldSelector": f"metadata.name={name}",
-                 "timeoutSeconds": str(max(1, int(timeout))), "allowWatchBookmarks": "false"}
+        query = {
+            "watch": "1",
+            "fieldSelector": f"metadata.name={name}",
+            "timeoutSeconds": str(max(1, int(timeout))),
+            "allowWatchBookmarks": "false",
+        }
         if resource_version:
             query["resourceVersion"] = resource_version
-        resp = self.request("watch", kind.group, kind.resource, "GET", self._path(kind), query=query,
-                            stream=True, timeout=timeout + 10, target=name)
+        resp = self.request(
+            "watch",
+            kind.group,
+            kind.resource,
+            "GET",
+            self._path(kind),
+            query=query,
+            stream=True,
+            timeout=timeout + 10,
+            target=name,
+        )
         if resp.status >= 400:
             raw = resp.data
             resp.release_conn()
@@ -479,7 +523,9 @@ class KubeApi:
         except self._urllib3.exceptions.HTTPError as exc:
             raise ExternalError(f"the watch of {kind.resource}/{name} broke off: {exc}") from exc
         except ValueError as exc:
-            raise ExternalError(f"the watch of {kind.resource}/{name} sent a line that is not JSON: {exc}") from exc
+            raise ExternalError(
+                f"the watch of {kind.resource}/{name} sent a line that is not JSON: {exc}"
+            ) from exc
         finally:
             resp.release_conn()
 
@@ -489,8 +535,9 @@ class KubeApi:
         The answer of the service (any status) is returned; the API server's own refusals (401, 403) raise.
         """
         full = self._path(KINDS["Service"], f"{service}:{port}", "proxy") + ("/" + path.lstrip("/"))
-        resp = self.request("get", "", "services/proxy", "GET", full, stream=True, timeout=timeout,
-                            accept="*/*", target=service)
+        resp = self.request(
+            "get", "", "services/proxy", "GET", full, stream=True, timeout=timeout, accept="*/*", target=service
+        )
         try:
             raw = resp.data
         finally:
@@ -513,10 +560,14 @@ class KubeApi:
         # /version needs no Role rule (system:public-info-viewer), so it is outside PERMISSIONS on purpose
         u3 = self._urllib3
         try:
-            resp = self._send("GET", self._cfg.host.rstrip("/") + path,
-                                      headers=self._headers(None, "application/json"), preload_content=False,
-                                      timeout=u3.Timeout(connect=5.0, read=10.0),
-                                      retries=u3.Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0))
+            resp = self._send(
+                "GET",
+                self._cfg.host.rstrip("/") + path,
+                headers=self._headers(None, "application/json"),
+                preload_content=False,
+                timeout=u3.Timeout(connect=5.0, read=10.0),
+                retries=u3.Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0),
+            )
         except u3.exceptions.HTTPError as exc:
             raise ExternalError(
                 f"the Kubernetes API server at {self._cfg.host} ({self.context}) is unreachable: "

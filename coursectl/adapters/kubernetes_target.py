@@ -90,8 +90,14 @@ class KubernetesTarget:
         found = [self._remember({**obj, "kind": "Deployment"}) for obj in kp.items(listing)]
         now = self._monotonic()
         for name in [service] if service else self.services:
-            self._listed[name] = (now, [str(d["metadata"]["name"]) for d in found
-                                        if (d["metadata"].get("labels") or {}).get(km.LABEL_NAME) == name])
+            self._listed[name] = (
+                now,
+                [
+                    str(d["metadata"]["name"])
+                    for d in found
+                    if (d["metadata"].get("labels") or {}).get(km.LABEL_NAME) == name
+                ],
+            )
         return found
 
     def recent(self, service: str, max_age: float = FRESH_FOR) -> list[dict[str, Any]]:
@@ -152,8 +158,11 @@ class KubernetesTarget:
         the configured replicas, or more when the autoscaler has scaled the service up."""
         if slot == "canary":
             return 1
-        scales = [int((d.get("spec") or {}).get("replicas") or 0) for d in existing
-                  if (d["metadata"].get("labels") or {}).get(km.LABEL_SLOT) != "canary"]
+        scales = [
+            int((d.get("spec") or {}).get("replicas") or 0)
+            for d in existing
+            if (d["metadata"].get("labels") or {}).get(km.LABEL_SLOT) != "canary"
+        ]
         return max([self.settings.replicas, *scales])
 
     def start(self, spec: SlotSpec) -> SlotState:
@@ -185,8 +194,9 @@ class KubernetesTarget:
         except km.ManifestError as exc:
             raise PreconditionError(f"{spec.service} {spec.version}: {exc}") from exc
         if current is not None:
-            same = (current["metadata"].get("annotations") or {}).get(km.ANN_HASH) == \
-                deployment["metadata"]["annotations"][km.ANN_HASH]
+            same = (current["metadata"].get("annotations") or {}).get(km.ANN_HASH) == deployment["metadata"][
+                "annotations"
+            ][km.ANN_HASH]
             if same and int((current.get("spec") or {}).get("replicas") or 0) > 0:
                 log.info("%s already runs %s: left alone", name, spec.version)
                 self.point_preview(spec.service, spec.slot)
@@ -207,8 +217,9 @@ class KubernetesTarget:
         """Make ``<svc>-preview`` select ``slot`` (a patch only when this process did not point it there)."""
         if self._preview.get(service) == slot:
             return
-        patched = self.api.merge_patch("Service", km.preview_name(service),
-                                       {"spec": {"selector": km.slot_selector(service, slot)}})
+        patched = self.api.merge_patch(
+            "Service", km.preview_name(service), {"spec": {"selector": km.slot_selector(service, slot)}}
+        )
         if patched is None:
             self._apply_preview(self._svc(service), slot)
         self._preview[service] = slot
@@ -244,8 +255,10 @@ class KubernetesTarget:
                 return self.state_of(obj)
             if reading.failed:
                 why = self.problems(service, slot)
-                raise ExternalError(f"{name}: {reading.message}" + (": " + "; ".join(why) if why else ""),
-                                    details={"reason": reading.reason, "pods": why})
+                raise ExternalError(
+                    f"{name}: {reading.message}" + (": " + "; ".join(why) if why else ""),
+                    details={"reason": reading.reason, "pods": why},
+                )
             left = deadline - self.clock.monotonic()
             if left <= 0:
                 why = self.problems(service, slot)
@@ -260,8 +273,9 @@ class KubernetesTarget:
         """The next state of the Deployment worth judging (or the last one seen when the watch ends)."""
         version = str(obj["metadata"].get("resourceVersion") or "")
         latest: dict[str, Any] | None = obj
-        for kind, event in self.api.watch("Deployment", name=name, resource_version=version or None,
-                                          timeout=max(1.0, left)):
+        for kind, event in self.api.watch(
+            "Deployment", name=name, resource_version=version or None, timeout=max(1.0, left)
+        ):
             if kind == "ERROR":  # 410 Gone (too old a version) and friends: read it afresh
                 return self.api.get("Deployment", name)
             if kind == "DELETED":
@@ -290,7 +304,9 @@ class KubernetesTarget:
             status, body = self._through_proxy(km.preview_name(service), path)
             if not 200 <= status < 300:
                 said = kp.ApiStatus.parse(status, body).message
-                problems.append(f"GET {path} through {km.preview_name(service)}: {status}" + (f" {said}" if said else ""))
+                problems.append(
+                    f"GET {path} through {km.preview_name(service)}: {status}" + (f" {said}" if said else "")
+                )
         return problems
 
     def _through_proxy(self, service: str, path: str) -> tuple[int, bytes]:

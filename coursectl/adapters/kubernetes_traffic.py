@@ -176,8 +176,11 @@ class KubernetesRouter:
         name = km.slot_name(service, slot)
 
         def change(obj: Mapping[str, Any]) -> dict[str, Any] | None:
-            return None if int((obj.get("spec") or {}).get("replicas") or 0) == replicas else {
-                "spec": {"replicas": replicas}}
+            return (
+                None
+                if int((obj.get("spec") or {}).get("replicas") or 0) == replicas
+                else {"spec": {"replicas": replicas}}
+            )
 
         updated = self.api.update("Deployment", name, change)
         if updated is None:
@@ -194,8 +197,10 @@ class KubernetesRouter:
 
     @staticmethod
     def _counts(deployments: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-        return {str(d["metadata"]["labels"].get(km.LABEL_SLOT)): int((d.get("spec") or {}).get("replicas") or 0)
-                for d in deployments}
+        return {
+            str(d["metadata"]["labels"].get(km.LABEL_SLOT)): int((d.get("spec") or {}).get("replicas") or 0)
+            for d in deployments
+        }
 
     def _select(self, service: str, slot: str | None) -> dict[str, Any]:
         """Point the stable Service at ``slot`` (None: every slot): one merge patch; the Service is created
@@ -229,8 +234,7 @@ class KubernetesRouter:
         new, stable = self._pair(live, stable_obj)
         if self.mode == REPLICAS:
             mixed = stable_obj is not None and selected_slot(stable_obj) is None
-            total = max(self.settings.replicas,
-                        counts.get(stable, 0) + (counts.get(new, 0) if mixed else 0))
+            total = max(self.settings.replicas, counts.get(stable, 0) + (counts.get(new, 0) if mixed else 0))
             split = replica_split(total, live[new])
             wanted = {new: split.new, stable: split.stable}
             log.info("%s: %s", service, split.describe())
@@ -254,8 +258,11 @@ class KubernetesRouter:
         """The canary Ingress at ``weight`` (created when ``create``; at 0 a missing one is fine)."""
         if create:
             return self.api.apply(km.canary_ingress(self.settings, self.target.services[service], weight))
-        return self.api.merge_patch("Ingress", km.canary_ingress_name(service),
-                                    {"metadata": {"annotations": {km.NGINX_WEIGHT: str(weight)}}})
+        return self.api.merge_patch(
+            "Ingress",
+            km.canary_ingress_name(service),
+            {"metadata": {"annotations": {km.NGINX_WEIGHT: str(weight)}}},
+        )
 
     def remove(self, service: str, slot: str) -> None:
         """Take ``slot`` out of the traffic: the rest of the split goes to the other slot; a slot without
@@ -287,7 +294,12 @@ def snapshot(
     for name in services:
         own = [d for d in deployments if (d["metadata"].get("labels") or {}).get(km.LABEL_NAME) == name]
         slots = sorted((target.state_of(d) for d in own), key=lambda s: s.slot)
-        weights = live_weights(mode, by_name.get(name), own, by_name.get(km.preview_name(name)),
-                               ingresses.get(km.canary_ingress_name(name)))
+        weights = live_weights(
+            mode,
+            by_name.get(name),
+            own,
+            by_name.get(km.preview_name(name)),
+            ingresses.get(km.canary_ingress_name(name)),
+        )
         out[name] = (slots, weights)
     return out

@@ -48,17 +48,28 @@ class Rendered:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"environment": self.environment, "namespace": self.namespace, "notes": self.notes,
-                "objects": self.objects}
+        return {
+            "environment": self.environment,
+            "namespace": self.namespace,
+            "notes": self.notes,
+            "objects": self.objects,
+        }
 
 
 def _artifact(ledger: Any, service: str, version: str | None, digest: str | None) -> dict[str, Any] | None:
     for event in ledger.events(service=service, kinds=["push"], limit=200):
         d = event.details
-        if (version is None and digest is None) or event.version == version or (digest and d.get("digest") == digest):
+        if (
+            (version is None and digest is None)
+            or event.version == version
+            or (digest and d.get("digest") == digest)
+        ):
             repository = d.get("repository")
-            return {"version": event.version, "digest": digest or d.get("digest"),
-                    "image": d.get("image") or (f"{repository}:{event.version}" if repository else None)}
+            return {
+                "version": event.version,
+                "digest": digest or d.get("digest"),
+                "image": d.get("image") or (f"{repository}:{event.version}" if repository else None),
+            }
     return None
 
 
@@ -96,12 +107,26 @@ def render_environment(
         image = art["image"] or image_for(config, name, art["version"])
         if not art["digest"]:
             notes.append(f"{name} {art['version']}: no digest recorded, rendered by tag (deploy refuses that)")
-        requests.append(km.SlotRequest(service=name, slot=slot, version=str(art["version"]), image=image,
-                                       digest=art["digest"], env={**_service_urls(config)},
-                                       replicas=1 if slot == "canary" else settings.replicas))
+        requests.append(
+            km.SlotRequest(
+                service=name,
+                slot=slot,
+                version=str(art["version"]),
+                image=image,
+                digest=art["digest"],
+                env={**_service_urls(config)},
+                replicas=1 if slot == "canary" else settings.replicas,
+            )
+        )
     try:
-        objects = km.environment_objects(settings, infos, requests, live={n: slot for n in names},
-                                         traffic=env.kubernetes.traffic, rules=rules_for(loaded))
+        objects = km.environment_objects(
+            settings,
+            infos,
+            requests,
+            live={n: slot for n in names},
+            traffic=env.kubernetes.traffic,
+            rules=rules_for(loaded),
+        )
     except km.ManifestError as exc:
         raise PreconditionError(str(exc)) from exc
     return Rendered(env_name, settings.namespace, objects, notes)
@@ -119,8 +144,7 @@ def _clean(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     out = {k: v for k, v in obj.items() if k != "status"}
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _VOLATILE_META}
-    notes = {k: v for k, v in (meta.get("annotations") or {}).items()
-             if k != "deployment.kubernetes.io/revision"}
+    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k != "deployment.kubernetes.io/revision"}
     if notes:
         meta["annotations"] = notes
     else:
@@ -143,14 +167,24 @@ def planned_objects(ctx: Any, plan: Any) -> list[dict[str, Any]]:
     target = rig.target
     settings, svc = target.settings, target.services[plan.service]
     image = plan.image or ""
-    req = km.SlotRequest(service=plan.service, slot=plan.new_slot, version=plan.version, image=image,
-                         digest=plan.digest, rollout_id=plan.id,
-                         env={**(rig.service_urls or {}), **dict(svc.env), **plan.set_env},
-                         replicas=1 if plan.new_slot == "canary" else settings.replicas)
+    req = km.SlotRequest(
+        service=plan.service,
+        slot=plan.new_slot,
+        version=plan.version,
+        image=image,
+        digest=plan.digest,
+        rollout_id=plan.id,
+        env={**(rig.service_urls or {}), **dict(svc.env), **plan.set_env},
+        replicas=1 if plan.new_slot == "canary" else settings.replicas,
+    )
     final = plan.stable_slot if (plan.strategy == "canary" and plan.stable_slot) else plan.new_slot
-    objects = [km.configmap(settings, svc, req), km.deployment(settings, svc, req),
-               km.preview_service(settings, svc, plan.new_slot), *km.service_objects(settings, svc),
-               km.stable_service(settings, svc, final)]
+    objects = [
+        km.configmap(settings, svc, req),
+        km.deployment(settings, svc, req),
+        km.preview_service(settings, svc, plan.new_slot),
+        *km.service_objects(settings, svc),
+        km.stable_service(settings, svc, final),
+    ]
     if settings.autoscaling:
         objects.append(km.hpa(settings, svc, final))
     return objects
@@ -172,11 +206,22 @@ def plan(ctx: Any, service: str, **options: Any) -> tuple[Any, str | None]:
     from coursectl.rollout.plan import plan_rollout
 
     offline = plan_rollout(
-        environment=ctx.env_name, service=service, version=artifact["version"], strategy=strategy, weights={},
-        running={}, canary_steps=steps, post_analysis=env.post_promotion_analysis,
-        scale_down_delay=env.scale_down_delay, digest=artifact["digest"], image=artifact["image"],
-        git_commit=artifact["git_commit"], hotfix=bool(options.get("hotfix")), set_env=dict(options.get("set_env") or {}),
-        actor=ctx.actor, reason="deploy",
+        environment=ctx.env_name,
+        service=service,
+        version=artifact["version"],
+        strategy=strategy,
+        weights={},
+        running={},
+        canary_steps=steps,
+        post_analysis=env.post_promotion_analysis,
+        scale_down_delay=env.scale_down_delay,
+        digest=artifact["digest"],
+        image=artifact["image"],
+        git_commit=artifact["git_commit"],
+        hotfix=bool(options.get("hotfix")),
+        set_env=dict(options.get("set_env") or {}),
+        actor=ctx.actor,
+        reason="deploy",
     )
     return offline, reason
 
@@ -205,8 +250,9 @@ def dry_run(ctx: Any, plans: Sequence[Any]) -> dict[str, Any]:
                 try:
                     live = api.get(kind, name)
                     merged = api.apply(obj, dry_run=True)
-                    entry["change"] = "create" if live is None else ("unchanged" if _clean(live) == _clean(merged)
-                                                                     else "update")
+                    entry["change"] = (
+                        "create" if live is None else ("unchanged" if _clean(live) == _clean(merged) else "update")
+                    )
                     entry["diff"] = diff(live, merged, f"{kind}/{name}")
                 except CoursectlError as exc:
                     entry["change"] = "refused"

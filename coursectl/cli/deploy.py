@@ -76,7 +76,7 @@ def deploy(
             plans = [api.plan_deploy(rctx, svc, **options) for svc in services]  # type: ignore[arg-type]
         explain = getattr(rctx.rig(with_metrics=False).router, "explain", None) if kube else None
 
-        def describe(step):  # type: ignore[no-untyped-def]
+        def describe(step: st.Step) -> str:
             text = st.describe(step)
             if explain is not None and step["kind"] == "weight" and 0 < step["weight"] < 100:
                 text += f" ({explain(step['weight'])})"

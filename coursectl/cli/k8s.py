@@ -40,8 +40,9 @@ def render(
     out = state.out(output)
     loaded = state.config(env)
     _ = loaded.environment
-    result = kapi.render_environment(loaded, state.ledger(), services=services or (), version=version,
-                                     digest=digest)
+    result = kapi.render_environment(
+        loaded, state.ledger(), services=services or (), version=version, digest=digest
+    )
     for note in result.notes:
         out.warn(note)
     files: list[str] = []

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -22,8 +30,12 @@ def _seconds(value: object) -> float:
 Seconds = Annotated[
     float,
     BeforeValidator(_seconds),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
-                    "description": "seconds, or a duration such as 10s, 2m"}),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
+            "description": "seconds, or a duration such as 10s, 2m",
+        }
+    ),
 ]
 
 
@@ -61,8 +73,8 @@ class Autoscaling(_Strict):
     """The HorizontalPodAutoscaler (autoscaling/v2) of every service; it follows the live slot."""
 
     enabled: bool = True
-    max_replicas: int = Field(6, ge=1, le=1000)
-    cpu_utilization: int = Field(70, ge=1, le=100, description="target average CPU utilisation, percent")
+    max_replicas: int = Field(default=6, ge=1, le=1000)
+    cpu_utilization: int = Field(default=70, ge=1, le=100, description="target average CPU utilisation, percent")
 
 
 class SecretKey(_Strict):
@@ -89,17 +101,19 @@ class SecretKey(_Strict):
 class IngressConfig(_Strict):
     """Where the platform's Ingress routes live (the chart's), so canary Ingresses can match them."""
 
-    class_name: str = Field("nginx", description="ingressClassName of the platform's Ingress")
-    host: str | None = Field(None, description="host of the platform's Ingress rules (None: any host)")
-    path_prefix: str = Field("/api", description="services are routed at <path_prefix>/<service>")
+    class_name: str = Field(default="nginx", description="ingressClassName of the platform's Ingress")
+    host: str | None = Field(default=None, description="host of the platform's Ingress rules (None: any host)")
+    path_prefix: str = Field(default="/api", description="services are routed at <path_prefix>/<service>")
 
 
 class NetworkConfig(_Strict):
     """Who may reach a service besides its declared callers (NetworkPolicies)."""
 
-    ingress_namespace: str = Field("ingress-nginx", description="namespace of the ingress controller")
+    ingress_namespace: str | None = Field(
+        default="ingress-nginx", description="namespace of the ingress controller (None: no ingress reaches it)"
+    )
     monitoring_namespace: str | None = Field(
-        "monitoring", description="namespace of the Prometheus that scrapes the slots (None: no scraping)"
+        default="monitoring", description="namespace of the Prometheus that scrapes the slots (None: no scraping)"
     )
     allow_cidrs: list[str] = Field(
         default_factory=list,
@@ -111,40 +125,40 @@ class KubernetesConfig(_Strict):
     """The ``kubernetes:`` block of a kubernetes environment."""
 
     kubeconfig: str | None = Field(
-        None, description="kubeconfig file; default --kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster"
+        default=None, description="kubeconfig file; default --kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster"
     )
     traffic: Literal["replicas", "ingress-nginx"] = Field(
-        "replicas",
+        default="replicas",
         description="canary weights as a replica ratio (the stable Service selects both slots) or as an "
         "ingress-nginx canary Ingress with exact weights",
     )
-    replicas: int = Field(2, ge=1, le=1000, description="pods of a service's live slot")
+    replicas: int = Field(default=2, ge=1, le=1000, description="pods of a service's live slot")
     requests: ResourceAmounts = Field(default_factory=_requests)
     limits: ResourceAmounts = Field(default_factory=_limits)
-    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
-    min_available: int = Field(1, ge=0, description="PodDisruptionBudget minAvailable of each service")
+    autoscaling: Autoscaling = Field(default_factory=lambda: Autoscaling())
+    min_available: int = Field(default=1, ge=0, description="PodDisruptionBudget minAvailable of each service")
     smoke: bool = Field(
-        True, description="smoke-check a new slot through the API server's service proxy to <svc>-preview"
+        default=True, description="smoke-check a new slot through the API server's service proxy to <svc>-preview"
     )
     secret_name: str = Field(
-        "course-platform", description="the Secret holding the services' secret variables (key = variable name)"
+        default="course-platform", description="the Secret holding the services' secret variables (key = variable name)"
     )
     secret_keys: dict[str, SecretKey] = Field(
         default_factory=dict, description="per variable: another Secret / key than secret_name / the variable"
     )
     image_pull_secrets: list[str] = Field(default_factory=list)
-    run_as_user: int = Field(10001, ge=1, description="the non-root user the services' images run as")
-    liveness_path: str = Field("/health/live", description="liveness probe path of every service")
+    run_as_user: int = Field(default=10001, ge=1, description="the non-root user the services' images run as")
+    liveness_path: str = Field(default="/health/live", description="liveness probe path of every service")
     progress_deadline: Seconds | None = Field(
-        None,
+        default=None,
         description="Deployment progressDeadlineSeconds (default: 3/4 of the environment's ready_timeout, so that "
         "the Deployment controller's verdict, with its reasons, comes before coursectl's own timeout)",
     )
-    request_timeout: Seconds = Field(30.0, description="timeout of one API request")
-    ingress: IngressConfig = Field(default_factory=IngressConfig)
-    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    request_timeout: Seconds = Field(default=30.0, description="timeout of one API request")
+    ingress: IngressConfig = Field(default_factory=lambda: IngressConfig())
+    network: NetworkConfig = Field(default_factory=lambda: NetworkConfig())
     platform_configmap: str = Field(
-        "course-platform", description="the chart's shared ConfigMap every slot also takes its environment from"
+        default="course-platform", description="the chart's shared ConfigMap every slot also takes its environment from"
     )
 
     @field_validator("secret_name", "platform_configmap")

@@ -99,19 +99,24 @@ def _container_problem(cs: Mapping[str, Any], probe_events: Mapping[str, str], p
         return text
     if "terminated" in state:
         term = state["terminated"] or {}
-        return (f"{term.get('reason') or 'Terminated'}: container {name} exited with code {term.get('exitCode')}"
-                + (f": {_short(term['message'])}" if term.get("message") else ""))
+        return (
+            f"{term.get('reason') or 'Terminated'}: container {name} exited with code {term.get('exitCode')}"
+            + (f": {_short(term['message'])}" if term.get("message") else "")
+        )
     if "running" in state and not cs.get("ready"):
         detail = probe_events.get(pod_name)
         return f"readiness probe failing: container {name} runs but is not ready" + (
-            f" ({_short(detail)})" if detail else "")
+            f" ({_short(detail)})" if detail else ""
+        )
     return None
 
 
 def _pending_problem(pod: Mapping[str, Any]) -> str | None:
     scheduled = condition(pod, "PodScheduled")
     if scheduled is not None and scheduled.get("status") == "False":
-        return f"{scheduled.get('reason') or 'Unschedulable'}: {_short(scheduled.get('message') or 'not scheduled')}"
+        return (
+            f"{scheduled.get('reason') or 'Unschedulable'}: {_short(scheduled.get('message') or 'not scheduled')}"
+        )
     return None
 
 
@@ -149,8 +154,10 @@ def pod_problems(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str
             lines.append(_pending_problem(pod) or f"pod is {status.get('phase') or 'not ready'}")
         for line in lines:
             found.setdefault(line, []).append(name)
-    return [f"{line} ({len(names)} pod{'s' if len(names) > 1 else ''}: {', '.join(sorted(names))})"
-            for line, names in found.items()]
+    return [
+        f"{line} ({len(names)} pod{'s' if len(names) > 1 else ''}: {', '.join(sorted(names))})"
+        for line, names in found.items()
+    ]
 
 
 # Status bodies -------------------------------------------------------------------------------------------

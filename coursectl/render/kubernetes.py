@@ -51,8 +51,10 @@ class ManifestError(ValueError):
 def label_value(value: str, what: str) -> str:
     """``value`` when it is a valid label value (63 characters of [A-Za-z0-9-_.], alphanumeric at both ends)."""
     if not value or len(value) > 63 or not _LABEL_VALUE.match(value):
-        raise ManifestError(f"{what} {value!r} cannot be a Kubernetes label value (at most 63 characters of "
-                            "letters, digits, '-', '_' and '.', starting and ending with a letter or digit)")
+        raise ManifestError(
+            f"{what} {value!r} cannot be a Kubernetes label value (at most 63 characters of "
+            "letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
+        )
     return value
 
 
@@ -133,8 +135,14 @@ class ServiceInfo:
     @classmethod
     def all_from_config(cls, config: Any) -> dict[str, ServiceInfo]:
         return {
-            name: cls(name=name, port=svc.port, health=svc.health, env=dict(svc.env),
-                      secrets=tuple(sorted(svc.secrets)), callers=tuple(sorted(svc.callers)))
+            name: cls(
+                name=name,
+                port=svc.port,
+                health=svc.health,
+                env=dict(svc.env),
+                secrets=tuple(sorted(svc.secrets)),
+                callers=tuple(sorted(svc.callers)),
+            )
             for name, svc in config.services.items()
         }
 
@@ -228,19 +236,30 @@ def slot_env(settings: Settings, svc: ServiceInfo, req: SlotRequest) -> dict[str
     secret_vars = set(svc.secrets)
     clash = sorted(secret_vars & set(env))
     if clash:
-        raise ManifestError(f"{', '.join(clash)} of {svc.name} come from a Secret and cannot also be set as plain "
-                            "environment")
+        raise ManifestError(
+            f"{', '.join(clash)} of {svc.name} come from a Secret and cannot also be set as plain environment"
+        )
     for key in env:
         if not _ENV_NAME.match(key):
             raise ManifestError(f"{key!r} is not a valid environment variable name for a ConfigMap")
-    return {**env, "HOST": "0.0.0.0", "PORT": str(svc.port), "SERVICE_SLOT": req.slot,  # noqa: S104 - in a pod
-            "APP_VERSION": req.version}
+    return {
+        **env,
+        "HOST": "0.0.0.0",
+        "PORT": str(svc.port),
+        "SERVICE_SLOT": req.slot,  # noqa: S104 - in a pod
+        "APP_VERSION": req.version,
+    }
 
 
 def configmap(settings: Settings, svc: ServiceInfo, req: SlotRequest) -> dict[str, Any]:
     labels = {**common_labels(settings, svc.name), LABEL_SLOT: req.slot}
-    return _yaml("configmap.yaml.j2", name=slot_name(svc.name, req.slot), namespace=settings.namespace,
-                 labels=labels, data=slot_env(settings, svc, req))
+    return _yaml(
+        "configmap.yaml.j2",
+        name=slot_name(svc.name, req.slot),
+        namespace=settings.namespace,
+        labels=labels,
+        data=slot_env(settings, svc, req),
+    )
 
 
 def secret_refs(settings: Settings, svc: ServiceInfo) -> list[dict[str, str]]:
@@ -274,7 +293,11 @@ def deployment(settings: Settings, svc: ServiceInfo, req: SlotRequest) -> dict[s
         name=name,
         namespace=settings.namespace,
         labels=labels,
-        annotations={ANN_VERSION: req.version, ANN_IMAGE: req.image, **({ANN_DIGEST: req.digest} if req.digest else {})},
+        annotations={
+            ANN_VERSION: req.version,
+            ANN_IMAGE: req.image,
+            **({ANN_DIGEST: req.digest} if req.digest else {}),
+        },
         replicas=req.replicas,
         progress_deadline=settings.progress_deadline,
         min_ready_seconds=0,
@@ -306,36 +329,69 @@ def deployment(settings: Settings, svc: ServiceInfo, req: SlotRequest) -> dict[s
 def stable_service(settings: Settings, svc: ServiceInfo, slot: str | None) -> dict[str, Any]:
     """The Service users reach: selecting ``slot``, or every slot (None: a replica-ratio canary)."""
     selector = slot_selector(svc.name, slot) if slot else service_selector(svc.name)
-    return _yaml("service.yaml.j2", name=svc.name, namespace=settings.namespace,
-                 labels={**common_labels(settings, svc.name), LABEL_ROLE: "stable"}, annotations=None,
-                 selector=selector, port=svc.port)
+    return _yaml(
+        "service.yaml.j2",
+        name=svc.name,
+        namespace=settings.namespace,
+        labels={**common_labels(settings, svc.name), LABEL_ROLE: "stable"},
+        annotations=None,
+        selector=selector,
+        port=svc.port,
+    )
 
 
 def preview_service(settings: Settings, svc: ServiceInfo, slot: str) -> dict[str, Any]:
     """The Service of the new slot: smoke checks (through the API server's proxy), analysis, canary Ingress."""
-    return _yaml("service.yaml.j2", name=preview_name(svc.name), namespace=settings.namespace,
-                 labels={**common_labels(settings, svc.name), LABEL_ROLE: "preview"}, annotations=None,
-                 selector=slot_selector(svc.name, slot), port=svc.port)
+    return _yaml(
+        "service.yaml.j2",
+        name=preview_name(svc.name),
+        namespace=settings.namespace,
+        labels={**common_labels(settings, svc.name), LABEL_ROLE: "preview"},
+        annotations=None,
+        selector=slot_selector(svc.name, slot),
+        port=svc.port,
+    )
 
 
 def hpa(settings: Settings, svc: ServiceInfo, slot: str) -> dict[str, Any]:
     """The service's autoscaler, scaling the live slot's Deployment between replicas and max_replicas."""
-    return _yaml("hpa.yaml.j2", name=svc.name, namespace=settings.namespace, labels=common_labels(settings, svc.name),
-                 target=slot_name(svc.name, slot), min_replicas=settings.replicas,
-                 max_replicas=settings.max_replicas, cpu_utilization=settings.cpu_utilization)
+    return _yaml(
+        "hpa.yaml.j2",
+        name=svc.name,
+        namespace=settings.namespace,
+        labels=common_labels(settings, svc.name),
+        target=slot_name(svc.name, slot),
+        min_replicas=settings.replicas,
+        max_replicas=settings.max_replicas,
+        cpu_utilization=settings.cpu_utilization,
+    )
 
 
 def pdb(settings: Settings, svc: ServiceInfo) -> dict[str, Any]:
-    return _yaml("pdb.yaml.j2", name=svc.name, namespace=settings.namespace, labels=common_labels(settings, svc.name),
-                 min_available=settings.min_available, selector=service_selector(svc.name))
+    return _yaml(
+        "pdb.yaml.j2",
+        name=svc.name,
+        namespace=settings.namespace,
+        labels=common_labels(settings, svc.name),
+        min_available=settings.min_available,
+        selector=service_selector(svc.name),
+    )
 
 
 def network_policy(settings: Settings, svc: ServiceInfo) -> dict[str, Any]:
     """Only the ingress controller, the declared callers, Prometheus and the configured ranges reach it."""
     namespaces = [ns for ns in (settings.ingress_namespace, settings.monitoring_namespace) if ns]
-    return _yaml("networkpolicy.yaml.j2", name=svc.name, namespace=settings.namespace,
-                 labels=common_labels(settings, svc.name), selector=service_selector(svc.name),
-                 namespaces=namespaces, callers=list(svc.callers), cidrs=list(settings.allow_cidrs), port=svc.port)
+    return _yaml(
+        "networkpolicy.yaml.j2",
+        name=svc.name,
+        namespace=settings.namespace,
+        labels=common_labels(settings, svc.name),
+        selector=service_selector(svc.name),
+        namespaces=namespaces,
+        callers=list(svc.callers),
+        cidrs=list(settings.allow_cidrs),
+        port=svc.port,
+    )
 
 
 def canary_ingress(settings: Settings, svc: ServiceInfo, weight: int) -> dict[str, Any]:
@@ -343,10 +399,17 @@ def canary_ingress(settings: Settings, svc: ServiceInfo, weight: int) -> dict[st
     if not 0 <= weight <= 100:
         raise ManifestError(f"a canary weight is 0..100, got {weight}")
     annotations = {NGINX_CANARY: "true", NGINX_WEIGHT: str(weight), NGINX_TOTAL: "100"}
-    return _yaml("ingress-canary.yaml.j2", name=canary_ingress_name(svc.name), namespace=settings.namespace,
-                 labels={**common_labels(settings, svc.name), LABEL_ROLE: "canary"}, annotations=annotations,
-                 class_name=settings.ingress_class, host=settings.ingress_host,
-                 path=f"{settings.path_prefix}/{svc.name}", backend=preview_name(svc.name))
+    return _yaml(
+        "ingress-canary.yaml.j2",
+        name=canary_ingress_name(svc.name),
+        namespace=settings.namespace,
+        labels={**common_labels(settings, svc.name), LABEL_ROLE: "canary"},
+        annotations=annotations,
+        class_name=settings.ingress_class,
+        host=settings.ingress_host,
+        path=f"{settings.path_prefix}/{svc.name}",
+        backend=preview_name(svc.name),
+    )
 
 
 def service_objects(settings: Settings, svc: ServiceInfo) -> list[dict[str, Any]]:
@@ -369,10 +432,21 @@ class Rule:
 
 def rbac(settings: Settings, rules: Sequence[Rule]) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding of the deployer in the environment's namespace (no ClusterRole)."""
-    text = render("kubernetes/rbac.yaml.j2", name=settings.deployer, namespace=settings.namespace,
-                  labels={LABEL_PART_OF: settings.project, LABEL_MANAGED_BY: MANAGER},
-                  rules=[{"group": r.group, "resources": list(r.resources), "verbs": list(r.verbs),
-                          "resource_names": list(r.resource_names)} for r in rules])
+    text = render(
+        "kubernetes/rbac.yaml.j2",
+        name=settings.deployer,
+        namespace=settings.namespace,
+        labels={LABEL_PART_OF: settings.project, LABEL_MANAGED_BY: MANAGER},
+        rules=[
+            {
+                "group": r.group,
+                "resources": list(r.resources),
+                "verbs": list(r.verbs),
+                "resource_names": list(r.resource_names),
+            }
+            for r in rules
+        ],
+    )
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 

@@ -26,8 +26,16 @@ DIGEST2 = "sha256:" + "2" * 64
 DIGEST3 = "sha256:" + "3" * 64
 
 
-def k8s_config(kubeconfig: Path, *, strategy: str = "blue-green", traffic: str = "replicas", replicas: int = 3,
-               smoke: bool = True, extra_env: str = "", public_url: str | None = None) -> str:
+def k8s_config(
+    kubeconfig: Path,
+    *,
+    strategy: str = "blue-green",
+    traffic: str = "replicas",
+    replicas: int = 3,
+    smoke: bool = True,
+    extra_env: str = "",
+    public_url: str | None = None,
+) -> str:
     """A coursectl.yaml with two services and one kubernetes environment ``k`` in namespace ``course``."""
     public = f"\n    public_url: {public_url}" if public_url else ""
     return textwrap.dedent(f"""\

@@ -15,8 +15,10 @@ from tests.support.kube_server import KubeFixtureServer, recorded
 
 
 def api_for(kube: KubeFixtureServer, kubeconfig: Path, **kw: object) -> KubeApi:
-    return KubeApi(Access(context="fixture", namespace="course", kubeconfig=str(kubeconfig), **kw),  # type: ignore[arg-type]
-                   environ={})
+    return KubeApi(
+        Access(context="fixture", namespace="course", kubeconfig=str(kubeconfig), **kw),  # type: ignore[arg-type]
+        environ={},
+    )
 
 
 def test_reads_the_kubeconfig_context_and_sends_its_token(kube: KubeFixtureServer, kubeconfig: Path) -> None:
@@ -44,7 +46,9 @@ def test_no_kubeconfig_and_not_in_a_cluster(tmp_path: Path) -> None:
         api.get("Deployment", "x")
 
 
-def test_in_cluster_configuration(kube: KubeFixtureServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_cluster_configuration(
+    kube: KubeFixtureServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Inside a pod (no kubeconfig, KUBERNETES_SERVICE_HOST set) the service account's token is used."""
     from kubernetes.config import incluster_config
 
@@ -56,8 +60,10 @@ def test_in_cluster_configuration(kube: KubeFixtureServer, tmp_path: Path, monke
     host, port = kube.url.removeprefix("http://").split(":")
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
-    api = KubeApi(Access(context="prod", namespace="course", kubeconfig=str(tmp_path / "none")),
-                  environ={"KUBERNETES_SERVICE_HOST": host})
+    api = KubeApi(
+        Access(context="prod", namespace="course", kubeconfig=str(tmp_path / "none")),
+        environ={"KUBERNETES_SERVICE_HOST": host},
+    )
     api._connect()
     # the in-cluster loader speaks https to the service host; the fixture server speaks http, so no request
     # is sent here: what matters is where the credentials came from and that they would be sent
@@ -130,11 +136,18 @@ def test_unreachable_server_is_exit_5_naming_it(tmp_path: Path) -> None:
     server = KubeFixtureServer()
     server._httpd = None
     path = tmp_path / "kc"
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fixture",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "fixture", "context": {"cluster": "c", "user": "u"}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "fixture",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "fixture", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     api = KubeApi(Access(context="fixture", namespace="course", kubeconfig=str(path)), environ={})
     with pytest.raises(ExternalError) as err:
         api.list("Deployment")
@@ -186,8 +199,9 @@ def test_a_refused_proxy_is_an_auth_error(kube: KubeFixtureServer, kubeconfig: P
     assert err.value.details["resource"] == "services/proxy" and err.value.details["verb"] == "get"
 
 
-def test_smoke_through_the_preview_service(kube: KubeFixtureServer, kubeconfig: Path, tmp_path: Path,
-                                           backend: object) -> None:
+def test_smoke_through_the_preview_service(
+    kube: KubeFixtureServer, kubeconfig: Path, tmp_path: Path, backend: object
+) -> None:
     rig = rig_for(load(tmp_path, k8s_config(kubeconfig)))
     assert rig.target.smoke("course", "green", ["/health/ready", "/version"]) == []
     preview = kube.get("services", "course-preview")
@@ -195,7 +209,8 @@ def test_smoke_through_the_preview_service(kube: KubeFixtureServer, kubeconfig: 
     assert backend.paths == ["/health/ready", "/version"]  # type: ignore[attr-defined]
     backend.status = 500  # type: ignore[attr-defined]
     assert rig.target.smoke("course", "green", ["/health/ready"]) == [
-        'GET /health/ready through course-preview: 500 {"status": "failing"}']
+        'GET /health/ready through course-preview: 500 {"status": "failing"}'
+    ]
 
 
 def test_smoke_without_endpoints_waits_then_reports_the_proxy_answer(
@@ -203,8 +218,9 @@ def test_smoke_without_endpoints_waits_then_reports_the_proxy_answer(
 ) -> None:
     rig = rig_for(load(tmp_path, k8s_config(kubeconfig)))
     problems = rig.target.smoke("course", "green", ["/health/ready"])
-    assert problems == ['GET /health/ready through course-preview: 503 no endpoints available for service '
-                        '"course-preview"']
+    assert problems == [
+        'GET /health/ready through course-preview: 503 no endpoints available for service "course-preview"'
+    ]
     tries = [r for r in kube.requests if r.resource == "services/proxy"]
     assert len(tries) == 21  # every 0.5 s for endpoints_wait (10 s) on the test clock, then the answer
     assert rig.clock.monotonic() == pytest.approx(10.0)
@@ -215,8 +231,18 @@ def test_recorded_503_is_what_the_fixture_server_answers() -> None:
 
 
 def _deployment(name: str, *, replicas: int) -> dict[str, object]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "course"}},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "course"}},
-                     "template": {"metadata": {"labels": {"app": "course"}},
-                                  "spec": {"containers": [{"name": "c", "image": "registry.local/course/c@" + "sha256:" + "1" * 64}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "course"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "course"}},
+            "template": {
+                "metadata": {"labels": {"app": "course"}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "registry.local/course/c@" + "sha256:" + "1" * 64}]
+                },
+            },
+        },
+    }

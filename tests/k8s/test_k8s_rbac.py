@@ -29,8 +29,11 @@ def table() -> set[tuple[str, str, str]]:
 
 
 def role_of(case: K8sCase) -> list[dict[str, Any]]:
-    (role,) = [o for o in km.rbac(km.Settings.from_config(case.loaded.config, "k"), kapi.rules_for(case.loaded))
-               if o["kind"] == "Role"]
+    (role,) = [
+        o
+        for o in km.rbac(km.Settings.from_config(case.loaded.config, "k"), kapi.rules_for(case.loaded))
+        if o["kind"] == "Role"
+    ]
     return list(role["rules"])
 
 
@@ -134,19 +137,31 @@ def test_the_rendered_role_is_namespaced_and_limits_secrets_to_their_names(tmp_p
     role = objects[1]
     assert role["metadata"]["namespace"] == "course"
     (secrets,) = [r for r in role["rules"] if r["resources"] == ["secrets"]]
-    assert secrets == {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["course-platform"],
-                       "verbs": ["get"]}
+    assert secrets == {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "resourceNames": ["course-platform"],
+        "verbs": ["get"],
+    }
     binding = objects[2]
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": "coursectl-deployer"}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "coursectl-deployer",
+    }
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "coursectl-deployer", "namespace": "course"}]
 
 
 def test_the_charts_role_is_the_same_table() -> None:
     """charts/course-platform ships the Role's rules as a plain file its template includes: the same table."""
     rules = yaml.safe_load((CHART / "files" / "coursectl-role-rules.yaml").read_text())
-    chart = {(verb, group, res) for r in rules for group in r["apiGroups"] for res in r["resources"]
-             for verb in r["verbs"]}
+    chart = {
+        (verb, group, res)
+        for r in rules
+        for group in r["apiGroups"]
+        for res in r["resources"]
+        for verb in r["verbs"]
+    }
     secrets_rule = table() & {("get", "", "secrets")}
     assert chart | secrets_rule == table()
     assert not any("secrets" in r["resources"] for r in rules)  # the template adds it, limited to names

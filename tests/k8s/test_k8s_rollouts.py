@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from coursectl.api import rollout as api
-from coursectl.errors import PreconditionError, RolloutFailed
+from coursectl.errors import RolloutFailed
 from coursectl.ledger import open_ledger
 from coursectl.rollout.state import ABORTED, SUCCEEDED
 from coursectl.testing.fakes import FrozenClock, ScriptedMetrics
@@ -38,8 +38,13 @@ class K8sCase:
             self.rigs.append(rig)
             return rig
 
-        return api.RolloutContext(loaded=self.loaded, ledger=self.ledger, state_dir=Path("/nonexistent"),
-                                  actor="tester", rig_factory=factory)
+        return api.RolloutContext(
+            loaded=self.loaded,
+            ledger=self.ledger,
+            state_dir=Path("/nonexistent"),
+            actor="tester",
+            rig_factory=factory,
+        )
 
     def deploy(self, version: str, digest: str, **kw: Any) -> Any:
         self.ctx = self.context()  # a new command: a new rig, no memory of the last one
@@ -80,8 +85,13 @@ def test_first_deployment_then_blue_green_switch_keeps_the_old_colour_warm_then_
     assert hpa is not None and hpa["spec"]["scaleTargetRef"]["name"] == "course-blue"
 
     switched_at: list[float] = []
-    case.clock.on_sleep.append(lambda t: switched_at.append(t) if not switched_at and
-                               case.selector()[SLOT] == "green" and case.replicas("blue") == 3 else None)
+    case.clock.on_sleep.append(
+        lambda t: (
+            switched_at.append(t)
+            if not switched_at and case.selector()[SLOT] == "green" and case.replicas("blue") == 3
+            else None
+        )
+    )
     second = case.deploy("1.1.0", DIGEST2)
     assert second.phase == SUCCEEDED and second.new_slot == "green"
     assert case.selector()[SLOT] == "green"
@@ -114,8 +124,10 @@ def test_progress_deadline_exceeded_fails_at_once_with_the_reason_from_the_pods(
         case.deploy("2.0.0", DIGEST3)
     message = err.value.message
     assert 'deployment "course-green" exceeded its progress deadline' in message
-    assert "readiness probe failing: container web runs but is not ready (1 pod: course-green-59df5bf999-nvcst)" \
-        in message  # read from the recorded pods of the stuck rollout
+    assert (
+        "readiness probe failing: container web runs but is not ready (1 pod: course-green-59df5bf999-nvcst)"
+        in message
+    )  # read from the recorded pods of the stuck rollout
     assert case.clock.monotonic() < 60  # the controller's verdict, not coursectl's own timeout
     assert case.selector()[SLOT] == "blue"
     assert case.replicas("green") == 0
@@ -171,7 +183,9 @@ def test_a_missing_secret_is_a_precondition_before_anything_is_written(case: K8s
     case.kube.secrets.clear()
     with pytest.raises(RolloutFailed) as err:
         case.deploy("1.0.0", DIGEST1)
-    assert "Secret course-platform (for JWT_SECRET of course) does not exist in namespace course" in err.value.message
+    assert (
+        "Secret course-platform (for JWT_SECRET of course) does not exist in namespace course" in err.value.message
+    )
     assert case.kube.get("deployments", "course-blue") is None
 
 
@@ -192,8 +206,10 @@ def test_status_reads_one_list_per_kind_and_needs_no_prometheus(case: K8sCase) -
     assert sent == [("list", "deployments"), ("list", "services")]
     (course, web) = data["services"]
     assert course["version"] == "1.1.0" and course["weights"] == {"green": 100} and course["health"] == "healthy"
-    assert [(s["slot"], s["running"], s["ready"]) for s in course["slots"]] == [("blue", False, False),
-                                                                                ("green", True, True)]
+    assert [(s["slot"], s["running"], s["ready"]) for s in course["slots"]] == [
+        ("blue", False, False),
+        ("green", True, True),
+    ]
     assert web["health"] == "down" and web["slots"] == []
     assert data["edge_url"] == ""
 
@@ -203,8 +219,9 @@ def test_canary_by_replica_ratio(tmp_path: Path, kube: KubeFixtureServer, kubeco
     case.deploy("1.0.0", DIGEST1)
     assert case.kube.get("deployments", "course-stable") is not None and case.selector()[SLOT] == "stable"
     seen: list[tuple[dict[str, str], int | None, int | None]] = []
-    case.clock.on_sleep.append(lambda t: seen.append((case.selector(), case.replicas("canary"),
-                                                      case.replicas("stable"))))
+    case.clock.on_sleep.append(
+        lambda t: seen.append((case.selector(), case.replicas("canary"), case.replicas("stable")))
+    )
     result = case.deploy("1.1.0", DIGEST2)
     assert result.phase == SUCCEEDED
     # 20 % of 3 pods: 1 canary + 2 stable, the Service selecting both slots; 50 %: 2 + 1
@@ -311,5 +328,11 @@ def test_api_unreachable_during_a_deploy_is_exit_5(case: K8sCase) -> None:
 def _push(service: str, version: str, image: str, digest: str) -> Any:
     from coursectl.domain import LedgerEvent
 
-    return LedgerEvent(kind="push", actor="tester", service=service, version=version, outcome="succeeded",
-                       details={"image": image, "digest": digest})
+    return LedgerEvent(
+        kind="push",
+        actor="tester",
+        service=service,
+        version=version,
+        outcome="succeeded",
+        details={"image": image, "digest": digest},
+    )

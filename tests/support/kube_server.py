@@ -12,8 +12,8 @@ programmatically in exactly these ways:
   recorded snapshots, in the order they were recorded: a new template walks created → progressing → complete
   (``deployment-created/-progressing/-complete.json``); an image containing ``never-ready`` walks progressing →
   ProgressDeadlineExceeded; a replica change walks the recorded ``kubectl scale`` watch events of
-  ``watch-deployments.jsonl``; a scale to zero answers ``deployment-scaled-to-zero.json``. The recorded counts are 3
-  pods, so tests keep a service at 3 replicas or fewer.
+  ``watch-deployments.jsonl``; a scale to zero answers ``deployment-scaled-to-zero.json``. The recorded counts
+  are 3 pods, so tests keep a service at 3 replicas or fewer.
 * ConfigMaps have no recorded sample: their answer is the recorded ServiceAccount's metadata skeleton (uid,
   resourceVersion, creationTimestamp) with coursectl's kind, apiVersion and data.
 * Status bodies (401/403/404/409/422, the proxy's 503) are the recorded ones; for a 403 or 404 the object's name,
@@ -46,11 +46,25 @@ K8S = FIXTURES / "kubernetes"
 OWN = DATA / "kubernetes"
 TOKEN = "fixture-token"
 
-GROUPS = {"": "v1", "apps": "apps/v1", "autoscaling": "autoscaling/v2", "policy": "policy/v1",
-          "networking.k8s.io": "networking.k8s.io/v1"}
-KINDS = {"deployments": "Deployment", "services": "Service", "configmaps": "ConfigMap", "pods": "Pod",
-         "events": "Event", "secrets": "Secret", "horizontalpodautoscalers": "HorizontalPodAutoscaler",
-         "poddisruptionbudgets": "PodDisruptionBudget", "networkpolicies": "NetworkPolicy", "ingresses": "Ingress"}
+GROUPS = {
+    "": "v1",
+    "apps": "apps/v1",
+    "autoscaling": "autoscaling/v2",
+    "policy": "policy/v1",
+    "networking.k8s.io": "networking.k8s.io/v1",
+}
+KINDS = {
+    "deployments": "Deployment",
+    "services": "Service",
+    "configmaps": "ConfigMap",
+    "pods": "Pod",
+    "events": "Event",
+    "secrets": "Secret",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "poddisruptionbudgets": "PodDisruptionBudget",
+    "networkpolicies": "NetworkPolicy",
+    "ingresses": "Ingress",
+}
 
 
 def recorded(name: str) -> Any:
@@ -89,8 +103,11 @@ def matches(labels: Mapping[str, str], selector: str | None) -> bool:
 
 def _scale_events() -> list[dict[str, Any]]:
     """The recorded MODIFIED events of ``kubectl scale deploy/course-blue --replicas=3``."""
-    return [e["object"] for e in recorded("watch-deployments.jsonl")
-            if e["type"] == "MODIFIED" and e["object"]["metadata"]["name"] == "course-blue"]
+    return [
+        e["object"]
+        for e in recorded("watch-deployments.jsonl")
+        if e["type"] == "MODIFIED" and e["object"]["metadata"]["name"] == "course-blue"
+    ]
 
 
 @dataclass
@@ -176,12 +193,18 @@ class KubeFixtureServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def kubeconfig(self, path: Path, *, context: str = "fixture", token: str | None = None) -> Path:
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": context,
-            "clusters": [{"name": "fixture", "cluster": {"server": self.url}}],
-            "users": [{"name": "deployer", "user": {"token": token or self.token}}],
-            "contexts": [{"name": context, "context": {"cluster": "fixture", "user": "deployer"}}],
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": context,
+                    "clusters": [{"name": "fixture", "cluster": {"server": self.url}}],
+                    "users": [{"name": "deployer", "user": {"token": token or self.token}}],
+                    "contexts": [{"name": context, "context": {"cluster": "fixture", "user": "deployer"}}],
+                }
+            )
+        )
         return path
 
     def fail(self, method: str, path_regex: str, fixture: str, times: int = 1) -> None:
@@ -210,7 +233,9 @@ class KubeFixtureServer:
 
     # dispatch ---------------------------------------------------------------------------------------------
 
-    def _reply(self, h: BaseHTTPRequestHandler, code: int, body: Any, content_type: str = "application/json") -> None:
+    def _reply(
+        self, h: BaseHTTPRequestHandler, code: int, body: Any, content_type: str = "application/json"
+    ) -> None:
         data = body if isinstance(body, bytes) else (json.dumps(body) + "\n").encode()
         h.send_response(code)
         h.send_header("Content-Type", content_type)
@@ -232,8 +257,18 @@ class KubeFixtureServer:
         ctype = h.headers.get("Content-Type", "")
         body = json.loads(raw) if raw and "json" in ctype or raw and "yaml" in ctype else None
         route = _route(parsed.path, h.command, query)
-        seen = Seen(h.command, parsed.path, query, route["verb"], route["group"], route["resource"],
-                    route["name"], route["namespace"], body, ctype)
+        seen = Seen(
+            h.command,
+            parsed.path,
+            query,
+            route["verb"],
+            route["group"],
+            route["resource"],
+            route["name"],
+            route["namespace"],
+            body,
+            ctype,
+        )
         with self.lock:
             self.requests.append(seen)
         if h.headers.get("Authorization") != f"Bearer {self.token}":
@@ -251,10 +286,23 @@ class KubeFixtureServer:
                 seen.creates = (seen.resource, seen.name) not in self.store
         if self.role is not None and not _allowed(self.role, seen):
             if seen.name:
-                return self._status(h, "error-403-forbidden.json", name=seen.name, verb=seen.verb,
-                                    resource=seen.resource, group=seen.group, namespace=seen.namespace or "")
-            return self._status(h, "error-403-forbidden-list-secrets.json", verb=seen.verb, resource=seen.resource,
-                                group=seen.group, namespace=seen.namespace or "")
+                return self._status(
+                    h,
+                    "error-403-forbidden.json",
+                    name=seen.name,
+                    verb=seen.verb,
+                    resource=seen.resource,
+                    group=seen.group,
+                    namespace=seen.namespace or "",
+                )
+            return self._status(
+                h,
+                "error-403-forbidden-list-secrets.json",
+                verb=seen.verb,
+                resource=seen.resource,
+                group=seen.group,
+                namespace=seen.namespace or "",
+            )
         if self.role is not None and seen.creates and not _allowed(self.role, seen, verb="create"):
             return self._status(h, "error-403-apply-create.json", name=seen.name or "", kind=seen.resource)
         if seen.resource == "services/proxy":
@@ -283,8 +331,9 @@ class KubeFixtureServer:
         with self.lock:
             stored = self.store.get((seen.resource, seen.name))
             if stored is None:
-                return self._status(h, "error-404-notfound.json", name=seen.name, resource=seen.resource,
-                                    group=seen.group)
+                return self._status(
+                    h, "error-404-notfound.json", name=seen.name, resource=seen.resource, group=seen.group
+                )
             answer = copy.deepcopy(stored.obj)
             self._advance(stored)  # the controller moves on between two reads
         self._reply(h, 200, answer)
@@ -296,14 +345,25 @@ class KubeFixtureServer:
         if seen.resource == "events":
             return self._reply(h, 200, recorded("events-deployment-web.json"))
         with self.lock:
-            found = [copy.deepcopy(s.obj) for (res, _), s in sorted(self.store.items())
-                     if res == seen.resource and matches(s.obj["metadata"].get("labels") or {}, selector)]
+            found = [
+                copy.deepcopy(s.obj)
+                for (res, _), s in sorted(self.store.items())
+                if res == seen.resource and matches(s.obj["metadata"].get("labels") or {}, selector)
+            ]
         for item in found:  # list items carry no kind / apiVersion, as the API returns them
             item.pop("kind", None)
             item.pop("apiVersion", None)
         kind = KINDS[seen.resource]
-        self._reply(h, 200, {"kind": f"{kind}List", "apiVersion": GROUPS[seen.group],
-                             "metadata": {"resourceVersion": "1192"}, "items": found})
+        self._reply(
+            h,
+            200,
+            {
+                "kind": f"{kind}List",
+                "apiVersion": GROUPS[seen.group],
+                "metadata": {"resourceVersion": "1192"},
+                "items": found,
+            },
+        )
 
     def _pods(self, selector: str | None) -> dict[str, Any]:
         labels = dict(p.split("=", 1) for p in (selector or "").split(",") if "=" in p)
@@ -311,11 +371,15 @@ class KubeFixtureServer:
         name = labels.get("app.kubernetes.io/name", "web")
         deployment = self.get("deployments", f"{name}-{slot}")
         image = json.dumps(deployment) if deployment else ""
-        fixture = self.pods_fixture.get(slot) or ("pods-never-ready.json" if "never-ready" in image else "pods-list.json")
+        fixture = self.pods_fixture.get(slot) or (
+            "pods-never-ready.json" if "never-ready" in image else "pods-list.json"
+        )
         listing = copy.deepcopy(recorded(fixture))
         for pod in listing["items"]:
-            pod["metadata"]["labels"] = {**labels, "pod-template-hash": pod["metadata"]["labels"].get(
-                "pod-template-hash", "0")}
+            pod["metadata"]["labels"] = {
+                **labels,
+                "pod-template-hash": pod["metadata"]["labels"].get("pod-template-hash", "0"),
+            }
             pod["metadata"]["name"] = pod["metadata"]["name"].replace("web", f"{name}-{slot}", 1)
             pod["metadata"]["namespace"] = self.namespace
         return listing
@@ -362,13 +426,21 @@ class KubeFixtureServer:
                 code = 200 if stored else 201
             else:
                 if stored is None:
-                    return self._status(h, "error-404-service-patch.json", name=seen.name,
-                                        resource=seen.resource, group=seen.group)
+                    return self._status(
+                        h, "error-404-service-patch.json", name=seen.name, resource=seen.resource, group=seen.group
+                    )
                 want = (seen.body or {}).get("metadata", {}).get("resourceVersion")
                 if want and want != stored.obj["metadata"].get("resourceVersion"):
                     return self._status(h, "error-409-merge-patch-stale.json")
-                merged = merge_patch(stored.obj, {**seen.body, "metadata": {
-                    k: v for k, v in (seen.body.get("metadata") or {}).items() if k != "resourceVersion"}})
+                merged = merge_patch(
+                    stored.obj,
+                    {
+                        **seen.body,
+                        "metadata": {
+                            k: v for k, v in (seen.body.get("metadata") or {}).items() if k != "resourceVersion"
+                        },
+                    },
+                )
                 new_obj = self._from_sent(seen.resource, merged, stored, dry, patched=True)
                 code = 200
             if not dry:
@@ -411,9 +483,13 @@ class KubeFixtureServer:
         if dry:
             snapshots = [recorded("dryrun-apply-server-side.json")]
         elif before is None:
-            snapshots = [recorded("deployment-created.json"), recorded("deployment-progressing.json"),
-                         recorded("deployment-progress-deadline-exceeded.json") if never
-                         else recorded("deployment-complete.json")]
+            snapshots = [
+                recorded("deployment-created.json"),
+                recorded("deployment-progressing.json"),
+                recorded("deployment-progress-deadline-exceeded.json")
+                if never
+                else recorded("deployment-complete.json"),
+            ]
         elif same_template and replicas == 0:
             snapshots = [recorded("deployment-scaled-to-zero.json")]
         elif same_template and replicas != int(before["spec"].get("replicas") or 0):
@@ -421,9 +497,12 @@ class KubeFixtureServer:
         elif same_template:
             snapshots = [before]
         else:
-            snapshots = [recorded("deployment-progressing.json"),
-                         recorded("deployment-progress-deadline-exceeded.json") if never
-                         else recorded("deployment-complete.json")]
+            snapshots = [
+                recorded("deployment-progressing.json"),
+                recorded("deployment-progress-deadline-exceeded.json")
+                if never
+                else recorded("deployment-complete.json"),
+            ]
         objs = []
         for snap in snapshots:
             obj = copy.deepcopy(snap)
@@ -483,7 +562,10 @@ def _route(path: str, method: str, query: Mapping[str, str]) -> dict[str, Any]:
     named = out["name"] is not None
     out["verb"] = {
         "GET": "get" if named else ("watch" if query.get("watch") in ("1", "true") else "list"),
-        "PATCH": "patch", "POST": "create", "PUT": "update", "DELETE": "delete" if named else "deletecollection",
+        "PATCH": "patch",
+        "POST": "create",
+        "PUT": "update",
+        "DELETE": "delete" if named else "deletecollection",
     }[method]
     return out
 
@@ -518,8 +600,9 @@ def _adapt_status(body: dict[str, Any], **names: str) -> dict[str, Any]:
             body["details"].pop("group", None)
     if "verb" in names:
         message = re.sub(r"^\S+", names["resource"], message, count=1)
-        message = re.sub(r'cannot \w+ resource "[^"]*"', f'cannot {names["verb"]} resource "{names["resource"]}"',
-                         message)
+        message = re.sub(
+            r'cannot \w+ resource "[^"]*"', f'cannot {names["verb"]} resource "{names["resource"]}"', message
+        )
         message = re.sub(r'in API group "[^"]*"', f'in API group "{names["group"]}"', message)
         body["details"]["kind"] = names["resource"]
     if names.get("namespace"):

@@ -124,7 +124,9 @@ def test_the_scrape_job_labels_slots_the_way_the_analysis_selects_them() -> None
 def test_the_pods_coursectl_renders_carry_what_the_scrape_job_keeps() -> None:
     settings = km.Settings(namespace="course-prod", environment="prod")
     svc = km.ServiceInfo("course", 8002)
-    dep = km.deployment(settings, svc, km.SlotRequest("course", "canary", "1.2.0", "r/c:1.2.0", "sha256:" + "a" * 64))
+    dep = km.deployment(
+        settings, svc, km.SlotRequest("course", "canary", "1.2.0", "r/c:1.2.0", "sha256:" + "a" * 64)
+    )
     template = dep["spec"]["template"]
     assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     assert template["spec"]["containers"][0]["ports"][0]["name"] == "http"
@@ -138,8 +140,13 @@ def test_helm_renders_valid_manifests(tmp_path: Path) -> None:  # pragma: no cov
     import kubernetes_validate
 
     for values in VALUES_FILES:
-        out = subprocess.run(["helm", "template", "course-platform", str(CHART), "-n", "course", "-f", str(values)],
-                             capture_output=True, text=True, timeout=120, check=True).stdout
+        out = subprocess.run(
+            ["helm", "template", "course-platform", str(CHART), "-n", "course", "-f", str(values)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
         for doc in yaml.safe_load_all(out):
             if doc:
                 kubernetes_validate.validate(doc, "1.24.0", strict=True)

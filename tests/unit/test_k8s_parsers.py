@@ -26,14 +26,20 @@ def load(name: str) -> Any:
     ("fixture", "state", "message"),
     [
         ("deployment-created.json", kp.WAITING, "Waiting for deployment spec update to be observed..."),
-        ("deployment-progressing.json", kp.WAITING,
-         'Waiting for deployment "web" rollout to finish: 1 out of 3 new replicas have been updated...'),
+        (
+            "deployment-progressing.json",
+            kp.WAITING,
+            'Waiting for deployment "web" rollout to finish: 1 out of 3 new replicas have been updated...',
+        ),
         ("deployment-complete.json", kp.READY, 'deployment "web" successfully rolled out'),
         ("deployment-complete-v1.json", kp.READY, 'deployment "web" successfully rolled out'),
         ("deployment-after-undo.json", kp.READY, 'deployment "web" successfully rolled out'),
         ("deployment-recovered-after-undo.json", kp.READY, 'deployment "web" successfully rolled out'),
-        ("deployment-progress-deadline-exceeded.json", kp.FAILED,
-         'deployment "web" exceeded its progress deadline'),
+        (
+            "deployment-progress-deadline-exceeded.json",
+            kp.FAILED,
+            'deployment "web" exceeded its progress deadline',
+        ),
     ],
 )
 def test_readiness_of_the_recorded_deployments(fixture: str, state: str, message: str) -> None:
@@ -43,12 +49,16 @@ def test_readiness_of_the_recorded_deployments(fixture: str, state: str, message
 
 def test_the_messages_are_kubectls() -> None:
     """Every line kubectl rollout status printed (recorded) is one our reading can give, word for word."""
-    ours = {kp.deployment_readiness(load(f)).message for f in (
-        "deployment-progressing.json", "deployment-complete.json")}
+    ours = {
+        kp.deployment_readiness(load(f)).message
+        for f in ("deployment-progressing.json", "deployment-complete.json")
+    }
     recorded = (K8S / "rollout-status-progressing.txt").read_text().splitlines()[2:]
     assert set(recorded) <= ours
     deadline = (K8S / "rollout-status-deadline-exceeded.txt").read_text().splitlines()[-1]
-    assert deadline == "error: " + kp.deployment_readiness(load("deployment-progress-deadline-exceeded.json")).message
+    assert (
+        deadline == "error: " + kp.deployment_readiness(load("deployment-progress-deadline-exceeded.json")).message
+    )
     complete = (K8S / "rollout-status-complete.txt").read_text().splitlines()
     assert complete[-1] == kp.deployment_readiness(load("deployment-complete.json")).message
 
@@ -76,7 +86,8 @@ def test_expired_watch_is_an_error_event() -> None:
 def test_pod_problems_of_a_stuck_rollout() -> None:
     """Three ready old pods and one new pod that runs but never becomes ready (recorded)."""
     assert kp.pod_problems(load("pods-never-ready.json")["items"]) == [
-        "readiness probe failing: container web runs but is not ready (1 pod: web-59df5bf999-nvcst)"]
+        "readiness probe failing: container web runs but is not ready (1 pod: web-59df5bf999-nvcst)"
+    ]
     assert kp.pod_problems(load("pods-list.json")["items"]) == []
 
 
@@ -86,7 +97,8 @@ def test_pod_problems_of_image_pull_and_crash_loops() -> None:
         "CrashLoopBackOff: container web: back-off 40s restarting failed container=web pod=web-crashloop_rec(uid)"
         " (last exit code 1, Error), restarted 3 times (1 pod: web-crashloop)",
         'ImagePullBackOff: container web: Back-off pulling image "registry.local/course/web@sha256:'
-        + "2" * 64 + '" (1 pod: web-imagepull)',
+        + "2" * 64
+        + '" (1 pod: web-imagepull)',
     ]
 
 
@@ -98,9 +110,14 @@ def test_probe_events_name_the_failure() -> None:
 
 @pytest.mark.parametrize(
     ("fixture", "code", "reason"),
-    [("error-401-unauthorized.json", 401, "Unauthorized"), ("error-404-notfound.json", 404, "NotFound"),
-     ("error-409-conflict.json", 409, "Conflict"), ("error-409-alreadyexists.json", 409, "AlreadyExists"),
-     ("error-422-invalid.json", 422, "Invalid"), ("proxy-503-no-endpoints.json", 503, "ServiceUnavailable")],
+    [
+        ("error-401-unauthorized.json", 401, "Unauthorized"),
+        ("error-404-notfound.json", 404, "NotFound"),
+        ("error-409-conflict.json", 409, "Conflict"),
+        ("error-409-alreadyexists.json", 409, "AlreadyExists"),
+        ("error-422-invalid.json", 422, "Invalid"),
+        ("proxy-503-no-endpoints.json", 503, "ServiceUnavailable"),
+    ],
 )
 def test_status_bodies(fixture: str, code: int, reason: str) -> None:
     status = kp.ApiStatus.parse(code, (K8S / fixture if (K8S / fixture).is_file() else OWN / fixture).read_bytes())
@@ -109,21 +126,29 @@ def test_status_bodies(fixture: str, code: int, reason: str) -> None:
 
 def test_forbidden_names_who_may_not_do_what_where() -> None:
     status = kp.ApiStatus.parse(403, json.dumps(load("error-403-forbidden.json")))
-    assert kp.forbidden(status) == kp.Forbidden("patch", "secrets", "", "course", "system:serviceaccount:course:deployer")
+    assert kp.forbidden(status) == kp.Forbidden(
+        "patch", "secrets", "", "course", "system:serviceaccount:course:deployer"
+    )
     listing = kp.ApiStatus.parse(403, json.dumps(load("error-403-forbidden-list-secrets.json")))
-    assert kp.forbidden(listing) == kp.Forbidden("list", "secrets", "", "course",
-                                                 "system:serviceaccount:course:deployer")
+    assert kp.forbidden(listing) == kp.Forbidden(
+        "list", "secrets", "", "course", "system:serviceaccount:course:deployer"
+    )
     apply_create = kp.ApiStatus.parse(403, json.dumps(load("error-403-apply-create.json")))
     assert kp.forbidden(apply_create) is None  # the API names no verb there: the adapter does
 
 
 def test_invalid_and_conflicting_fields() -> None:
     invalid = kp.ApiStatus.parse(422, json.dumps(load("error-422-invalid.json")))
-    assert kp.invalid_fields(invalid) == [("spec.template.metadata.labels", 'Invalid value: map[string]string{"app":'
-                                           '"other"}: `selector` does not match template `labels`')]
+    assert kp.invalid_fields(invalid) == [
+        (
+            "spec.template.metadata.labels",
+            'Invalid value: map[string]string{"app":"other"}: `selector` does not match template `labels`',
+        )
+    ]
     conflict = kp.ApiStatus.parse(409, json.dumps(load("error-409-apply-conflict.json")))
-    assert kp.invalid_fields(conflict) == [('.spec.template.spec.containers[name="web"].image',
-                                            'conflict with "kubectl" using apps/v1')]
+    assert kp.invalid_fields(conflict) == [
+        ('.spec.template.spec.containers[name="web"].image', 'conflict with "kubectl" using apps/v1')
+    ]
 
 
 def test_a_body_that_is_not_a_status() -> None:

@@ -34,8 +34,12 @@ needs_openapi = pytest.mark.skipif(not K8S.is_dir(), reason=NO_FIXTURES)
 
 def _close(node: Any) -> None:
     if isinstance(node, dict):
-        if (node.get("type") == "object" and "properties" in node and "additionalProperties" not in node
-                and not node.get("x-kubernetes-preserve-unknown-fields")):
+        if (
+            node.get("type") == "object"
+            and "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
             node["additionalProperties"] = False
         for value in node.values():
             _close(value)
@@ -53,7 +57,9 @@ def _validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
     for name, schema in components["schemas"].items():
         for gvk in schema.get("x-kubernetes-group-version-kind", []):
             if (gvk["group"], gvk["version"], gvk["kind"]) == (group, version, kind):
-                return jsonschema.Draft7Validator({"$ref": f"#/components/schemas/{name}", "components": components})
+                return jsonschema.Draft7Validator(
+                    {"$ref": f"#/components/schemas/{name}", "components": components}
+                )
     raise LookupError(f"{api_version} {kind} is not in {DOCS[api_version]}")
 
 
@@ -73,24 +79,60 @@ SERVICES = {
     "content": km.ServiceInfo("content", 8006, secrets=("CONTENT_SIGNING_KEY", "JWT_SECRET")),
 }
 SETTINGS = [
-    km.Settings(namespace="course-prod", environment="prod", strategy="canary", image_pull_secrets=("regcred",),
-                ingress_host="course.example.org", allow_cidrs=("10.0.0.0/8",),
-                secret_keys={"CONTENT_SIGNING_KEY": ("content-keys", "signing-key")}),
-    km.Settings(namespace="course-staging", environment="staging", strategy="rolling", autoscaling=False,
-                monitoring_namespace=None, requests={}, limits={}),
-    km.Settings(namespace="drill", environment="drill", strategy="recreate", ingress_namespace=None,
-                monitoring_namespace=None, replicas=1, min_available=0),
+    km.Settings(
+        namespace="course-prod",
+        environment="prod",
+        strategy="canary",
+        image_pull_secrets=("regcred",),
+        ingress_host="course.example.org",
+        allow_cidrs=("10.0.0.0/8",),
+        secret_keys={"CONTENT_SIGNING_KEY": ("content-keys", "signing-key")},
+    ),
+    km.Settings(
+        namespace="course-staging",
+        environment="staging",
+        strategy="rolling",
+        autoscaling=False,
+        monitoring_namespace=None,
+        requests={},
+        limits={},
+    ),
+    km.Settings(
+        namespace="drill",
+        environment="drill",
+        strategy="recreate",
+        ingress_namespace=None,
+        monitoring_namespace=None,
+        replicas=1,
+        min_available=0,
+    ),
 ]
 
 
 def everything(settings: km.Settings, traffic: str) -> list[dict[str, Any]]:
-    slots = [km.SlotRequest(name, slot, "1.4.0-rc.1", f"registry.example.org/course-platform/{name}:1.4.0",
-                            "sha256:" + "c" * 64, rollout_id="0123456789ab", env={"FAULT_ERROR_RATE": "0.3"},
-                            replicas=1 if slot == "canary" else settings.replicas)
-             for name in SERVICES for slot in ("stable", "canary")]
-    objs = km.environment_objects(settings, SERVICES, slots, live={n: "stable" for n in SERVICES}, traffic=traffic,
-                                  rules=role_rules(["course-platform", "content-keys"]))
-    for name, svc in SERVICES.items():
+    slots = [
+        km.SlotRequest(
+            name,
+            slot,
+            "1.4.0-rc.1",
+            f"registry.example.org/course-platform/{name}:1.4.0",
+            "sha256:" + "c" * 64,
+            rollout_id="0123456789ab",
+            env={"FAULT_ERROR_RATE": "0.3"},
+            replicas=1 if slot == "canary" else settings.replicas,
+        )
+        for name in SERVICES
+        for slot in ("stable", "canary")
+    ]
+    objs = km.environment_objects(
+        settings,
+        SERVICES,
+        slots,
+        live={n: "stable" for n in SERVICES},
+        traffic=traffic,
+        rules=role_rules(["course-platform", "content-keys"]),
+    )
+    for svc in SERVICES.values():
         objs += [km.stable_service(settings, svc, None), km.canary_ingress(settings, svc, 37)]
     return objs
 
@@ -101,8 +143,16 @@ def everything(settings: km.Settings, traffic: str) -> list[dict[str, Any]]:
 def test_every_rendered_manifest_is_valid_for_kubernetes_1_24(settings: km.Settings, traffic: str) -> None:
     objs = everything(settings, traffic)
     kinds = {o["kind"] for o in objs}
-    assert kinds >= {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy",
-                     "ServiceAccount", "Role", "RoleBinding"}
+    assert kinds >= {
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+    }
     for obj in objs:
         both(obj)
 
@@ -125,7 +175,9 @@ def test_the_shipped_configuration_renders_valid_manifests(env: str, tmp_path: P
 @needs_openapi
 def test_the_validators_catch_mistakes() -> None:
     """Both checks are live: a wrong type and an unknown field are refused by each."""
-    dep = km.deployment(SETTINGS[0], SERVICES["user"], km.SlotRequest("user", "blue", "1", "r/u:1", "sha256:" + "a" * 64))
+    dep = km.deployment(
+        SETTINGS[0], SERVICES["user"], km.SlotRequest("user", "blue", "1", "r/u:1", "sha256:" + "a" * 64)
+    )
     wrong = copy.deepcopy(dep)
     wrong["spec"]["replicas"] = "two"
     typo = copy.deepcopy(dep)
@@ -139,8 +191,14 @@ def test_the_validators_catch_mistakes() -> None:
 @needs_openapi
 def test_the_recorded_objects_pass_the_same_checks() -> None:
     """The checker agrees with the real server: what it answered validates (status and server fields dropped)."""
-    for name in ("deployment-complete.json", "service-created.json", "hpa-created.json", "pdb-created.json",
-                 "networkpolicy.json", "ingress-canary.json"):
+    for name in (
+        "deployment-complete.json",
+        "service-created.json",
+        "hpa-created.json",
+        "pdb-created.json",
+        "networkpolicy.json",
+        "ingress-canary.json",
+    ):
         obj = json.loads((K8S / name).read_text())
         obj.pop("status", None)
         template_meta = obj.get("spec", {}).get("template", {}).get("metadata", {})
