@@ -175,7 +175,7 @@ class KubernetesTarget:
                 "recorded",
                 hint="push it with coursectl (coursectl push / release) or give --digest sha256:…",
             )
-        existing = self.deployments(spec.service)
+        existing = self.recent(spec.service)  # the plan's list of a moment ago, when there is one
         name = km.slot_name(spec.service, spec.slot)
         current = next((d for d in existing if d["metadata"]["name"] == name), None)
         req = km.SlotRequest(
@@ -194,11 +194,14 @@ class KubernetesTarget:
         except km.ManifestError as exc:
             raise PreconditionError(f"{spec.service} {spec.version}: {exc}") from exc
         if current is not None:
-            same = (current["metadata"].get("annotations") or {}).get(km.ANN_HASH) == deployment["metadata"][
-                "annotations"
-            ][km.ANN_HASH]
-            if same and int((current.get("spec") or {}).get("replicas") or 0) > 0:
-                log.info("%s already runs %s: left alone", name, spec.version)
+            live_hash = (current["metadata"].get("annotations") or {}).get(km.ANN_HASH)
+            if live_hash == deployment["metadata"]["annotations"][km.ANN_HASH]:  # the same pods
+                if int((current.get("spec") or {}).get("replicas") or 0) > 0:
+                    log.info("%s already runs %s: left alone", name, spec.version)
+                else:  # a retired slot of this very version: scale its recorded digest up again
+                    log.info("%s: scaling %s (%s) up again", name, spec.version, spec.digest)
+                    scaled = self.api.merge_patch("Deployment", name, {"spec": {"replicas": req.replicas}})
+                    current = self._remember(scaled) if scaled is not None else current
                 self.point_preview(spec.service, spec.slot)
                 return self.state_of(current)
         self._check_secrets(svc)
