@@ -212,14 +212,14 @@ class KubernetesRouter:
             patched = self.api.apply(km.stable_service(self.settings, svc, slot))
         return patched
 
-    def _hpa(self, service: str, slot: str) -> None:
+    def _hpa(self, service: str, slot: str, pinned: int | None = None) -> None:
         if self.settings.autoscaling:
-            self.api.apply(km.hpa(self.settings, self.target.services[service], slot))
+            self.api.apply(km.hpa(self.settings, self.target.services[service], slot, pinned))
 
     def _all_to(self, service: str, slot: str) -> None:
         counts = self._counts(self._deployments(service))
         full = max([self.settings.replicas, *counts.values()])
-        if self.mode == REPLICAS and counts.get(slot, 0) < full:
+        if counts.get(slot, 0) < full:  # it takes every request: all its pods first
             self._scale_up_and_wait(service, {slot: full}, counts)
         patched = self._select(service, slot)
         if self.mode == INGRESS_NGINX:
@@ -240,6 +240,9 @@ class KubernetesRouter:
             log.info("%s: %s", service, split.describe())
             self._scale_up_and_wait(service, wanted, counts)
             self._select(service, None)
+            # the autoscaler (it scales the stable slot) would put the pods taken for the canary back: it is held
+            # at the stable share while traffic is split, and released when one slot takes everything again
+            self._hpa(service, stable, pinned=split.stable)
             for slot, n in wanted.items():
                 if n < counts.get(slot, 0):
                     self._scale(service, slot, n)

@@ -353,16 +353,17 @@ def preview_service(settings: Settings, svc: ServiceInfo, slot: str) -> dict[str
     )
 
 
-def hpa(settings: Settings, svc: ServiceInfo, slot: str) -> dict[str, Any]:
-    """The service's autoscaler, scaling the live slot's Deployment between replicas and max_replicas."""
+def hpa(settings: Settings, svc: ServiceInfo, slot: str, pinned: int | None = None) -> dict[str, Any]:
+    """The service's autoscaler, scaling the live slot's Deployment between replicas and max_replicas; with
+    ``pinned``, held at exactly that many pods (a replica-ratio canary: the autoscaler must not undo the ratio)."""
     return _yaml(
         "hpa.yaml.j2",
         name=svc.name,
         namespace=settings.namespace,
         labels=common_labels(settings, svc.name),
         target=slot_name(svc.name, slot),
-        min_replicas=settings.replicas,
-        max_replicas=settings.max_replicas,
+        min_replicas=pinned or settings.replicas,
+        max_replicas=pinned or settings.max_replicas,
         cpu_utilization=settings.cpu_utilization,
     )
 

@@ -219,14 +219,24 @@ def test_canary_by_replica_ratio(tmp_path: Path, kube: KubeFixtureServer, kubeco
     case.deploy("1.0.0", DIGEST1)
     assert case.kube.get("deployments", "course-stable") is not None and case.selector()[SLOT] == "stable"
     seen: list[tuple[dict[str, str], int | None, int | None]] = []
-    case.clock.on_sleep.append(
-        lambda t: seen.append((case.selector(), case.replicas("canary"), case.replicas("stable")))
-    )
+    pinned: list[tuple[int, int]] = []
+
+    def look(_t: float) -> None:
+        seen.append((case.selector(), case.replicas("canary"), case.replicas("stable")))
+        hpa = case.kube.get("horizontalpodautoscalers", "course")
+        assert hpa is not None
+        pinned.append((hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]))
+
+    case.clock.on_sleep.append(look)
     result = case.deploy("1.1.0", DIGEST2)
     assert result.phase == SUCCEEDED
     # 20 % of 3 pods: 1 canary + 2 stable, the Service selecting both slots; 50 %: 2 + 1
     mixed = [(c, s) for sel, c, s in seen if SLOT not in sel]
     assert (1, 2) in mixed and (2, 1) in mixed
+    # while split, the autoscaler of the stable slot is held at its share (or it would undo the ratio)
+    assert (2, 2) in pinned and (1, 1) in pinned
+    hpa = case.kube.get("horizontalpodautoscalers", "course")
+    assert hpa is not None and (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 6)
     assert case.selector()[SLOT] == "stable" and case.image("stable").endswith(DIGEST2)
     assert case.replicas("canary") == 0 and case.replicas("stable") == 3
     steps = case.ledger.events(service="course", kinds=["rollout.step"])
@@ -262,6 +272,14 @@ def test_canary_through_an_ingress_nginx_canary_ingress(
     result = case.deploy("1.1.0", DIGEST2)
     assert result.phase == SUCCEEDED
     assert "20" in weights and "50" in weights  # exact weights
+    # the promotion sends every request to the canary slot: all its pods first, then the selector
+    sent = case.kube.requests
+    switch = next(i for i, r in enumerate(sent) if r.method == "PATCH" and r.name == "course"
+                  and r.body == {"spec": {"selector": {SLOT: "canary"}}})
+    scales = [r.body["spec"]["replicas"] for r in sent[:switch]
+              if r.method == "PATCH" and r.resource == "deployments" and r.name == "course-canary"
+              and "merge" in r.content_type]
+    assert scales[-1] == 3
     ing = case.kube.get("ingresses", "course-canary")
     assert ing is not None
     assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "0"
