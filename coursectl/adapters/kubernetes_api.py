@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from coursectl.errors import AuthError, CoursectlError, ExternalError, ExternalTimeout, PreconditionError
 from coursectl.parsers.kubernetes import ApiStatus, forbidden, invalid_fields, watch_events
 from coursectl.render.kubernetes import MANAGER, Rule
@@ -198,8 +200,9 @@ class KubeApi:
                 f"kubeconfig {', '.join(str(p) for p in existing) or '(in-cluster)'}: {exc}",
                 hint=f"check that context {self.access.context!r} exists (kubectl config get-contexts)",
             ) from exc
-        except (OSError, ValueError, TypeError) as exc:  # unreadable or malformed files
-            raise PreconditionError(f"cannot read the kubeconfig: {exc}") from exc
+        except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:  # unreadable or malformed files
+            where = ", ".join(str(p) for p in existing) or "(in-cluster)"
+            raise PreconditionError(f"cannot read the kubeconfig {where}: {exc}".replace("\n", " ")) from exc
         if not cfg.verify_ssl:
             log.warning("the kubeconfig of %s skips TLS verification of %s", self.context, cfg.host)
         rest = client.rest.RESTClientObject(cfg)
@@ -289,8 +292,7 @@ class KubeApi:
                 hint="check the cluster is up and the kubeconfig's server address (kubectl cluster-info)",
             ) from exc
         if resp.status >= 400 and not stream:
-            raw = resp.data
-            resp.release_conn()
+            raw = self._body(resp)
             self._raise(resp.status, raw, verb, resource, target, group)
         return resp
 
@@ -344,11 +346,19 @@ class KubeApi:
             raise ExternalError(f"the Kubernetes API server failed {what}: {code} {status.message}".rstrip())
         raise ExternalError(f"{what}: {code} {status.reason}: {status.message}")
 
-    def _json(self, resp: Any) -> dict[str, Any]:
+    def _body(self, resp: Any) -> bytes:
+        """The whole body of a response (a broken connection while reading it is an external failure)."""
         try:
-            raw = resp.data
+            return bytes(resp.data)
+        except self._urllib3.exceptions.HTTPError as exc:
+            raise ExternalError(
+                f"the Kubernetes API server at {self._cfg.host} broke off an answer: {exc}"
+            ) from exc
         finally:
             resp.release_conn()
+
+    def _json(self, resp: Any) -> dict[str, Any]:
+        raw = self._body(resp)
         try:
             data = json.loads(raw)
         except ValueError as exc:
@@ -387,8 +397,7 @@ class KubeApi:
             )
         except _NotFound:
             return False
-        resp.drain_conn()  # the body (metadata only) is not kept
-        resp.release_conn()
+        self._body(resp)  # metadata only, and not kept
         return True
 
     def list(
@@ -515,9 +524,7 @@ class KubeApi:
             target=name,
         )
         if resp.status >= 400:
-            raw = resp.data
-            resp.release_conn()
-            self._raise(resp.status, raw, "watch", kind.resource, name, kind.group)
+            self._raise(resp.status, self._body(resp), "watch", kind.resource, name, kind.group)
         try:
             yield from watch_events(_lines(resp))
         except self._urllib3.exceptions.HTTPError as exc:
@@ -538,10 +545,7 @@ class KubeApi:
         resp = self.request(
             "get", "", "services/proxy", "GET", full, stream=True, timeout=timeout, accept="*/*", target=service
         )
-        try:
-            raw = resp.data
-        finally:
-            resp.release_conn()
+        raw = self._body(resp)
         if resp.status in (401, 403):
             status = ApiStatus.parse(resp.status, raw)
             if status.reason in ("Unauthorized", "Forbidden"):
@@ -576,9 +580,7 @@ class KubeApi:
         with self._lock:
             self.requests.append(Request("get", "", "version", "GET", path))
         if resp.status >= 400:
-            raw = resp.data
-            resp.release_conn()
-            self._raise(resp.status, raw, "get", "version", "")
+            self._raise(resp.status, self._body(resp), "get", "version", "")
         return resp
 
 

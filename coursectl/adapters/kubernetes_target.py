@@ -36,8 +36,6 @@ class _WallClock:
 class KubernetesTarget:
     """Slots as Deployments in one namespace."""
 
-    probes_slots = False  # pods are not reachable from outside the cluster: readiness comes from the API
-
     def __init__(
         self,
         api: KubeApi,
@@ -74,7 +72,12 @@ class KubernetesTarget:
 
     def _remember(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         data = dict(obj)
-        self._seen[str(data["metadata"]["name"])] = (self._monotonic(), data)
+        name = str(data["metadata"]["name"])
+        self._seen[name] = (self._monotonic(), data)
+        service = (data["metadata"].get("labels") or {}).get(km.LABEL_NAME)
+        listed = self._listed.get(str(service))
+        if listed is not None and name not in listed[1]:  # written since the list: part of it now
+            listed[1].append(name)
         return data
 
     def cached(self, name: str, max_age: float = FRESH_FOR) -> dict[str, Any] | None:

@@ -40,6 +40,16 @@ def test_unknown_context_is_a_precondition_naming_it(kube: KubeFixtureServer, ku
     assert "prod" in err.value.message + (err.value.hint or "")
 
 
+@pytest.mark.parametrize("text", ["apiVersion: v1\nclusters: [\n  bad", "hello", "[1, 2]"])
+def test_a_malformed_kubeconfig_is_a_precondition_naming_the_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(text)
+    api = KubeApi(Access(context="prod", namespace="course", kubeconfig=str(path)), environ={})
+    with pytest.raises(PreconditionError) as err:
+        api.get("Deployment", "x")
+    assert str(path) in err.value.message
+
+
 def test_no_kubeconfig_and_not_in_a_cluster(tmp_path: Path) -> None:
     api = KubeApi(Access(context="prod", namespace="course", kubeconfig=str(tmp_path / "none")), environ={})
     with pytest.raises(PreconditionError, match="no kubeconfig found"):

@@ -274,11 +274,19 @@ def test_canary_through_an_ingress_nginx_canary_ingress(
     assert "20" in weights and "50" in weights  # exact weights
     # the promotion sends every request to the canary slot: all its pods first, then the selector
     sent = case.kube.requests
-    switch = next(i for i, r in enumerate(sent) if r.method == "PATCH" and r.name == "course"
-                  and r.body == {"spec": {"selector": {SLOT: "canary"}}})
-    scales = [r.body["spec"]["replicas"] for r in sent[:switch]
-              if r.method == "PATCH" and r.resource == "deployments" and r.name == "course-canary"
-              and "merge" in r.content_type]
+    switch = next(
+        i
+        for i, r in enumerate(sent)
+        if r.method == "PATCH" and r.name == "course" and r.body == {"spec": {"selector": {SLOT: "canary"}}}
+    )
+    scales = [
+        r.body["spec"]["replicas"]
+        for r in sent[:switch]
+        if r.method == "PATCH"
+        and r.resource == "deployments"
+        and r.name == "course-canary"
+        and "merge" in r.content_type
+    ]
     assert scales[-1] == 3
     ing = case.kube.get("ingresses", "course-canary")
     assert ing is not None
