@@ -326,7 +326,8 @@ class KubeApi:
                 raise AuthError(
                     f"the deployer may not create {resource} in namespace {self.namespace} "
                     f"({status.kind or resource} {status.name or target} does not exist yet, and server-side "
-                    "apply creates it, which needs create besides patch): the deployer's Role is missing that verb",
+                    "apply creates it, which needs create besides patch): the deployer's Role is missing that "
+                    "verb",
                     hint=fix,
                     details={"verb": "create", "resource": resource, "group": group, "namespace": self.namespace},
                 )
