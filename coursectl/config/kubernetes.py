@@ -141,7 +141,8 @@ class KubernetesConfig(_Strict):
         default=True, description="smoke-check a new slot through the API server's service proxy to <svc>-preview"
     )
     secret_name: str = Field(
-        default="course-platform", description="the Secret holding the services' secret variables (key = variable name)"
+        default="course-platform",
+        description="the Secret holding the services' secret variables (key = variable name)",
     )
     secret_keys: dict[str, SecretKey] = Field(
         default_factory=dict, description="per variable: another Secret / key than secret_name / the variable"
@@ -158,7 +159,8 @@ class KubernetesConfig(_Strict):
     ingress: IngressConfig = Field(default_factory=lambda: IngressConfig())
     network: NetworkConfig = Field(default_factory=lambda: NetworkConfig())
     platform_configmap: str = Field(
-        default="course-platform", description="the chart's shared ConfigMap every slot also takes its environment from"
+        default="course-platform",
+        description="the chart's shared ConfigMap every slot also takes its environment from",
     )
 
     @field_validator("secret_name", "platform_configmap")
