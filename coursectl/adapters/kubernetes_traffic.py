@@ -107,8 +107,25 @@ class KubernetesRouter:
         """The service's Deployments, from the target's list of a moment ago when there is one."""
         return self.target.recent(service)
 
+    def _own(self, obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """``obj`` when it belongs to this environment; another environment's object in the same namespace is
+        an error (both would route the same Service), never something to change."""
+        if obj is None:
+            return None
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        owner = labels.get(km.LABEL_ENV)
+        if owner != self.settings.environment:
+            name = obj["metadata"]["name"]
+            raise PreconditionError(
+                f"{obj.get('kind', 'object')} {name} in namespace {self.settings.namespace} belongs to "
+                + (f"environment {owner}" if owner else "something coursectl did not create")
+                + f", not {self.settings.environment}",
+                hint="give every kubernetes environment a namespace of its own (or remove the object)",
+            )
+        return obj
+
     def weights(self, service: str) -> dict[str, int]:
-        stable = self.api.get("Service", service)
+        stable = self._own(self.api.get("Service", service))
         if stable is None:
             return {}
         if self.mode == REPLICAS:

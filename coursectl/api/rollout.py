@@ -233,8 +233,8 @@ def _live(ctx: RolloutContext, service: str) -> tuple[dict[str, int], dict[str, 
     for slot in stale:
         log.warning("%s: the edge routes to %s, which does not run: removing it from the edge", service, slot)
         rig.router.remove(service, slot)
-    if stale:
-        weights = rig.router.weights(service)
+    if stale:  # a router that cannot route nowhere (a Service keeps its selector) still names it: left out
+        weights = {slot: w for slot, w in rig.router.weights(service).items() if slot in running}
     return weights, running
 
 

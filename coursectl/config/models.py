@@ -231,7 +231,7 @@ class EnvironmentConfig(Strict):
     )
     port_offset: int = Field(0, ge=0, le=50000, description="added to every slot port (environments side by side)")
     ready_timeout: Duration = Field(90.0, description="how long a new slot may take to become ready")
-    prometheus_url: str | None = Field(None, description="default: the sandbox's Prometheus")
+    prometheus_url: str | None = Field(None, description="default: the sandbox's Prometheus (kubernetes: none)")
     file_sd_dir: str | None = Field(None, description="where Prometheus file_sd targets go; default: the sandbox's")
     process_command: list[str] | None = Field(
         None, description="process target: argv of a slot ({service} is filled in); default: a stand-in service"
@@ -239,7 +239,7 @@ class EnvironmentConfig(Strict):
     # kubernetes target (coursectl/config/kubernetes.py)
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     public_url: str | None = Field(
-        None, description="kubernetes: the platform's public URL (the ingress); the user-journey smoke test uses it"
+        None, description="kubernetes: the platform's public URL (the ingress), for the user-journey smoke test"
     )
 
     @model_validator(mode="after")
@@ -402,6 +402,14 @@ class Config(Strict):
     def _cross_checks(self) -> Config:
         if self.default_environment and self.default_environment not in self.environments:
             raise ValueError(f"default_environment {self.default_environment!r} is not one of the environments")
+        places: dict[tuple[str | None, str | None], str] = {}
+        for name, env in self.environments.items():
+            if env.target == "kubernetes":
+                where = (env.context, env.namespace)
+                if where in places:
+                    raise ValueError(f"environments {places[where]} and {name} both use namespace {env.namespace} "
+                                     f"of context {env.context}: each kubernetes environment needs its own")
+                places[where] = name
         ports: dict[int, str] = {}
         for name, service in self.services.items():
             unknown = [c for c in service.callers if c not in self.services]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from coursectl.api import rollout as api
-from coursectl.errors import RolloutFailed
+from coursectl.errors import PreconditionError, RolloutFailed
 from coursectl.ledger import open_ledger
 from coursectl.rollout.state import ABORTED, SUCCEEDED
 from coursectl.testing.fakes import FrozenClock, ScriptedMetrics
@@ -362,3 +362,16 @@ def _push(service: str, version: str, image: str, digest: str) -> Any:
         outcome="succeeded",
         details={"image": image, "digest": digest},
     )
+
+
+def test_another_environments_service_in_the_namespace_is_never_touched(case: K8sCase) -> None:
+    case.deploy("1.0.0", DIGEST1)
+    other = case.kube.get("services", "course")
+    assert other is not None
+    other["metadata"]["labels"]["coursectl.io/environment"] = "staging"  # as if staging shared the namespace
+    case.kube.store[("services", "course")].obj = other
+    start = len(case.kube.requests)
+    with pytest.raises(PreconditionError) as err:
+        case.deploy("1.1.0", DIGEST2)
+    assert "Service course in namespace course belongs to environment staging, not k" in err.value.message
+    assert not [r for r in case.kube.requests[start:] if r.method != "GET"]

@@ -192,3 +192,14 @@ def test_own_recordings_are_documented() -> None:
     for path in OWN.iterdir():
         if path.name != "README.md":
             assert f"`{path.name}`" in readme, path.name
+
+
+def test_two_kubernetes_environments_cannot_share_a_namespace(tmp_path: Any) -> None:
+    from coursectl.config import load_config
+    from coursectl.errors import ConfigError
+    from tests.conftest import MINIMAL_CONFIG
+
+    text = MINIMAL_CONFIG + "  prod2: {target: kubernetes, context: prod, namespace: course-prod}\n"
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="environments prod and prod2 both use namespace course-prod"):
+        load_config(str(tmp_path / "c.yaml"), "prod")
