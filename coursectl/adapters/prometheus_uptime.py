@@ -13,6 +13,7 @@ def availability_query(template: str, window_seconds: float) -> str:
 def availability(url: str, query: str, at: float, *, timeout: float = 10.0) -> float | None:
     """The scalar value of ``query`` evaluated at ``at`` (Unix seconds); None when it returns no series."""
     from prometheus_api_client import PrometheusConnect
+
     from urllib3.util.retry import Retry
 
     try:

@@ -158,7 +158,7 @@ def slot_env(ctx: RolloutContext, service: str) -> dict[str, str]:
     """The environment of a slot: every service reached through the edge (``<SERVICE>_URL``, so calls follow
     the live slot), then the service's own ``env`` from the configuration."""
     edge = f"http://{ctx.env.edge.bind}"
-    urls = getattr(ctx.rig(), "service_urls", None) or {f"{name.upper()}_URL": edge for name in ctx.config.services}
+    urls = getattr(ctx.rig(), "service_urls", None) or {f"{n.upper()}_URL": edge for n in ctx.config.services}
     return {**urls, **dict(ctx.service(service).env)}
 
 

@@ -129,7 +129,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
             node = typing.get_args(node)[-1]
         else:
             return []
-        while typing.get_origin(node) in (typing.Union, __import__("types").UnionType):
+        while typing.get_origin(node) in (typing.Union, getattr(__import__("types"), "UnionType")):
             args = [a for a in typing.get_args(node) if a is not type(None)]
             node = args[0] if args else node
             if len(args) <= 1:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 DEPLOYMENT_STATUSES = ("succeeded", "failed", "rolled_back")
