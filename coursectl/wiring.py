@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coursectl.domain import utcnow
-from coursectl.errors import PreconditionError
 
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
@@ -180,6 +179,11 @@ class Rig:
     metrics: Any
     clock: Any
     edge_url: str
+    # kubernetes (the docker and process targets leave the defaults):
+    snapshot: Callable[[Sequence[str]], dict[str, tuple[list[Any], dict[str, int]]]] | None = None
+    probe_slots: bool = True  # status GETs each slot's health path (False: the target's readiness is read)
+    service_urls: dict[str, str] | None = None  # <SERVICE>_URL of the slots (default: the edge)
+    in_place: tuple[str, ...] = ()  # strategies the target runs by updating the live slot itself
 
 
 def _sandbox(state_dir: Path, config: Any = None) -> Any:
@@ -208,14 +212,11 @@ def service_ports(config: Any, env: Any) -> dict[str, int]:
     return {name: svc.port + env.port_offset for name, svc in config.services.items()}
 
 
-def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig:
+def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True, kubeconfig: str | None = None) -> Rig:
     """Adapters for the selected environment of ``loaded`` (a LoadedConfig)."""
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
     if env.target == "kubernetes":
-        raise PreconditionError(
-            f"environment {env_name} uses the kubernetes target, which this coursectl cannot roll out to yet",
-            hint="use a docker or process environment",
-        )
+        return kubernetes_rig(loaded, with_metrics=with_metrics, kubeconfig=kubeconfig)
     from coursectl.adapters.haproxy import HAProxyEdge
 
     sandbox = _sandbox(state_dir, config)
@@ -272,6 +273,54 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
         )
         metrics = PrometheusMetrics(url)
     return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url)
+
+
+# kubernetes ----------------------------------------------------------------------------------------------
+
+
+def kube_api(loaded: Any, *, kubeconfig: str | None = None, environ: Mapping[str, str] | None = None) -> Any:
+    """The Kubernetes API client of the selected (kubernetes) environment."""
+    from coursectl.adapters.kubernetes_api import Access, KubeApi
+
+    env = loaded.environment
+    k8s = env.kubernetes
+    access = Access(context=env.context, namespace=str(env.namespace), kubeconfig=kubeconfig or k8s.kubeconfig,
+                    request_timeout=k8s.request_timeout)
+    return KubeApi(access, environ=environ)
+
+
+def kubernetes_rig(
+    loaded: Any, *, with_metrics: bool = True, kubeconfig: str | None = None, api: Any = None
+) -> Rig:
+    """Target (Deployments per slot) and router (Service selector, replica ratio or ingress-nginx canary) of a
+    kubernetes environment, sharing one API client; Prometheus when the environment names one."""
+    from coursectl.adapters.kubernetes_target import KubernetesTarget
+    from coursectl.adapters.kubernetes_traffic import KubernetesRouter, snapshot
+    from coursectl.render.kubernetes import ServiceInfo, Settings
+
+    config, env, env_name = loaded.config, loaded.environment, loaded.env_name
+    api = api or kube_api(loaded, kubeconfig=kubeconfig)
+    settings = Settings.from_config(config, env_name)
+    services = ServiceInfo.all_from_config(config)
+    clock = SystemClock()
+    target = KubernetesTarget(api, settings, services, smoke=env.kubernetes.smoke, clock=clock)
+    router = KubernetesRouter(api, target, mode=env.kubernetes.traffic, ready_timeout=env.ready_timeout)
+    metrics = None
+    if with_metrics and env.prometheus_url:
+        from coursectl.adapters.prometheus import PrometheusMetrics
+
+        metrics = PrometheusMetrics(env.prometheus_url)
+    return Rig(
+        target=target,
+        router=router,
+        metrics=metrics,
+        clock=clock,
+        edge_url=env.public_url or "",
+        snapshot=lambda names: snapshot(api, target, env.kubernetes.traffic, names),
+        probe_slots=False,
+        service_urls={f"{name.upper()}_URL": f"http://{name}:{svc.port}" for name, svc in config.services.items()},
+        in_place=("rolling", "recreate"),
+    )
 
 
 def stop_edges(state_dir: Path) -> list[str]:

@@ -14,6 +14,7 @@ from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import journey as journey_cmd
+from coursectl.cli import k8s as k8s_cmd
 from coursectl.cli import ledger as ledger_cmd
 from coursectl.cli import loadtest as loadtest_cmd
 from coursectl.cli import lock as lock_cmd
@@ -45,6 +46,7 @@ def build_app() -> typer.Typer:
     app.add_typer(notify_cmd.app, name="notify")
     app.add_typer(sbom_cmd.app, name="sbom")
     app.add_typer(backup_cmd.app, name="backup")
+    app.add_typer(k8s_cmd.app, name="k8s")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)
@@ -77,7 +79,7 @@ def _mode_from_argv(argv: Sequence[str]) -> OutputMode:
         return OutputMode.human
 
 
-_GLOBAL_WITH_VALUE = ("-c", "--config")
+_GLOBAL_WITH_VALUE = ("-c", "--config", "--kubeconfig")
 _GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")
 
 
@@ -95,7 +97,7 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
             front.extend(argv[i : i + 2])
             i += 2
             continue
-        if arg.startswith("--config=") or arg in _GLOBAL_FLAGS:
+        if arg.startswith(("--config=", "--kubeconfig=")) or arg in _GLOBAL_FLAGS:
             front.append(arg)
         else:
             rest.append(arg)

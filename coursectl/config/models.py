@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from coursectl.config.kubernetes import KubernetesConfig, valid_namespace
 from coursectl.config.secrets import SecretRef
 from coursectl.domain import NOTIFY_EVENTS
 
@@ -106,6 +107,9 @@ class ServiceConfig(Strict):
     )
     smoke: list[str] = Field(
         default_factory=lambda: ["/health/ready", "/version"], description="paths a smoke check GETs"
+    )
+    callers: list[str] = Field(
+        default_factory=list, description="services that call this one (kubernetes: its NetworkPolicy admits them)"
     )
 
 
@@ -281,10 +285,15 @@ class EnvironmentConfig(Strict):
     )
     port_offset: int = Field(0, ge=0, le=50000, description="added to every slot port (environments side by side)")
     ready_timeout: Duration = Field(90.0, description="how long a new slot may take to become ready")
-    prometheus_url: str | None = Field(None, description="default: the sandbox's Prometheus")
+    prometheus_url: str | None = Field(None, description="default: the sandbox's Prometheus (kubernetes: none)")
     file_sd_dir: str | None = Field(None, description="where Prometheus file_sd targets go; default: the sandbox's")
     process_command: list[str] | None = Field(
         None, description="process target: argv of a slot ({service} is filled in); default: a stand-in service"
+    )
+    # kubernetes target (coursectl/config/kubernetes.py)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    public_url: str | None = Field(
+        None, description="kubernetes: the platform's public URL (the ingress), for the user-journey smoke test"
     )
 
     @model_validator(mode="after")
@@ -293,6 +302,12 @@ class EnvironmentConfig(Strict):
             missing = [k for k in ("context", "namespace") if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"a kubernetes environment needs {' and '.join(missing)}")
+            if not valid_namespace(str(self.namespace)):
+                raise ValueError(f"namespace {self.namespace!r} is not a valid Kubernetes namespace name")
+        elif "kubernetes" in self.model_fields_set or self.public_url:
+            raise ValueError(f"kubernetes and public_url are for kubernetes environments, not {self.target}")
+        if self.public_url and not re.match(r"^https?://", self.public_url):
+            raise ValueError("public_url must start with http:// or https://")
         if self.target in ("docker", "process") and (self.context or self.namespace):
             raise ValueError(f"context and namespace are for kubernetes environments, not {self.target}")
         if self.docker_host and not re.match(r"^(unix|tcp|ssh)://", self.docker_host):
@@ -738,8 +753,19 @@ class Config(Strict):
             if unknown:
                 names = ", ".join(map(repr, unknown))
                 raise ValueError(f"notifications.routes[{i}].environments: unknown environment(s) {names}")
+        places: dict[tuple[str | None, str | None], str] = {}
+        for name, env in self.environments.items():
+            if env.target == "kubernetes":
+                where = (env.context, env.namespace)
+                if where in places:
+                    raise ValueError(f"environments {places[where]} and {name} both use namespace {env.namespace} "
+                                     f"of context {env.context}: each kubernetes environment needs its own")
+                places[where] = name
         ports: dict[int, str] = {}
         for name, service in self.services.items():
+            unknown = [c for c in service.callers if c not in self.services]
+            if unknown:
+                raise ValueError(f"services.{name}.callers: unknown services {', '.join(unknown)}")
             if service.port in ports:
                 raise ValueError(f"services {ports[service.port]} and {name} both use port {service.port}")
             ports[service.port] = name
