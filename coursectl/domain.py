@@ -183,10 +183,13 @@ NOTIFY_EVENTS = (
     "backup.succeeded",
     "backup.failed",
     "lock.takeover",
+    "alert.firing",
+    "alert.resolved",
     "test",
 )
 """Every event coursectl announces. A route may name an event or its family (``deploy`` is every ``deploy.*``).
-``deploy.progress`` only updates a message already posted for the same rollout (Slack with a bot token)."""
+``deploy.progress`` only updates a message already posted for the same rollout (Slack with a bot token).
+``alert.*`` are Prometheus alerts that Alertmanager handed to ``coursectl observability receive``."""
 
 NOTIFY_SEVERITIES = ("info", "warning", "critical")
 
