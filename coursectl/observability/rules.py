@@ -113,8 +113,7 @@ def slo_alert_group(slo: SLO) -> RuleGroup:
                     f"The {what} objective of {slo.service} over {promql_duration(slo.window)} "
                     f"(environment {{{{ $labels.environment }}}}): errors over the last {long_w} and {short_w} "
                     f"exceed {number(factor)} times the budget of {number(slo.budget)}; at this rate "
-                    f"{bw.budget_share:.0%} of the budget is gone within {long_w}. "
-                    f"Error ratio now ({short_w}): {{{{ $value | humanizePercentage }}}}."
+                    f"{bw.budget_share:.0%} of the budget is gone within {long_w}."
                 ),
             },
         ))
@@ -292,6 +291,15 @@ def rule_groups(config: Any) -> list[RuleGroup]:
 def render_rules(groups: Sequence[RuleGroup], *, source: str) -> str:
     """The rule file (YAML) of ``groups``."""
     return render("observability/rules.yml.j2", groups=[g.to_dict() for g in groups], source=source)
+
+
+def rule_files(groups: Sequence[RuleGroup], *, source: str) -> dict[str, str]:
+    """File name → rule file: one per SLO (``slo-<name>.rules.yml``) and ``alerts.rules.yml`` for the rest."""
+    files: dict[str, list[RuleGroup]] = {}
+    for g in groups:
+        name = f"slo-{g.name.split(':')[1]}.rules.yml" if g.name.startswith("slo:") else "alerts.rules.yml"
+        files.setdefault(name, []).append(g)
+    return {name: render_rules(gs, source=source) for name, gs in files.items()}
 
 
 def alert_names(groups: Iterable[RuleGroup]) -> list[str]:
