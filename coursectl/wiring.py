@@ -150,8 +150,10 @@ def _sandbox(state_dir: Path, config: Any = None) -> Any:
         if config is None:
             return Sandbox(state_dir)
         cfg = config.sandbox
-        return Sandbox(state_dir, SandboxSettings(registry_port=cfg.registry_port,
-                                                  prometheus_port=cfg.prometheus_port, base_image=cfg.base_image))
+        return Sandbox(state_dir, SandboxSettings(
+            registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port, base_image=cfg.base_image,
+            alertmanager_port=cfg.alertmanager_port, blackbox_port=cfg.blackbox_port,
+            node_exporter_port=cfg.node_exporter_port, receiver_port=cfg.receiver_port))
     except Exception:  # a half-built sandbox: fall back to the configuration's defaults
         return None
 

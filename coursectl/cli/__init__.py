@@ -19,6 +19,7 @@ from coursectl.cli import loadtest as loadtest_cmd
 from coursectl.cli import lock as lock_cmd
 from coursectl.cli import metrics as metrics_cmd
 from coursectl.cli import notify as notify_cmd
+from coursectl.cli import observability as observability_cmd
 from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
@@ -41,6 +42,7 @@ def build_app() -> typer.Typer:
     app.add_typer(ledger_cmd.app, name="ledger")
     app.add_typer(rollout_cmd.app, name="rollout")
     app.add_typer(notify_cmd.app, name="notify")
+    app.add_typer(observability_cmd.app, name="observability")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)

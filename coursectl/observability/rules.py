@@ -92,7 +92,7 @@ def burn_threshold(slo: SLO, factor: float) -> str:
 def slo_alert_group(slo: SLO) -> RuleGroup:
     """The four multiwindow burn-rate alerts of ``slo`` (two page, two ticket)."""
     rules = []
-    what = f"{slo.objective:.4%}".rstrip("0").rstrip(".") + f" {slo.sli}"
+    what = f"{slo.objective * 100:.10g} % {slo.sli}"
     for bw in BURN_WINDOWS:
         factor = bw.factor(slo.window)
         long_w, short_w = promql_duration(bw.long_window), promql_duration(bw.short_window)
@@ -118,6 +118,12 @@ def slo_alert_group(slo: SLO) -> RuleGroup:
             },
         ))
     return RuleGroup(f"slo:{slo.name}:alerts", tuple(rules))
+
+
+def slo_group(slo: SLO) -> RuleGroup:
+    """One group per SLO, recording rules first: rules of a group run in order at the same instant, so the
+    alerts always read this evaluation's ratios (separate groups run independently and could read a stale one)."""
+    return RuleGroup(f"slo:{slo.name}", slo_recording_group(slo).rules + slo_alert_group(slo).rules)
 
 
 def _service_alerts(t: Any) -> list[Rule]:
@@ -281,7 +287,7 @@ def rule_groups(config: Any) -> list[RuleGroup]:
     t = config.observability.alerts
     groups: list[RuleGroup] = []
     for slo in slos_from_config(config):
-        groups += [slo_recording_group(slo), slo_alert_group(slo)]
+        groups.append(slo_group(slo))
     groups.append(RuleGroup("coursectl:services", tuple(_service_alerts(t))))
     groups.append(RuleGroup("coursectl:platform", tuple(_platform_alerts(t))))
     groups.append(RuleGroup("coursectl:hosts", tuple(_host_alerts())))
