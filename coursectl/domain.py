@@ -200,6 +200,16 @@ def severity_level(value: str) -> int:
 
 
 @dataclass(frozen=True)
+class LogLine:
+    """One line a slot wrote: which service and slot, when the runtime stamped it (None: not stamped), the text."""
+
+    service: str
+    slot: str
+    time: datetime | None
+    text: str
+
+
+@dataclass(frozen=True)
 class Notification:
     """One announcement: what happened (``event``), where, to what, how bad, and the facts to show.
 

@@ -328,3 +328,22 @@ def rollout_watcher(config: Any, service: Any, environ: Mapping[str, str] | None
         links=lambda state: links(state.service, state.environment),
         already_final=(lambda key: ledger_has_final(ledger, key)) if ledger is not None else (lambda _k: False),
     )
+
+
+def log_source(loaded: Any, state_dir: Path) -> Any:
+    """The LogSource of the selected environment: docker containers, the process target's log files; the
+    kubernetes target has none yet (exit 4 says what it would need)."""
+    env, env_name = loaded.environment, loaded.env_name
+    if env.target == "kubernetes":
+        raise PreconditionError(
+            f"environment {env_name} uses the kubernetes target, whose logs coursectl cannot read yet",
+            hint="kubectl logs -l coursectl.io/service=SERVICE --all-containers --timestamps --since=10m | "
+            "jq 'select(.request_id == \"ID\")'",
+        )
+    if env.target == "process":
+        from coursectl.adapters.file_logs import FileLogs
+
+        return FileLogs(state_dir / "slots" / env_name)
+    from coursectl.adapters.docker_logs import DockerLogs
+
+    return DockerLogs(environment=env_name, docker_host=docker_host(loaded, state_dir))

@@ -17,6 +17,7 @@ from coursectl.cli import journey as journey_cmd
 from coursectl.cli import ledger as ledger_cmd
 from coursectl.cli import loadtest as loadtest_cmd
 from coursectl.cli import lock as lock_cmd
+from coursectl.cli import logs as logs_cmd
 from coursectl.cli import metrics as metrics_cmd
 from coursectl.cli import notify as notify_cmd
 from coursectl.cli import observability as observability_cmd
@@ -44,6 +45,7 @@ def build_app() -> typer.Typer:
     app.add_typer(notify_cmd.app, name="notify")
     app.add_typer(observability_cmd.app, name="observability")
     history_cmd.register(app)
+    app.command("logs")(logs_cmd.logs)
     build_cmd.register(app)
     scan_cmd.register(app)
     quality_gate_cmd.register(app)

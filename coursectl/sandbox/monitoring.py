@@ -116,7 +116,8 @@ def start(d: Daemon, sandbox_dir: Path, *, port: int, timeout: float) -> daemon.
 
 
 def start_receiver(argv: Sequence[str], sandbox_dir: Path, *, port: int, timeout: float) -> daemon.Started:
-    """Start coursectl's webhook receiver and ledger exporter (``argv`` given by the caller) on 127.0.0.1:port."""
+    """Start coursectl's webhook receiver and ledger exporter (``argv`` given by the caller) on 127.0.0.1:port,
+    with this sandbox's state directory (its ledger and secrets.env)."""
     if probe.port_in_use(port):
         raise PreconditionError(f"receiver: port 127.0.0.1:{port} is already in use by another program",
                                 hint="choose another sandbox.receiver_port")
@@ -127,6 +128,7 @@ def start_receiver(argv: Sequence[str], sandbox_dir: Path, *, port: int, timeout
         log_path=sandbox_dir / "logs" / "receiver.log",
         ready=lambda: receiver_healthy(port),
         timeout=timeout,
+        env={"COURSECTL_STATE_DIR": str(sandbox_dir.parent)},
     )
 
 
