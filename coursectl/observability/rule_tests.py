@@ -186,9 +186,8 @@ def plain_cases(groups: Sequence[RuleGroup], t: Any) -> list[Case]:
               "slot": "blue"}
     down = _rule(groups, "ServiceDown")
     steps = int((t.service_down_for + 10 * INTERVAL) // INTERVAL)
-    for at, fires in ((t.service_down_for - INTERVAL, False), (t.service_down_for + INTERVAL, True)):
-        if at <= 0:
-            continue
+    for at, fires in ((max(t.service_down_for - INTERVAL, t.service_down_for / 2), False),
+                      (t.service_down_for + INTERVAL, True)):
         cases.append(Case(f"ServiceDown {'fires' if fires else 'waits'} {promql_duration(at)} after the target "
                           f"went down (for: {promql_duration(t.service_down_for)})",
                           [(_selector("up", target), f"0x{steps}")], at, "ServiceDown",
