@@ -33,14 +33,18 @@ class ReceiverServer:
         metrics: Callable[[], str],
     ):
         if host not in ("127.0.0.1", "localhost", "::1"):
-            raise PreconditionError(f"the receiver listens on loopback only, not {host}",
-                                    hint="use --listen 127.0.0.1:PORT and put a proxy in front if needed")
+            raise PreconditionError(
+                f"the receiver listens on loopback only, not {host}",
+                hint="use --listen 127.0.0.1:PORT and put a proxy in front if needed",
+            )
         handler = _handler(on_alerts, metrics)
         try:
             self._server = HTTPServer((host, port), handler)
         except OSError as exc:
-            raise PreconditionError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                                    hint="choose another port (sandbox.receiver_port)") from exc
+            raise PreconditionError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="choose another port (sandbox.receiver_port)",
+            ) from exc
 
     @property
     def port(self) -> int:

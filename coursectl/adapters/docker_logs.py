@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from coursectl.domain import LogLine
@@ -21,7 +21,7 @@ def split_stamp(raw: str) -> tuple[datetime | None, str]:
         whole, frac = stamp.split(".", 1)
         stamp = f"{whole}.{frac[:6]}"
     try:
-        return datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc), rest
+        return datetime.fromisoformat(stamp).replace(tzinfo=UTC), rest
     except ValueError:
         return None, raw
 
@@ -40,12 +40,17 @@ class DockerLogs:
             import docker
 
             try:
-                self._client = (docker.DockerClient(base_url=self.docker_host, timeout=int(self.timeout))
-                                if self.docker_host else docker.from_env(timeout=int(self.timeout)))
+                self._client = (
+                    docker.DockerClient(base_url=self.docker_host, timeout=int(self.timeout))
+                    if self.docker_host
+                    else docker.from_env(timeout=int(self.timeout))
+                )
                 self._client.ping()
             except docker.errors.DockerException as exc:
-                raise PreconditionError(f"the docker engine at {self.docker_host or 'DOCKER_HOST'} does not "
-                                        f"answer: {exc}", hint="start it (coursectl sandbox up)") from exc
+                raise PreconditionError(
+                    f"the docker engine at {self.docker_host or 'DOCKER_HOST'} does not answer: {exc}",
+                    hint="start it (coursectl sandbox up)",
+                ) from exc
         return self._client
 
     def read(self, service: str, *, since: datetime | None = None, slot: str | None = None) -> list[LogLine]:

@@ -45,7 +45,9 @@ def render_files(config: Any, *, source: str) -> RenderedFiles:
 
     groups = rule_groups(config)
     files = {f"rules/{name}": text for name, text in rule_files(groups, source=source).items()}
-    files.update({f"tests/{name}": text for name, text in test_files(config, groups, rules_dir="../rules").items()})
+    files.update(
+        {f"tests/{name}": text for name, text in test_files(config, groups, rules_dir="../rules").items()}
+    )
     files["alertmanager.yml"] = render_alertmanager(config.observability.alertmanager, receiver_url(config))
     files["blackbox.yml"] = render_blackbox()
     return RenderedFiles(files)
@@ -64,8 +66,12 @@ def check_files(out: Path, *, timeout: float = 600.0) -> list[dict[str, Any]]:
     commands = [
         ("promtool check rules", ["promtool", "check", "rules", *rules], out, "prometheus"),
         ("promtool test rules", ["promtool", "test", "rules", *tests], out / "tests", "prometheus"),
-        ("amtool check-config", ["amtool", "check-config", str(out / "alertmanager.yml")], out,
-         "prometheus-alertmanager"),
+        (
+            "amtool check-config",
+            ["amtool", "check-config", str(out / "alertmanager.yml")],
+            out,
+            "prometheus-alertmanager",
+        ),
     ]
     for name, argv, cwd, package in commands:
         if not shutil.which(argv[0]):
@@ -82,8 +88,9 @@ def check_files(out: Path, *, timeout: float = 600.0) -> list[dict[str, Any]]:
     return results
 
 
-def handle_alerts(service: Any, body: Mapping[str, Any], *, dashboard_url: str | None,
-                  wait: float = 10.0) -> tuple[bool, dict[str, Any]]:
+def handle_alerts(
+    service: Any, body: Mapping[str, Any], *, dashboard_url: str | None, wait: float = 10.0
+) -> tuple[bool, dict[str, Any]]:
     """Publish the notifications of one Alertmanager payload and wait (bounded) for their delivery; ok is False
     only when something was meant to go out and nothing did (Alertmanager will post again)."""
     from coursectl.observability.alerts import notifications

@@ -12,8 +12,10 @@ import typer
 from coursectl.cli._app import state_of
 from coursectl.cli._options import EnvOption, OutputOption
 
-app = typer.Typer(help="Observability as code: SLO alert rules, Alertmanager, dashboards, the alert receiver.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Observability as code: SLO alert rules, Alertmanager, dashboards, the alert receiver.",
+    no_args_is_help=True,
+)
 
 OutDir = Annotated[Path, typer.Option("--out", help="Folder to write into (created; files in it are replaced).")]
 
@@ -22,8 +24,14 @@ OutDir = Annotated[Path, typer.Option("--out", help="Folder to write into (creat
 def render(
     ctx: typer.Context,
     out_dir: OutDir,
-    check: Annotated[bool, typer.Option("--check", help="Then run promtool check/test rules and amtool "
-                                        "check-config on what was written (exit 6 when one fails).")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Then run promtool check/test rules and amtool "
+            "check-config on what was written (exit 6 when one fails).",
+        ),
+    ] = False,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -50,14 +58,20 @@ def render(
 def dashboards(
     ctx: typer.Context,
     out_dir: OutDir,
-    environment: Annotated[str | None, typer.Option("--environment", help="Default value of the dashboards' "
-                                                    "environment variable (default: metrics.environment).")] = None,
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            "--environment",
+            help="Default value of the dashboards' environment variable (default: metrics.environment).",
+        ),
+    ] = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
     """Write the four Grafana dashboards (Jenkins overview, application performance, infrastructure, business
     metrics) and annotations.json: the ledger's deployments as Grafana annotations API bodies."""
-    from coursectl.observability.dashboards import DASHBOARDS, dashboards as build, deployment_annotations
+    from coursectl.observability.dashboards import DASHBOARDS, deployment_annotations
+    from coursectl.observability.dashboards import dashboards as build
 
     state = state_of(ctx)
     out = state.out(output)
@@ -74,9 +88,11 @@ def dashboards(
     path = out_dir / "annotations.json"
     path.write_text(json.dumps(notes, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     written.append(path)
-    out.result({"out": str(out_dir), "files": [str(p) for p in written], "annotations": len(notes)},
-               human=f"wrote {len(written) - 1} dashboards and {len(notes)} deployment annotations to {out_dir}",
-               ids=[str(p) for p in written])
+    out.result(
+        {"out": str(out_dir), "files": [str(p) for p in written], "annotations": len(notes)},
+        human=f"wrote {len(written) - 1} dashboards and {len(notes)} deployment annotations to {out_dir}",
+        ids=[str(p) for p in written],
+    )
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -91,8 +107,10 @@ def _listen(text: str) -> tuple[str, int]:
 @app.command("receive")
 def receive(
     ctx: typer.Context,
-    listen: Annotated[str | None, typer.Option("--listen", help="HOST:PORT on loopback (default 127.0.0.1:"
-                                               "<sandbox.receiver_port>).")] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option("--listen", help="HOST:PORT on loopback (default 127.0.0.1:<sandbox.receiver_port>)."),
+    ] = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -120,8 +138,9 @@ def receive(
         threading.Thread(target=server.stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    out.progress(f"receiving Alertmanager webhooks on http://{host}:{server.port}/alertmanager, "
-                 f"ledger metrics on /metrics")
+    out.progress(
+        f"receiving Alertmanager webhooks on http://{host}:{server.port}/alertmanager, ledger metrics on /metrics"
+    )
     try:
         server.serve()
     except KeyboardInterrupt:

@@ -24,8 +24,11 @@ def render_alertmanager(routing: Any, receiver_url: str) -> str:
         {"name": f"coursectl-{sev}", "url": f"{base}{RECEIVER_PATH}?severity={sev}"} for sev in NOTIFY_SEVERITIES
     ]
     routes = [
-        {"severity": sev, "receiver": f"coursectl-{sev}",
-         "repeat_interval": promql_duration(routing.repeat_interval * REPEAT_FACTOR[sev])}
+        {
+            "severity": sev,
+            "receiver": f"coursectl-{sev}",
+            "repeat_interval": promql_duration(routing.repeat_interval * REPEAT_FACTOR[sev]),
+        }
         for sev in reversed(NOTIFY_SEVERITIES)
     ]
     return render(
@@ -48,8 +51,7 @@ def probe_targets(edges: Mapping[str, str], paths: Iterable[str]) -> list[dict[s
     (``{"local": "127.0.0.1:8080"}``)."""
     wanted = list(paths)
     return [
-        {"targets": [f"http://{bind}{path}" for path in wanted],
-         "labels": {"environment": env, "service": "edge"}}
+        {"targets": [f"http://{bind}{path}" for path in wanted], "labels": {"environment": env, "service": "edge"}}
         for env, bind in sorted(edges.items())
         if wanted
     ]

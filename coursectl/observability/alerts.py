@@ -16,8 +16,13 @@ from typing import Any
 from coursectl.domain import NOTIFY_SEVERITIES, Notification
 from coursectl.errors import UsageError
 
-_SEVERITY_ALIASES = {"page": "critical", "error": "critical", "ticket": "warning", "warn": "warning",
-                     "none": "info"}
+_SEVERITY_ALIASES = {
+    "page": "critical",
+    "error": "critical",
+    "ticket": "warning",
+    "warn": "warning",
+    "none": "info",
+}
 _SHOWN_LABELS = ("slo", "burn", "slot", "instance", "source", "queue", "holder")
 
 
@@ -35,8 +40,8 @@ def severity_of(labels: Mapping[str, str], receiver: str | None) -> str:
     value = _SEVERITY_ALIASES.get(value, value)
     if value in NOTIFY_SEVERITIES:
         return value
-    if receiver and receiver.startswith("coursectl-") and receiver[len("coursectl-"):] in NOTIFY_SEVERITIES:
-        return receiver[len("coursectl-"):]
+    if receiver and receiver.startswith("coursectl-") and receiver[len("coursectl-") :] in NOTIFY_SEVERITIES:
+        return receiver[len("coursectl-") :]
     return "warning"
 
 
@@ -55,8 +60,9 @@ def parse_payload(body: Any) -> Mapping[str, Any]:
     return body
 
 
-def notifications(body: Mapping[str, Any], *, dashboard_url: str | None = None,
-                  now: datetime | None = None) -> list[Notification]:
+def notifications(
+    body: Mapping[str, Any], *, dashboard_url: str | None = None, now: datetime | None = None
+) -> list[Notification]:
     """The notifications of one webhook payload (see the module docstring)."""
     payload = parse_payload(body)
     receiver = payload.get("receiver")
@@ -88,23 +94,25 @@ def notifications(body: Mapping[str, Any], *, dashboard_url: str | None = None,
             links.append(("Dashboards", dashboard_url))
         summary = ann.get("summary") or name
         extra: dict[str, Any] = {"time": now} if now else {}
-        out.append(Notification(
-            event="alert.firing" if firing else "alert.resolved",
-            title=f"{'FIRING' if firing else 'RESOLVED'}: {name}" + (f" ({service})" if service else ""),
-            severity=severity if firing else "info",
-            environment=env,
-            service=service,
-            outcome="firing" if firing else "resolved",
-            summary=summary,
-            fields=tuple(fields[:10]),
-            details=tuple(x for x in (ann.get("description"),) if x),
-            links=tuple(links),
-            key=f"alert-{a.get('fingerprint') or name}",
-            final=True,
-            actor="alertmanager",
-            duration_s=duration,
-            **extra,
-        ))
+        out.append(
+            Notification(
+                event="alert.firing" if firing else "alert.resolved",
+                title=f"{'FIRING' if firing else 'RESOLVED'}: {name}" + (f" ({service})" if service else ""),
+                severity=severity if firing else "info",
+                environment=env,
+                service=service,
+                outcome="firing" if firing else "resolved",
+                summary=summary,
+                fields=tuple(fields[:10]),
+                details=tuple(x for x in (ann.get("description"),) if x),
+                links=tuple(links),
+                key=f"alert-{a.get('fingerprint') or name}",
+                final=True,
+                actor="alertmanager",
+                duration_s=duration,
+                **extra,
+            )
+        )
     return out
 
 

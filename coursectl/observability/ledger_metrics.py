@@ -77,33 +77,53 @@ def backup_families(events: Iterable[LedgerEvent]) -> list[Family]:
         elif action == "verify" and t >= last_verify.get(src, (float("-inf"), False))[0]:
             last_verify[src] = (t, ok)
     return [
-        Family("coursectl_backup_last_success_timestamp_seconds",
-               "Unix time of the newest succeeded backup of a source (ledger).", "gauge",
-               tuple(Sample((("source", s),), v) for s, v in sorted(last_ok.items()))),
-        Family("coursectl_backup_last_attempt_timestamp_seconds",
-               "Unix time of the newest backup attempt of a source (ledger).", "gauge",
-               tuple(Sample((("source", s),), v[0]) for s, v in sorted(last_try.items()))),
-        Family("coursectl_backup_last_attempt_succeeded",
-               "1 when the newest backup attempt of a source succeeded, 0 when it failed (ledger).", "gauge",
-               tuple(Sample((("source", s),), 1.0 if v[1] else 0.0) for s, v in sorted(last_try.items()))),
-        Family("coursectl_backup_last_verify_succeeded",
-               "1 when the newest verification (restore and compare) of a source succeeded (ledger).", "gauge",
-               tuple(Sample((("source", s),), 1.0 if v[1] else 0.0) for s, v in sorted(last_verify.items()))),
+        Family(
+            "coursectl_backup_last_success_timestamp_seconds",
+            "Unix time of the newest succeeded backup of a source (ledger).",
+            "gauge",
+            tuple(Sample((("source", s),), v) for s, v in sorted(last_ok.items())),
+        ),
+        Family(
+            "coursectl_backup_last_attempt_timestamp_seconds",
+            "Unix time of the newest backup attempt of a source (ledger).",
+            "gauge",
+            tuple(Sample((("source", s),), v[0]) for s, v in sorted(last_try.items())),
+        ),
+        Family(
+            "coursectl_backup_last_attempt_succeeded",
+            "1 when the newest backup attempt of a source succeeded, 0 when it failed (ledger).",
+            "gauge",
+            tuple(Sample((("source", s),), 1.0 if v[1] else 0.0) for s, v in sorted(last_try.items())),
+        ),
+        Family(
+            "coursectl_backup_last_verify_succeeded",
+            "1 when the newest verification (restore and compare) of a source succeeded (ledger).",
+            "gauge",
+            tuple(Sample((("source", s),), 1.0 if v[1] else 0.0) for s, v in sorted(last_verify.items())),
+        ),
     ]
 
 
 def lock_families(locks: Sequence[LockInfo]) -> list[Family]:
     """Every deploy lock held now: when it was taken and when it expires."""
+
     def labels(lk: LockInfo) -> tuple[tuple[str, str], ...]:
         return (("environment", lk.environment), ("service", lk.service), ("holder", lk.holder))
 
     ordered = sorted(locks, key=lambda lk: (lk.environment, lk.service))
     return [
-        Family("coursectl_deploy_lock_acquired_timestamp_seconds", "Unix time a held deploy lock was taken.",
-               "gauge", tuple(Sample(labels(lk), _ts(lk.acquired_at)) for lk in ordered)),
-        Family("coursectl_deploy_lock_expiry_timestamp_seconds",
-               "Unix time a held deploy lock expires (a rollout refreshes it while it runs).", "gauge",
-               tuple(Sample(labels(lk), _ts(lk.expires_at)) for lk in ordered)),
+        Family(
+            "coursectl_deploy_lock_acquired_timestamp_seconds",
+            "Unix time a held deploy lock was taken.",
+            "gauge",
+            tuple(Sample(labels(lk), _ts(lk.acquired_at)) for lk in ordered),
+        ),
+        Family(
+            "coursectl_deploy_lock_expiry_timestamp_seconds",
+            "Unix time a held deploy lock expires (a rollout refreshes it while it runs).",
+            "gauge",
+            tuple(Sample(labels(lk), _ts(lk.expires_at)) for lk in ordered),
+        ),
     ]
 
 
@@ -119,13 +139,24 @@ def deployment_families(rows: Iterable[Sequence[Any]]) -> list[Family]:
         if status == "succeeded" and finished >= newest.get((environment, service), (float("-inf"), ""))[0]:
             newest[(environment, service)] = (finished, version or "")
     return [
-        Family("coursectl_deployments_total", "Deployments recorded in the ledger, by final status.", "counter",
-               tuple(Sample((("environment", e), ("service", s), ("status", st)), float(n))
-                     for (e, s, st), n in sorted(counts.items()))),
-        Family("coursectl_last_deployment_timestamp_seconds",
-               "Unix time the newest succeeded deployment of a service finished (ledger).", "gauge",
-               tuple(Sample((("environment", e), ("service", s), ("version", v)), round(t, 3))
-                     for (e, s), (t, v) in sorted(newest.items()))),
+        Family(
+            "coursectl_deployments_total",
+            "Deployments recorded in the ledger, by final status.",
+            "counter",
+            tuple(
+                Sample((("environment", e), ("service", s), ("status", st)), float(n))
+                for (e, s, st), n in sorted(counts.items())
+            ),
+        ),
+        Family(
+            "coursectl_last_deployment_timestamp_seconds",
+            "Unix time the newest succeeded deployment of a service finished (ledger).",
+            "gauge",
+            tuple(
+                Sample((("environment", e), ("service", s), ("version", v)), round(t, 3))
+                for (e, s), (t, v) in sorted(newest.items())
+            ),
+        ),
     ]
 
 
@@ -154,9 +185,17 @@ def ledger_exposition(ledger: Any, *, now: datetime) -> str:
     from datetime import timedelta
 
     events = ledger.events(kinds=list(BACKUP_KINDS), since=now - timedelta(days=400), newest_first=False)
-    families = backup_families(events) + lock_families(ledger.locks()) + deployment_families(
-        ledger.deployment_rows(None, None, None)
+    families = (
+        backup_families(events)
+        + lock_families(ledger.locks())
+        + deployment_families(ledger.deployment_rows(None, None, None))
     )
-    families.append(Family("coursectl_ledger_exporter_time_seconds", "Unix time this exposition was made.",
-                           "gauge", (Sample((), _ts(now)),)))
+    families.append(
+        Family(
+            "coursectl_ledger_exporter_time_seconds",
+            "Unix time this exposition was made.",
+            "gauge",
+            (Sample((), _ts(now)),),
+        )
+    )
     return exposition(families)

@@ -100,4 +100,6 @@ def human_line(rec: LogRecord) -> str:
     when = rec.time.isoformat(timespec="milliseconds").replace("+00:00", "Z") if rec.time else "-"
     extra = " ".join(f"{k}={v}" for k, v in rec.fields.items() if k not in ("logger",))
     rid = f" [{rec.request_id}]" if rec.request_id else ""
-    return f"{when} {rec.service}/{rec.slot} {rec.level.upper()}{rid} {rec.message}" + (f" {extra}" if extra else "")
+    return f"{when} {rec.service}/{rec.slot} {rec.level.upper()}{rid} {rec.message}" + (
+        f" {extra}" if extra else ""
+    )

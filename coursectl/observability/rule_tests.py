@@ -97,8 +97,13 @@ class Case:
             "name": self.name,
             "interval": promql_duration(self.interval),
             "input_series": [{"series": s, "values": v} for s, v in self.series],
-            "alert_rule_test": [{"eval_time": promql_duration(self.eval_time), "alertname": self.alertname,
-                                 "exp_alerts": self.expected}],
+            "alert_rule_test": [
+                {
+                    "eval_time": promql_duration(self.eval_time),
+                    "alertname": self.alertname,
+                    "exp_alerts": self.expected,
+                }
+            ],
         }
 
 
@@ -128,18 +133,24 @@ def slo_series(slo: SLO, error_ratio: float, steps: int, step: float = INTERVAL)
     if slo.sli == "availability" and slo.service == "edge":
         lab = {**env, "service": "edge", "proxy": "fe_edge"}
         name = "haproxy_frontend_http_responses_total"
-        return [(_selector(name, {**lab, "code": "5xx"}), _counter(bad, steps)),
-                (_selector(name, {**lab, "code": "2xx"}), _counter(good, steps))]
+        return [
+            (_selector(name, {**lab, "code": "5xx"}), _counter(bad, steps)),
+            (_selector(name, {**lab, "code": "2xx"}), _counter(good, steps)),
+        ]
     service = "course" if slo.service == "edge" else slo.service
     lab = {**env, "service": service, "route": "/x", "method": "GET"}
     if slo.sli == "availability":
-        return [(_selector("http_requests_total", {**lab, "status": "500"}), _counter(bad, steps)),
-                (_selector("http_requests_total", {**lab, "status": "200"}), _counter(good, steps))]
+        return [
+            (_selector("http_requests_total", {**lab, "status": "500"}), _counter(bad, steps)),
+            (_selector("http_requests_total", {**lab, "status": "200"}), _counter(good, steps)),
+        ]
     assert slo.threshold is not None
     bucket = "http_request_duration_seconds_bucket"
-    return [(_selector(bucket, {**lab, "le": le_label(slo.threshold)}), _counter(good, steps)),
-            (_selector(bucket, {**lab, "le": "+Inf"}), _counter(per_step, steps)),
-            (_selector("http_request_duration_seconds_count", lab), _counter(per_step, steps))]
+    return [
+        (_selector(bucket, {**lab, "le": le_label(slo.threshold)}), _counter(good, steps)),
+        (_selector(bucket, {**lab, "le": "+Inf"}), _counter(per_step, steps)),
+        (_selector("http_request_duration_seconds_count", lab), _counter(per_step, steps)),
+    ]
 
 
 def burn_cases(slo: SLO, burn_rules: Sequence[Rule]) -> dict[str, list[Case]]:
@@ -159,15 +170,17 @@ def burn_cases(slo: SLO, burn_rules: Sequence[Rule]) -> dict[str, list[Case]]:
             for other, rule in zip(BURN_WINDOWS, burn_rules, strict=True):
                 if burn > other.factor(slo.window):
                     expected.append(_expected(rule, out_labels))
-            cases.append(Case(
-                name=f"{slo.name}: {bw.name} at {multiplier:g}x its burn rate ({number(burn)}x budget) "
-                f"{'fires' if multiplier > 1 else 'stays silent'}",
-                series=slo_series(slo, burn * slo.budget, steps, step),
-                eval_time=eval_time,
-                alertname=BURN_ALERT,
-                expected=expected,
-                interval=step,
-            ))
+            cases.append(
+                Case(
+                    name=f"{slo.name}: {bw.name} at {multiplier:g}x its burn rate ({number(burn)}x budget) "
+                    f"{'fires' if multiplier > 1 else 'stays silent'}",
+                    series=slo_series(slo, burn * slo.budget, steps, step),
+                    eval_time=eval_time,
+                    alertname=BURN_ALERT,
+                    expected=expected,
+                    interval=step,
+                )
+            )
     return out
 
 
@@ -182,67 +195,125 @@ def _rule(groups: Sequence[RuleGroup], alert: str) -> Rule:
 def plain_cases(groups: Sequence[RuleGroup], t: Any) -> list[Case]:
     """Each plain alert on both sides of its threshold (or of its ``for`` duration)."""
     cases: list[Case] = []
-    target = {"environment": ENVIRONMENT, "instance": "127.0.0.1:8002", "job": "coursectl", "service": "course",
-              "slot": "blue"}
+    target = {
+        "environment": ENVIRONMENT,
+        "instance": "127.0.0.1:8002",
+        "job": "coursectl",
+        "service": "course",
+        "slot": "blue",
+    }
     down = _rule(groups, "ServiceDown")
     steps = int((t.service_down_for + 10 * INTERVAL) // INTERVAL)
-    for at, fires in ((max(t.service_down_for - INTERVAL, t.service_down_for / 2), False),
-                      (t.service_down_for + INTERVAL, True)):
-        cases.append(Case(f"ServiceDown {'fires' if fires else 'waits'} {promql_duration(at)} after the target "
-                          f"went down (for: {promql_duration(t.service_down_for)})",
-                          [(_selector("up", target), f"0x{steps}")], at, "ServiceDown",
-                          [_expected(down, target)] if fires else []))
-    lab = {"environment": ENVIRONMENT, "instance": "127.0.0.1:8002", "job": "coursectl", "method": "GET",
-           "route": "/x", "service": "course"}
+    for at, fires in (
+        (max(t.service_down_for - INTERVAL, t.service_down_for / 2), False),
+        (t.service_down_for + INTERVAL, True),
+    ):
+        cases.append(
+            Case(
+                f"ServiceDown {'fires' if fires else 'waits'} {promql_duration(at)} after the target "
+                f"went down (for: {promql_duration(t.service_down_for)})",
+                [(_selector("up", target), f"0x{steps}")],
+                at,
+                "ServiceDown",
+                [_expected(down, target)] if fires else [],
+            )
+        )
+    lab = {
+        "environment": ENVIRONMENT,
+        "instance": "127.0.0.1:8002",
+        "job": "coursectl",
+        "method": "GET",
+        "route": "/x",
+        "service": "course",
+    }
     high = _rule(groups, "HighErrorRate")
     eval_time = t.error_rate_for + 10 * INTERVAL
     steps = int(eval_time // INTERVAL) + 1
     for multiplier in (0.5, 2.0):
         ratio = min(1.0, t.error_rate * multiplier)
         bad = REQUESTS_PER_MINUTE * ratio
-        series = [(_selector("http_requests_total", {**lab, "status": "500"}), _counter(bad, steps)),
-                  (_selector("http_requests_total", {**lab, "status": "200"}),
-                   _counter(REQUESTS_PER_MINUTE - bad, steps))]
+        series = [
+            (_selector("http_requests_total", {**lab, "status": "500"}), _counter(bad, steps)),
+            (
+                _selector("http_requests_total", {**lab, "status": "200"}),
+                _counter(REQUESTS_PER_MINUTE - bad, steps),
+            ),
+        ]
         fires = ratio > t.error_rate
         group = {"environment": ENVIRONMENT, "service": "course"}
-        cases.append(Case(f"HighErrorRate at {multiplier:g}x its threshold {'fires' if fires else 'stays silent'}",
-                          series, eval_time, "HighErrorRate", [_expected(high, group, ratio)] if fires else []))
+        cases.append(
+            Case(
+                f"HighErrorRate at {multiplier:g}x its threshold {'fires' if fires else 'stays silent'}",
+                series,
+                eval_time,
+                "HighErrorRate",
+                [_expected(high, group, ratio)] if fires else [],
+            )
+        )
     failed = _rule(groups, "BackupFailed")
     for value, fires in ((1, False), (0, True)):
         b = {"instance": "127.0.0.1:9097", "job": "coursectl-receiver", "source": "mariadb"}
-        cases.append(Case(f"BackupFailed {'fires' if fires else 'stays silent'} when the last attempt "
-                          f"{'failed' if fires else 'succeeded'}",
-                          [(_selector("coursectl_backup_last_attempt_succeeded", b), f"{value}x5")], 2 * INTERVAL,
-                          "BackupFailed", [_expected(failed, b)] if fires else []))
+        cases.append(
+            Case(
+                f"BackupFailed {'fires' if fires else 'stays silent'} when the last attempt "
+                f"{'failed' if fires else 'succeeded'}",
+                [(_selector("coursectl_backup_last_attempt_succeeded", b), f"{value}x5")],
+                2 * INTERVAL,
+                "BackupFailed",
+                [_expected(failed, b)] if fires else [],
+            )
+        )
     missing = next(r for g in groups for r in g.rules if r.alert == "BackupMissing" and "time()" in r.expr)
     for offset, fires in ((-600.0, False), (600.0, True)):
         b = {"instance": "127.0.0.1:9097", "job": "coursectl-receiver", "source": "mariadb"}
         at = t.backup_max_age + offset
         steps = int(at // INTERVAL) + 2
-        cases.append(Case(f"BackupMissing {'fires' if fires else 'stays silent'} {promql_duration(abs(offset))} "
-                          f"{'after' if fires else 'before'} the newest good backup is {promql_duration(t.backup_max_age)} old",
-                          [(_selector("coursectl_backup_last_success_timestamp_seconds", b), f"0x{steps}")], at,
-                          "BackupMissing", [_expected(missing, b, at)] if fires else []))
+        cases.append(
+            Case(
+                f"BackupMissing {'fires' if fires else 'stays silent'} {promql_duration(abs(offset))} "
+                f"{'after' if fires else 'before'} the newest good backup is "
+                f"{promql_duration(t.backup_max_age)} old",
+                [(_selector("coursectl_backup_last_success_timestamp_seconds", b), f"0x{steps}")],
+                at,
+                "BackupMissing",
+                [_expected(missing, b, at)] if fires else [],
+            )
+        )
     lock = _rule(groups, "DeployLockExpired")
     for offset, fires in ((-60.0, False), (60.0, True)):
-        b = {"environment": ENVIRONMENT, "holder": "jenkins-course-platform-42", "instance": "127.0.0.1:9097",
-             "job": "coursectl-receiver", "service": "payment"}
+        b = {
+            "environment": ENVIRONMENT,
+            "holder": "jenkins-course-platform-42",
+            "instance": "127.0.0.1:9097",
+            "job": "coursectl-receiver",
+            "service": "payment",
+        }
         at = t.lock_grace + offset + 600.0
         steps = int(at // INTERVAL) + 2
-        cases.append(Case(f"DeployLockExpired {'fires' if fires else 'stays silent'} {promql_duration(abs(offset))} "
-                          f"{'after' if fires else 'before'} the grace of {promql_duration(t.lock_grace)}",
-                          [(_selector("coursectl_deploy_lock_expiry_timestamp_seconds", b), f"600x{steps}")], at,
-                          "DeployLockExpired", [_expected(lock, b, at - 600.0)] if fires else []))
+        cases.append(
+            Case(
+                f"DeployLockExpired {'fires' if fires else 'stays silent'} {promql_duration(abs(offset))} "
+                f"{'after' if fires else 'before'} the grace of {promql_duration(t.lock_grace)}",
+                [(_selector("coursectl_deploy_lock_expiry_timestamp_seconds", b), f"600x{steps}")],
+                at,
+                "DeployLockExpired",
+                [_expected(lock, b, at - 600.0)] if fires else [],
+            )
+        )
     queue = _rule(groups, "RabbitMQQueueBuildUp")
     eval_time = t.queue_for + 5 * INTERVAL
     steps = int(eval_time // INTERVAL) + 1
     for count, fires in ((t.queue_messages, False), (t.queue_messages + 1, True)):
         q = {"instance": "127.0.0.1:15692", "job": "rabbitmq", "queue": "enrollment.created", "vhost": "/"}
-        cases.append(Case(f"RabbitMQQueueBuildUp with {count} ready messages "
-                          f"{'fires' if fires else 'stays silent'}",
-                          [(_selector("rabbitmq_queue_messages_ready", q), f"{count}x{steps}")], eval_time,
-                          "RabbitMQQueueBuildUp",
-                          [_expected(queue, {"queue": q["queue"], "vhost": "/"}, float(count))] if fires else []))
+        cases.append(
+            Case(
+                f"RabbitMQQueueBuildUp with {count} ready messages {'fires' if fires else 'stays silent'}",
+                [(_selector("rabbitmq_queue_messages_ready", q), f"{count}x{steps}")],
+                eval_time,
+                "RabbitMQQueueBuildUp",
+                [_expected(queue, {"queue": q["queue"], "vhost": "/"}, float(count))] if fires else [],
+            )
+        )
     return cases
 
 
@@ -267,5 +338,9 @@ def test_files(config: Any, groups: Sequence[RuleGroup], *, rules_dir: str = "..
 
 
 def render_tests(cases: Sequence[Case], rule_file: str, evaluation_interval: float) -> str:
-    return render("observability/rule-tests.yml.j2", rule_file=rule_file,
-                  evaluation_interval=promql_duration(evaluation_interval), tests=[c.to_dict() for c in cases])
+    return render(
+        "observability/rule-tests.yml.j2",
+        rule_file=rule_file,
+        evaluation_interval=promql_duration(evaluation_interval),
+        tests=[c.to_dict() for c in cases],
+    )

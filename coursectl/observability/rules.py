@@ -63,11 +63,15 @@ def slos_from_config(config: Any) -> list[SLO]:
         slo = SLO(s.name, s.service, s.sli, s.objective, s.window, s.threshold, s.description)
         for bw in BURN_WINDOWS:
             if bw.factor(slo.window) * slo.budget >= 1.0:
-                problems.append(ConfigProblem(
-                    file="", path=f"slos.{i}.objective",
-                    message=f"{s.objective:g} leaves too large a budget for burn-rate alerting: {bw.name} would "
-                    f"need an error ratio above {bw.factor(slo.window) * slo.budget:.0%} (use at least 0.94)",
-                ))
+                problems.append(
+                    ConfigProblem(
+                        file="",
+                        path=f"slos.{i}.objective",
+                        message=f"{s.objective:g} leaves too large a budget for burn-rate alerting: {bw.name} "
+                        "would "
+                        f"need an error ratio above {bw.factor(slo.window) * slo.budget:.0%} (use at least 0.94)",
+                    )
+                )
                 break
         out.append(slo)
     if problems:
@@ -78,8 +82,9 @@ def slos_from_config(config: Any) -> list[SLO]:
 def slo_recording_group(slo: SLO) -> RuleGroup:
     """The error ratio of ``slo`` over every burn-rate window, plus its objective and budget as series."""
     labels = slo.labels()
-    rules = [Rule(expr=slo.error_ratio(promql_duration(w)), record=record_name(w), labels=labels)
-             for w in RATE_WINDOWS]
+    rules = [
+        Rule(expr=slo.error_ratio(promql_duration(w)), record=record_name(w), labels=labels) for w in RATE_WINDOWS
+    ]
     rules.append(Rule(expr=f"vector({number(slo.objective)})", record="slo:objective:ratio", labels=labels))
     rules.append(Rule(expr=f"vector({number(slo.budget)})", record="slo:error_budget:ratio", labels=labels))
     return RuleGroup(f"slo:{slo.name}:recording", tuple(rules))
@@ -102,21 +107,30 @@ def slo_alert_group(slo: SLO) -> RuleGroup:
             f"and\n"
             f"{record_name(bw.short_window)}{sel} > {burn_threshold(slo, factor)}"
         )
-        rules.append(Rule(
-            expr=expr,
-            alert=BURN_ALERT,
-            labels={**slo.labels(), "severity": bw.severity, "burn": bw.name, "long_window": long_w,
-                    "short_window": short_w, "burn_rate": number(factor)},
-            annotations={
-                "summary": f"{slo.name}: error budget burning {number(factor)}x too fast ({bw.kind})",
-                "description": (
-                    f"The {what} objective of {slo.service} over {promql_duration(slo.window)} "
-                    f"(environment {{{{ $labels.environment }}}}): errors over the last {long_w} and {short_w} "
-                    f"exceed {number(factor)} times the budget of {number(slo.budget)}; at this rate "
-                    f"{bw.budget_share:.0%} of the budget is gone within {long_w}."
-                ),
-            },
-        ))
+        rules.append(
+            Rule(
+                expr=expr,
+                alert=BURN_ALERT,
+                labels={
+                    **slo.labels(),
+                    "severity": bw.severity,
+                    "burn": bw.name,
+                    "long_window": long_w,
+                    "short_window": short_w,
+                    "burn_rate": number(factor),
+                },
+                annotations={
+                    "summary": f"{slo.name}: error budget burning {number(factor)}x too fast ({bw.kind})",
+                    "description": (
+                        f"The {what} objective of {slo.service} over {promql_duration(slo.window)} "
+                        f"(environment {{{{ $labels.environment }}}}): errors over the last {long_w} and "
+                        f"{short_w} "
+                        f"exceed {number(factor)} times the budget of {number(slo.budget)}; at this rate "
+                        f"{bw.budget_share:.0%} of the budget is gone within {long_w}."
+                    ),
+                },
+            )
+        )
     return RuleGroup(f"slo:{slo.name}:alerts", tuple(rules))
 
 
@@ -142,8 +156,10 @@ def _service_alerts(t: Any) -> list[Rule]:
         ),
         Rule(
             alert="HighErrorRate",
-            expr=(f'{by} (rate(http_requests_total{{job="coursectl", status=~"5.."}}[5m]))\n/\n'
-                  f'{by} (rate(http_requests_total{{job="coursectl"}}[5m]))\n> {number(t.error_rate)}'),
+            expr=(
+                f'{by} (rate(http_requests_total{{job="coursectl", status=~"5.."}}[5m]))\n/\n'
+                f'{by} (rate(http_requests_total{{job="coursectl"}}[5m]))\n> {number(t.error_rate)}'
+            ),
             for_=t.error_rate_for,
             labels={"severity": "critical"},
             annotations={
@@ -154,9 +170,11 @@ def _service_alerts(t: Any) -> list[Rule]:
         ),
         Rule(
             alert="HighLatency",
-            expr=("histogram_quantile(0.95,\n  sum by (environment, service, le) "
-                  '(rate(http_request_duration_seconds_bucket{job="coursectl"}[5m]))\n)'
-                  f" > {number(t.latency_p95)}"),
+            expr=(
+                "histogram_quantile(0.95,\n  sum by (environment, service, le) "
+                '(rate(http_request_duration_seconds_bucket{job="coursectl"}[5m]))\n)'
+                f" > {number(t.latency_p95)}"
+            ),
             for_=t.latency_for,
             labels={"severity": "warning"},
             annotations={
@@ -214,17 +232,19 @@ def _platform_alerts(t: Any) -> list[Rule]:
         ),
     ]
     for source in t.backup_sources:
-        rules.append(Rule(
-            alert="BackupMissing",
-            expr=f'absent(coursectl_backup_last_success_timestamp_seconds{{source="{source}"}})',
-            for_=600.0,
-            labels={"severity": "critical"},
-            annotations={
-                "summary": f"{source} has never been backed up",
-                "description": f"The ledger has no succeeded backup of {source}, which must be backed up "
-                "(observability.alerts.backup_sources).",
-            },
-        ))
+        rules.append(
+            Rule(
+                alert="BackupMissing",
+                expr=f'absent(coursectl_backup_last_success_timestamp_seconds{{source="{source}"}})',
+                for_=600.0,
+                labels={"severity": "critical"},
+                annotations={
+                    "summary": f"{source} has never been backed up",
+                    "description": f"The ledger has no succeeded backup of {source}, which must be backed up "
+                    "(observability.alerts.backup_sources).",
+                },
+            )
+        )
     rules += [
         Rule(
             alert="DeployLockExpired",
@@ -258,26 +278,34 @@ def _host_alerts() -> list[Rule]:
             expr='1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m])) > 0.9',
             for_=900.0,
             labels={"severity": "warning"},
-            annotations={"summary": "CPU of {{ $labels.instance }} busy {{ $value | humanizePercentage }}",
-                         "description": "More than 90 % CPU for 15 minutes."},
+            annotations={
+                "summary": "CPU of {{ $labels.instance }} busy {{ $value | humanizePercentage }}",
+                "description": "More than 90 % CPU for 15 minutes.",
+            },
         ),
         Rule(
             alert="HostMemoryLow",
             expr="node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.1",
             for_=900.0,
             labels={"severity": "warning"},
-            annotations={"summary": "{{ $labels.instance }} has {{ $value | humanizePercentage }} memory left",
-                         "description": "Less than 10 % of memory available for 15 minutes."},
+            annotations={
+                "summary": "{{ $labels.instance }} has {{ $value | humanizePercentage }} memory left",
+                "description": "Less than 10 % of memory available for 15 minutes.",
+            },
         ),
         Rule(
             alert="HostDiskFilling",
-            expr=('node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs"}\n'
-                  '/ node_filesystem_size_bytes{fstype!~"tmpfs|overlay|squashfs"} < 0.1'),
+            expr=(
+                'node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs"}\n'
+                '/ node_filesystem_size_bytes{fstype!~"tmpfs|overlay|squashfs"} < 0.1'
+            ),
             for_=900.0,
             labels={"severity": "warning"},
-            annotations={"summary": "{{ $labels.mountpoint }} on {{ $labels.instance }} is "
-                                    "{{ $value | humanizePercentage }} free",
-                         "description": "Less than 10 % disk space left for 15 minutes."},
+            annotations={
+                "summary": "{{ $labels.mountpoint }} on {{ $labels.instance }} is "
+                "{{ $value | humanizePercentage }} free",
+                "description": "Less than 10 % disk space left for 15 minutes.",
+            },
         ),
     ]
 

@@ -103,7 +103,8 @@ class SLO:
             return f"{bad}\n/\n{total}"
         assert self.threshold is not None
         sel = 'job="coursectl"' if self.service == "edge" else f'job="coursectl", service="{self.service}"'
-        good = f'{by} (rate(http_request_duration_seconds_bucket{{{sel}, le="{le_label(self.threshold)}"}}[{window}]))'
+        le = le_label(self.threshold)
+        good = f'{by} (rate(http_request_duration_seconds_bucket{{{sel}, le="{le}"}}[{window}]))'
         total = f"{by} (rate(http_request_duration_seconds_count{{{sel}}}[{window}]))"
         return f"1 - (\n{good}\n/\n{total}\n)"
 

@@ -83,6 +83,10 @@ def dora_charts(report: dict) -> dict[str, str]:  # type: ignore[type-arg]
     }
 
 
+def _polyline(points: Sequence[str]) -> str:
+    return f'<polyline fill="none" stroke="#3b6ea5" stroke-width="1.5" points="{" ".join(points)}"/>'
+
+
 def sparkline(
     points: Sequence[tuple[str, float | None]],
     *,
@@ -111,20 +115,21 @@ def sparkline(
     parts = [f'<svg id="{escape(chart_id)}" class="spark" role="img" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" aria-label="{escape(title)}"><title>{escape(title)}</title>']
     if target is not None:
-        parts.append(f'<line class="target" x1="{pad}" y1="{y(target):.1f}" x2="{width - pad}" y2="{y(target):.1f}" '
+        ty = f"{y(target):.1f}"
+        parts.append(f'<line class="target" x1="{pad}" y1="{ty}" x2="{width - pad}" y2="{ty}" '
                      f'stroke="#999" stroke-dasharray="3 3"/>')
     segment: list[str] = []
     for i, (label, v) in enumerate(points):
         if v is None:
             if len(segment) > 1:
-                parts.append(f'<polyline fill="none" stroke="#3b6ea5" stroke-width="1.5" points="{" ".join(segment)}"/>')
+                parts.append(_polyline(segment))
             segment = []
             continue
         segment.append(f"{x(i):.1f},{y(v):.1f}")
         parts.append(f'<circle class="point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.2" fill="#3b6ea5">'
                      f"<title>{escape(label)}: {_fmt(v)}</title></circle>")
     if len(segment) > 1:
-        parts.append(f'<polyline fill="none" stroke="#3b6ea5" stroke-width="1.5" points="{" ".join(segment)}"/>')
+        parts.append(_polyline(segment))
     if not known:
         parts.append(f'<text x="{width / 2}" y="{height / 2 + 4}" font-size="10" text-anchor="middle" '
                      f'fill="#888">no data</text>')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -84,8 +85,11 @@ class Sandbox:
 
     def _prometheus_config(self) -> str:
         return prometheus.render_config(
-            self.prometheus_paths, port=self.settings.prometheus_port, monitoring=self._monitoring(),
-            scrape_interval=self.settings.scrape_interval, evaluation_interval=self.settings.evaluation_interval,
+            self.prometheus_paths,
+            port=self.settings.prometheus_port,
+            monitoring=self._monitoring(),
+            scrape_interval=self.settings.scrape_interval,
+            evaluation_interval=self.settings.evaluation_interval,
         )
 
     def _alertmanager_config(self) -> str:
@@ -94,7 +98,7 @@ class Sandbox:
         from coursectl.config.models import AlertmanagerRouting
         from coursectl.observability.alertmanager import render_alertmanager
 
-        return render_alertmanager(AlertmanagerRouting(), self.receiver_url())
+        return render_alertmanager(AlertmanagerRouting.model_validate({}), self.receiver_url())
 
     def _daemon_port(self, name: str) -> int:
         return {
@@ -169,7 +173,7 @@ class Sandbox:
             port = self._daemon_port(d.name)
             started = self._up_daemon(
                 manifest, d.name, port=port, healthy=d.healthy,
-                start=lambda d=d, port=port: monitoring.start(d, self.dir, port=port, timeout=s.start_timeout),
+                start=functools.partial(monitoring.start, d, self.dir, port=port, timeout=s.start_timeout),
                 address=d.url(port), say=say,
             )  # fmt: skip
             if d is monitoring.ALERTMANAGER and not started and am_changed:

@@ -14,7 +14,14 @@ ComponentState = Literal["running", "stopped", "external", "absent", "present"]
 ``present``: the base image exists in the engine (images are not processes, so never ``running``)."""
 
 COMPONENTS: tuple[str, ...] = (
-    "engine", "registry", "prometheus", "alertmanager", "blackbox", "node-exporter", "receiver", "base-image"
+    "engine",
+    "registry",
+    "prometheus",
+    "alertmanager",
+    "blackbox",
+    "node-exporter",
+    "receiver",
+    "base-image",
 )
 """``receiver`` (coursectl's Alertmanager webhook receiver and ledger exporter) is listed only when the sandbox
 is told how to start it (``SandboxSettings.receiver_argv``: the CLI passes its own command with the config)."""
@@ -69,7 +76,6 @@ class SandboxSettings:
             problems.append(f"base_image: expected name:tag, got {self.base_image!r}")
         if problems:
             raise ConfigError([ConfigProblem(file="sandbox settings", path="", message=p) for p in problems])
-
 
     def ports(self) -> dict[str, int]:
         return {

@@ -58,8 +58,11 @@ def _alertmanager_argv(binary: str, sandbox_dir: Path, port: int) -> list[str]:
 
 
 def _blackbox_argv(binary: str, sandbox_dir: Path, port: int) -> list[str]:
-    return [binary, f"--config.file={sandbox_dir / 'blackbox' / 'blackbox.yml'}",
-            f"--web.listen-address=127.0.0.1:{port}"]
+    return [
+        binary,
+        f"--config.file={sandbox_dir / 'blackbox' / 'blackbox.yml'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
 
 
 def _blackbox_prepare(sandbox_dir: Path, port: int) -> None:
@@ -74,20 +77,31 @@ def node_textfile_dir(sandbox_dir: Path) -> Path:
 
 
 def _node_argv(binary: str, sandbox_dir: Path, port: int) -> list[str]:
-    return [binary, f"--web.listen-address=127.0.0.1:{port}",
-            f"--collector.textfile.directory={node_textfile_dir(sandbox_dir)}"]
+    return [
+        binary,
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--collector.textfile.directory={node_textfile_dir(sandbox_dir)}",
+    ]
 
 
 def _node_prepare(sandbox_dir: Path, port: int) -> None:
     node_textfile_dir(sandbox_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-ALERTMANAGER = Daemon("alertmanager", "prometheus-alertmanager", "prometheus-alertmanager", "/-/ready",
-                      _alertmanager_argv)
-BLACKBOX = Daemon("blackbox", "prometheus-blackbox-exporter", "prometheus-blackbox-exporter", "/-/healthy",
-                  _blackbox_argv, _blackbox_prepare)
-NODE_EXPORTER = Daemon("node-exporter", "prometheus-node-exporter", "prometheus-node-exporter", "/metrics",
-                       _node_argv, _node_prepare)
+ALERTMANAGER = Daemon(
+    "alertmanager", "prometheus-alertmanager", "prometheus-alertmanager", "/-/ready", _alertmanager_argv
+)
+BLACKBOX = Daemon(
+    "blackbox",
+    "prometheus-blackbox-exporter",
+    "prometheus-blackbox-exporter",
+    "/-/healthy",
+    _blackbox_argv,
+    _blackbox_prepare,
+)
+NODE_EXPORTER = Daemon(
+    "node-exporter", "prometheus-node-exporter", "prometheus-node-exporter", "/metrics", _node_argv, _node_prepare
+)
 DAEMONS: tuple[Daemon, ...] = (ALERTMANAGER, BLACKBOX, NODE_EXPORTER)
 
 
@@ -119,8 +133,10 @@ def start_receiver(argv: Sequence[str], sandbox_dir: Path, *, port: int, timeout
     """Start coursectl's webhook receiver and ledger exporter (``argv`` given by the caller) on 127.0.0.1:port,
     with this sandbox's state directory (its ledger and secrets.env)."""
     if probe.port_in_use(port):
-        raise PreconditionError(f"receiver: port 127.0.0.1:{port} is already in use by another program",
-                                hint="choose another sandbox.receiver_port")
+        raise PreconditionError(
+            f"receiver: port 127.0.0.1:{port} is already in use by another program",
+            hint="choose another sandbox.receiver_port",
+        )
     (sandbox_dir / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
     return daemon.start(
         f"receiver on 127.0.0.1:{port}",

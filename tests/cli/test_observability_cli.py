@@ -68,16 +68,33 @@ def test_render_refuses_a_bad_slo_with_exit_3(cli: Cli, tmp_path: Path) -> None:
 
 def test_dashboards_and_the_ledgers_deployments_as_annotations(cli: Cli, tmp_path: Path) -> None:
     history = tmp_path / "h.jsonl"
-    history.write_text(json.dumps({"kind": "deployment", "service": "user", "environment": "prod",
-                                   "version": "1.0.0", "started_at": "2026-11-01T10:00:00Z",
-                                   "finished_at": "2026-11-01T10:04:00Z", "status": "succeeded"}) + "\n")
+    history.write_text(
+        json.dumps(
+            {
+                "kind": "deployment",
+                "service": "user",
+                "environment": "prod",
+                "version": "1.0.0",
+                "started_at": "2026-11-01T10:00:00Z",
+                "finished_at": "2026-11-01T10:04:00Z",
+                "status": "succeeded",
+            }
+        )
+        + "\n"
+    )
     config = _config(tmp_path)
     assert cli("-c", str(config), "ledger", "import", str(history))[0] == 0
-    code, stdout, _ = cli("-c", str(config), "observability", "dashboards", "--out", str(tmp_path / "d"), "-o", "json")
+    code, stdout, _ = cli(
+        "-c", str(config), "observability", "dashboards", "--out", str(tmp_path / "d"), "-o", "json"
+    )
     assert code == 0 and json.loads(stdout)["annotations"] == 4
     notes = json.loads((tmp_path / "d" / "annotations.json").read_text())
-    assert {n["dashboardUID"] for n in notes} == {"coursectl-jenkins", "coursectl-application",
-                                                  "coursectl-infrastructure", "coursectl-business"}
+    assert {n["dashboardUID"] for n in notes} == {
+        "coursectl-jenkins",
+        "coursectl-application",
+        "coursectl-infrastructure",
+        "coursectl-business",
+    }
     doc = json.loads((tmp_path / "d" / "coursectl-application.json").read_text())
     assert doc["templating"]["list"][1]["current"]["value"] == "prod"
 
@@ -102,14 +119,32 @@ def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str]:
 
 
 @needs_fixtures
-def test_receive_turns_alertmanagers_posts_into_slack_messages(tmp_path: Path, standin: StandIn,
-                                                              state_dir: Path) -> None:
-    config = _config(tmp_path, "notifications:\n  slack: {webhook: {env: OBS_SLACK}}\n"
-                     "  routes: [{events: [alert], to: [slack]}]\n  retry: {attempts: 1, drain: 5s}\n")
+def test_receive_turns_alertmanagers_posts_into_slack_messages(
+    tmp_path: Path, standin: StandIn, state_dir: Path
+) -> None:
+    config = _config(
+        tmp_path,
+        "notifications:\n  slack: {webhook: {env: OBS_SLACK}}\n"
+        "  routes: [{events: [alert], to: [slack]}]\n  retry: {attempts: 1, drain: 5s}\n",
+    )
     env = {**os.environ, "OBS_SLACK": standin.webhook_url, "COURSECTL_STATE_DIR": str(state_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "coursectl", "-c", str(config), "observability", "receive",
-                             "--listen", f"127.0.0.1:{RECEIVER_PORT}"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coursectl",
+            "-c",
+            str(config),
+            "observability",
+            "receive",
+            "--listen",
+            f"127.0.0.1:{RECEIVER_PORT}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{RECEIVER_PORT}"
     try:
         deadline = time.monotonic() + 30
@@ -147,10 +182,19 @@ def _slot_logs(state_dir: Path, env: str) -> Path:
     folder.mkdir(parents=True)
 
     def line(svc: str, sec: int, rid: str, msg: str) -> str:
-        return json.dumps({"ts": f"2026-11-30T06:00:0{sec}.000Z", "level": "info", "service": svc,
-                           "request_id": rid, "message": msg})
+        return json.dumps(
+            {
+                "ts": f"2026-11-30T06:00:0{sec}.000Z",
+                "level": "info",
+                "service": svc,
+                "request_id": rid,
+                "message": msg,
+            }
+        )
 
-    (folder / "user-blue.log").write_text(line("user", 1, "r1", "login") + "\n" + line("user", 4, "r2", "x") + "\n")
+    (folder / "user-blue.log").write_text(
+        line("user", 1, "r1", "login") + "\n" + line("user", 4, "r2", "x") + "\n"
+    )
     (folder / "user-green.log").write_text(line("user", 3, "r1", "token issued") + "\n")
     (folder / "course-blue.log").write_text(line("course", 2, "r1", "catalogue") + "\nnot json\n")
     return folder
@@ -158,13 +202,18 @@ def _slot_logs(state_dir: Path, env: str) -> Path:
 
 def test_logs_follow_one_request_across_services_and_slots(cli: Cli, tmp_path: Path, state_dir: Path) -> None:
     path = tmp_path / "coursectl.yaml"
-    path.write_text(MINIMAL_CONFIG.replace("environments:\n", "environments:\n  drill: {target: process}\n") + SLOS)
+    path.write_text(
+        MINIMAL_CONFIG.replace("environments:\n", "environments:\n  drill: {target: process}\n") + SLOS
+    )
     _slot_logs(state_dir, "drill")
     code, stdout, _ = cli("-c", str(path), "logs", "--env", "drill", "--request-id", "r1", "-o", "json")
     assert code == 0, stdout
     lines = json.loads(stdout)["lines"]
     assert [(x["service"], x["slot"], x["message"]) for x in lines] == [
-        ("user", "blue", "login"), ("course", "blue", "catalogue"), ("user", "green", "token issued")]
+        ("user", "blue", "login"),
+        ("course", "blue", "catalogue"),
+        ("user", "green", "token issued"),
+    ]
     code, stdout, _ = cli("-c", str(path), "logs", "user", "--env", "drill", "--slot", "blue")
     assert code == 0 and stdout.splitlines()[-1].endswith("user/blue INFO [r2] x")
 
@@ -182,12 +231,27 @@ def test_logs_errors_have_their_exit_codes(cli: Cli, tmp_path: Path) -> None:
 def test_success_report_as_a_self_contained_html_page(cli: Cli, tmp_path: Path) -> None:
     config = _config(tmp_path)
     out = tmp_path / "success.html"
-    code, _, _ = cli("-c", str(config), "metrics", "report", "--since", "7d", "--format", "html", "--out", str(out),
-                     "--windows", "4")
+    code, _, _ = cli(
+        "-c",
+        str(config),
+        "metrics",
+        "report",
+        "--since",
+        "7d",
+        "--format",
+        "html",
+        "--out",
+        str(out),
+        "--windows",
+        "4",
+    )
     assert code == 0
     html = out.read_text()
     assert html.count('class="metric"') == 8 and html.count('<svg id="spark-') == 8
-    assert "default-src 'none'" in html and "<script" not in html and "http://" not in html.replace(
-        "http://www.w3.org", "")
+    assert (
+        "default-src 'none'" in html
+        and "<script" not in html
+        and "http://" not in html.replace("http://www.w3.org", "")
+    )
     assert 'data-key="uptime" data-status="unknown"' in html
     assert 'data-key="deployment_frequency" data-status="missed"' in html and "✘ missed" in html

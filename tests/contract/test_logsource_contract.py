@@ -23,8 +23,15 @@ LINES = {
 
 
 def _json(service: str, rid: str, message: str) -> str:
-    return json.dumps({"ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "level": "info",
-                       "service": service, "request_id": rid, "message": message})
+    return json.dumps(
+        {
+            "ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "level": "info",
+            "service": service,
+            "request_id": rid,
+            "message": message,
+        }
+    )
 
 
 @dataclass
@@ -51,10 +58,21 @@ def _docker(request: pytest.FixtureRequest) -> Iterator[Rig]:
     try:
         for (svc, slot), lines in LINES.items():
             script = "".join(f"print({_json(svc, r, m)!r}, flush=True)\n" for r, m in lines)
-            containers.append(client.containers.run(
-                sandbox.settings.base_image, ["python3", "-c", script], detach=True, network_mode="host",
-                labels={"coursectl.managed": "true", "coursectl.environment": env, "coursectl.service": svc,
-                        "coursectl.slot": slot}, name=f"logcontract-{env}-{svc}-{slot}"))
+            containers.append(
+                client.containers.run(
+                    sandbox.settings.base_image,
+                    ["python3", "-c", script],
+                    detach=True,
+                    network_mode="host",
+                    labels={
+                        "coursectl.managed": "true",
+                        "coursectl.environment": env,
+                        "coursectl.service": svc,
+                        "coursectl.slot": slot,
+                    },
+                    name=f"logcontract-{env}-{svc}-{slot}",
+                )
+            )
         for c in containers:
             c.wait(timeout=60)
         yield Rig(DockerLogs(environment=env, docker_host=sandbox.docker_host()), stamps=True)

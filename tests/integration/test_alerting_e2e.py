@@ -62,16 +62,20 @@ def _query(box: Sandbox, http_get, promql: str) -> list:  # type: ignore[no-unty
     return list(body["data"]["result"])
 
 
-def test_stopped_service_reaches_slack_through_alertmanager(sandbox: Sandbox, http_get, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stopped_service_reaches_slack_through_alertmanager(
+    sandbox: Sandbox, http_get, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with SlackServer() as standin:
         monkeypatch.setenv("E2E_SLACK_WEBHOOK", standin.webhook_url)
         path = _config(tmp_path, sandbox)
         loaded = load_config(path, environ={})
         wanted = settings_from_config(loaded.config, path)
-        settings = dataclasses.replace(sandbox.settings, rule_files=wanted.rule_files,
-                                       alertmanager_config=wanted.alertmanager_config,
-                                       receiver_argv=wanted.receiver_argv)
+        settings = dataclasses.replace(
+            sandbox.settings,
+            rule_files=wanted.rule_files,
+            alertmanager_config=wanted.alertmanager_config,
+            receiver_argv=wanted.receiver_argv,
+        )
         box = Sandbox(sandbox.state_dir, settings)
         status = box.up()
         assert status.component("receiver").healthy, status.to_dict()
@@ -79,14 +83,35 @@ def test_stopped_service_reaches_slack_through_alertmanager(sandbox: Sandbox, ht
         again = box.up()
         assert again.noop, again.changes  # nothing changed: a second up is a no-op
 
-        env = {**os.environ, "SERVICE": "e2ecourse", "VERSION": "1.0.0", "HOST": "127.0.0.1",
-               "PORT": str(SERVICE_PORT)}
-        proc = subprocess.Popen([sys.executable, "-m", "coursectl.testing.tinyservice"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "SERVICE": "e2ecourse",
+            "VERSION": "1.0.0",
+            "HOST": "127.0.0.1",
+            "PORT": str(SERVICE_PORT),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "coursectl.testing.tinyservice"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
-            write_targets(box.file_sd_dir(), "e2e-alerting", [{
-                "targets": [f"127.0.0.1:{SERVICE_PORT}"],
-                "labels": {"service": "e2ecourse", "slot": "blue", "environment": "e2e", "version": "1.0.0"}}])
+            write_targets(
+                box.file_sd_dir(),
+                "e2e-alerting",
+                [
+                    {
+                        "targets": [f"127.0.0.1:{SERVICE_PORT}"],
+                        "labels": {
+                            "service": "e2ecourse",
+                            "slot": "blue",
+                            "environment": "e2e",
+                            "version": "1.0.0",
+                        },
+                    }
+                ],
+            )
             deadline = time.monotonic() + 60
             while not _query(box, http_get, 'up{service="e2ecourse"} == 1'):
                 assert time.monotonic() < deadline, "Prometheus never scraped the service"
@@ -109,11 +134,15 @@ def test_stopped_service_reaches_slack_through_alertmanager(sandbox: Sandbox, ht
             while not arrived():
                 assert time.monotonic() < deadline, (
                     "no alert reached the Slack stand-in within 120 s; receiver log: "
-                    + (box.dir / "logs" / "receiver.log").read_text()[-2000:])
+                    + (box.dir / "logs" / "receiver.log").read_text()[-2000:]
+                )
                 time.sleep(0.2)
             took = time.monotonic() - stopped_at
-            print(f"\n[alerting e2e] service stopped → Slack message in {took:.1f} s "
-                  f"(scrape 5 s, evaluation 5 s, for 5 s, group_wait 1 s)", file=sys.stderr)
+            print(
+                f"\n[alerting e2e] service stopped → Slack message in {took:.1f} s "
+                f"(scrape 5 s, evaluation 5 s, for 5 s, group_wait 1 s)",
+                file=sys.stderr,
+            )
             message = arrived()[0]
             text = json.dumps(message)
             assert "critical" in text.lower() and "e2e" in text

@@ -46,7 +46,9 @@ class Stack:
     http_get: Any
 
     def query(self, promql: str) -> dict[str, Any]:
-        status, body = self.http_get(f"{self.box.prometheus_url()}/api/v1/query?query={urllib.parse.quote(promql)}")
+        status, body = self.http_get(
+            f"{self.box.prometheus_url()}/api/v1/query?query={urllib.parse.quote(promql)}"
+        )
         assert isinstance(body, dict), body
         body["_status"] = status
         return body
@@ -55,7 +57,9 @@ class Stack:
 def _config(tmp: Path, box: Sandbox) -> Path:
     s = box.settings
     path = tmp / "coursectl.yaml"
-    services = "\n".join(f"  {svc}: {{path: platform-services/{svc}, port: {port}}}" for svc, port in PORTS.items())
+    services = "\n".join(
+        f"  {svc}: {{path: platform-services/{svc}, port: {port}}}" for svc, port in PORTS.items()
+    )
     path.write_text(f"""
 project: obs
 services:
@@ -86,30 +90,52 @@ def _journey(edge_url: str) -> str:
     """Teacher makes a course, a student buys and enrols (with our own request id): business series appear."""
     run = uuid.uuid4().hex[:8]
     with httpx.Client(base_url=edge_url, timeout=10) as edge:
+
         def login(email: str, password: str) -> dict[str, str]:
             r = edge.post("/api/user/login", json={"email": email, "password": password})
             assert r.status_code == 200, r.text
             return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
-        r = edge.post("/api/user/register", json={"email": f"t-{run}@example.com", "password": "teach-me-123",
-                                                  "name": "T"})
+        r = edge.post(
+            "/api/user/register", json={"email": f"t-{run}@example.com", "password": "teach-me-123", "name": "T"}
+        )
         assert r.status_code == 201, r.text
         admin = login(*ADMIN)
-        assert edge.put(f"/api/user/users/{r.json()['id']}/role", json={"role": "instructor"},
-                        headers=admin).status_code == 200
+        assert (
+            edge.put(
+                f"/api/user/users/{r.json()['id']}/role", json={"role": "instructor"}, headers=admin
+            ).status_code
+            == 200
+        )
         teacher = login(f"t-{run}@example.com", "teach-me-123")
-        course = edge.post("/api/course/courses", headers=teacher,
-                           json={"title": f"Obs {run}", "description": "d", "price_cents": 4900}).json()
-        assert edge.post("/api/user/register", json={"email": f"s-{run}@example.com", "password": "learn-me-123",
-                                                     "name": "S"}).status_code == 201
+        course = edge.post(
+            "/api/course/courses",
+            headers=teacher,
+            json={"title": f"Obs {run}", "description": "d", "price_cents": 4900},
+        ).json()
+        assert (
+            edge.post(
+                "/api/user/register",
+                json={"email": f"s-{run}@example.com", "password": "learn-me-123", "name": "S"},
+            ).status_code
+            == 201
+        )
         student = login(f"s-{run}@example.com", "learn-me-123")
-        paid = edge.post("/api/payment/payments", headers={**student, "Idempotency-Key": f"k-{run}"},
-                         json={"course_id": course["id"], "card": {"number": "4242424242424242", "exp_month": 12,
-                                                                   "exp_year": 2099, "cvc": "123"}})
+        paid = edge.post(
+            "/api/payment/payments",
+            headers={**student, "Idempotency-Key": f"k-{run}"},
+            json={
+                "course_id": course["id"],
+                "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"},
+            },
+        )
         assert paid.status_code == 201, paid.text
         rid = f"obs-{run}"
-        r = edge.post("/api/enrollment/enrollments", headers={**student, "X-Request-ID": rid},
-                      json={"course_id": course["id"], "payment_id": paid.json()["id"]})
+        r = edge.post(
+            "/api/enrollment/enrollments",
+            headers={**student, "X-Request-ID": rid},
+            json={"course_id": course["id"], "payment_id": paid.json()["id"]},
+        )
         assert r.status_code == 201, r.text
         for _ in range(20):
             assert edge.get("/api/course/courses").status_code == 200
@@ -121,9 +147,15 @@ def stack(sandbox: Sandbox, http_get: Any, tmp_path_factory: pytest.TempPathFact
     tmp = tmp_path_factory.mktemp("obs")
     path = _config(tmp, sandbox)
     wanted = settings_from_config(load_config(path, environ={}).config, path)
-    box = Sandbox(sandbox.state_dir, dataclasses.replace(
-        sandbox.settings, rule_files=wanted.rule_files, alertmanager_config=wanted.alertmanager_config,
-        receiver_argv=wanted.receiver_argv))
+    box = Sandbox(
+        sandbox.state_dir,
+        dataclasses.replace(
+            sandbox.settings,
+            rule_files=wanted.rule_files,
+            alertmanager_config=wanted.alertmanager_config,
+            receiver_argv=wanted.receiver_argv,
+        ),
+    )
     status = box.up()
     for name in ("prometheus", "alertmanager", "blackbox", "node-exporter", "receiver"):
         assert status.component(name).healthy, status.to_dict()
@@ -133,33 +165,73 @@ def stack(sandbox: Sandbox, http_get: Any, tmp_path_factory: pytest.TempPathFact
 
     ledger = open_ledger(sandbox.state_dir)  # what the receiver exports: a backup, a deployment, a held lock
     try:
-        ledger.record(LedgerEvent(kind="backup", actor="test", service="ledger", outcome="succeeded",
-                                  details={"action": "create"}))
+        ledger.record(
+            LedgerEvent(
+                kind="backup", actor="test", service="ledger", outcome="succeeded", details={"action": "create"}
+            )
+        )
         now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        ledger.import_events([record_to_event(parse_line(json.dumps({
-            "kind": "deployment", "service": "course", "environment": ENV, "version": f"1.0.{int(time.time())}",
-            "started_at": now, "finished_at": now, "status": "succeeded"})))])
-        ledger.acquire_lock(ENV, "course", holder="obs-test", reason="observability test", ttl=600,
-                            take_over=True)
+        ledger.import_events(
+            [
+                record_to_event(
+                    parse_line(
+                        json.dumps(
+                            {
+                                "kind": "deployment",
+                                "service": "course",
+                                "environment": ENV,
+                                "version": f"1.0.{int(time.time())}",
+                                "started_at": now,
+                                "finished_at": now,
+                                "status": "succeeded",
+                            }
+                        )
+                    )
+                )
+            ]
+        )
+        ledger.acquire_lock(ENV, "course", holder="obs-test", reason="observability test", ttl=600, take_over=True)
     finally:
         ledger.close()
     with SmtpServer(tmp) as smtp:
         workdir = tmp / "platform"
         workdir.mkdir()
-        env = platform_env(workdir, PORTS, sqlite_urls(workdir),
-                           {"notification": {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port)}})
+        env = platform_env(
+            workdir,
+            PORTS,
+            sqlite_urls(workdir),
+            {"notification": {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port)}},
+        )
         platform = Platform(workdir, env, dict(PORTS)).start()
         try:
             assert platform.edge is not None
-            write_targets(box.file_sd_dir(), "obs-platform", [
-                {"targets": [f"127.0.0.1:{port}"],
-                 "labels": {"service": svc, "slot": "blue", "environment": ENV, "version": "9.9.9-test"}}
-                for svc, port in PORTS.items()] + [
-                {"targets": [f"127.0.0.1:{platform.edge.stats_port}"],
-                 "labels": {"service": "edge", "slot": "edge", "environment": ENV}}])
-            write_targets(box.probes_dir(), "obs-edge", [
-                {"targets": [f"{platform.edge.url}/api/course/courses"],
-                 "labels": {"service": "edge", "environment": ENV}}])
+            write_targets(
+                box.file_sd_dir(),
+                "obs-platform",
+                [
+                    {
+                        "targets": [f"127.0.0.1:{port}"],
+                        "labels": {"service": svc, "slot": "blue", "environment": ENV, "version": "9.9.9-test"},
+                    }
+                    for svc, port in PORTS.items()
+                ]
+                + [
+                    {
+                        "targets": [f"127.0.0.1:{platform.edge.stats_port}"],
+                        "labels": {"service": "edge", "slot": "edge", "environment": ENV},
+                    }
+                ],
+            )
+            write_targets(
+                box.probes_dir(),
+                "obs-edge",
+                [
+                    {
+                        "targets": [f"{platform.edge.url}/api/course/courses"],
+                        "labels": {"service": "edge", "environment": ENV},
+                    }
+                ],
+            )
             rid = _journey(platform.edge.url)
             yield Stack(box, platform, path, rid, http_get)
         finally:
@@ -169,7 +241,7 @@ def stack(sandbox: Sandbox, http_get: Any, tmp_path_factory: pytest.TempPathFact
 
 
 def _concrete(expr: str) -> str:
-    return (expr.replace("$environment", ENV).replace("$service", ".+").replace("$__rate_interval", "1m"))
+    return expr.replace("$environment", ENV).replace("$service", ".+").replace("$__rate_interval", "1m")
 
 
 def test_every_dashboard_query_runs_and_finds_the_platforms_series(stack: Stack) -> None:

@@ -20,26 +20,52 @@ Cli = Callable[..., tuple[int, str, str]]
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rules") / "out"
-    result = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "coursectl", "-c",
-                             str(REPO / "coursectl.yaml"), "observability", "render", "--out", str(out), "--check",
-                             "-o", "json"], capture_output=True, text=True, timeout=900, cwd=REPO)
+    result = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "python"),
+            "-m",
+            "coursectl",
+            "-c",
+            str(REPO / "coursectl.yaml"),
+            "observability",
+            "render",
+            "--out",
+            str(out),
+            "--check",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr
     checks = json.loads(result.stdout)["checks"]
     assert [(c["check"], c["ok"]) for c in checks] == [
-        ("promtool check rules", True), ("promtool test rules", True), ("amtool check-config", True)]
+        ("promtool check rules", True),
+        ("promtool test rules", True),
+        ("amtool check-config", True),
+    ]
     assert "SUCCESS" in checks[1]["output"] and "FAILED" not in checks[1]["output"]
     return out
 
 
 def _promtool_test(folder: Path, *files: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["promtool", "test", "rules", *files], cwd=folder, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        ["promtool", "test", "rules", *files], cwd=folder, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_every_burn_rate_alert_of_the_shipped_slos_has_its_tests(rendered: Path) -> None:
-    slos = [p.name[len("slo-"):-len(".rules.yml")] for p in (rendered / "rules").glob("slo-*.rules.yml")]
-    assert sorted(slos) == ["course-latency", "edge-availability", "edge-latency", "enrollment-availability",
-                            "payment-availability"]
+    slos = [p.name[len("slo-") : -len(".rules.yml")] for p in (rendered / "rules").glob("slo-*.rules.yml")]
+    assert sorted(slos) == [
+        "course-latency",
+        "edge-availability",
+        "edge-latency",
+        "enrollment-availability",
+        "payment-availability",
+    ]
     for slo in slos:
         for burn in ("page-1h", "page-6h", "ticket-1d", "ticket-3d"):
             assert (rendered / "tests" / f"slo-{slo}-{burn}.test.yml").is_file()

@@ -26,7 +26,12 @@ def test_a_real_firing_payload_becomes_one_critical_alert_notification() -> None
     body = json.loads((DATA / "alertmanager" / "webhook-firing.json").read_text())
     [n] = notifications(body, dashboard_url="http://127.0.0.1:3000")
     assert (n.event, n.severity, n.environment, n.service, n.outcome) == (
-        "alert.firing", "critical", "prod", "payment", "firing")
+        "alert.firing",
+        "critical",
+        "prod",
+        "payment",
+        "firing",
+    )
     assert n.title == "FIRING: ServiceDown (payment)"
     assert n.summary == "payment (blue) is down in prod"
     assert n.details == ("Prometheus has not been able to scrape 127.0.0.1:8003 for 1m.",)
@@ -44,34 +49,57 @@ def test_the_resolved_payload_keeps_the_key_and_says_how_long_it_lasted() -> Non
     assert n.duration_s is not None and 0 <= n.duration_s < 60
 
 
-@pytest.mark.parametrize(("labels", "receiver", "severity"), [
-    ({"severity": "page"}, None, "critical"), ({"severity": "ticket"}, None, "warning"),
-    ({}, "coursectl-info", "info"), ({"severity": "weird"}, "other", "warning")])
-def test_severity_from_label_alias_or_receiver(labels: dict[str, str], receiver: str | None, severity: str) -> None:
+@pytest.mark.parametrize(
+    ("labels", "receiver", "severity"),
+    [
+        ({"severity": "page"}, None, "critical"),
+        ({"severity": "ticket"}, None, "warning"),
+        ({}, "coursectl-info", "info"),
+        ({"severity": "weird"}, "other", "warning"),
+    ],
+)
+def test_severity_from_label_alias_or_receiver(
+    labels: dict[str, str], receiver: str | None, severity: str
+) -> None:
     body = {"receiver": receiver, "alerts": [{"status": "firing", "labels": {"alertname": "X", **labels}}]}
     assert notifications(body)[0].severity == severity
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ([], "expected a JSON object"), ({"alerts": {}}, "'alerts' must be a list"),
-    ({"alerts": [{"status": "firing"}]}, "alerts[0] needs a 'labels' object"),
-    ({"alerts": [{"status": "odd", "labels": {}}]}, "alerts[0].status")])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([], "expected a JSON object"),
+        ({"alerts": {}}, "'alerts' must be a list"),
+        ({"alerts": [{"status": "firing"}]}, "alerts[0] needs a 'labels' object"),
+        ({"alerts": [{"status": "odd", "labels": {}}]}, "alerts[0].status"),
+    ],
+)
 def test_a_payload_that_is_not_alertmanagers_is_a_usage_error(body: object, message: str) -> None:
     with pytest.raises(UsageError) as info:
         notifications(body)  # type: ignore[arg-type]
     assert message in info.value.message
 
 
-def _backup(source: str, outcome: str, minutes: int, action: str | None = "create", kind: str = "backup") -> LedgerEvent:
+def _backup(
+    source: str, outcome: str, minutes: int, action: str | None = "create", kind: str = "backup"
+) -> LedgerEvent:
     details = {"action": action} if action else {}
-    return LedgerEvent(kind=kind, actor="cron", service=source, outcome=outcome, details=details,
-                       time=T0 + timedelta(minutes=minutes))
+    return LedgerEvent(
+        kind=kind,
+        actor="cron",
+        service=source,
+        outcome=outcome,
+        details=details,
+        time=T0 + timedelta(minutes=minutes),
+    )
 
 
 def test_backup_metrics_from_issue16_events_and_dotted_kinds() -> None:
     events = [
-        _backup("mariadb", "succeeded", 0), _backup("mariadb", "failed", 10),
-        _backup("ledger", "succeeded", 5), _backup("ledger", "succeeded", 7, action="verify"),
+        _backup("mariadb", "succeeded", 0),
+        _backup("mariadb", "failed", 10),
+        _backup("ledger", "succeeded", 5),
+        _backup("ledger", "succeeded", 7, action="verify"),
         _backup("jenkins", "", 3, action=None, kind="backup.failed"),
         _backup("jenkins", "", 1, action=None, kind="backup.succeeded"),
     ]
@@ -89,15 +117,25 @@ def test_backup_metrics_from_issue16_events_and_dotted_kinds() -> None:
 
 def test_lock_and_deployment_metrics_escape_label_values() -> None:
     lock = LockInfo("prod", "payment", 'jen"kins', "deploy", T0, T0 + timedelta(minutes=30), "tok")
-    text = lm.exposition(lm.lock_families([lock]) + lm.deployment_families([
-        (1, "payment", "prod", "1.0", "abc", "succeeded", T0.timestamp()),
-        (2, "payment", "prod", "1.1", "abd", "rolled_back", T0.timestamp() + 60),
-        (3, "payment", "prod", "1.2", "abe", "succeeded", T0.timestamp() + 120)]))
-    assert (f'coursectl_deploy_lock_expiry_timestamp_seconds{{environment="prod",service="payment",'
-            f'holder="jen\\"kins"}} {int(T0.timestamp()) + 1800}\n') in text
+    text = lm.exposition(
+        lm.lock_families([lock])
+        + lm.deployment_families(
+            [
+                (1, "payment", "prod", "1.0", "abc", "succeeded", T0.timestamp()),
+                (2, "payment", "prod", "1.1", "abd", "rolled_back", T0.timestamp() + 60),
+                (3, "payment", "prod", "1.2", "abe", "succeeded", T0.timestamp() + 120),
+            ]
+        )
+    )
+    assert (
+        f'coursectl_deploy_lock_expiry_timestamp_seconds{{environment="prod",service="payment",'
+        f'holder="jen\\"kins"}} {int(T0.timestamp()) + 1800}\n'
+    ) in text
     assert 'coursectl_deployments_total{environment="prod",service="payment",status="succeeded"} 2\n' in text
-    assert (f'coursectl_last_deployment_timestamp_seconds{{environment="prod",service="payment",version="1.2"}} '
-            f'{int(T0.timestamp()) + 120}\n') in text
+    assert (
+        f'coursectl_last_deployment_timestamp_seconds{{environment="prod",service="payment",version="1.2"}} '
+        f"{int(T0.timestamp()) + 120}\n"
+    ) in text
 
 
 def test_ledger_exposition_reads_a_real_ledger(tmp_path: Path) -> None:
@@ -116,15 +154,28 @@ def test_ledger_exposition_reads_a_real_ledger(tmp_path: Path) -> None:
 def test_logs_of_many_slots_merge_by_time_and_follow_one_request() -> None:
     def line(svc: str, slot: str, sec: int, rid: str, msg: str) -> LogLine:
         ts = (T0 + timedelta(seconds=sec)).isoformat().replace("+00:00", "Z")
-        return LogLine(svc, slot, None, json.dumps({"ts": ts, "level": "info", "service": svc, "request_id": rid,
-                                                    "message": msg, "status": 200}))
+        return LogLine(
+            svc,
+            slot,
+            None,
+            json.dumps(
+                {"ts": ts, "level": "info", "service": svc, "request_id": rid, "message": msg, "status": 200}
+            ),
+        )
 
-    lines = [line("payment", "blue", 3, "r1", "charged"), line("enrollment", "green", 1, "r1", "enrol asked"),
-             line("enrollment", "green", 5, "r2", "other"), LogLine("payment", "blue", T0, "uvicorn started"),
-             line("enrollment", "blue", 4, "r1", "enrolled")]
+    lines = [
+        line("payment", "blue", 3, "r1", "charged"),
+        line("enrollment", "green", 1, "r1", "enrol asked"),
+        line("enrollment", "green", 5, "r2", "other"),
+        LogLine("payment", "blue", T0, "uvicorn started"),
+        line("enrollment", "blue", 4, "r1", "enrolled"),
+    ]
     followed = merge(lines, request_id="r1")
     assert [(r.service, r.slot, r.message) for r in followed] == [
-        ("enrollment", "green", "enrol asked"), ("payment", "blue", "charged"), ("enrollment", "blue", "enrolled")]
+        ("enrollment", "green", "enrol asked"),
+        ("payment", "blue", "charged"),
+        ("enrollment", "blue", "enrolled"),
+    ]
     everything = merge(lines)
     assert [r.message for r in everything][0] == "uvicorn started" and everything[0].level == "raw"
     assert [r.message for r in merge(lines, since=T0 + timedelta(seconds=4))] == ["enrolled", "other"]
@@ -136,8 +187,12 @@ def test_dashboards_validate_against_grafanas_published_schema() -> None:
     schema = json.loads((DATA / "grafana-dashboard.jsonschema.json").read_text())
     validator = jsonschema.Draft7Validator(schema)
     docs = dashboards("prod")
-    assert sorted(docs) == ["coursectl-application.json", "coursectl-business.json", "coursectl-infrastructure.json",
-                            "coursectl-jenkins.json"]
+    assert sorted(docs) == [
+        "coursectl-application.json",
+        "coursectl-business.json",
+        "coursectl-infrastructure.json",
+        "coursectl-jenkins.json",
+    ]
     for name, doc in docs.items():
         errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(doc)]
         assert errors == [], name
@@ -154,9 +209,13 @@ def test_dashboards_validate_against_grafanas_published_schema() -> None:
 def test_deployment_annotations_for_grafanas_api() -> None:
     rows = [(7, "payment", "prod", "1.4.2", "0123456789abcdef", "succeeded", 1_700_000_000.5)]
     [a, b] = deployment_annotations(rows, dashboard_uids=["d1", "d2"])
-    assert a == {"dashboardUID": "d1", "time": 1_700_000_000_500, "timeEnd": 1_700_000_000_500,
-                 "tags": ["deployment", "service:payment", "environment:prod", "status:succeeded", "ledger:7"],
-                 "text": "payment 1.4.2 → prod: succeeded (0123456789ab)"}
+    assert a == {
+        "dashboardUID": "d1",
+        "time": 1_700_000_000_500,
+        "timeEnd": 1_700_000_000_500,
+        "tags": ["deployment", "service:payment", "environment:prod", "status:succeeded", "ledger:7"],
+        "text": "payment 1.4.2 → prod: succeeded (0123456789ab)",
+    }
     assert b["dashboardUID"] == "d2"
 
 
