@@ -184,6 +184,7 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
     )
     file_sd = Path(env.file_sd_dir) if env.file_sd_dir else (
         Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd")
+    write_edge_monitoring(file_sd, env_name, env.edge, config.observability.probes)
     if env.target == "process":
         from coursectl.testing.process_target import ProcessTarget
 
@@ -209,6 +210,25 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
             sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}")
         metrics = PrometheusMetrics(url)
     return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url)
+
+
+def write_edge_monitoring(file_sd: Path, env_name: str, edge: Any, probes: list[str]) -> None:
+    """Prometheus targets of an environment's edge: its HAProxy exporter (``edge-<env>.json``, service ``edge``) and
+    the blackbox probes of its public routes (``probes/<env>.json``). Never fails a rollout: a problem is logged."""
+    import logging
+
+    from coursectl.observability.alertmanager import edge_targets, probe_targets
+    from coursectl.sandbox import remove_targets, write_targets
+
+    try:
+        write_targets(file_sd, f"edge-{env_name}", edge_targets(env_name, edge.stats_bind))
+        groups = probe_targets({env_name: edge.bind}, probes)
+        if groups:
+            write_targets(file_sd / "probes", env_name, groups)
+        else:
+            remove_targets(file_sd / "probes", env_name)
+    except Exception as exc:  # monitoring files must never stop a deployment
+        logging.getLogger(__name__).warning("could not write the edge's Prometheus targets in %s: %s", file_sd, exc)
 
 
 def stop_edges(state_dir: Path) -> list[str]:
