@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -183,12 +184,20 @@ class Sandbox:
             changes += started
         if s.receiver_argv:
             argv = s.receiver_argv
+            current = manifest.get("receiver")
+            if current and current.started_by_us and current.extra.get("argv") not in (None, list(argv)):
+                self._stop_entry("receiver", current)  # another configuration: restart it with this one
+                manifest.drop("receiver")
+                changes.append("receiver: stopped, to start it with the new configuration")
             changes += self._up_daemon(
                 manifest, "receiver", port=s.receiver_port, healthy=monitoring.receiver_healthy,
                 start=lambda: monitoring.start_receiver(argv, self.dir, port=s.receiver_port,
                                                         timeout=s.start_timeout),
                 address=self.receiver_url(), say=say,
             )  # fmt: skip
+            entry = manifest.get("receiver")
+            if entry and entry.started_by_us and entry.extra.get("argv") != list(argv):
+                manifest.set("receiver", dataclasses.replace(entry, extra={**entry.extra, "argv": list(argv)}))
         return changes
 
     def _forget_stale(self, manifest: Manifest) -> list[str]:

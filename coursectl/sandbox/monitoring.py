@@ -57,6 +57,10 @@ def _alertmanager_argv(binary: str, sandbox_dir: Path, port: int) -> list[str]:
     ]
 
 
+def _alertmanager_prepare(sandbox_dir: Path, port: int) -> None:
+    (alertmanager_dir(sandbox_dir) / "data").mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def _blackbox_argv(binary: str, sandbox_dir: Path, port: int) -> list[str]:
     return [
         binary,
