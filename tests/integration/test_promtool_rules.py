@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rules") / "out"
     result = subprocess.run(
         [
-            str(REPO / ".venv" / "bin" / "python"),
+            sys.executable,
             "-m",
             "coursectl",
             "-c",
