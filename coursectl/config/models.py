@@ -342,7 +342,7 @@ class NotificationsConfig(Strict):
     slack: SlackConfig | None = None
     email: EmailConfig | None = None
     events: list[str] = Field(
-        default_factory=lambda: ["deploy", "rollback", "gate", "backup", "lock", "build"],
+        default_factory=lambda: ["deploy", "rollback", "gate", "backup", "lock", "build", "alert"],
         description="events of the default route (every configured channel) when no routes are given",
     )
     routes: list[RouteConfig] = Field(default_factory=list, description="event routing; default: one route")
