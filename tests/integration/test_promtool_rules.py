@@ -82,6 +82,12 @@ def test_a_wrong_burn_rate_fails_the_generated_tests(rendered: Path) -> None:
         rules.write_text(original.replace("(14.4 * 0.001)", "(12 * 0.001)"))  # pages too early: 0.9x must not
         result = _promtool_test(rendered / "tests", "slo-payment-availability-page-1h.test.yml")
         assert result.returncode != 0
+        from coursectl.api.observability import check_files
+        from coursectl.errors import GateBlocked
+
+        with pytest.raises(GateBlocked) as info:  # `render --check` exits 6 and names the failure
+            check_files(rendered)
+        assert info.value.exit_code == 6 and "promtool test rules failed" in info.value.message
         rules.write_text(original)
         assert _promtool_test(rendered / "tests", "slo-payment-availability-page-1h.test.yml").returncode == 0
     finally:
