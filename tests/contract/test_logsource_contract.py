@@ -1,15 +1,14 @@
-"""The LogSource contract, run against every implementation: the process target's log files and docker containers
-(on the sandbox's real engine, containers of the base image writing JSON lines)."""
+"""The LogSource contract, run against every implementation: the process target's log files here, docker
+containers (on the sandbox's real engine, base-image containers writing JSON lines) in
+``tests/integration/test_logsource_docker.py``, which runs these same tests with its own ``rig``."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -48,45 +47,9 @@ def _files(tmp_path: Path) -> Iterator[Rig]:
     yield Rig(FileLogs(tmp_path), stamps=False)
 
 
-def _docker(request: pytest.FixtureRequest) -> Iterator[Rig]:
-    from coursectl.adapters.docker_logs import DockerLogs
-
-    sandbox = request.getfixturevalue("sandbox")
-    client = request.getfixturevalue("docker_client")
-    env = f"contract-{int(time.time())}"
-    containers: list[Any] = []
-    try:
-        for (svc, slot), lines in LINES.items():
-            script = "".join(f"print({_json(svc, r, m)!r}, flush=True)\n" for r, m in lines)
-            containers.append(
-                client.containers.run(
-                    sandbox.settings.base_image,
-                    ["python3", "-c", script],
-                    detach=True,
-                    network_mode="host",
-                    labels={
-                        "coursectl.managed": "true",
-                        "coursectl.environment": env,
-                        "coursectl.service": svc,
-                        "coursectl.slot": slot,
-                    },
-                    name=f"logcontract-{env}-{svc}-{slot}",
-                )
-            )
-        for c in containers:
-            c.wait(timeout=60)
-        yield Rig(DockerLogs(environment=env, docker_host=sandbox.docker_host()), stamps=True)
-    finally:
-        for c in containers:
-            c.remove(force=True)
-
-
-@pytest.fixture(params=["files", pytest.param("docker", marks=pytest.mark.integration)])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    if request.param == "files":
-        yield from _files(tmp_path)
-    else:
-        yield from _docker(request)
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    yield from _files(tmp_path)
 
 
 def test_reads_every_slot_of_the_service_and_only_that_service(rig: Rig) -> None:
