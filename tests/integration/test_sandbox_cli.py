@@ -50,6 +50,8 @@ def test_up_again_is_a_reported_no_op(sandbox_config: Path, capsys: pytest.Captu
 def test_status_shows_every_component_with_address_and_health(
     sandbox: Sandbox, sandbox_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["-c", str(sandbox_config), "sandbox", "up", "-o", "quiet"]) == 0  # its receiver runs
+    capsys.readouterr()
     assert main(["-c", str(sandbox_config), "sandbox", "status"]) == 0
     out = capsys.readouterr().out
     for needle in (sandbox.registry_address(), sandbox.prometheus_url(), sandbox.settings.base_image,
