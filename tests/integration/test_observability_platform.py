@@ -45,9 +45,10 @@ class Stack:
     request_id: str
     http_get: Any
 
-    def query(self, promql: str) -> dict[str, Any]:
+    def query(self, promql: str, at: float | None = None) -> dict[str, Any]:
+        when = f"&time={at}" if at is not None else ""
         status, body = self.http_get(
-            f"{self.box.prometheus_url()}/api/v1/query?query={urllib.parse.quote(promql)}"
+            f"{self.box.prometheus_url()}/api/v1/query?query={urllib.parse.quote(promql)}{when}"
         )
         assert isinstance(body, dict), body
         body["_status"] = status
@@ -289,7 +290,9 @@ def test_uptime_comes_from_the_blackbox_probes_and_sees_the_edge_go_down(
     assert stack.platform.edge is not None
     stack.platform.edge.stop()  # users can no longer reach the platform
     deadline = time.monotonic() + 60
-    while not stack.query(f'probe_success{{job="blackbox", environment="{ENV}"}} == 0')["data"]["result"]:
+    # a failed probe stored at least a second ago (the report's window ends at the current whole second)
+    failed = f'min_over_time(probe_success{{job="blackbox", environment="{ENV}"}}[1m]) == 0'
+    while not stack.query(failed, at=int(time.time()) - 1)["data"]["result"]:
         assert time.monotonic() < deadline, "the probe never saw the edge down"
         time.sleep(1)
     monkeypatch.setenv("COURSECTL_STATE_DIR", str(stack.box.state_dir))
