@@ -187,10 +187,13 @@ NOTIFY_EVENTS = (
     "backup.succeeded",
     "backup.failed",
     "lock.takeover",
+    "alert.firing",
+    "alert.resolved",
     "test",
 )
 """Every event coursectl announces. A route may name an event or its family (``deploy`` is every ``deploy.*``).
-``deploy.progress`` only updates a message already posted for the same rollout (Slack with a bot token)."""
+``deploy.progress`` only updates a message already posted for the same rollout (Slack with a bot token).
+``alert.*`` are Prometheus alerts that Alertmanager handed to ``coursectl observability receive``."""
 
 NOTIFY_SEVERITIES = ("info", "warning", "critical")
 
@@ -198,6 +201,16 @@ NOTIFY_SEVERITIES = ("info", "warning", "critical")
 def severity_level(value: str) -> int:
     """0 for info, 1 for warning, 2 for critical (unknown text ranks as info)."""
     return NOTIFY_SEVERITIES.index(value) if value in NOTIFY_SEVERITIES else 0
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a slot wrote: which service and slot, when the runtime stamped it (None: not stamped), the text."""
+
+    service: str
+    slot: str
+    time: datetime | None
+    text: str
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from coursectl.domain import Delivery, Notification, RestoreRequest, RestoreResult, SourcePart, StoredObject
+from coursectl.domain import (
+    Delivery,
+    LogLine,
+    Notification,
+    RestoreRequest,
+    RestoreResult,
+    SourcePart,
+    StoredObject,
+)
 
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import BuildResult, PushResult
@@ -333,3 +341,19 @@ class BackupSource(Protocol):
     def describe_target(self, request: RestoreRequest, facts: Mapping[str, Any]) -> str:
         """Where ``request`` would restore to, for confirmations and dry runs (reads only)."""
         ...
+
+
+class LogSource(Protocol):
+    """Where the log lines of a service's slots are read (docker containers; Kubernetes pods later).
+
+    ``read`` returns the lines the service's slots (only ``slot`` when given) wrote, each with its service,
+    slot, the time the runtime stamped it (None when it does not stamp lines) and the text as written; oldest
+    first within one slot. A source that stamps lines leaves out those before ``since``; one that does not
+    returns them all (the JSON lines carry their own time, and the merge filters on it). A service with no slot
+    gives [].
+    The runtime's failures raise coursectl errors (``PreconditionError`` when it does not answer).
+    A Kubernetes source lists pods by the ``coursectl.io/service`` label and reads each container's log with
+    ``timestamps=True`` and ``since_seconds``.
+    """
+
+    def read(self, service: str, *, since: datetime | None = None, slot: str | None = None) -> list[LogLine]: ...

@@ -201,7 +201,13 @@ def _sandbox(state_dir: Path, config: Any = None) -> Any:
         return Sandbox(
             state_dir,
             SandboxSettings(
-                registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port, base_image=cfg.base_image
+                registry_port=cfg.registry_port,
+                prometheus_port=cfg.prometheus_port,
+                base_image=cfg.base_image,
+                alertmanager_port=cfg.alertmanager_port,
+                blackbox_port=cfg.blackbox_port,
+                node_exporter_port=cfg.node_exporter_port,
+                receiver_port=cfg.receiver_port,
             ),
         )
     except Exception:  # a half-built sandbox: fall back to the configuration's defaults
@@ -234,6 +240,7 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True, kubeco
         if env.file_sd_dir
         else (Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd")
     )
+    write_edge_monitoring(file_sd, env_name, env.edge, config.observability.probes)
     if env.target == "process":
         from coursectl.testing.process_target import ProcessTarget
 
@@ -284,8 +291,12 @@ def kube_api(loaded: Any, *, kubeconfig: str | None = None, environ: Mapping[str
 
     env = loaded.environment
     k8s = env.kubernetes
-    access = Access(context=env.context, namespace=str(env.namespace), kubeconfig=kubeconfig or k8s.kubeconfig,
-                    request_timeout=k8s.request_timeout)
+    access = Access(
+        context=env.context,
+        namespace=str(env.namespace),
+        kubeconfig=kubeconfig or k8s.kubeconfig,
+        request_timeout=k8s.request_timeout,
+    )
     return KubeApi(access, environ=environ)
 
 
@@ -321,6 +332,28 @@ def kubernetes_rig(
         service_urls={f"{name.upper()}_URL": f"http://{name}:{svc.port}" for name, svc in config.services.items()},
         in_place=("rolling", "recreate"),
     )
+
+
+def write_edge_monitoring(file_sd: Path, env_name: str, edge: Any, probes: list[str]) -> None:
+    """Prometheus targets of an environment's edge: its HAProxy exporter (``edge-<env>.json``, service
+    ``edge``) and the blackbox probes of its public routes (``probes/<env>.json``). Never fails a rollout: a
+    problem is logged."""
+    import logging
+
+    from coursectl.observability.alertmanager import edge_targets, probe_targets
+    from coursectl.sandbox import remove_targets, write_targets
+
+    try:
+        write_targets(file_sd, f"edge-{env_name}", edge_targets(env_name, edge.stats_bind))
+        groups = probe_targets({env_name: edge.bind}, probes)
+        if groups:
+            write_targets(file_sd / "probes", env_name, groups)
+        else:
+            remove_targets(file_sd / "probes", env_name)
+    except Exception as exc:  # monitoring files must never stop a deployment
+        logging.getLogger(__name__).warning(
+            "could not write the edge's Prometheus targets in %s: %s", file_sd, exc
+        )
 
 
 def stop_edges(state_dir: Path) -> list[str]:
@@ -627,3 +660,24 @@ def backup_context(
         progress=progress,
         on_outcome=on_outcome,
     )
+
+
+def log_source(loaded: Any, state_dir: Path) -> Any:
+    """The LogSource of the selected environment: docker containers, the process target's log files; the
+    kubernetes target has none yet (exit 4 says what it would need)."""
+    from coursectl.errors import PreconditionError
+
+    env, env_name = loaded.environment, loaded.env_name
+    if env.target == "kubernetes":
+        raise PreconditionError(
+            f"environment {env_name} uses the kubernetes target, whose logs coursectl cannot read yet",
+            hint="kubectl logs -l coursectl.io/service=SERVICE --all-containers --timestamps --since=10m | "
+            "jq 'select(.request_id == \"ID\")'",
+        )
+    if env.target == "process":
+        from coursectl.adapters.file_logs import FileLogs
+
+        return FileLogs(state_dir / "slots" / env_name)
+    from coursectl.adapters.docker_logs import DockerLogs
+
+    return DockerLogs(environment=env_name, docker_host=docker_host(loaded, state_dir))

@@ -18,8 +18,10 @@ from coursectl.cli import k8s as k8s_cmd
 from coursectl.cli import ledger as ledger_cmd
 from coursectl.cli import loadtest as loadtest_cmd
 from coursectl.cli import lock as lock_cmd
+from coursectl.cli import logs as logs_cmd
 from coursectl.cli import metrics as metrics_cmd
 from coursectl.cli import notify as notify_cmd
+from coursectl.cli import observability as observability_cmd
 from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
@@ -47,7 +49,9 @@ def build_app() -> typer.Typer:
     app.add_typer(sbom_cmd.app, name="sbom")
     app.add_typer(backup_cmd.app, name="backup")
     app.add_typer(k8s_cmd.app, name="k8s")
+    app.add_typer(observability_cmd.app, name="observability")
     history_cmd.register(app)
+    app.command("logs")(logs_cmd.logs)
     build_cmd.register(app)
     scan_cmd.register(app)
     quality_gate_cmd.register(app)

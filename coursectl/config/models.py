@@ -418,7 +418,7 @@ class NotificationsConfig(Strict):
     slack: SlackConfig | None = None
     email: EmailConfig | None = None
     events: list[str] = Field(
-        default_factory=lambda: ["deploy", "rollback", "gate", "backup", "lock", "build"],
+        default_factory=lambda: ["deploy", "rollback", "gate", "backup", "lock", "build", "alert"],
         description="events of the default route (every configured channel) when no routes are given",
     )
     routes: list[RouteConfig] = Field(default_factory=list, description="event routing; default: one route")
@@ -443,11 +443,113 @@ class NotificationsConfig(Strict):
 
 
 class SandboxConfig(Strict):
-    """The local sandbox: private engine, registry, Prometheus and base image."""
+    """The local sandbox: private engine, registry, Prometheus, Alertmanager, exporters and base image."""
 
     registry_port: Port = 5000
     prometheus_port: Port = 9090
+    alertmanager_port: Port = 9093
+    blackbox_port: Port = 9115
+    node_exporter_port: Port = 9100
+    receiver_port: Port = Field(9097, description="coursectl's Alertmanager webhook receiver and ledger exporter")
     base_image: str = "coursectl/base:bookworm"
+
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""The bucket bounds of the platform's ``http_request_duration_seconds`` histogram (course_common.metrics)."""
+
+
+class SLOConfig(Strict):
+    """One service level objective: a share of good requests over a rolling window."""
+
+    name: str = Field(description="lower-case name, e.g. course-availability (the slo label of its series)")
+    service: str = Field(description="a service of the platform, or 'edge' for what users get through the edge")
+    sli: Literal["availability", "latency"] = Field(
+        description="availability: requests not answered 5xx; latency: requests answered within threshold"
+    )
+    objective: float = Field(gt=0, lt=1, description="e.g. 0.999 (99.9 % of requests good)")
+    window: Duration = Field(30 * 86400.0, description="rolling window of the objective, 7d..90d")
+    threshold: Duration | None = Field(
+        None, description="latency SLIs: a good request is answered within this (a histogram bucket bound)"
+    )
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _slo_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("lower-case letters, digits and '-', starting with a letter")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window_range(cls, value: float) -> float:
+        if not 7 * 86400 <= value <= 90 * 86400:
+            raise ValueError("the window must be between 7d and 90d (the burn-rate windows reach 3 days)")
+        return value
+
+    @model_validator(mode="after")
+    def _threshold(self) -> SLOConfig:
+        if self.sli == "latency":
+            if self.threshold is None:
+                raise ValueError(f"latency SLO {self.name!r} needs a threshold (e.g. 500ms)")
+            if not any(abs(self.threshold - b) < 1e-9 for b in LATENCY_BUCKETS):
+                bounds = ", ".join(f"{b:g}s" for b in LATENCY_BUCKETS)
+                raise ValueError(
+                    f"latency SLO {self.name!r}: threshold {self.threshold:g}s is not a bucket bound of "
+                    f"http_request_duration_seconds ({bounds})"
+                )
+        elif self.threshold is not None:
+            raise ValueError(f"availability SLO {self.name!r} takes no threshold")
+        return self
+
+
+class AlertThresholds(Strict):
+    """The plain alerts: what is too much, and for how long before it fires."""
+
+    service_down_for: Duration = Field(60.0, description="a scrape target down this long fires ServiceDown")
+    error_rate: float = Field(0.05, gt=0, le=1, description="share of 5xx answers of a service (5-minute rate)")
+    error_rate_for: Duration = 300.0
+    latency_p95: Duration = Field(1.0, description="95th percentile latency of a service")
+    latency_for: Duration = 600.0
+    queue_messages: int = Field(1000, ge=1, description="RabbitMQ messages ready in one queue")
+    queue_for: Duration = 600.0
+    backup_max_age: Duration = Field(26 * 3600.0, description="no good backup of a source for this long")
+    backup_sources: list[str] = Field(
+        default_factory=list, description="sources that must have backups (their absence alerts too)"
+    )
+    lock_grace: Duration = Field(300.0, description="a deploy lock this long past its expiry fires")
+    probe_failed_for: Duration = Field(120.0, description="an edge route failing its blackbox probe this long")
+
+
+class AlertmanagerRouting(Strict):
+    """How Alertmanager groups and repeats alerts before handing them to coursectl's receiver."""
+
+    group_wait: Duration = 30.0
+    group_interval: Duration = 300.0
+    repeat_interval: Duration = 4 * 3600.0
+    receiver_url: str | None = Field(
+        None, description="coursectl's webhook receiver; default http://127.0.0.1:<sandbox.receiver_port>"
+    )
+
+
+class ObservabilityConfig(Strict):
+    """Alert rules, probes and dashboards rendered by `coursectl observability`."""
+
+    evaluation_interval: Duration = Field(30.0, description="how often Prometheus evaluates the rules")
+    alerts: AlertThresholds = Field(default_factory=AlertThresholds)
+    alertmanager: AlertmanagerRouting = Field(default_factory=AlertmanagerRouting)
+    probes: list[str] = Field(
+        default_factory=list, description="public edge paths the blackbox exporter probes (e.g. /api/course/courses)"
+    )
+    dashboard_url: str = Field("http://127.0.0.1:3000", description="Grafana base URL used in alert links")
+
+    @field_validator("probes")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not p.startswith("/") or any(c.isspace() for c in p)]
+        if bad:
+            raise ValueError(f"probes are paths on the edge starting with '/': {', '.join(map(repr, bad))}")
+        return value
 
 
 class PrometheusSource(Strict):
@@ -455,8 +557,9 @@ class PrometheusSource(Strict):
 
     url: str = Field(description="base URL, e.g. http://127.0.0.1:9090")
     query: str = Field(
-        "avg(avg_over_time(up[{window}]))",
-        description="PromQL giving availability 0..1 over the window; {window} becomes e.g. 2592000s",
+        'avg(avg_over_time(probe_success{job="blackbox"}[{window}]))',
+        description="PromQL giving availability 0..1 over the window; {window} becomes e.g. 2592000s. The default "
+        "is the share of successful blackbox probes of the edge's public routes (what users would see)",
     )
     timeout: Duration = 10.0
 
@@ -733,6 +836,8 @@ class Config(Strict):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     backups: BackupsConfig | None = None
+    slos: list[SLOConfig] = Field(default_factory=list, description="service level objectives (alerts from them)")
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @field_validator("services", "environments")
     @classmethod
@@ -761,6 +866,13 @@ class Config(Strict):
                     raise ValueError(f"environments {places[where]} and {name} both use namespace {env.namespace} "
                                      f"of context {env.context}: each kubernetes environment needs its own")
                 places[where] = name
+        seen: set[str] = set()
+        for i, slo in enumerate(self.slos):
+            if slo.service != "edge" and slo.service not in self.services:
+                raise ValueError(f"slos[{i}].service: {slo.service!r} is neither a service nor 'edge'")
+            if slo.name in seen:
+                raise ValueError(f"slos[{i}].name: {slo.name!r} is used twice")
+            seen.add(slo.name)
         ports: dict[int, str] = {}
         for name, service in self.services.items():
             unknown = [c for c in service.callers if c not in self.services]
