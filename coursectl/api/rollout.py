@@ -37,6 +37,7 @@ class RolloutContext:
     actor: str = field(default_factory=current_actor)
     rig_factory: Callable[..., Any] | None = None
     on_change: Callable[[RolloutState], None] | None = None
+    kubeconfig: str | None = None  # kubernetes: --kubeconfig (else the environment's, KUBECONFIG, ~/.kube)
     _rig: Any = None
 
     @property
@@ -59,7 +60,8 @@ class RolloutContext:
             else:
                 from coursectl.wiring import build_rig
 
-                self._rig = build_rig(self.loaded, self.state_dir, with_metrics=with_metrics)
+                self._rig = build_rig(self.loaded, self.state_dir, with_metrics=with_metrics,
+                                      kubeconfig=self.kubeconfig)
         return self._rig
 
     @property
@@ -154,13 +156,16 @@ def _acquire(
 
 def slot_env(ctx: RolloutContext, service: str) -> dict[str, str]:
     """The environment of a slot: every service reached through the edge (``<SERVICE>_URL``, so calls follow
-    the live slot), then the service's own ``env`` from the configuration, then its ``secrets`` resolved (from
-    the environment, a file, or the state directory's secrets.env; AuthError naming one that is not set)."""
+    the live slot), then the service's own ``env`` from the configuration, then (docker and process targets) its
+    ``secrets`` resolved from the environment, a file or the state directory's secrets.env (AuthError naming one
+    that is not set)."""
     edge = f"http://{ctx.env.edge.bind}"
-    urls = {f"{name.upper()}_URL": edge for name in ctx.config.services}
+    urls = getattr(ctx.rig(), "service_urls", None) or {f"{n.upper()}_URL": edge for n in ctx.config.services}
     svc = ctx.service(service)
-    secrets_file = ctx.state_dir / "secrets.env"
-    secrets = {name: ref.resolve(secrets_file=secrets_file) for name, ref in svc.secrets.items()}
+    secrets: dict[str, str] = {}
+    if ctx.env.target != "kubernetes":  # there the pods read them from a Secret (render/kubernetes.py)
+        secrets_file = ctx.state_dir / "secrets.env"
+        secrets = {name: ref.resolve(secrets_file=secrets_file) for name, ref in svc.secrets.items()}
     return {**urls, **dict(svc.env), **secrets}
 
 
@@ -235,8 +240,8 @@ def _live(ctx: RolloutContext, service: str) -> tuple[dict[str, int], dict[str, 
     for slot in stale:
         log.warning("%s: the edge routes to %s, which does not run: removing it from the edge", service, slot)
         rig.router.remove(service, slot)
-    if stale:
-        weights = rig.router.weights(service)
+    if stale:  # a router that cannot route nowhere (a Service keeps its selector) still names it: left out
+        weights = {slot: w for slot, w in rig.router.weights(service).items() if slot in running}
     return weights, running
 
 
@@ -273,6 +278,11 @@ def resolve_artifact(ctx: RolloutContext, service: str, version: str | None, dig
     }
 
 
+def _in_place(ctx: RolloutContext, strategy: str) -> bool:
+    """Whether the target runs ``strategy`` by updating the live slot itself (kubernetes rolling/recreate)."""
+    return strategy in (getattr(ctx.rig(), "in_place", None) or ())
+
+
 def default_canary_steps(interval: float) -> list[tuple[int | None, float | None]]:
     """Steps of a canary environment that gives none: never promote without analysis."""
     return [(20, 3 * interval), (50, 3 * interval)]
@@ -299,6 +309,7 @@ def plan_deploy(
         service=service,
         version=artifact["version"],
         strategy=strategy or env.strategy,
+        in_place=_in_place(ctx, strategy or env.strategy),
         weights=weights,
         running=running,
         canary_steps=steps,
@@ -490,6 +501,8 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
             active.phase, active.message = FAILED, f"superseded by a rollback to {to_version} by {ctx.actor}"
             active.finished_at = _stamp()
             ctx.store.save(active)
+            if ctx.on_change:  # observers (notifications) see this end too
+                ctx.on_change(active)
             ctx.store.event(
                 "deployment",
                 active,
@@ -548,6 +561,7 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
                 running=running,
                 kind="rollback",
                 analyze=False,
+                in_place=_in_place(ctx, ctx.env.strategy),
                 scale_down_delay=0.0,
                 post_analysis=None,
                 **{k: v for k, v in common.items() if k != "stable_version"},
@@ -667,27 +681,34 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
     """Per service: live version, digest, slots, weights, health, lock — without Prometheus or the registry."""
     rig = ctx.rig(with_metrics=False)
     names = list(services or sorted(ctx.config.services))
+    for name in names:
+        ctx.service(name)
+    snap = rig.snapshot(names) if getattr(rig, "snapshot", None) else None  # one read per kind (kubernetes)
+    probe = getattr(rig, "probe_slots", True)
     problems: list[str] = []
     edge_up = True
     try:
         edge_up = rig.router.running() if hasattr(rig.router, "running") else True
     except Exception:
         edge_up = False
-    if not edge_up:
+    if not edge_up and snap is None:
         problems.append("the edge is not running")
     out = []
     for name in names:
         svc = ctx.service(name)
         weights: dict[str, int] = {}
-        try:
-            weights = rig.router.weights(name) if edge_up else {}
-        except Exception as exc:
-            problems.append(f"{name}: edge: {exc}")
-        try:
-            slots = rig.target.slots(name)
-        except Exception as exc:
-            slots = []
-            problems.append(f"{name}: target: {getattr(exc, 'message', exc)}")
+        if snap is not None:
+            slots, weights = snap[name]
+        else:
+            try:
+                weights = rig.router.weights(name) if edge_up else {}
+            except Exception as exc:
+                problems.append(f"{name}: edge: {exc}")
+            try:
+                slots = rig.target.slots(name)
+            except Exception as exc:
+                slots = []
+                problems.append(f"{name}: target: {getattr(exc, 'message', exc)}")
         live = live_slot(weights, sorted(s.slot for s in slots if s.running))
         by_slot = {s.slot: s for s in slots}
         if live and live not in by_slot:
@@ -695,7 +716,7 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
             live = None
         slot_rows = []
         for s in slots:
-            healthy = s.running and _probe(s.host, s.port, svc.health)
+            healthy = s.running and (_probe(s.host, s.port, svc.health) if probe else s.ready)
             slot_rows.append(dict(s.to_dict(), healthy=healthy, weight=weights.get(s.slot, 0)))
         health = (
             "down"
