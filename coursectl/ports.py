@@ -67,6 +67,23 @@ class Builder(Protocol):
     ) -> PushResult: ...
 
 
+class CommandRunner(Protocol):
+    """Runs a command on the building machine: a step before an image build (``npm ci``, ``npm run build``).
+
+    Returns when the command succeeded; raises ToolMissing (exit 4) when its program is not installed,
+    ExternalTimeout after ``timeout`` seconds and ExternalError (exit 5, ``details['log_tail']``) when it fails.
+    """
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        timeout: float,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None: ...
+
+
 class Registry(Protocol):
     """An image registry (Docker Registry v2 API)."""
 

@@ -87,6 +87,7 @@ def image_service(
 ) -> ImageService:
     """The build/push/images use cases wired to the docker engine, the registry and git."""
     from coursectl.adapters import git
+    from coursectl.adapters.commands import LocalCommands
     from coursectl.api.build import ImageService
     from coursectl.render.image import source_url
 
@@ -109,6 +110,7 @@ def image_service(
         git_reader=git.state,
         environ=env,
         source=source_url(git.remote_url(root), fallback=config.project),
+        commands=LocalCommands(),
     )
 
 
@@ -230,6 +232,7 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True, kubeco
     edge = HAProxyEdge(
         state_dir / "edge" / env_name,
         services={name: svc.health for name, svc in config.services.items()},
+        routes={name: svc.route for name, svc in config.services.items() if svc.route},
         bind=env.edge.bind,
         stats_bind=env.edge.stats_bind,
         rate_limit_requests=env.edge.rate_limit_requests,

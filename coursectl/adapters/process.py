@@ -145,9 +145,29 @@ def spawn_daemon(
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
             (os.POSIX_SPAWN_DUP2, 1, 2),
+            *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()),
         ],
         setsid=True,
     )
+
+
+def _inherited_fds() -> list[int]:
+    """Descriptors above 2 this process inherited and would pass on (e.g. a ``flock`` lock's): a daemon that kept
+    one would hold that lock for as long as it runs."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return []
+    out = []
+    for fd in fds:
+        if fd <= 2:
+            continue
+        try:
+            if os.get_inheritable(fd):
+                out.append(fd)
+        except OSError:  # the descriptor listdir itself used, closed by now
+            continue
+    return sorted(out)
 
 
 def secret_pipe(text: str) -> int:

@@ -128,7 +128,7 @@ def release(
 ) -> ReleaseReport:
     """Release the platform (or ``services``) to the context's environment; the report, never an exit."""
     from coursectl.api import rollout as api
-    from coursectl.api.journey import run_journey
+    from coursectl.api.journey import journey_for
 
     began = time.monotonic()
     report = ReleaseReport(ctx.env_name)
@@ -200,17 +200,24 @@ def release(
                 report.deployed,
             )
         )
-        # 4. the journey through the edge (kubernetes: the environment's public_url, when it has one)
+        # 4. the journey through the edge (kubernetes: the environment's public_url, when it has one), and in a
+        #    browser when there is one
         if not status["edge_url"]:
             report.stages.append(ReleaseStage("journey", "skipped", "no public_url for this environment"))
             return report
         progress("journey smoke test through the edge")
-        result = (journey or run_journey)(status["edge_url"])
+        if journey is None:
+            journey = journey_for(
+                ctx.config, ctx.loaded.root, ctx.env.target, state_dir=ctx.state_dir,
+                artifacts=ctx.state_dir / "journey" / ctx.env_name,
+            )  # fmt: skip
+        result = journey(status["edge_url"])
+        skipped = [f"{s.name} {s.detail}" for s in result.steps if getattr(s, "skipped", False)]
         report.stages.append(
             ReleaseStage(
                 "journey",
                 "ok" if result.ok else "failed",
-                "; ".join(s.detail for s in result.steps if not s.ok) or "all steps passed",
+                "; ".join(s.detail for s in result.steps if not s.ok) or "; ".join(["all steps passed", *skipped]),
                 result.to_dict(),
             )
         )

@@ -156,10 +156,17 @@ def _acquire(
 
 def slot_env(ctx: RolloutContext, service: str) -> dict[str, str]:
     """The environment of a slot: every service reached through the edge (``<SERVICE>_URL``, so calls follow
-    the live slot), then the service's own ``env`` from the configuration."""
+    the live slot), then the service's own ``env`` from the configuration, then (docker and process targets) its
+    ``secrets`` resolved from the environment, a file or the state directory's secrets.env (AuthError naming one
+    that is not set)."""
     edge = f"http://{ctx.env.edge.bind}"
     urls = getattr(ctx.rig(), "service_urls", None) or {f"{n.upper()}_URL": edge for n in ctx.config.services}
-    return {**urls, **dict(ctx.service(service).env)}
+    svc = ctx.service(service)
+    secrets: dict[str, str] = {}
+    if ctx.env.target != "kubernetes":  # there the pods read them from a Secret (render/kubernetes.py)
+        secrets_file = ctx.state_dir / "secrets.env"
+        secrets = {name: ref.resolve(secrets_file=secrets_file) for name, ref in svc.secrets.items()}
+    return {**urls, **dict(svc.env), **secrets}
 
 
 def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] | None) -> Engine:

@@ -94,6 +94,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+class PrebuildConfig(Strict):
+    """Commands run on the building machine before a service's image is built (e.g. a front end's bundle)."""
+
+    run: list[list[str]] = Field(
+        min_length=1, description="argv lists run in order in the service folder, e.g. [[npm, ci], [npm, run, build]]"
+    )
+    outputs: list[str] = Field(
+        default_factory=list,
+        description="folders (relative to the service folder) the commands write: they reach the image but are not"
+        " build inputs (their sources are)",
+    )
+    timeout: Duration = Field(900.0, description="time allowed for all the commands together")
+
+    @field_validator("run")
+    @classmethod
+    def _argv(cls, value: list[list[str]]) -> list[list[str]]:
+        if any(not argv or not argv[0].strip() for argv in value):
+            raise ValueError("each command is a non-empty argv list such as [npm, ci]")
+        return value
+
+    @field_validator("outputs")
+    @classmethod
+    def _relative(cls, value: list[str]) -> list[str]:
+        bad = [o for o in value if not o.strip("/") or o.startswith("/") or ".." in o.split("/")]
+        if bad:
+            raise ValueError(f"outputs are folders inside the service folder, got {', '.join(map(repr, bad))}")
+        return [o.strip("/") for o in value]
+
+
 class ServiceConfig(Strict):
     """One service of the platform: where its code is and how it is reached."""
 
@@ -111,6 +140,24 @@ class ServiceConfig(Strict):
     callers: list[str] = Field(
         default_factory=list, description="services that call this one (kubernetes: its NetworkPolicy admits them)"
     )
+    route: str | None = Field(
+        None,
+        description="path prefix the edge sends to this service (default /api/<name>/); '/' makes it the edge's"
+        " default: every path no other service takes, except unknown /api/ paths",
+    )
+    shared: list[str] | None = Field(
+        None, description="shared folders this image includes (default: build.shared); [] for none"
+    )
+    prebuild: PrebuildConfig | None = Field(None, description="commands run before the image is built")
+
+    @field_validator("route")
+    @classmethod
+    def _route(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not re.fullmatch(r"/([A-Za-z0-9._~-]+/)*", value) or {".", ".."} & set(value.split("/"))
+        ):
+            raise ValueError("a route is a path prefix that starts and ends with '/', e.g. /api/user/ or /")
+        return value
 
 
 class RegistryConfig(Strict):
@@ -626,6 +673,24 @@ class MetricsConfig(Strict):
         return value
 
 
+class JourneyConfig(Strict):
+    """The user-journey smoke test after a release: over the API, and in a browser when one is there.
+
+    ``browser``: the storefront's browser journey — ``auto`` (when Chromium, Node.js and the storefront's npm
+    packages are present and the target runs real images), ``always`` (a missing piece fails), ``never``;
+    ``service``: whose folder holds ``e2e/journey.mjs``; ``chromium``: the browser it drives;
+    ``admin_email`` / ``admin_password``: an admin of the user service, so the journey can make a course to buy
+    (without them it buys a course the catalogue has).
+    """
+
+    browser: Literal["auto", "always", "never"] = "auto"
+    service: str = "storefront"
+    chromium: str = "/usr/bin/chromium"
+    admin_email: str | None = None
+    admin_password: SecretRef | None = None
+    timeout: Duration = 300.0
+
+
 # backups -------------------------------------------------------------------------------------------------------
 
 
@@ -835,6 +900,7 @@ class Config(Strict):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    journey: JourneyConfig = Field(default_factory=JourneyConfig)
     backups: BackupsConfig | None = None
     slos: list[SLOConfig] = Field(default_factory=list, description="service level objectives (alerts from them)")
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
@@ -853,6 +919,9 @@ class Config(Strict):
     def _cross_checks(self) -> Config:
         if self.default_environment and self.default_environment not in self.environments:
             raise ValueError(f"default_environment {self.default_environment!r} is not one of the environments")
+        defaults = [name for name, service in self.services.items() if service.route == "/"]
+        if len(defaults) > 1:
+            raise ValueError(f"only one service can have route '/' (the edge's default), not {', '.join(defaults)}")
         for i, route in enumerate(self.notifications.routes):
             unknown = [e for e in route.environments if e not in self.environments]
             if unknown:

@@ -132,6 +132,11 @@ class Sandbox:
             changes.append(
                 f"registry: generated credentials for {creds.username} in {self.state_dir / 'secrets.env'}"
             )
+        if credentials.ensure_secret(self.state_dir, credentials.PLATFORM_ADMIN_KEY)[1]:
+            changes.append(
+                f"platform: generated the admin password {credentials.PLATFORM_ADMIN_KEY} in"
+                f" {self.state_dir / 'secrets.env'}"
+            )
         changes += self._up_daemon(
             manifest,
             "registry",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from coursectl.errors import ExternalError, ExternalTimeout
+from coursectl.errors import ExternalError, ExternalTimeout, ToolMissing
 from coursectl.ports import QueryResult, SlotSpec, SlotState
 
 
@@ -183,6 +183,39 @@ class ScriptedMetrics:
         if isinstance(value, Exception) or value == "error":
             return QueryResult(promql, error=str(value))
         return QueryResult(promql, value=value)
+
+
+class FakeCommands:
+    """Records the commands it is asked to run; ``fail`` maps a program to the exit code it fails with."""
+
+    def __init__(
+        self, fail: Mapping[str, int] | None = None, output: Sequence[str] = (), missing: Sequence[str] = ()
+    ):
+        self.calls: list[tuple[tuple[str, ...], str, float]] = []
+        self.fail = dict(fail or {})
+        self.output = list(output)
+        self.missing = set(missing)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Any,
+        timeout: float,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
+        if argv[0] in self.missing:
+            raise ToolMissing(f"{argv[0]} is not installed (not found on PATH)")
+        self.calls.append((tuple(argv), str(cwd), timeout))
+        for line in self.output:
+            if on_line is not None:
+                on_line(line)
+        code = self.fail.get(argv[0])
+        if code:
+            raise ExternalError(
+                f"{' '.join(argv)} failed in {cwd} with exit code {code}",
+                details={"argv": list(argv), "returncode": code, "log_tail": [*self.output, f"exit {code}"]},
+            )
 
 
 class FakeSbomGenerator:
