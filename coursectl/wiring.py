@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coursectl.domain import utcnow
-from coursectl.errors import PreconditionError
 
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
     from coursectl.api.build import ImageService, RegistryAccess
+    from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
     from coursectl.ports import Registry
 
@@ -87,6 +87,7 @@ def image_service(
 ) -> ImageService:
     """The build/push/images use cases wired to the docker engine, the registry and git."""
     from coursectl.adapters import git
+    from coursectl.adapters.commands import LocalCommands
     from coursectl.api.build import ImageService
     from coursectl.render.image import source_url
 
@@ -109,6 +110,52 @@ def image_service(
         git_reader=git.state,
         environ=env,
         source=source_url(git.remote_url(root), fallback=config.project),
+        commands=LocalCommands(),
+    )
+
+
+def sbom_service(
+    loaded: LoadedConfig,
+    *,
+    state_dir: Path,
+    ledger: Any,
+    environ: Mapping[str, str] | None = None,
+    generator: Any = None,
+    builder: Any = None,
+) -> SbomService:
+    """The SBOM use cases wired to syft (docker source through the engine of this environment, registry source
+    with the referenced credentials in syft's environment), the engine and the registry."""
+    from coursectl.adapters.syft import SyftGenerator
+    from coursectl.api.sbom import SbomService
+    from coursectl.errors import CoursectlError
+    from coursectl.render.syft import is_loopback
+
+    env = dict(os.environ if environ is None else environ)
+    config = loaded.config
+    host = docker_host(loaded, state_dir, env)
+    if generator is None:
+        try:
+            access = registry_access(config, state_dir, env)
+            user, password = access.username, access.password
+        except CoursectlError:  # no credentials: public or local images still work
+            user = password = None
+        generator = SyftGenerator(
+            timeout=config.sbom.timeout, docker_host=host, registry=config.registry.url, username=user,
+            password=password, insecure_http=config.registry.insecure or is_loopback(config.registry.url),
+        )  # fmt: skip
+
+    def registry() -> Registry:
+        access = registry_access(config, state_dir, env)
+        return registry_client(config, access)
+
+    return SbomService(
+        config=config,
+        root=loaded.root,
+        state_dir=state_dir,
+        ledger=ledger,
+        generator=generator,
+        builder=builder or docker_engine(loaded, state_dir, env),
+        registry=registry,
     )
 
 
@@ -180,6 +227,12 @@ class Rig:
     clock: Any
     edge_url: str
     need: str = ROLLOUT
+    fingerprints: bool = True  # the target records each slot's spec fingerprint (kubernetes: its template hash)
+    # kubernetes (the docker and process targets leave the defaults):
+    snapshot: Callable[[Sequence[str]], dict[str, tuple[list[Any], dict[str, int]]]] | None = None
+    probe_slots: bool = True  # status GETs each slot's health path (False: the target's readiness is read)
+    service_urls: dict[str, str] | None = None  # <SERVICE>_URL of the slots (default: the edge)
+    in_place: tuple[str, ...] = ()  # strategies the target runs by updating the live slot itself
 
 
 def _sandbox(state_dir: Path, config: Any = None) -> Any:
@@ -197,7 +250,13 @@ def _sandbox(state_dir: Path, config: Any = None) -> Any:
         return Sandbox(
             state_dir,
             SandboxSettings(
-                registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port, base_image=cfg.base_image
+                registry_port=cfg.registry_port,
+                prometheus_port=cfg.prometheus_port,
+                base_image=cfg.base_image,
+                alertmanager_port=cfg.alertmanager_port,
+                blackbox_port=cfg.blackbox_port,
+                node_exporter_port=cfg.node_exporter_port,
+                receiver_port=cfg.receiver_port,
             ),
         )
     except Exception:  # a half-built sandbox: fall back to the configuration's defaults
@@ -208,14 +267,24 @@ def service_ports(config: Any, env: Any) -> dict[str, int]:
     return {name: svc.port + env.port_offset for name, svc in config.services.items()}
 
 
+def _file_sd(loaded: Any, state_dir: Path) -> Path:
+    """Where the environment's Prometheus file_sd targets go: its ``file_sd_dir``, else the sandbox's."""
+    env = loaded.environment
+    if env.file_sd_dir:
+        return Path(env.file_sd_dir)
+    sandbox = _sandbox(state_dir, loaded.config)
+    return Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd"
+
+
 def edge_router(loaded: Any, state_dir: Path) -> Any:
-    """The HAProxy edge of the selected environment (the TrafficRouter)."""
+    """The HAProxy edge of the selected (docker or process) environment: its TrafficRouter."""
     from coursectl.adapters.haproxy import HAProxyEdge
 
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
     return HAProxyEdge(
         state_dir / "edge" / env_name,
         services={name: svc.health for name, svc in config.services.items()},
+        routes={name: svc.route for name, svc in config.services.items() if svc.route},
         bind=env.edge.bind,
         stats_bind=env.edge.stats_bind,
         rate_limit_requests=env.edge.rate_limit_requests,
@@ -224,15 +293,11 @@ def edge_router(loaded: Any, state_dir: Path) -> Any:
 
 
 def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
-    """The Target of the selected environment; with ``pull_credentials`` it logs in to the registry to pull."""
+    """The Target of the selected (docker or process) environment; with ``pull_credentials`` it logs in to the
+    registry to pull (never for ``status``, which must answer with the registry or ECR unreachable)."""
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
-    sandbox = _sandbox(state_dir, config)
     ports = service_ports(config, env)
-    file_sd = (
-        Path(env.file_sd_dir)
-        if env.file_sd_dir
-        else (Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd")
-    )
+    file_sd = _file_sd(loaded, state_dir)
     if env.target == "process":
         from coursectl.testing.process_target import ProcessTarget
 
@@ -244,6 +309,7 @@ def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
             environment=env_name,
             file_sd_dir=file_sd,
             data_dir=state_dir / "data" / env_name,
+            commands=env.process_commands,
         )
     from coursectl.adapters.docker_target import DockerTarget
 
@@ -275,7 +341,7 @@ def metrics_provider(loaded: Any, state_dir: Path) -> Any:
     return PrometheusMetrics(url)
 
 
-def build_rig(loaded: Any, state_dir: Path, *, need: str = ROLLOUT) -> Rig:
+def build_rig(loaded: Any, state_dir: Path, *, need: str = ROLLOUT, kubeconfig: str | None = None) -> Rig:
     """The adapters of the selected environment of ``loaded`` (a LoadedConfig) for ``need``.
 
     Each need gets its own rig (a use case asks for the one it needs; nothing half-built is reused): ``status``
@@ -283,16 +349,91 @@ def build_rig(loaded: Any, state_dir: Path, *, need: str = ROLLOUT) -> Rig:
     """
     if need not in NEEDS:
         raise ValueError(f"unknown need {need!r}")
-    env, env_name = loaded.environment, loaded.env_name
+    config, env, env_name = loaded.config, loaded.environment, loaded.env_name
     if env.target == "kubernetes":
-        raise PreconditionError(
-            f"environment {env_name} uses the kubernetes target, which this coursectl cannot roll out to yet",
-            hint="use a docker or process environment",
-        )
+        rig = kubernetes_rig(loaded, with_metrics=need == ROLLOUT, kubeconfig=kubeconfig)
+        rig.need = need
+        return rig
     edge = edge_router(loaded, state_dir)
+    write_edge_monitoring(_file_sd(loaded, state_dir), env_name, env.edge, config.observability.probes)
     target = slot_target(loaded, state_dir, pull_credentials=need == ROLLOUT)
     metrics = metrics_provider(loaded, state_dir) if need == ROLLOUT else None
     return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url, need=need)
+
+
+# kubernetes ----------------------------------------------------------------------------------------------
+
+
+def kube_api(loaded: Any, *, kubeconfig: str | None = None, environ: Mapping[str, str] | None = None) -> Any:
+    """The Kubernetes API client of the selected (kubernetes) environment."""
+    from coursectl.adapters.kubernetes_api import Access, KubeApi
+
+    env = loaded.environment
+    k8s = env.kubernetes
+    access = Access(
+        context=env.context,
+        namespace=str(env.namespace),
+        kubeconfig=kubeconfig or k8s.kubeconfig,
+        request_timeout=k8s.request_timeout,
+    )
+    return KubeApi(access, environ=environ)
+
+
+def kubernetes_rig(
+    loaded: Any, *, with_metrics: bool = True, kubeconfig: str | None = None, api: Any = None
+) -> Rig:
+    """Target (Deployments per slot) and router (Service selector, replica ratio or ingress-nginx canary) of a
+    kubernetes environment, sharing one API client; Prometheus when the environment names one."""
+    from coursectl.adapters.kubernetes_target import KubernetesTarget
+    from coursectl.adapters.kubernetes_traffic import KubernetesRouter, snapshot
+    from coursectl.render.kubernetes import ServiceInfo, Settings
+
+    config, env, env_name = loaded.config, loaded.environment, loaded.env_name
+    api = api or kube_api(loaded, kubeconfig=kubeconfig)
+    settings = Settings.from_config(config, env_name)
+    services = ServiceInfo.all_from_config(config)
+    clock = SystemClock()
+    target = KubernetesTarget(api, settings, services, smoke=env.kubernetes.smoke, clock=clock)
+    router = KubernetesRouter(api, target, mode=env.kubernetes.traffic, ready_timeout=env.ready_timeout)
+    metrics = None
+    if with_metrics and env.prometheus_url:
+        from coursectl.adapters.prometheus import PrometheusMetrics
+
+        metrics = PrometheusMetrics(env.prometheus_url)
+    return Rig(
+        target=target,
+        router=router,
+        metrics=metrics,
+        clock=clock,
+        edge_url=env.public_url or "",
+        snapshot=lambda names: snapshot(api, target, env.kubernetes.traffic, names),
+        probe_slots=False,
+        service_urls={f"{name.upper()}_URL": f"http://{name}:{svc.port}" for name, svc in config.services.items()},
+        in_place=("rolling", "recreate"),
+        fingerprints=False,
+    )
+
+
+def write_edge_monitoring(file_sd: Path, env_name: str, edge: Any, probes: list[str]) -> None:
+    """Prometheus targets of an environment's edge: its HAProxy exporter (``edge-<env>.json``, service
+    ``edge``) and the blackbox probes of its public routes (``probes/<env>.json``). Never fails a rollout: a
+    problem is logged."""
+    import logging
+
+    from coursectl.observability.alertmanager import edge_targets, probe_targets
+    from coursectl.sandbox import remove_targets, write_targets
+
+    try:
+        write_targets(file_sd, f"edge-{env_name}", edge_targets(env_name, edge.stats_bind))
+        groups = probe_targets({env_name: edge.bind}, probes)
+        if groups:
+            write_targets(file_sd / "probes", env_name, groups)
+        else:
+            remove_targets(file_sd / "probes", env_name)
+    except Exception as exc:  # monitoring files must never stop a deployment
+        logging.getLogger(__name__).warning(
+            "could not write the edge's Prometheus targets in %s: %s", file_sd, exc
+        )
 
 
 def stop_edges(state_dir: Path) -> list[str]:
@@ -311,3 +452,312 @@ def stop_edges(state_dir: Path) -> list[str]:
             edge.stop()
             stopped.append(f"edge {workdir.name}: stopped haproxy (pid {pid})")
     return stopped
+
+
+# notifications -----------------------------------------------------------------------------------------------
+
+
+def notifiers(
+    config: Any, state_dir: Path, environ: Mapping[str, str] | None = None, *, console: Any = None
+) -> dict[str, Any]:
+    """The configured channels as Notifier adapters. A channel whose secret is not available here becomes an
+    ``Unavailable`` one that says so at every send (recorded, reported) instead of failing the command."""
+    from coursectl.adapters.console_notifier import ConsoleNotifier
+    from coursectl.errors import CoursectlError
+    from coursectl.notify.dispatcher import Unavailable
+
+    cfg = config.notifications
+    secrets_file = state_dir / "secrets.env"
+    out: dict[str, Any] = {"console": ConsoleNotifier(console)}
+    if cfg.slack is not None:
+        slack = cfg.slack
+        try:
+            if slack.token is not None:
+                from coursectl.adapters.slack import SlackBotNotifier
+
+                token = slack.token.resolve(environ=environ, secrets_file=secrets_file)
+                out["slack"] = SlackBotNotifier(
+                    token, slack.channel, base_url=slack.base_url, timeout=slack.timeout
+                )
+            else:
+                from coursectl.adapters.slack import SlackWebhookNotifier
+
+                url = slack.webhook.resolve(environ=environ, secrets_file=secrets_file)
+                out["slack"] = SlackWebhookNotifier(url, timeout=slack.timeout)
+        except CoursectlError as exc:
+            out["slack"] = Unavailable("slack", exc)
+    if cfg.email is not None:
+        mail = cfg.email
+        try:
+            from coursectl.adapters.smtp_email import EmailNotifier
+
+            username = mail.username.resolve(environ=environ, secrets_file=secrets_file) if mail.username else None
+            password = mail.password.resolve(environ=environ, secrets_file=secrets_file) if mail.password else None
+            out["email"] = EmailNotifier(
+                host=mail.host,
+                port=mail.port,
+                sender=mail.sender,
+                recipients=mail.recipients,
+                starttls=mail.starttls,
+                use_ssl=mail.ssl,
+                ca_file=mail.ca_file,
+                username=username,
+                password=password,
+                timeout=mail.timeout,
+            )
+        except CoursectlError as exc:
+            out["email"] = Unavailable("email", exc)
+    return out
+
+
+def notification_service(
+    config: Any,
+    *,
+    state_dir: Path,
+    ledger: Any = None,
+    environ: Mapping[str, str] | None = None,
+    actor: str | None = None,
+    channels: Mapping[str, Any] | None = None,
+) -> Any:
+    """The NotificationService of ``config`` (a Config): its routes, its channels, its retry policy."""
+    from coursectl.domain import current_actor
+    from coursectl.notify.dispatcher import NotificationService, RetryPolicy
+    from coursectl.notify.routing import routes_from_config
+
+    cfg = config.notifications
+    return NotificationService(
+        channels if channels is not None else notifiers(config, state_dir, environ),
+        routes_from_config(cfg),
+        ledger=ledger,
+        actor=actor or current_actor(environ),
+        retry=RetryPolicy(cfg.retry.attempts, cfg.retry.backoff, cfg.retry.max_backoff),
+        drain_timeout=cfg.retry.drain,
+    )
+
+
+def notification_links(config: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """A function (service, environment) → the links every notification shows (pipeline, dashboards)."""
+    from coursectl.notify.messages import links_for
+
+    env = dict(os.environ if environ is None else environ)
+    configured = [(link.name, link.url) for link in config.notifications.links]
+
+    def links(service: str | None, environment: str | None) -> tuple[tuple[str, str], ...]:
+        return links_for(configured, env, service=service, environment=environment)
+
+    return links
+
+
+def rollout_watcher(config: Any, service: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """The engine ``on_change`` observer that announces rollouts through ``service`` (a NotificationService)."""
+    from coursectl.notify.dispatcher import ledger_has_final
+    from coursectl.notify.watcher import RolloutWatcher
+
+    links = notification_links(config, environ)
+    ledger = service.ledger
+    return RolloutWatcher(
+        service.publish,
+        links=lambda state: links(state.service, state.environment),
+        already_final=(lambda key: ledger_has_final(ledger, key)) if ledger is not None else (lambda _k: False),
+    )
+
+
+# backups -----------------------------------------------------------------------------------------------------
+
+
+def backups_config(loaded: LoadedConfig) -> Any:
+    """The ``backups`` section; ConfigError (exit 3) when the configuration has none."""
+    from coursectl.errors import ConfigError, ConfigProblem
+
+    cfg = loaded.config.backups
+    if cfg is None:
+        raise ConfigError(
+            [ConfigProblem(str(loaded.path), "backups", "not configured")],
+            hint="add a backups: section (key, stores, sources); see docs/backups.md",
+        )
+    return cfg
+
+
+def backup_outcome_hook(service: Any) -> Any:
+    """Backup outcomes → notifications through ``service`` (a NotificationService): every ``create`` (succeeded
+    or failed) and every failed verify, restore or prune; a successful verify, restore or prune says nothing."""
+    from coursectl.api.notify import notify_backup
+    from coursectl.domain import BackupOutcome
+
+    def hook(outcome: BackupOutcome) -> None:
+        if outcome.ok and outcome.action != "create":
+            return
+        details = outcome.details
+        size = details.get("stored_size")
+        seconds = details.get("seconds")
+        notify_backup(
+            service,
+            succeeded=outcome.ok,
+            source=outcome.source,
+            backup_id=outcome.backup_id,
+            store=outcome.store,
+            size_bytes=int(size) if isinstance(size, int | float) else None,
+            duration_s=float(seconds) if isinstance(seconds, int | float) else None,
+            error=None if outcome.ok else f"{outcome.action}: {outcome.message}",
+            now=outcome.time,
+        )
+
+    return hook
+
+
+def backup_context(
+    loaded: LoadedConfig,
+    state_dir: Path,
+    *,
+    ledger: Any,
+    environ: Mapping[str, str] | None = None,
+    progress: Any = None,
+    on_outcome: Any = None,
+) -> Any:
+    """The backup use cases' context: key ring, stores and sources built from ``backups:`` on first use."""
+    from coursectl.api.backup import BackupContext, SourceSettings
+    from coursectl.backup.keys import KeyRing, parse_key
+    from coursectl.backup.retention import Policy
+    from coursectl.domain import current_actor
+
+    cfg = backups_config(loaded)
+    env = dict(os.environ if environ is None else environ)
+    secrets_file = state_dir / "secrets.env"
+    root = loaded.root
+
+    def secret(ref: Any) -> str:
+        value: str = ref.resolve(environ=env, secrets_file=secrets_file)
+        return value
+
+    def keys() -> KeyRing:
+        current = parse_key(secret(cfg.key), source=cfg.key.describe())
+        return KeyRing(current, tuple(parse_key(secret(k), source=k.describe()) for k in cfg.previous_keys))
+
+    def store_factory(name: str) -> Any:
+        store = cfg.stores[name]
+        if store.type == "local":
+            from coursectl.adapters.backup_store_local import LocalStore
+
+            return LocalStore(name, (root / Path(store.path).expanduser()).absolute())
+        from coursectl.adapters.backup_store_s3 import S3Store
+
+        return S3Store(
+            name,
+            bucket=store.bucket,
+            prefix=store.prefix,
+            endpoint_url=store.endpoint_url,
+            region=store.region,
+            access_key_id=secret(store.access_key_id) if store.access_key_id else None,
+            secret_access_key=secret(store.secret_access_key) if store.secret_access_key else None,
+            addressing_style=store.addressing_style,
+            part_size=store.part_size,
+            timeout=store.timeout,
+        )
+
+    def source_factory(name: str) -> Any:
+        src = cfg.sources[name]
+        if src.type == "mariadb":
+            from functools import partial
+
+            from coursectl.adapters.backup_mariadb import MariaDBSource
+            from coursectl.adapters.mariadb_scratch import scratch_mariadb
+
+            scratch = cfg.scratch
+            return MariaDBSource(
+                name,
+                databases=src.databases,
+                host=src.host,
+                port=src.port,
+                socket=src.socket,
+                user=src.user,
+                password=secret(src.password) if src.password else None,
+                dump_command=src.dump_command,
+                client_command=src.client_command,
+                checksums=src.checksums,
+                lock_timeout=src.lock_timeout,
+                timeout=src.timeout,
+                scratch=partial(
+                    scratch_mariadb,
+                    mariadbd=scratch.mariadbd,
+                    install_db=scratch.install_db,
+                    start_timeout=scratch.start_timeout,
+                    buffer_pool=scratch.buffer_pool,
+                ),
+            )
+        if src.type == "ledger":
+            from coursectl.adapters.backup_sqlite import LedgerSource
+
+            live = state_dir / "ledger.db"
+            path = (root / Path(src.path).expanduser()).absolute() if src.path else live
+            return LedgerSource(name, path, live=[live])
+        if src.type == "docker-data":
+            from coursectl.adapters.backup_sqlite import DataFolderSource
+
+            default = state_dir / "data" / src.environment
+            path = (root / Path(src.path).expanduser()).absolute() if src.path else default
+            return DataFolderSource(name, path)
+        if src.type == "jenkins-home":
+            from coursectl.adapters.backup_jenkins_home import JenkinsHomeSource
+
+            return JenkinsHomeSource(
+                name,
+                (root / Path(src.path).expanduser()).absolute(),
+                secrets_key=lambda: parse_key(secret(src.secrets_key), source=src.secrets_key.describe()),
+            )
+        from coursectl.adapters.backup_jenkins_remote import JenkinsRemoteSource
+
+        return JenkinsRemoteSource(
+            name,
+            src.url,
+            username=secret(src.username) if src.username else None,
+            token=secret(src.token) if src.token else None,
+            timeout=src.timeout,
+        )
+
+    def policy(src: Any) -> Policy:
+        r = src.retention
+        return Policy(
+            last=r.keep_last,
+            hourly=r.keep_hourly,
+            daily=r.keep_daily,
+            weekly=r.keep_weekly,
+            monthly=r.keep_monthly,
+            yearly=r.keep_yearly,
+        )
+
+    return BackupContext(
+        sources={n: SourceSettings(n, src.type, src.store, policy(src)) for n, src in cfg.sources.items()},
+        keys=keys,
+        store_factory=store_factory,
+        source_factory=source_factory,
+        ledger=ledger,
+        actor=current_actor(env),
+        compression=cfg.compression,
+        compression_level=cfg.compression_level,
+        chunk_size=cfg.chunk_size,
+        timezone=cfg.timezone,
+        grace=cfg.grace,
+        progress=progress,
+        on_outcome=on_outcome,
+    )
+
+
+def log_source(loaded: Any, state_dir: Path) -> Any:
+    """The LogSource of the selected environment: docker containers, the process target's log files; the
+    kubernetes target has none yet (exit 4 says what it would need)."""
+    from coursectl.errors import PreconditionError
+
+    env, env_name = loaded.environment, loaded.env_name
+    if env.target == "kubernetes":
+        raise PreconditionError(
+            f"environment {env_name} uses the kubernetes target, whose logs coursectl cannot read yet",
+            hint="kubectl logs -l coursectl.io/service=SERVICE --all-containers --timestamps --since=10m | "
+            "jq 'select(.request_id == \"ID\")'",
+        )
+    if env.target == "process":
+        from coursectl.adapters.file_logs import FileLogs
+
+        return FileLogs(state_dir / "slots" / env_name)
+    from coursectl.adapters.docker_logs import DockerLogs
+
+    return DockerLogs(environment=env_name, docker_host=docker_host(loaded, state_dir))

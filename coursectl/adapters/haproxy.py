@@ -39,9 +39,11 @@ class HAProxyEdge:
         rate_limit_period: float = 10.0,
         drain_timeout: float = 10.0,
         socket_timeout: float = 5.0,
+        routes: Mapping[str, str] | None = None,
     ):
         self.workdir = workdir
         self.services = dict(services)  # service -> health path
+        self.routes = dict(routes or {})  # service -> path prefix, when not /api/<service>/
         self.bind = bind
         self.stats_bind = stats_bind
         self.rate_limit_requests = rate_limit_requests
@@ -79,7 +81,10 @@ class HAProxyEdge:
 
     def _backends(self, servers: Mapping[str, list[hp.EdgeServer]]) -> list[hp.EdgeBackend]:
         names = sorted(set(self.services) | set(servers))  # service names; the template names backends be_<svc>
-        return [hp.EdgeBackend(n, self.services.get(n, "/health/ready"), tuple(servers.get(n, []))) for n in names]
+        return [
+            hp.EdgeBackend(n, self.services.get(n, "/health/ready"), tuple(servers.get(n, [])), self.routes.get(n))
+            for n in names
+        ]
 
     def render(self, servers: Mapping[str, list[hp.EdgeServer]] | None = None) -> str:
         if servers is None:

@@ -2,6 +2,7 @@
 
     plan     git state + base image id + inputs digest → version, tags, build args, labels per service
     decide   --changed-only: skip a service whose inputs digest was already pushed (ledger or registry tag)
+    prebuild a service's commands before its image (e.g. the storefront's ``npm ci`` + ``npm run build``)
     build    several services at once; a failure is a result (with the log tail), the others finish
     push     every tag; what the registry already has is a no-op; the digest is resolved and recorded
     record   one ledger event per build and per push
@@ -27,13 +28,13 @@ from coursectl.render import image as image_render
 from coursectl.render.tags import GitState, compute_tags, inputs_tag
 
 if TYPE_CHECKING:
-    from coursectl.ports import Builder, Registry
+    from coursectl.ports import Builder, CommandRunner, Registry
 
 log = logging.getLogger(__name__)
 
 Status = Literal["built", "skipped", "failed", "would-build", "would-skip", "pushed", "not-built"]
 Progress = Callable[[str, str, str], None]
-"""``progress(service, phase, message)``; phases: plan, skip, build, log, tag, push, done, failed."""
+"""``progress(service, phase, message)``; phases: plan, skip, prebuild, build, log, tag, push, done, failed."""
 
 
 def _quiet(service: str, phase: str, message: str) -> None:
@@ -73,6 +74,9 @@ class ServicePlan:
     inputs_digest: str
     buildargs: Mapping[str, str]
     labels: Mapping[str, str]
+    prebuild: tuple[tuple[str, ...], ...] = ()
+    service_dir: Path | None = None
+    prebuild_timeout: float = 900.0
 
     @property
     def primary_ref(self) -> str:
@@ -201,6 +205,7 @@ class ImageService:
     actor: str = field(default_factory=current_actor)
     clock: Callable[[], datetime] = utcnow
     source: str | None = None
+    commands: CommandRunner | None = None
     _registry: tuple[RegistryAccess, Registry] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -263,9 +268,10 @@ class ImageService:
         access = self._access_without_login()
         now = self.clock()
         context = self.context
-        shared = [context / s for s in cfg.build.shared]
         plans = []
         for service in services:
+            svc = cfg.services[service]
+            shared = [context / s for s in (cfg.build.shared if svc.shared is None else svc.shared)]
             dockerfile = self.dockerfile_of(service)
             if not dockerfile.is_file():
                 raise PreconditionError(
@@ -278,7 +284,8 @@ class ImageService:
                 raise PreconditionError(
                     f"{service}: the Dockerfile {dockerfile} is outside the build context {context}"
                 ) from None
-            digest = inputs_digest(context, service_dir, shared, dockerfile, base_image_id)
+            outputs = [service_dir / o for o in svc.prebuild.outputs] if svc.prebuild else []
+            digest = inputs_digest(context, service_dir, shared, dockerfile, base_image_id, outputs)
             tagset = compute_tags(cfg.build.tags, git, inputs_digest=digest, environ=self.environ, extra=extra_tags)
             declared = image_render.declared_args(dockerfile.read_text(encoding="utf-8"))
             args = image_render.build_args(
@@ -302,6 +309,9 @@ class ImageService:
                     inputs_digest=digest,
                     buildargs=args,
                     labels=labels,
+                    prebuild=tuple(tuple(argv) for argv in svc.prebuild.run) if svc.prebuild else (),
+                    service_dir=service_dir,
+                    prebuild_timeout=svc.prebuild.timeout if svc.prebuild else 900.0,
                 )
             )
         return plans
@@ -417,10 +427,29 @@ class ImageService:
         self._event("build", plan, git, "skipped", reason=skip.reason, digest=skip.digest, duration_s=0.0)
         return skip
 
+    def _prebuild(self, plan: ServicePlan, progress: Progress) -> None:
+        """The service's commands before its image (in its folder), within its prebuild timeout overall."""
+        if not plan.prebuild:
+            return
+        if self.commands is None or plan.service_dir is None:
+            raise PreconditionError(f"{plan.service}: has prebuild commands but no command runner was given")
+        deadline = time.monotonic() + plan.prebuild_timeout
+        for argv in plan.prebuild:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ExternalError(
+                    f"{plan.service}: the prebuild commands took longer than {plan.prebuild_timeout:g} s"
+                )
+            progress(plan.service, "prebuild", f"running {' '.join(argv)}")
+            self.commands.run(
+                argv, cwd=plan.service_dir, timeout=left, on_line=lambda line: progress(plan.service, "log", line)
+            )
+
     def _build_one(self, plan: ServicePlan, git: GitState, progress: Progress) -> ServiceResult:
         started = time.monotonic()
-        progress(plan.service, "build", f"building {plan.primary_ref}")
         try:
+            self._prebuild(plan, progress)
+            progress(plan.service, "build", f"building {plan.primary_ref}")
             built = self.builder.build(
                 context=plan.context,
                 dockerfile=plan.dockerfile,
@@ -439,7 +468,7 @@ class ImageService:
             progress(plan.service, "failed", exc.message)
             self._event("build", plan, git, "failed", duration_s=round(duration, 3), error=exc.message,
                         log_tail=list(tail[-10:]))  # fmt: skip
-            if isinstance(exc, PreconditionError) and not tail:
+            if isinstance(exc, PreconditionError) and not tail and not plan.prebuild:
                 raise  # the engine went away: no other build can succeed either
             return self._result(plan, "failed", duration=duration, log_tail=tail, error=exc.to_dict(),
                                 reason=exc.message)  # fmt: skip

@@ -1,13 +1,20 @@
-"""The platform's user-journey smoke test through the edge: register, log in, browse, and a student refused."""
+"""The platform's user-journey smoke test through the edge: register, log in, browse, and a student refused
+over the API; then, where a browser is available, the storefront's journey in Chromium (browse → register →
+log in → buy → enrol → read the lesson; a student refused the instructor's page; no console errors)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from coursectl.errors import CoursectlError, PreconditionError
 
 
 @dataclass
@@ -15,6 +22,7 @@ class JourneyStep:
     name: str
     ok: bool
     detail: str
+    skipped: bool = False
 
 
 @dataclass
@@ -95,3 +103,75 @@ def run_journey(edge_url: str) -> JourneyResult:
 
 class _Stop(Exception):
     pass
+
+
+def browser_plan(config: Any, root: Path, target: str) -> tuple[Path | None, str]:
+    """``(journey script, "")`` when the browser journey can run, else ``(None, why not)``.
+
+    With ``journey.browser: always`` a missing piece is a PreconditionError (exit 4) instead.
+    """
+    jc = config.journey
+    if jc.browser == "never":
+        return None, "journey.browser is 'never'"
+    problems = []
+    script = None
+    svc = config.services.get(jc.service)
+    if svc is None:
+        problems.append(f"no service {jc.service!r} in the configuration")
+    else:
+        folder = (root / svc.path).resolve()
+        script = folder / "e2e" / "journey.mjs"
+        if not script.is_file():
+            problems.append(f"{script} does not exist")
+        if not (folder / "node_modules" / "playwright-core").is_dir():
+            problems.append(f"the npm packages of {folder} are not installed (npm ci)")
+    if not Path(jc.chromium).exists():
+        problems.append(f"Chromium is not installed at {jc.chromium} (apt-get install chromium)")
+    if shutil.which("node") is None:
+        problems.append("Node.js is not installed (apt-get install nodejs)")
+    if target == "process":
+        problems.append("the process target runs stand-ins, not the storefront")
+    if not problems:
+        return script, ""
+    if jc.browser == "always":
+        raise PreconditionError("the browser journey cannot run: " + "; ".join(problems))
+    return None, "; ".join(problems)
+
+
+def journey_for(
+    config: Any, root: Path, target: str, *, state_dir: Path, artifacts: Path
+) -> Callable[[str], JourneyResult]:
+    """The release's journey: the API steps, then the browser journey when it can run (or a step saying why
+    it was skipped, never a silent pass)."""
+    script, why_not = browser_plan(config, root, target)
+    jc = config.journey
+
+    def journey(edge_url: str) -> JourneyResult:
+        result = run_journey(edge_url)
+        if not result.ok:
+            return result
+        if script is None:
+            result.steps.append(JourneyStep("browser journey", True, f"skipped: {why_not}", skipped=True))
+            return result
+        from coursectl.adapters.browser_journey import run_browser_journey
+
+        admin = None
+        if jc.admin_email and jc.admin_password is not None:
+            admin = (jc.admin_email, jc.admin_password.resolve(secrets_file=state_dir / "secrets.env"))
+        try:
+            steps, summary = run_browser_journey(
+                script, edge_url, chromium=jc.chromium, artifacts=artifacts, admin=admin, timeout=jc.timeout
+            )
+        except CoursectlError as exc:
+            result.steps.append(JourneyStep("browser journey", False, exc.message))
+            return result
+        for step in steps:
+            name, ok, detail = f"browser: {step.get('step')}", bool(step.get("ok")), str(step.get("detail"))
+            result.steps.append(JourneyStep(name, ok, detail))
+        if not steps or not summary.get("ok"):
+            failed = ", ".join(map(str, summary.get("failed") or [])) or "no step ran"
+            detail = f"failed: {failed} (screenshots in {artifacts})"
+            result.steps.append(JourneyStep("browser journey", False, detail))
+        return result
+
+    return journey

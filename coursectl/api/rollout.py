@@ -47,6 +47,7 @@ class RolloutContext:
     actor: str = field(default_factory=current_actor)
     rig_factory: Callable[..., Any] | None = None
     on_change: Callable[[RolloutState], None] | None = None
+    kubeconfig: str | None = None  # kubernetes: --kubeconfig (else the environment's, KUBECONFIG, ~/.kube)
     _rigs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,8 +71,13 @@ class RolloutContext:
             else:
                 from coursectl.wiring import build_rig
 
-                self._rigs[need] = build_rig(self.loaded, self.state_dir, need=need)
+                self._rigs[need] = build_rig(self.loaded, self.state_dir, need=need, kubeconfig=self.kubeconfig)
         return self._rigs[need]
+
+    def any_rig(self) -> Any:
+        """A rig already built (the rollout one first), else the observing one: for what every rig of an
+        environment says alike (its target's in-place strategies, the slots' service URLs)."""
+        return self._rigs.get(ROLLOUT) or self.rig(OBSERVE)
 
     @property
     def store(self) -> RolloutStore:
@@ -177,10 +183,17 @@ def _acquire(
 
 def slot_env(ctx: RolloutContext, service: str) -> dict[str, str]:
     """The environment of a slot: every service reached through the edge (``<SERVICE>_URL``, so calls follow
-    the live slot), then the service's own ``env`` from the configuration."""
+    the live slot), then the service's own ``env`` from the configuration, then (docker and process targets) its
+    ``secrets`` resolved from the environment, a file or the state directory's secrets.env (AuthError naming one
+    that is not set)."""
     edge = f"http://{ctx.env.edge.bind}"
-    urls = {f"{name.upper()}_URL": edge for name in ctx.config.services}
-    return {**urls, **dict(ctx.service(service).env)}
+    urls = getattr(ctx.any_rig(), "service_urls", None) or {f"{n.upper()}_URL": edge for n in ctx.config.services}
+    svc = ctx.service(service)
+    secrets: dict[str, str] = {}
+    if ctx.env.target != "kubernetes":  # there the pods read them from a Secret (render/kubernetes.py)
+        secrets_file = ctx.state_dir / "secrets.env"
+        secrets = {name: ref.resolve(secrets_file=secrets_file) for name, ref in svc.secrets.items()}
+    return {**urls, **dict(svc.env), **secrets}
 
 
 def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] | None) -> Engine:
@@ -192,6 +205,7 @@ def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] 
         smoke_paths=list(svc.smoke),
         health=svc.health,
         service_env=slot_env(ctx, service),
+        secret_names=secret_names(ctx, service),
         ready_timeout=ctx.env.ready_timeout,
     )
     return Engine(
@@ -254,8 +268,8 @@ def _live(ctx: RolloutContext, service: str, need: str = ROLLOUT) -> tuple[dict[
     for slot in stale:
         log.warning("%s: the edge routes to %s, which does not run: removing it from the edge", service, slot)
         rig.router.remove(service, slot)
-    if stale:
-        weights = rig.router.weights(service)
+    if stale:  # a router that cannot route nowhere (a Service keeps its selector) still names it: left out
+        weights = {slot: w for slot, w in rig.router.weights(service).items() if slot in running}
     return weights, running
 
 
@@ -320,6 +334,11 @@ def current_artifact(ctx: RolloutContext, service: str) -> dict[str, Any]:
     )
 
 
+def _in_place(ctx: RolloutContext, strategy: str) -> bool:
+    """Whether the target runs ``strategy`` by updating the live slot itself (kubernetes rolling/recreate)."""
+    return strategy in (getattr(ctx.any_rig(), "in_place", None) or ())
+
+
 def default_canary_steps(interval: float) -> list[tuple[int | None, float | None]]:
     """Steps of a canary environment that gives none: never promote without analysis."""
     return [(20, 3 * interval), (50, 3 * interval)]
@@ -365,6 +384,7 @@ def _plan(
         service=service,
         version=artifact["version"],
         strategy=strategy or env.strategy,
+        in_place=_in_place(ctx, strategy or env.strategy),
         weights=weights,
         running=running,
         canary_steps=steps,
@@ -388,10 +408,21 @@ def _image_of(
     return image_for(ctx.config, service, running[slot].version) if slot else None
 
 
+def secret_names(ctx: RolloutContext, service: str) -> frozenset[str]:
+    """The variables of a slot's environment that come from secret references (never hashed)."""
+    return frozenset(ctx.service(service).secrets)
+
+
 def wanted_fingerprint(ctx: RolloutContext, state: RolloutState) -> str:
     """The fingerprint the new slot of ``state`` will carry (the engine computes it the same way)."""
     env = {**slot_env(ctx, state.service), **state.set_env}
-    return slot_fingerprint(image=state.image, digest=state.digest, version=state.version, env=env)
+    return slot_fingerprint(
+        image=state.image,
+        digest=state.digest,
+        version=state.version,
+        env=env,
+        secret_names=secret_names(ctx, state.service),
+    )
 
 
 def already_live(
@@ -405,6 +436,8 @@ def already_live(
     slot = running[live]
     if slot.version != state.version or (state.digest and slot.digest not in (None, state.digest)):
         return None
+    if not getattr(ctx.any_rig(), "fingerprints", True):  # a target that keeps its own (kubernetes' template hash)
+        return live
     return live if slot.fingerprint == wanted_fingerprint(ctx, state) else None
 
 
@@ -609,6 +642,8 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
             active.phase, active.message = FAILED, f"superseded by a rollback to {to_version} by {ctx.actor}"
             active.finished_at = _stamp()
             ctx.store.save(active)
+            if ctx.on_change:  # observers (notifications) see this end too
+                ctx.on_change(active)
             ctx.store.event(
                 "deployment",
                 active,
@@ -667,6 +702,7 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
                 running=running,
                 kind="rollback",
                 analyze=False,
+                in_place=_in_place(ctx, ctx.env.strategy),
                 scale_down_delay=0.0,
                 post_analysis=None,
                 **{k: v for k, v in common.items() if k != "stable_version"},
@@ -804,27 +840,34 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
     """Per service: live version, digest, slots, weights, health, lock — without Prometheus or the registry."""
     rig = ctx.rig(OBSERVE)
     names = list(services or sorted(ctx.config.services))
+    for name in names:
+        ctx.service(name)
+    snap = rig.snapshot(names) if getattr(rig, "snapshot", None) else None  # one read per kind (kubernetes)
+    probe = getattr(rig, "probe_slots", True)
     problems: list[str] = []
     edge_up = True
     try:
         edge_up = rig.router.running() if hasattr(rig.router, "running") else True
     except Exception:
         edge_up = False
-    if not edge_up:
+    if not edge_up and snap is None:
         problems.append("the edge is not running")
     out = []
     for name in names:
         svc = ctx.service(name)
         weights: dict[str, int] = {}
-        try:
-            weights = rig.router.weights(name) if edge_up else {}
-        except Exception as exc:
-            problems.append(f"{name}: edge: {exc}")
-        try:
-            slots = rig.target.slots(name)
-        except Exception as exc:
-            slots = []
-            problems.append(f"{name}: target: {getattr(exc, 'message', exc)}")
+        if snap is not None:
+            slots, weights = snap[name]
+        else:
+            try:
+                weights = rig.router.weights(name) if edge_up else {}
+            except Exception as exc:
+                problems.append(f"{name}: edge: {exc}")
+            try:
+                slots = rig.target.slots(name)
+            except Exception as exc:
+                slots = []
+                problems.append(f"{name}: target: {getattr(exc, 'message', exc)}")
         live = live_slot(weights, sorted(s.slot for s in slots if s.running))
         by_slot = {s.slot: s for s in slots}
         if live and live not in by_slot:
@@ -832,7 +875,7 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
             live = None
         slot_rows = []
         for s in slots:
-            healthy = s.running and _probe(s.host, s.port, svc.health)
+            healthy = s.running and (_probe(s.host, s.port, svc.health) if probe else s.ready)
             slot_rows.append(dict(s.to_dict(), healthy=healthy, weight=weights.get(s.slot, 0)))
         health = (
             "down"

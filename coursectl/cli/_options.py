@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,4 +23,10 @@ DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan an
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 LockWaitOption = Annotated[
     float, typer.Option("--lock-wait", metavar="SECONDS", help="Wait this long for a held deploy lock.", min=0)
+]
+JUnitOption = Annotated[
+    Path | None,
+    typer.Option("--junit", metavar="PATH", show_default=False,
+                 help="Also write the results as JUnit XML here (for Jenkins' junit step); written even when the"
+                 " command fails."),
 ]

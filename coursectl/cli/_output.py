@@ -30,6 +30,21 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+def write_report(path: Any, text: str) -> None:
+    """Write a report file (its folder created); a path that cannot be written is a usage error (exit 2)."""
+    from pathlib import Path
+
+    from coursectl.errors import UsageError
+
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write the report {target}: {exc.strerror or exc}",
+                         hint="give a file path in a writable folder") from exc
+
+
 def dumps(data: Any) -> str:
     """JSON as coursectl prints it: sorted keys where dicts are, stable, UTF-8."""
     return json.dumps(data, indent=2, default=_default, ensure_ascii=False)

@@ -18,9 +18,19 @@ def context(state: AppState, env: str | None, out: Output | None = None) -> Roll
 
     loaded = state.config(env)
     _ = loaded.environment  # exit 3 when no environment is selected
-    ctx = RolloutContext(loaded=loaded, ledger=state.ledger(), state_dir=state.state_dir())
+    ctx = RolloutContext(loaded=loaded, ledger=state.ledger(), state_dir=state.state_dir(),
+                         kubeconfig=state.kubeconfig)
     if out is not None:
-        ctx.on_change = progress_printer(out)
+        from coursectl.wiring import rollout_watcher
+
+        printer = progress_printer(out)
+        watcher = rollout_watcher(loaded.config, state.notifications())
+
+        def on_change(rollout: RolloutState) -> None:
+            printer(rollout)
+            watcher(rollout)
+
+        ctx.on_change = on_change
     return ctx
 
 
@@ -92,7 +102,9 @@ def render_status(data: dict[str, Any]) -> Any:
         for svc in data["services"]:
             slots = (
                 ", ".join(
-                    f"{s['slot']}={s['version']}{'' if s['healthy'] else ' (unhealthy)'}" for s in svc["slots"]
+                    f"{s['slot']}={s['version']}"
+                    + ("" if s["healthy"] else " (unhealthy)" if s["running"] else " (stopped)")
+                    for s in svc["slots"]
                 )
                 or "-"
             )

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from coursectl.cli._app import confirm_or_fail, state_of
-from coursectl.cli._options import DryRunOption, EnvOption, LockWaitOption, OutputOption, YesOption
+from coursectl.cli._options import DryRunOption, EnvOption, JUnitOption, LockWaitOption, OutputOption, YesOption
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +46,7 @@ def deploy(
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     lock_wait: LockWaitOption = 0.0,
+    junit: JUnitOption = None,
     output: OutputOption = None,
 ) -> None:
     """Deploy SERVICE(s): start the new version beside the old, check it, shift traffic, analyse, finish.
@@ -58,7 +59,7 @@ def deploy(
     """
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, summary
-    from coursectl.errors import GateBlocked, UsageError
+    from coursectl.errors import CoursectlError, GateBlocked, UsageError
     from coursectl.rollout import steps as st
     from coursectl.rollout.state import PAUSED
 
@@ -71,14 +72,31 @@ def deploy(
         version=version, digest=digest, strategy=strategy, set_env=_parse_env(set_env or []), hotfix=hotfix
     )
     if dry_run:
-        plans = [api.plan_deploy(rctx, svc, **options) for svc in services]  # type: ignore[arg-type]
+        kube = rctx.env.target == "kubernetes"
+        if kube:  # the plan from the live objects, or offline when the cluster does not answer
+            from coursectl.api import kubernetes as kapi
+
+            plans = [kapi.plan(rctx, svc, **options)[0] for svc in services]
+        else:
+            plans = [api.plan_deploy(rctx, svc, **options) for svc in services]  # type: ignore[arg-type]
+        explain = getattr(rctx.rig(api.OBSERVE).router, "explain", None) if kube else None
+
+        def describe(step: st.Step) -> str:
+            text = st.describe(step)
+            if explain is not None and step["kind"] == "weight" and 0 < step["weight"] < 100:
+                text += f" ({explain(step['weight'])})"
+            return text
+
         data = {
             "dry_run": True,
             "plans": [
-                dict(summary(p), steps=[st.describe(s) for s in p.steps], analysis=_analysis_plan(rctx))
+                dict(summary(p), steps=[describe(s) for s in p.steps], analysis=_analysis_plan(rctx))
                 for p in plans
             ],
         }
+        manifests = kapi.dry_run(rctx, plans) if kube else None
+        if manifests is not None:
+            data["kubernetes"] = manifests
 
         def human(console):  # type: ignore[no-untyped-def]
             for p in plans:
@@ -88,18 +106,28 @@ def deploy(
                     markup=False,
                 )
                 for i, step in enumerate(p.steps, 1):
-                    console.print(f"  {i}. {st.describe(step)}", markup=False)
+                    console.print(f"  {i}. {describe(step)}", markup=False)
             console.print("analysis: " + "; ".join(_analysis_plan(rctx)), markup=False)
+            if manifests is not None:
+                console.print(kapi.render_dry_run(manifests), markup=False, highlight=False)
 
         out.result(data, human=human, ids=[p.id for p in plans])
         return
     if rctx.env.protected:
         confirm_or_fail(out, f"deploy {', '.join(services)} to {rctx.env_name}?", yes=yes)
     results = []
-    for svc in services:
-        what = version or digest or "(the version pushed for this commit)"
-        out.progress(f"deploying {svc} {what} to {rctx.env_name}")
-        results.append(api.deploy(rctx, svc, lock_wait=lock_wait, **options))  # type: ignore[arg-type]
+    try:
+        for svc in services:
+            what = version or digest or "(the version pushed for this commit)"
+            out.progress(f"deploying {svc} {what} to {rctx.env_name}")
+            results.append(api.deploy(rctx, svc, lock_wait=lock_wait, **options))
+    except CoursectlError as exc:
+        if junit is not None:  # the measurements that aborted it are what Jenkins should show
+            failed = rctx.store.load(str(exc.details.get("rollout_id"))) if exc.details.get("rollout_id") else None
+            _write_analysis(junit, results + ([failed] if failed else []), out)
+        raise
+    if junit is not None:
+        _write_analysis(junit, results, out)
     data = {"deployments": [summary(r) for r in results]}
     lines = "\n".join(f"{r.service} {r.version}: {r.phase} — {r.message}" for r in results)
     out.result(data, human=lines, ids=[r.id for r in results])
@@ -125,3 +153,12 @@ def _analysis_plan(rctx) -> list[str]:  # type: ignore[no-untyped-def]
         f"inconclusive_limit {a.inconclusive_limit}",
         f"canary vs stable ≤ {a.max_ratio_to_stable:g}×" if a.compare_with_stable else "no stable comparison",
     ]
+
+
+def _write_analysis(path, rollouts, out) -> None:  # type: ignore[no-untyped-def]
+    """The analysis measurements of ``rollouts`` as JUnit XML (a rollout without analysis is one skipped case)."""
+    from coursectl.cli._output import write_report
+    from coursectl.render.junit import measurement_cases, to_xml
+
+    write_report(path, to_xml("coursectl analysis", measurement_cases([r.to_dict() for r in rollouts if r.id])))
+    out.progress(f"wrote junit report {path}")

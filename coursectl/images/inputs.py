@@ -2,10 +2,14 @@
 
 Inputs of a service's image:
 
-- every file of the service folder and of each shared folder (``build.shared``, default ``common``),
+- every file of the service folder and of each shared folder (``build.shared``, default ``common``, or the
+  service's own ``shared`` list),
   except what never reaches an image: ``__pycache__``, ``*.pyc``/``*.pyo``, ``.venv``, ``*.egg-info``,
   tool caches (``.pytest_cache``, ``.mypy_cache``, ``.ruff_cache``), ``.git``, and what the context's
   ``.dockerignore`` excludes (simple patterns);
+- not what a service's prebuild step writes (``services.<name>.prebuild.outputs``, e.g. a front end's
+  ``dist/``): it reaches the image, but it is derived from sources that are counted (and ``node_modules`` is
+  never an input: the lock file is);
 - the Dockerfile (also when it lives outside the service folder);
 - the base image's id (a rebuilt base image changes every service);
 - the build-argument names that shape the image and the inputs format version.
@@ -74,9 +78,13 @@ def _excluded(rel: str, patterns: Sequence[str]) -> bool:
     return verdict
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def _walk(folder: Path, excluded: frozenset[Path] = frozenset()) -> Iterator[Path]:
     for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS and not d.endswith(IGNORED_SUFFIXES))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in IGNORED_DIRS and not d.endswith(IGNORED_SUFFIXES) and Path(root) / d not in excluded
+        )
         for name in sorted(files):
             if not name.endswith(IGNORED_SUFFIXES):
                 yield Path(root) / name
@@ -97,14 +105,18 @@ def _hash_file(path: Path) -> tuple[bool, str]:
     return bool(info.st_mode & stat.S_IXUSR), digest.hexdigest()
 
 
-def input_files(context: Path, folders: Iterable[Path], extra_files: Iterable[Path] = ()) -> list[InputFile]:
-    """Every input file below ``folders`` (and ``extra_files``), relative to ``context``, sorted by path."""
+def input_files(
+    context: Path, folders: Iterable[Path], extra_files: Iterable[Path] = (), excluded: Iterable[Path] = ()
+) -> list[InputFile]:
+    """Every input file below ``folders`` (and ``extra_files``), relative to ``context``, sorted by path;
+    nothing below the ``excluded`` folders (what a prebuild step writes: derived from inputs counted already)."""
     context = context.resolve()
     patterns = _dockerignore(context)
+    skip = frozenset(p.resolve() for p in excluded)
     seen: dict[str, InputFile] = {}
     candidates: list[Path] = []
     for folder in folders:
-        candidates.extend(_walk(folder.resolve()))
+        candidates.extend(_walk(folder.resolve(), skip))
     candidates.extend(p.resolve() for p in extra_files)
     for path in candidates:
         try:
@@ -133,9 +145,10 @@ def inputs_digest(
     shared_dirs: Sequence[Path],
     dockerfile: Path,
     base_image_id: str,
+    excluded: Sequence[Path] = (),
 ) -> str:
     """The inputs digest of one service's image (see the module docstring for what counts)."""
-    files = input_files(context, [service_dir, *shared_dirs], [dockerfile])
+    files = input_files(context, [service_dir, *shared_dirs], [dockerfile], excluded)
     try:
         df_name = dockerfile.resolve().relative_to(context.resolve()).as_posix()
     except ValueError:

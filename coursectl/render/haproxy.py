@@ -41,6 +41,7 @@ class EdgeBackend:
     name: str
     health: str = "/health/ready"
     servers: tuple[EdgeServer, ...] = field(default_factory=tuple)
+    route: str | None = None  # path prefix; None: /api/<name>/; "/": the edge's default backend
 
 
 def backend_name(service: str) -> str:
@@ -77,6 +78,7 @@ def render_config(
         services=[
             {
                 "name": b.name,
+                "route": b.route,
                 "servers": [
                     {
                         "name": s.slot,

@@ -34,6 +34,7 @@ class EngineSettings:
     smoke_paths: Sequence[str] = ("/health/ready",)
     health: str = "/health/ready"
     service_env: Mapping[str, str] = field(default_factory=dict)
+    secret_names: frozenset[str] = frozenset()  # variables of service_env whose values the fingerprint leaves out
     ready_timeout: float = 90.0
     tick: float = 1.0
     scrape_interval: float = 5.0
@@ -179,7 +180,9 @@ class Engine:
             env=env,
             rollout_id=state.id,
             health=self.settings.health,
-            fingerprint=slot_fingerprint(image=image, digest=digest, version=version, env=env),
+            fingerprint=slot_fingerprint(
+                image=image, digest=digest, version=version, env=env, secret_names=self.settings.secret_names
+            ),
         )
 
     def _route(self, state: RolloutState, weight: int) -> None:

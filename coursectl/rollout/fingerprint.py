@@ -10,13 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 LENGTH = 16
 
 
-def slot_fingerprint(*, image: str | None, digest: str | None, version: str, env: Mapping[str, str]) -> str:
-    """16 hex characters over the artifact (digest, else image reference, else version) and the environment."""
-    artifact = digest or image or version
-    document = json.dumps({"artifact": artifact, "env": dict(env)}, sort_keys=True, separators=(",", ":"))
+def slot_fingerprint(
+    *,
+    image: str | None,
+    digest: str | None,
+    version: str,
+    env: Mapping[str, str],
+    secret_names: Iterable[str] = (),
+) -> str:
+    """16 hex characters over the artifact (digest, else image reference, else version) and the environment.
+
+    The values of ``secret_names`` are left out (only their names count): a label must not let anyone test
+    guesses of a secret, so rotating a secret's value alone is not a new release.
+    """
+    hidden = set(secret_names)
+    plain = {k: v for k, v in env.items() if k not in hidden}
+    document = json.dumps(
+        {"artifact": digest or image or version, "env": plain, "secrets": sorted(hidden & set(env))},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(document.encode("utf-8")).hexdigest()[:LENGTH]

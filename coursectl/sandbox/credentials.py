@@ -13,6 +13,7 @@ from coursectl.paths import write_private
 SECRETS_FILE = "secrets.env"
 USER_KEY = "REGISTRY_USER"
 PASSWORD_KEY = "REGISTRY_PASSWORD"
+PLATFORM_ADMIN_KEY = "PLATFORM_ADMIN_PASSWORD"  # the sandbox platform's admin (user service ADMIN_PASSWORD)
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
@@ -98,3 +99,15 @@ def ensure_credentials(state_dir: Path, username: str) -> tuple[Credentials, boo
     password = password or secrets.token_urlsafe(24)
     write_private(path, merge_dotenv(text, {USER_KEY: username, PASSWORD_KEY: password}))
     return Credentials(username, password), True
+
+
+def ensure_secret(state_dir: Path, key: str) -> tuple[str, bool]:
+    """A generated secret stored under ``key`` in secrets.env (kept once made); the value and whether it is new."""
+    path = state_dir / SECRETS_FILE
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    value = parse_dotenv(text).get(key) or ""
+    if value:
+        return value, False
+    value = secrets.token_urlsafe(24)
+    write_private(path, merge_dotenv(text, {key: value}))
+    return value, True

@@ -1,12 +1,13 @@
-"""In-memory implementations of the rollout ports that record every call and never sleep."""
+"""In-memory implementations of the ports (rollout, SBOM) that record every call and never sleep."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from coursectl.errors import ExternalError, ExternalTimeout
+from coursectl.errors import ExternalError, ExternalTimeout, ToolMissing
 from coursectl.ports import QueryResult, SlotSpec, SlotState
 
 
@@ -168,8 +169,7 @@ class ScriptedMetrics:
         requests: float | None = 1000.0,
     ):
         self.values = dict(values or {})
-        self.values.setdefault("requests", requests)
-        self.values.setdefault("scrapes", 4.0)  # Prometheus has scraped every slot already
+        self.defaults: dict[str, Any] = {"requests": requests, "scrapes": 4.0}  # scraped already, by default
         self.script = script
         self.down = False
         self.queries: list[str] = []
@@ -196,7 +196,7 @@ class ScriptedMetrics:
             return QueryResult(promql, error="connection refused")
         metric, slot = self._parse(promql)
         if metric in ("requests", "scrapes"):
-            value = self.values.get((metric, slot), self.values.get(metric))
+            value = self.values.get((metric, slot), self.values.get(metric, self.defaults[metric]))
             if callable(value):
                 value = value(slot)
         elif self.script is not None:
@@ -206,3 +206,71 @@ class ScriptedMetrics:
         if isinstance(value, Exception) or value == "error":
             return QueryResult(promql, error=str(value))
         return QueryResult(promql, value=value)
+
+
+class FakeCommands:
+    """Records the commands it is asked to run; ``fail`` maps a program to the exit code it fails with."""
+
+    def __init__(
+        self, fail: Mapping[str, int] | None = None, output: Sequence[str] = (), missing: Sequence[str] = ()
+    ):
+        self.calls: list[tuple[tuple[str, ...], str, float]] = []
+        self.fail = dict(fail or {})
+        self.output = list(output)
+        self.missing = set(missing)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Any,
+        timeout: float,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
+        if argv[0] in self.missing:
+            raise ToolMissing(f"{argv[0]} is not installed (not found on PATH)")
+        self.calls.append((tuple(argv), str(cwd), timeout))
+        for line in self.output:
+            if on_line is not None:
+                on_line(line)
+        code = self.fail.get(argv[0])
+        if code:
+            raise ExternalError(
+                f"{' '.join(argv)} failed in {cwd} with exit code {code}",
+                details={"argv": list(argv), "returncode": code, "log_tail": [*self.output, f"exit {code}"]},
+            )
+
+
+class FakeSbomGenerator:
+    """The SbomGenerator port without syft: writes documents it was given (e.g. recorded from a real syft run)
+    for known image refs; an unknown ref is "not found", as syft says for a missing image."""
+
+    name = "syft"
+    display_name = "Syft"
+    install_hint = "this is the test stand-in"
+
+    def __init__(self, documents: Mapping[str, Mapping[str, bytes]] | None = None, *, installed: bool = True):
+        self.documents: dict[str, Mapping[str, bytes]] = dict(documents or {})
+        self.installed = installed
+        self.calls: list[tuple[str, str]] = []
+
+    def available(self) -> bool:
+        return self.installed
+
+    def version(self) -> str:
+        return "fake"
+
+    def generate(self, source: str, target: str, outputs: Mapping[str, Path]) -> None:
+        from coursectl.errors import PreconditionError, ToolMissing
+
+        self.calls.append((source, target))
+        if not self.installed:
+            raise ToolMissing("syft is not installed (fake)")
+        docs = self.documents.get(target)
+        if docs is None:
+            raise PreconditionError(f"image {target} not found")
+        for fmt, path in outputs.items():
+            if fmt not in docs:
+                raise ValueError(f"no {fmt} document recorded for {target}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(docs[fmt])

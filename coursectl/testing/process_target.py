@@ -56,7 +56,8 @@ class ProcessTarget:
     """Slots as local processes on 127.0.0.1; ``command`` builds the argv (default: the tiny service).
 
     ``{service}``, ``{slot}`` and ``{python}`` (this interpreter) in ``command`` are filled in, so
-    ``["{python}", "-m", "{service}_service"]`` runs the platform's own services from the checkout. With
+    ``["{python}", "-m", "{service}_service"]`` runs the platform's own services from the checkout; ``commands``
+    gives particular services another argv. With
     ``data_dir``, both slots of a service share ``<data_dir>/<service>.db`` (SQLite) unless the slot's
     environment names a DATABASE_URL, as on the docker target.
     """
@@ -70,8 +71,10 @@ class ProcessTarget:
         environment: str = "drill",
         file_sd_dir: Path | None = None,
         data_dir: Path | None = None,
+        commands: Mapping[str, Sequence[str]] | None = None,
     ):
         self.data_dir = data_dir
+        self.commands = {name: list(argv) for name, argv in (commands or {}).items()}
         self.workdir = workdir
         self.environment = environment
         self.file_sd_dir = file_sd_dir

@@ -44,3 +44,27 @@ def test_requirements_dev_installs_everything() -> None:
     text = (ROOT / "requirements-dev.txt").read_text()
     for folder in ["common", *SERVICES]:
         assert f"-e platform-services/{folder}\n" in text
+
+
+def test_storefront_dockerfile_conventions() -> None:
+    text = (ROOT / "storefront" / "Dockerfile").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert lines[0].startswith("ARG BASE_IMAGE=")
+    froms = [line for line in lines if line.startswith("FROM ")]
+    assert froms == ["FROM ${BASE_IMAGE} AS assets", "FROM ${BASE_IMAGE}"]  # multi-stage, same base
+    assert "COPY --from=assets /srv/storefront/ /srv/storefront/" in lines
+    assert re.search(r"^USER 10001:10001$", text, re.M)  # non-root
+    assert "PORT=8007" in text and "HOST=127.0.0.1" in text
+    assert 'CMD ["python3", "/opt/storefront/storefront_runtime.py", "healthcheck"]' in text
+    assert 'CMD ["python3", "/opt/storefront/storefront_runtime.py", "serve"]' in text
+    for label in ("revision", "version", "created", "source"):
+        assert f"org.opencontainers.image.{label}=" in text
+    assert "curl" not in text and "wget" not in text
+    # what changes per commit (version.json from the build args) comes after everything else is copied
+    assert text.index("ARG GIT_SHA") > text.rindex("COPY ")
+
+
+def test_storefront_context_sends_the_bundle_not_node_modules() -> None:
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "**/node_modules" in ignore
+    assert not any(line.strip().rstrip("/") in ("storefront/dist", "**/dist") for line in ignore)

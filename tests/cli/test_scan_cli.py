@@ -366,3 +366,13 @@ def test_help_lists_commands_without_heavy_imports() -> None:
     assert done.returncode == 0, done.stderr
     assert "scan" in done.stdout and "quality-gate" in done.stdout
     assert "HEAVY []" in done.stdout
+
+
+def test_junit_option_writes_junit_whatever_the_name(env: Env) -> None:
+    env.tool("trivy", stdout_file=ALPINE)
+    code, _, err = env.run("--fail-on", "HIGH", "--junit", "out/trivy-image.report")
+    assert code == 6, err
+    suites = ET.parse(env.root / "out/trivy-image.report").getroot()
+    assert suites.tag == "testsuites" and suites.get("failures") == "1"
+    code, _, err = env.run("--fail-on", "HIGH", "--junit", str(env.root))  # a folder: a usage error, exit 2
+    assert code == 2 and "cannot write the report" in err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ pytestmark = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("content", "course", "enrollment", "notification", "payment", "user")
+SERVICES = ("content", "course", "enrollment", "notification", "payment", "storefront", "user")
 INTERVAL = 5.0  # the shipped analysis interval
 OFFSETS = {"local": 12000, "local-canary": 12500, "drill": 12300}
 
@@ -102,8 +103,14 @@ def platform(
         REGISTRY_USER=registry_credentials.username,
         REGISTRY_PASSWORD=registry_credentials.password,
     )
+    env["PLATFORM_ADMIN_PASSWORD"] = secrets.token_urlsafe(16)  # what `sandbox up` generates for `local`
     p = Platform(repo, state, env, edges)
     p.git("-c", "user.email=t@example.invalid", "-c", "user.name=tests", "commit", "-qam", "test: sandbox ports")
+    # as scripts/setup.sh does in a checkout: the storefront's npm packages (its build and browser journey)
+    npm = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
+                         cwd=repo / "platform-services" / "storefront", capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert npm.returncode == 0, npm.stderr[-2000:]
     try:
         yield p
     finally:

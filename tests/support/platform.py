@@ -92,6 +92,8 @@ class Platform:
     ports: dict[str, int]
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     edge: Edge | None = None
+    # the web front end behind the edge's default route (everything but /api/<service>/), when given
+    storefront_port: int | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -110,9 +112,13 @@ class Platform:
                 return httpx.get(self.url(svc) + "/health/ready", timeout=2).status_code == 200
 
             wait_until(ready, 60, f"{svc} service", proc=self.processes[svc].proc, log=self.log(svc))
-        self.edge = Edge(self.workdir / "edge", [
+        backends = [
             {"name": svc, "servers": [{"name": "blue", "address": f"127.0.0.1:{self.ports[svc]}", "weight": 100}]}
-            for svc in SERVICES])
+            for svc in SERVICES]
+        if self.storefront_port is not None:
+            backends.append({"name": "storefront", "route": "/", "servers": [
+                {"name": "blue", "address": f"127.0.0.1:{self.storefront_port}", "weight": 100}]})
+        self.edge = Edge(self.workdir / "edge", backends)
         self.edge.start()
         client = httpx.Client(base_url=self.edge.url, timeout=5)
         wait_until(lambda: all(client.get(f"/api/{svc}/openapi.json").status_code == 200 for svc in SERVICES),

@@ -75,6 +75,47 @@ def test_rendered_config_routes_every_service_and_passes_haproxy_check(tmp_path:
         assert subprocess.run(hp.check_argv(str(cfg)), capture_output=True, timeout=30).returncode == 0
 
 
+def _frontend(text: str) -> list[str]:
+    """The routing lines of the edge's frontend, in order."""
+    block = text[text.index("frontend fe_edge") : text.index("\nbackend be_no_route")]
+    return [line.strip() for line in block.splitlines() if line.strip().startswith(("acl ", "use_backend", "default_"))]
+
+
+@pytest.mark.parametrize(
+    ("backends", "expected"),
+    [
+        (
+            [hp.EdgeBackend("user"), hp.EdgeBackend("course")],
+            ["acl path_user path_beg /api/user/", "use_backend be_user if path_user",
+             "acl path_course path_beg /api/course/", "use_backend be_course if path_course",
+             "default_backend be_no_route"],
+        ),
+        (
+            [hp.EdgeBackend("storefront", route="/"), hp.EdgeBackend("user")],
+            ["acl path_user path_beg /api/user/", "use_backend be_user if path_user",
+             "use_backend be_no_route if { path_beg /api/ }", "default_backend be_storefront"],
+        ),
+        (
+            [hp.EdgeBackend("docs", route="/docs/"), hp.EdgeBackend("user")],
+            ["acl path_docs path_beg /docs/", "use_backend be_docs if path_docs",
+             "acl path_user path_beg /api/user/", "use_backend be_user if path_user",
+             "default_backend be_no_route"],
+        ),
+    ],
+    ids=["api-only", "storefront-default", "own-prefix"],
+)
+def test_edge_routing(tmp_path: Path, backends: list[hp.EdgeBackend], expected: list[str]) -> None:
+    text = hp.render_config(
+        backends=backends, bind="127.0.0.1:8080", stats_bind="127.0.0.1:8404", socket=str(tmp_path / "s"),
+        pidfile=str(tmp_path / "p"), rate_limit_requests=200, rate_limit_period=10,
+    )  # fmt: skip
+    assert _frontend(text) == expected
+    if shutil.which("haproxy"):
+        cfg = tmp_path / "h.cfg"
+        cfg.write_text(text)
+        assert subprocess.run(hp.check_argv(str(cfg)), capture_output=True, timeout=30).returncode == 0
+
+
 def test_docker_run_arguments() -> None:
     spec = SlotSpec(
         "course",
@@ -131,3 +172,13 @@ def test_first_value(raw: object, expect: float | None) -> None:
 def test_prometheus_down_is_an_error_result() -> None:
     result = PrometheusMetrics("http://127.0.0.1:1", timeout=1).query("up")
     assert result.value is None and result.error == "Prometheus at http://127.0.0.1:1 is unreachable"
+
+
+def test_the_edge_adapter_renders_the_configured_routes(tmp_path: Path) -> None:
+    from coursectl.adapters.haproxy import HAProxyEdge
+
+    edge = HAProxyEdge(tmp_path, services={"storefront": "/health/ready", "user": "/health/ready"},
+                       routes={"storefront": "/"})  # fmt: skip
+    text = edge.render({"storefront": [hp.EdgeServer("blue", "127.0.0.1", 8107, 256)]})
+    assert _frontend(text)[-2:] == ["use_backend be_no_route if { path_beg /api/ }", "default_backend be_storefront"]
+    assert "server blue 127.0.0.1:8107 weight 256 check" in text

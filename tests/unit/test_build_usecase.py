@@ -192,3 +192,76 @@ def test_images_marks_what_each_environment_runs(repo: Path) -> None:
     assert len(rows) == 1
     assert rows[0].digest == digest and rows[0].environments == ("prod",)
     assert "main" in rows[0].tags and rows[0].pushed_at
+
+
+@pytest.fixture()
+def web_repo(repo: Path) -> Path:
+    """``repo`` plus a front end whose bundle is made by prebuild commands and includes no shared folder."""
+    web = repo / "platform-services" / "web"
+    (web / "src").mkdir(parents=True)
+    (web / "src" / "app.ts").write_text("export const a = 1;\n")
+    (web / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM $BASE_IMAGE\nCOPY web/dist /srv\n")
+    config = repo / "coursectl.yaml"
+    config.write_text(config.read_text().replace(
+        "registry:",
+        "  web: {path: platform-services/web, port: 8080, route: /, shared: [],\n"
+        "        prebuild: {run: [[npm, ci], [npm, run, build]], outputs: [dist], timeout: 60}}\nregistry:",
+    ))  # fmt: skip
+    return repo
+
+
+def test_prebuild_commands_run_in_the_service_folder_before_its_image(web_repo: Path) -> None:
+    from coursectl.testing.fakes import FakeCommands
+
+    w = World(web_repo)
+    commands = FakeCommands(output=["built dist/"])
+    report = w.service(commands=commands).build(["web", "user"], progress=w.progress)
+    assert report.ok
+    web_dir = str((web_repo / "platform-services" / "web").resolve())
+    assert [(argv, cwd) for argv, cwd, _ in commands.calls] == [(("npm", "ci"), web_dir), (("npm", "run", "build"), web_dir)]
+    assert all(0 < timeout <= 60 for _, _, timeout in commands.calls)
+    web_events = [e for e in w.events if e[0] == "web"]
+    phases = [phase for _, phase, _ in web_events]
+    assert phases.index("prebuild") < phases.index("build")
+    assert ("web", "log", "built dist/") in web_events
+    assert not any(e[0] == "user" and e[1] == "prebuild" for e in w.events)
+
+
+def test_a_failed_prebuild_fails_that_service_only_and_builds_no_image(web_repo: Path) -> None:
+    from coursectl.testing.fakes import FakeCommands
+
+    w = World(web_repo)
+    report = w.service(commands=FakeCommands(fail={"npm": 1}, output=["npm ERR! missing script"])).build(
+        ["web", "user"]
+    )
+    by = {r.service: r for r in report.results}
+    assert by["web"].status == "failed" and "npm ci failed" in by["web"].reason
+    assert "npm ERR! missing script" in by["web"].log_tail
+    assert by["user"].status == "built"
+    assert "web" not in w.builder.builds
+    [event] = [e for e in w.ledger.events(kinds=["build"]) if e.service == "web"]
+    assert event.outcome == "failed"
+
+
+def test_prebuild_outputs_and_unshared_folders_are_not_inputs(web_repo: Path) -> None:
+    w = World(web_repo)
+    svc = w.service()
+    digest = lambda: {p.service: p.inputs_digest for p in svc.plan(["web", "user"], git=w.git, base_image_id="b")}  # noqa: E731
+    before = digest()
+    web = web_repo / "platform-services" / "web"
+    (web / "dist").mkdir()
+    (web / "dist" / "index.html").write_text("<p>built</p>")
+    (web / "node_modules" / "x").mkdir(parents=True)
+    (web / "node_modules" / "x" / "i.js").write_text("1")
+    assert digest() == before  # what the prebuild writes (and node_modules) changes nothing
+    (web_repo / "platform-services" / "common" / "lib.py").write_text("X = 2\n")
+    after_common = digest()
+    assert after_common["web"] == before["web"] and after_common["user"] != before["user"]
+    (web / "src" / "app.ts").write_text("export const a = 2;\n")
+    assert digest()["web"] != after_common["web"]  # a source change is a new image
+
+
+def test_prebuild_without_a_command_runner_is_a_failed_build(web_repo: Path) -> None:
+    w = World(web_repo)
+    [result] = w.service().build(["web"]).results
+    assert result.status == "failed" and "no command runner" in result.reason

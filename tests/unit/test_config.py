@@ -19,7 +19,8 @@ def problems(exc: ConfigError) -> list[str]:
 def test_shipped_configuration_is_valid_for_every_environment() -> None:
     for env in ("local", "staging", "prod"):
         loaded = load_config(REPO / "coursectl.yaml", env)
-        assert set(loaded.config.services) == {"user", "course", "payment", "enrollment", "notification", "content"}
+        assert set(loaded.config.services) == {"user", "course", "payment", "enrollment", "notification", "content",
+                                               "storefront"}
         assert loaded.environment.target == ("docker" if env == "local" else "kubernetes")
     assert load_config(REPO / "coursectl.yaml", "local").config.build.base_image == "coursectl/base:bookworm"
     assert load_config(REPO / "coursectl.yaml", "prod").config.build.base_image == "python:3.11-slim"
@@ -150,3 +151,40 @@ def test_durations(text: object, seconds: float) -> None:
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_the_storefront_is_the_edges_default_and_prebuilt() -> None:
+    sf = load_config(REPO / "coursectl.yaml", "local").config.services["storefront"]
+    assert sf.route == "/" and sf.shared == [] and sf.prebuild is not None
+    assert sf.prebuild.run[-1] == ["npm", "run", "build"] and sf.prebuild.outputs == ["dist"]
+    assert "/" in sf.smoke and "/metrics" in sf.smoke
+
+
+@pytest.mark.parametrize(
+    ("service_yaml", "path", "fragment"),
+    [
+        ("{path: w, port: 9009, route: api/w}", "services.web.route", "starts and ends with '/'"),
+        ("{path: w, port: 9009, route: /a/../b/}", "services.web.route", "starts and ends with '/'"),
+        ("{path: w, port: 9009, prebuild: {run: []}}", "services.web.prebuild.run", "at least 1"),
+        ("{path: w, port: 9009, prebuild: {run: [[]]}}", "services.web.prebuild.run", "non-empty argv"),
+        ("{path: w, port: 9009, prebuild: {run: [[npm]], outputs: [../x]}}", "services.web.prebuild.outputs",
+         "inside the service folder"),
+    ],
+)
+def test_route_and_prebuild_are_checked(config_file: Path, service_yaml: str, path: str, fragment: str) -> None:
+    text = config_file.read_text()
+    config_file.write_text(text.replace("services:\n", f"services:\n  web: {service_yaml}\n", 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, environ={})
+    [problem] = info.value.problems
+    assert problem.path == path, info.value.problems
+    assert fragment in problem.message
+
+
+def test_only_one_service_can_take_every_other_path(config_file: Path) -> None:
+    text = config_file.read_text()
+    config_file.write_text(text.replace("services:\n", "services:\n  a: {path: a, port: 9101, route: /}\n"
+                                        "  b: {path: b, port: 9102, route: /}\n", 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, environ={})
+    assert "only one service can have route '/'" in info.value.message
