@@ -10,6 +10,7 @@ import typer
 
 from coursectl.cli._app import state_of
 from coursectl.cli._options import EnvOption, OutputOption
+from coursectl.cli._output import Output, check_writable, write_report_file
 
 app = typer.Typer(help="Import and export deployment history (JSONL).", no_args_is_help=True)
 
@@ -58,6 +59,8 @@ def export(
 
     state = state_of(ctx)
     out = state.out(output)
+    if out_path is not None:
+        check_writable(out_path, "--out")
     ledger = state.ledger()
     events = ledger.events(kinds=["deployment", "rollback"], environment=env, service=service, newest_first=False)
     records = (
@@ -66,12 +69,9 @@ def export(
     )
     if out_path is None:
         for line in dump_lines(records):
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(Output.clean_document(line, json_text=True) + "\n")
         sys.stdout.flush()
         return
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(out_path, "w", encoding="utf-8") as fh:
-        for line in dump_lines(records):
-            fh.write(line + "\n")
+    write_report_file(out_path, "".join(line + "\n" for line in dump_lines(records)))
     out.result({"file": str(out_path), "exported": len(events)}, human=f"exported {len(events)} records to {out_path}",
                ids=[str(out_path)])

@@ -10,6 +10,7 @@ import typer
 
 from coursectl.cli._app import state_of
 from coursectl.cli._options import EnvOption, OutputOption
+from coursectl.cli._output import check_writable, write_report_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -162,8 +163,6 @@ def scan(
     output: OutputOption = None,
 ) -> None:
     """Scan images (or folders) with Trivy and Snyk and apply the policy: exit 0 pass, 6 blocked, 5 scanner error."""
-    import sys
-
     from coursectl.api.scan import ScanRequest, run_scan
     from coursectl.errors import GateBlocked
 
@@ -181,15 +180,16 @@ def scan(
         tag=tag,
         environment=loaded.env_name,
     )
+    paths = list(report_paths or [])
+    formats = [format_for(path, fmt) for path in paths]
+    for path in paths:  # before scanning: a report that cannot be written fails before anything is recorded
+        check_writable(path, "--report")
     targets = ", ".join(request.services) or "every service"
     out.progress(f"scanning {targets} ({kind.value})")
     report = run_scan(loaded, request, ledger=state.ledger())
 
-    paths = list(report_paths or [])
-    for path in paths:
-        chosen = format_for(path, fmt)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_report(report, chosen), encoding="utf-8")
+    for path, chosen in zip(paths, formats, strict=True):
+        write_report_file(path, render_report(report, chosen))
         out.progress(f"wrote {chosen.value} report {path}")
     for run in report.skipped:
         out.warn(f"{run.scanner} skipped on {run.service}: {run.message}")
@@ -197,8 +197,7 @@ def scan(
         out.warn(f"ignore entry #{entry.index} ({entry.id}) expired on {entry.expires}: it no longer ignores")
 
     if fmt in (ReportFormat.sarif, ReportFormat.junit, ReportFormat.json) and not paths:
-        sys.stdout.write(render_report(report, fmt))
-        sys.stdout.flush()
+        out.document(render_report(report, fmt), json_text=fmt is not ReportFormat.junit)
     else:
         out.result(report.to_dict(), human=lambda console: human_report(report, console),
                    ids=[f"{j.finding.service}:{j.finding.id}:{j.finding.package}" for j in report.blocking])

@@ -8,12 +8,25 @@ from typing import Any
 
 from coursectl.config.secrets import REDACTED, SecretRef, read_dotenv
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<secret>[^@\s]+)(?P<tail>@)", re.I)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s\"'<>]*:)(?P<secret>[^\s\"'<>/]+)(?P<tail>@)", re.I)
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&;](?:password|passwd|pwd|token|access_token|api_key|apikey|secret|client_secret|sig)=)"
+    r"(?P<secret>[^&;#\s\"'<>]+)",
+    re.I,
+)
 
 
 def mask_url_passwords(text: str) -> str:
-    """``amqp://user:pw@host`` → ``amqp://user:***@host``."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}{m['tail']}", text)
+    """``amqp://user:pw@host`` → ``amqp://user:***@host``; ``?token=abc`` → ``?token=***``."""
+    if "://" not in text and "=" not in text:
+        return text
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}{m['tail']}", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m['head']}{REDACTED}", text)
+
+
+def redact_text(text: str) -> str:
+    """The one redaction of everything coursectl prints or writes: credentials in URLs are masked."""
+    return mask_url_passwords(text)
 
 
 def redacted(value: Any, *, secrets_file: Path | None = None, environ: dict[str, str] | None = None) -> Any:

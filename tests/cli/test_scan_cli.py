@@ -204,7 +204,9 @@ def test_missing_trivy_exits_4_naming_it(env: Env) -> None:
     assert out == ""
     assert env.events() == []
     code, _, err = env.run("-o", "json")
-    assert code == 4 and json.loads(err[err.index("{"):])["error"]["type"] == "tool-missing"
+    lines = [json.loads(line) for line in err.splitlines()]  # -o json: stderr is JSON lines, the error last
+    assert code == 4 and lines[-1]["error"]["type"] == "tool-missing"
+    assert all(line["type"] in ("progress", "warning", "log") for line in lines[:-1])
 
 
 def test_missing_both_names_both(env: Env) -> None:
