@@ -54,9 +54,13 @@ class AppState:
         return self._config
 
     def state_dir(self) -> Path:
+        """The state directory; PreconditionError (exit 4) when that path is a file."""
+        from coursectl.ledger.sqlite import check_state_dir
         from coursectl.paths import state_dir
 
-        return state_dir()
+        folder = state_dir()
+        check_state_dir(folder)
+        return folder
 
     def ledger(self) -> SqliteLedger:
         """The ledger in the state directory (opened and migrated on first use)."""

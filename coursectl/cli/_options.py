@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import typer
@@ -20,6 +21,20 @@ EnvOption = Annotated[
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+MAX_WAIT = 86400.0
+"""The longest wait or timeout a flag accepts (a day)."""
+MAX_LIMIT = 1_000_000
+"""The largest count a --limit accepts."""
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: refuse NaN and infinity (a range check lets NaN through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 LockWaitOption = Annotated[
-    float, typer.Option("--lock-wait", metavar="SECONDS", help="Wait this long for a held deploy lock.", min=0)
+    float, typer.Option("--lock-wait", metavar="SECONDS", help="Wait this long for a held deploy lock.", min=0,
+                        max=MAX_WAIT, callback=finite)
 ]

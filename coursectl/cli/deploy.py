@@ -14,18 +14,6 @@ def register(app: typer.Typer) -> None:
     app.command("deploy")(deploy)
 
 
-def _parse_env(pairs: list[str]) -> dict[str, str]:
-    from coursectl.errors import UsageError
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--set-env {pair!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
-
-
 def deploy(
     ctx: typer.Context,
     services: Annotated[list[str], typer.Argument(help="Services to deploy, in order.")],
@@ -53,6 +41,7 @@ def deploy(
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, summary
     from coursectl.errors import GateBlocked, UsageError
+    from coursectl.render.tags import parse_env_pairs, validate_digest, validate_tag
     from coursectl.rollout import steps as st
     from coursectl.rollout.state import PAUSED
 
@@ -60,12 +49,17 @@ def deploy(
     out = state.out(output)
     if not version and not digest:
         raise UsageError("give --version or --digest")
+    if version is not None:
+        validate_tag(version)
+    if digest is not None:
+        validate_digest(digest)
     if strategy and strategy not in st.STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(st.STRATEGIES)}")
+    extra_env = parse_env_pairs(set_env or [])
     rctx = context(state, env, out)
-    options = dict(
-        version=version, digest=digest, strategy=strategy, set_env=_parse_env(set_env or []), hotfix=hotfix
-    )
+    for svc in services:
+        rctx.service(svc)  # exit 2 for an unknown service, before anything is read or changed
+    options = dict(version=version, digest=digest, strategy=strategy, set_env=extra_env, hotfix=hotfix)
     if dry_run:
         plans = [api.plan_deploy(rctx, svc, **options) for svc in services]  # type: ignore[arg-type]
         data = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,7 +12,73 @@ from coursectl.cli._app import state_of
 from coursectl.cli._options import EnvOption, OutputOption
 from coursectl.cli._output import Output, check_writable, write_report_file
 
-app = typer.Typer(help="Import and export deployment history (JSONL).", no_args_is_help=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+app = typer.Typer(help="Import and export deployment history (JSONL); check or initialise the ledger.",
+                  no_args_is_help=True)
+
+
+@app.command("check")
+def check(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Run SQLite's full integrity check on the ledger (read-only): exit 0 when sound, 4 when damaged."""
+    from coursectl.errors import PreconditionError
+    from coursectl.ledger import check_ledger
+
+    state = state_of(ctx)
+    out = state.out(output)
+    report = check_ledger(state.state_dir() / "ledger.db")
+
+    def human(console: Console) -> None:
+        if report["ok"]:
+            console.print(f"ok: {report['path']} — schema {report['schema_version']}, {report['events']} events, "
+                          f"{report['size_bytes']:,} bytes; SQLite integrity check passed", markup=False)
+            return
+        console.print(f"DAMAGED: {report['path']}", style="bold red", markup=False)
+        for problem in report["problems"]:
+            console.print(f"  - {problem}", markup=False)
+
+    out.result(report, human=human, ids=[report["path"]] if report["ok"] else [])
+    if not report["ok"]:
+        raise PreconditionError(
+            f"the ledger at {report['path']} is damaged: {len(report['problems'])} problem(s), first: "
+            f"{report['problems'][0]}",
+            hint="restore it from a backup; `coursectl ledger export` saves what can still be read",
+            details={"problems": report["problems"]},
+        )
+
+
+@app.command("init")
+def init(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Create the ledger, or give the schema to an empty ledger file (one emptied to 0 bytes); a ledger that is
+    already there is left as it is."""
+    import os
+
+    from coursectl.ledger import open_ledger
+    from coursectl.ledger.migrations import SCHEMA_VERSION
+
+    state = state_of(ctx)
+    out = state.out(output)
+    path = state.state_dir() / "ledger.db"
+    existed = os.path.lexists(path)
+    had_schema = existed and path.is_file() and path.stat().st_size > 0 and _has_schema(path)
+    open_ledger(path.parent, initialise=True).close()
+    what = "already initialised" if had_schema else ("initialised" if existed else "created")
+    out.result({"path": str(path), "result": what, "schema_version": SCHEMA_VERSION},
+               human=f"{path}: {what} (schema {SCHEMA_VERSION})", ids=[str(path)])
+
+
+def _has_schema(path: Path) -> bool:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0]) > 0
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
 
 
 @app.command("import")
@@ -32,7 +98,7 @@ def import_(
 
     state = state_of(ctx)
     out = state.out(output)
-    events = read_events(file, default_actor=f"import:{current_actor()}")
+    events = read_events(file, importer=current_actor())
     if dry_run:
         data = {"file": str(file), "valid": len(events), "imported": 0, "skipped": 0, "dry_run": True}
         out.result(data, human=f"{len(events)} valid records in {file}; nothing imported (--dry-run)",

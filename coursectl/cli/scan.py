@@ -165,9 +165,12 @@ def scan(
     """Scan images (or folders) with Trivy and Snyk and apply the policy: exit 0 pass, 6 blocked, 5 scanner error."""
     from coursectl.api.scan import ScanRequest, run_scan
     from coursectl.errors import GateBlocked
+    from coursectl.render.tags import validate_tag
 
     state = state_of(ctx)
     out = state.out(output)
+    if tag is not None:
+        validate_tag(tag)
     loaded = state.config(env)
     request = ScanRequest(
         services=tuple(services or ()),

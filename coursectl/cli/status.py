@@ -46,9 +46,14 @@ def rollback(
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, summary
 
+    from coursectl.render.tags import validate_tag
+
     state = state_of(ctx)
     out = state.out(output)
+    if to is not None:
+        validate_tag(to)
     rctx = context(state, env, out)
+    rctx.service(service)
     if rctx.env.protected:
         confirm_or_fail(out, f"roll back {service} in {rctx.env_name}?", yes=yes)
     result = api.rollback(rctx, service, to_version=to)

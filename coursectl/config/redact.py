@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from coursectl.config.secrets import REDACTED, SecretRef, read_dotenv
+from coursectl.errors import CoursectlError
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s\"'<>]*:)(?P<secret>[^\s\"'<>/]+)(?P<tail>@)", re.I)
 _QUERY_SECRET = re.compile(
@@ -38,9 +39,11 @@ def redacted(value: Any, *, secrets_file: Path | None = None, environ: dict[str,
     env = os.environ if environ is None else environ
     if isinstance(value, SecretRef):
         if value.env:
-            available = value.env in env or (
-                secrets_file is not None and value.env in read_dotenv(secrets_file)
-            )
+            try:
+                stored = read_dotenv(secrets_file) if secrets_file is not None else {}
+            except CoursectlError:  # an unreadable secrets.env: shown as not available, never as a crash
+                stored = {}
+            available = value.env in env or value.env in stored
         else:
             available = Path(value.file or "").expanduser().is_file()
         return {"ref": value.describe(), "value": REDACTED, "available": available}
