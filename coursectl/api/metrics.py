@@ -250,9 +250,12 @@ def _line(
     key: str, label: str, value: float | None, unit: str, target: str, met: bool | None, source: str,
     reason: str | None = None,
 ) -> dict[str, Any]:
+    from coursectl.config.redact import redact_text
+
     status = "unknown" if value is None else ("met" if met else "missed")
+    # sources and reasons name servers by URL: credentials in them never reach any output
     return {"key": key, "label": label, "value": value, "unit": unit, "target": target, "status": status,
-            "source": source, "reason": reason}
+            "source": redact_text(source), "reason": None if reason is None else redact_text(reason)}
 
 
 def _secret(ref: Any, secrets_file: Path | None) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from coursectl.render.printable import printable
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -85,7 +87,7 @@ def render_status(data: dict[str, Any]) -> Any:
             weights = ", ".join(f"{k} {v}%" for k, v in sorted(svc["weights"].items())) or "-"
             extra = []
             if svc["lock"]:
-                extra.append(f"locked by {svc['lock']['holder']}")
+                extra.append(f"locked by {printable(svc['lock']['holder'])}")
             if svc["rollout"]:
                 extra.append(f"rollout {svc['rollout']['phase']} → {svc['rollout']['version']}")
             table.add_row(svc["name"], svc["version"] or "-", slots, weights, svc["health"], "; ".join(extra))
@@ -124,7 +126,7 @@ def render_rollout(data: dict[str, Any]) -> Any:
             console.print(f"    {m['at']} {m['metric']} {m['slot']}: {m['verdict']} — {m['reason']}", markup=False)
         if data.get("lock"):
             console.print(
-                f"  lock: {data['lock']['holder']} ({'alive' if data['lock']['alive'] else 'abandoned'})",
+                f"  lock: {printable(data['lock']['holder'])} ({'alive' if data['lock']['alive'] else 'abandoned'})",
                 markup=False,
             )
 

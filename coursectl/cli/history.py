@@ -35,21 +35,18 @@ def history(
     def human(console: Console) -> None:
         from rich.table import Table
 
+        from coursectl.render.printable import printable
+
         if not events:
             console.print("no events recorded yet", markup=False)
             return
         table = Table(box=None, pad_edge=False)
         for column in ("time (UTC)", "kind", "env", "service", "version", "outcome", "actor"):
             table.add_column(column)
-        for e in events:
+        for e in events:  # user data, shown as printable text: no escape sequence or newline reaches the terminal
             table.add_row(
                 f"{e.time:%Y-%m-%d %H:%M:%S}",
-                e.kind,
-                e.environment or "",
-                e.service or "",
-                e.version or "",
-                e.outcome or "",
-                e.actor,
+                *(printable(v or "") for v in (e.kind, e.environment, e.service, e.version, e.outcome, e.actor)),
             )
         console.print(table)
 

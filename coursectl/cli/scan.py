@@ -95,6 +95,8 @@ def human_report(report: ScanReport, console: Console) -> None:
     """A table per service (findings sorted by severity), the runs, and the verdict."""
     from rich.table import Table
 
+    from coursectl.render.printable import printable
+
     for service in dict.fromkeys(r.service for r in report.runs):
         runs = [r for r in report.runs if r.service == service]
         findings = report.findings_of(service)
@@ -117,12 +119,14 @@ def human_report(report: ScanReport, console: Console) -> None:
                 table.add_section()  # one group per severity, CRITICAL first
             previous = f.severity
             decision = j.decision + (f" ({j.reason})" if j.reason else "")
-            table.add_row(f.severity, f.id, f.package, f.installed_version, f.fixed_version[:30],
-                          ",".join(f.scanners), decision, style=_STYLE[f.severity] if j.blocking else "dim")
+            cells = (f.severity, f.id, f.package, f.installed_version, f.fixed_version[:30], ",".join(f.scanners),
+                     decision)  # scanner output is data from packages: printable text only
+            table.add_row(*map(printable, cells), style=_STYLE[f.severity] if j.blocking else "dim")
         # Jenkins logs are not terminals: give the table room instead of cutting ids short
         _wide(console).print(table)
     for entry in report.expired_ignores:
-        console.print(f"\nexpired ignore entry #{entry.index}: {entry.id} (expired {entry.expires}) — {entry.reason}",
+        console.print(f"\nexpired ignore entry #{entry.index}: {printable(entry.id)} (expired {entry.expires}) — "
+                      f"{printable(entry.reason)}",
                       style="yellow", markup=False)
     summary = report.to_dict()["summary"]
     severities = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items() if n)

@@ -20,6 +20,7 @@ from typing import Any
 from coursectl.domain import LedgerEvent, LockInfo, utcnow
 from coursectl.errors import CoursectlError, ExternalError, LockHeld, PreconditionError
 from coursectl.ledger.migrations import SCHEMA_VERSION, migrate, schema_version
+from coursectl.render.printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -577,8 +578,8 @@ class SqliteLedger:
             previous = self._read_lock(conn, environment, service)
             if previous and not previous.expired(now) and not take_over:
                 raise LockHeld(
-                    f"the deploy lock of {service} in {environment} is held by {previous.holder}"
-                    f" since {previous.acquired_at:%Y-%m-%d %H:%M:%S} UTC: {previous.reason}",
+                    f"the deploy lock of {service} in {environment} is held by {printable(previous.holder)}"
+                    f" since {previous.acquired_at:%Y-%m-%d %H:%M:%S} UTC: {printable(previous.reason)}",
                     hint=f"wait (--lock-wait SECONDS) or, if it is abandoned, it expires at"
                     f" {previous.expires_at:%H:%M:%S} UTC",
                     details=previous.to_dict(),
@@ -613,7 +614,7 @@ class SqliteLedger:
                 now_holder = self.lock_info(lock.environment, lock.service)
                 raise LockHeld(
                     f"the deploy lock of {lock.service} in {lock.environment} was taken over"
-                    + (f" by {now_holder.holder}" if now_holder else "")
+                    + (f" by {printable(now_holder.holder)}" if now_holder else "")
                 )
         return replace(lock, expires_at=expires)
 
