@@ -15,12 +15,20 @@ if TYPE_CHECKING:
     from coursectl.rollout.state import RolloutState
 
 
-def context(state: AppState, env: str | None, out: Output | None = None) -> RolloutContext:
+def context(state: AppState, env: str | None, out: Output | None = None, *, read_only: bool = False) -> RolloutContext:
+    """The use cases' context. ``read_only`` (a dry run): a ledger that does not exist yet is not created (an
+    empty one in memory stands in)."""
     from coursectl.api.rollout import RolloutContext
 
     loaded = state.config(env)
     _ = loaded.environment  # exit 3 when no environment is selected
-    ctx = RolloutContext(loaded=loaded, ledger=state.ledger(), state_dir=state.state_dir())
+    if read_only and not (state.state_dir() / "ledger.db").exists():
+        from coursectl.ledger import SqliteLedger
+
+        ledger = SqliteLedger.in_memory()
+    else:
+        ledger = state.ledger()
+    ctx = RolloutContext(loaded=loaded, ledger=ledger, state_dir=state.state_dir())
     if out is not None:
         ctx.on_change = progress_printer(out)
     return ctx

@@ -56,12 +56,12 @@ def deploy(
     if strategy and strategy not in st.STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(st.STRATEGIES)}")
     extra_env = parse_env_pairs(set_env or [])
-    rctx = context(state, env, out)
+    rctx = context(state, env, out, read_only=dry_run)
     for svc in services:
         rctx.service(svc)  # exit 2 for an unknown service, before anything is read or changed
     options = dict(version=version, digest=digest, strategy=strategy, set_env=extra_env, hotfix=hotfix)
     if dry_run:
-        plans = [api.plan_deploy(rctx, svc, **options) for svc in services]  # type: ignore[arg-type]
+        plans = [api.plan_deploy(rctx, svc, read_only=True, **options) for svc in services]  # type: ignore[arg-type]
         data = {
             "dry_run": True,
             "plans": [

@@ -265,6 +265,17 @@ class SqliteLedger:
             raise
         self._conn = GuardedConnection(raw, path)
 
+    @classmethod
+    def in_memory(cls) -> SqliteLedger:
+        """An empty ledger in memory (nothing on disk): what a dry run reads when no ledger exists yet."""
+        ledger = cls.__new__(cls)
+        ledger.path = Path(":memory:")
+        ledger.read_only = False
+        raw = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        migrate(raw)
+        ledger._conn = GuardedConnection(raw, ledger.path)
+        return ledger
+
     def _refuse_unknown(self, conn: sqlite3.Connection, initialise: bool) -> None:
         """Refuse a file without the ledger's schema (unless initialising an empty one)."""
         if schema_version(conn) != 0:

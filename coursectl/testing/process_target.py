@@ -69,7 +69,6 @@ class ProcessTarget:
         self.file_sd_dir = file_sd_dir
         self.ports = dict(ports)
         self.command = list(command or [sys.executable, "-m", "coursectl.testing.tinyservice"])
-        workdir.mkdir(parents=True, exist_ok=True)
 
     @property
     def _file(self) -> Path:
@@ -82,6 +81,7 @@ class ProcessTarget:
             return {}
 
     def _store(self, data: Mapping[str, object]) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)  # only when something is written (a dry run writes nothing)
         tmp = self._file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, self._file)
@@ -107,6 +107,7 @@ class ProcessTarget:
             "APP_VERSION": spec.version,
         }
         argv = [part.format(service=spec.service, slot=spec.slot) for part in self.command]
+        self.workdir.mkdir(parents=True, exist_ok=True)
         started = process.run(
             [sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"), "--", *argv],
             timeout=30,
