@@ -6,6 +6,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import typer
 
@@ -137,13 +138,14 @@ def _record_interrupt(state: AppState, argv: Sequence[str], started: datetime) -
         state.close()
 
 
-def run(app: typer.Typer, argv: Sequence[str]) -> int:
-    """Run ``app`` with ``argv``, mapping every error to its exit code and a message without a traceback."""
+def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
+    """Run ``app`` (a Typer app, or the command built from one with ``typer.main.get_command``, to run many
+    times) with ``argv``, mapping every error to its exit code and a message without a traceback."""
     from datetime import UTC
 
     args = hoist_global_options(argv)
     out = Output(_mode_from_argv(args))
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(app) if isinstance(app, typer.Typer) else app
     state = AppState()
     started = datetime.now(UTC)
     try:
