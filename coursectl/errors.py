@@ -91,9 +91,9 @@ class ConfigError(CoursectlError):
             problems = [ConfigProblem(file="", path="", message=problems)]
         self.problems = list(problems)
         lines = [str(p) for p in self.problems[: self.MAX_SHOWN]]
-        message = lines[0] if len(self.problems) == 1 else f"{len(self.problems)} problems in the configuration:\n" + (
-            "\n".join(f"  - {line}" for line in lines)
-        )
+        listed = "\n".join(f"  - {line}" for line in lines)
+        count = len(self.problems)
+        message = lines[0] if count == 1 else f"{count} problems in the configuration:\n{listed}"
         if len(self.problems) > len(lines):
             message += f"\n  ... and {len(self.problems) - len(lines)} more"
         details: dict[str, Any] = {"problems": [p.__dict__ for p in self.problems[: self.MAX_DETAILS]]}

@@ -55,13 +55,18 @@ def decode_text(data: bytes) -> str:
     nul = data.find(b"\x00")
     if nul >= 0:
         line, column = _position(data, nul)
-        raise UnreadableText("contains NUL bytes: a binary file (or UTF-16 without a byte-order mark), not UTF-8 text",
-                             line=line, column=column)
+        raise UnreadableText(
+            "contains NUL bytes: a binary file (or UTF-16 without a byte-order mark), not UTF-8 text",
+            line=line,
+            column=column,
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, column = _position(data, exc.start)
-        raise UnreadableText(f"is not valid UTF-8 (byte 0x{data[exc.start]:02x})", line=line, column=column) from None
+        raise UnreadableText(
+            f"is not valid UTF-8 (byte 0x{data[exc.start]:02x})", line=line, column=column
+        ) from None
 
 
 def check_regular(path: Path) -> os.stat_result:

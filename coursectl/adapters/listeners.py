@@ -110,9 +110,7 @@ def listeners(host: str, port: int, *, proc: Path = Path("/proc")) -> list[Liste
     if not found:
         return []
     owners = _owners({s.inode for s in found}, proc)
-    return [
-        Listener(s.address, s.port, s.inode, *owners[s.inode]) if s.inode in owners else s for s in found
-    ]
+    return [Listener(s.address, s.port, s.inode, *owners[s.inode]) if s.inode in owners else s for s in found]
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from coursectl.render.printable import json_safe, printable, printable_text
 
 if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderableType, RenderResult
 
 
 class OutputMode(str, Enum):
@@ -57,8 +57,12 @@ def dumps(data: Any, *, indent: int | None = 2) -> str:
     try:
         text = json.dumps(data, indent=indent, default=_default, ensure_ascii=False, allow_nan=False)
     except ValueError:  # a NaN or infinity somewhere: JSON has no such value, null says "no number"
-        text = json.dumps(_finite(json.loads(json.dumps(data, default=_default))), indent=indent,
-                          ensure_ascii=False, allow_nan=False)
+        text = json.dumps(
+            _finite(json.loads(json.dumps(data, default=_default))),
+            indent=indent,
+            ensure_ascii=False,
+            allow_nan=False,
+        )
     return json_safe(text)
 
 
@@ -89,7 +93,7 @@ def _clean_hook() -> Any:
     from rich.console import RenderHook
 
     class CleanHook(RenderHook):
-        def process_renderables(self, renderables: list[RenderableType]) -> list[RenderableType]:
+        def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
             return [_Clean(r) for r in renderables]
 
     return CleanHook()
@@ -217,8 +221,9 @@ def write_report_file(path: Path, text: str) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        raise PreconditionError(f"cannot write {path}: {exc.strerror or exc}",
-                                hint="choose a writable file path") from None
+        raise PreconditionError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="choose a writable file path"
+        ) from None
 
 
 def check_writable(path: Path, option: str) -> None:

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from coursectl.rollout.state import RolloutState
 
 
-def context(state: AppState, env: str | None, out: Output | None = None, *, read_only: bool = False) -> RolloutContext:
+def context(
+    state: AppState, env: str | None, out: Output | None = None, *, read_only: bool = False
+) -> RolloutContext:
     """The use cases' context. ``read_only`` (a dry run): a ledger that does not exist yet is not created (an
     empty one in memory stands in)."""
     from coursectl.api.rollout import RolloutContext
@@ -134,7 +136,8 @@ def render_rollout(data: dict[str, Any]) -> Any:
             console.print(f"    {m['at']} {m['metric']} {m['slot']}: {m['verdict']} — {m['reason']}", markup=False)
         if data.get("lock"):
             console.print(
-                f"  lock: {printable(data['lock']['holder'])} ({'alive' if data['lock']['alive'] else 'abandoned'})",
+                f"  lock: {printable(data['lock']['holder'])}"
+                f" ({'alive' if data['lock']['alive'] else 'abandoned'})",
                 markup=False,
             )
 

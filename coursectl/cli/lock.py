@@ -117,7 +117,8 @@ def release(
         return
     if lock.holder != actor and not force:
         raise LockHeld(
-            f"the deploy lock of {service} in {env_name} is held by {printable(lock.holder)}: {printable(lock.reason)}",
+            f"the deploy lock of {service} in {env_name} is held by {printable(lock.holder)}:"
+            f" {printable(lock.reason)}",
             hint="pass --force to release someone else's lock",
             details=lock.to_dict(),
         )

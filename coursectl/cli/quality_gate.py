@@ -52,8 +52,8 @@ def quality_gate(
     report_task: Annotated[Path | None, typer.Option("--report-task", metavar="PATH", show_default=False,
                                                      help="The scanner's report-task.txt "
                                                      "(default: sonarqube.report_task).")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=0, max=MAX_WAIT, callback=finite,
-                                                  show_default=False,
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=0, max=MAX_WAIT,
+                                                  callback=finite, show_default=False,
                                                   help="Wait at most this long for the analysis.")] = None,
     poll_interval: Annotated[float | None, typer.Option("--poll-interval", metavar="SECONDS", min=0,
                                                         max=3600, callback=finite,

@@ -45,7 +45,6 @@ def rollback(
     """
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, summary
-
     from coursectl.render.printable import printable
     from coursectl.render.tags import validate_tag
 

@@ -103,18 +103,19 @@ def _yaml_loader() -> type:
     import yaml
     from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-    class Limited(yaml.MarkedYAMLError):
+    class Limited(yaml.MarkedYAMLError):  # type: ignore[misc]  # PyYAML ships no type information
         pass
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type information
         _depth = 0
 
         def compose_node(self, parent: Node | None, index: object) -> Node:
             self._depth += 1
             try:
                 if self._depth > MAX_DEPTH:
-                    raise Limited(None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
-                return super().compose_node(parent, index)  # type: ignore[no-any-return]
+                    mark = self.peek_event().start_mark
+                    raise Limited(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+                return super().compose_node(parent, index)
             finally:
                 self._depth -= 1
 
@@ -122,7 +123,7 @@ def _yaml_loader() -> type:
             node = super().compose_document()
             if node is not None:
                 _check_expansion(node)
-            return node  # type: ignore[no-any-return]
+            return node
 
         def construct_mapping(self, node: Node, deep: bool = False) -> dict[object, object]:
             if isinstance(node, MappingNode):
@@ -140,7 +141,8 @@ def _yaml_loader() -> type:
                             None, None, f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
                             key_node.start_mark,
                         )
-            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+            mapping: dict[object, object] = super().construct_mapping(node, deep=deep)
+            return mapping
 
     def _check_expansion(root: Node) -> None:
         sizes: dict[int, tuple[int, int]] = {}
@@ -165,7 +167,9 @@ def _yaml_loader() -> type:
                 count += c
                 depth = max(depth, d + 1)
                 if count > MAX_VALUES or depth > MAX_DEPTH:
-                    what = f"more than {MAX_VALUES:,} values" if count > MAX_VALUES else f"deeper than {MAX_DEPTH} levels"
+                    what = (
+                        f"more than {MAX_VALUES:,} values" if count > MAX_VALUES else f"deeper than {MAX_DEPTH} levels"
+                    )
                     raise Limited(None, None, f"expands to {what} (aliases included)", node.start_mark)
             active.discard(id(node))
             sizes[id(node)] = (count, depth)

@@ -7,7 +7,15 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from coursectl.config.secrets import SecretRef
 
@@ -36,7 +44,8 @@ def parse_duration(value: object) -> float:
         if match:
             seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds is None:
-        raise ValueError(f"expected a duration such as 10s, 2m or 1h, got {str(value)[:40]!r}")
+        shown = str(value)[:40]
+        raise ValueError(f"expected a duration such as 10s, 2m or 1h, got {shown!r}")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     if not seconds <= MAX_DURATION:

@@ -9,7 +9,9 @@ from typing import Any
 from coursectl.config.secrets import REDACTED, SecretRef, read_dotenv
 from coursectl.errors import CoursectlError
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s\"'<>]*:)(?P<secret>[^\s\"'<>/]+)(?P<tail>@)", re.I)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s\"'<>]*:)(?P<secret>[^\s\"'<>/]+)(?P<tail>@)", re.I
+)
 _QUERY_SECRET = re.compile(
     r"(?P<head>[?&;](?:password|passwd|pwd|token|access_token|api_key|apikey|secret|client_secret|sig)=)"
     r"(?P<secret>[^&;#\s\"'<>]+)",

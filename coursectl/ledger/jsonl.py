@@ -312,7 +312,8 @@ def read_events(path: Path, *, importer: str = "import", now: datetime | None = 
     if problems:
         shown = [f"{p['file']}:{p['line']}: {p['message']}" for p in problems[:MAX_PROBLEMS]]
         more = len(problems) - len(shown)
-        head = shown[0] if len(problems) == 1 else f"{len(problems)} invalid lines in {path}:\n  " + "\n  ".join(shown)
+        listed = "\n  ".join(shown)
+        head = shown[0] if len(problems) == 1 else f"{len(problems)} invalid lines in {path}:\n  {listed}"
         if more > 0:
             head += f"\n  ... and {more} more"
         raise InputError(

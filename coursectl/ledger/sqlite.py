@@ -93,7 +93,9 @@ def translate(exc: sqlite3.Error, path: Path) -> CoursectlError:
                                  hint="check that the file and its folder exist and are readable and writable")
     if "disk i/o" in low or "full" in low:
         return ExternalError(f"the ledger at {path} cannot be written: {text}", hint="check the disk")
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError):
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, sqlite3.OperationalError | sqlite3.IntegrityError
+    ):
         return PreconditionError(
             f"the ledger at {path} is damaged: {text}",
             hint="run `coursectl ledger check` for the details; restore it from a backup",

@@ -81,7 +81,7 @@ class ProcessTarget:
             return {}
 
     def _store(self, data: Mapping[str, object]) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)  # only when something is written (a dry run writes nothing)
+        self.workdir.mkdir(parents=True, exist_ok=True)  # only once something is written: a dry run writes nothing
         tmp = self._file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, self._file)
