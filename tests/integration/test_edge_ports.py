@@ -164,3 +164,24 @@ def test_status_shows_an_edge_port_shared_with_another_process(drill: Drill) -> 
         sharer.close()
     r = drill.run("status", "-o", "json")
     assert not [p for p in json.loads(r.stdout)["problems"] if "shared" in p]
+
+
+def test_a_rollback_that_acts_takes_a_live_lock_and_says_whose(drill: Drill) -> None:
+    drill.config.write_text(drill.config.read_text().replace("scale_down_delay: 3s", "scale_down_delay: 60s"))
+    assert drill.run("deploy", "course", "--version", "v1").returncode == 0
+    assert drill.run("deploy", "course", "--version", "v2").returncode == 0
+    alice = {**drill.env, "COURSECTL_ACTOR": "alice"}
+    held = subprocess.run(drill.argv("lock", "acquire", "course", "--reason", "db maintenance", "--ttl", "1h"),
+                          env=alice, capture_output=True, text=True, timeout=60, cwd=drill.tmp)
+    assert held.returncode == 0, held.stderr
+    r = drill.run("rollback", "course", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["took_over_lock"]["holder"] == "alice" and result["took_over_lock"]["reason"] == "db maintenance"
+    warnings = [json.loads(line) for line in r.stderr.splitlines()]
+    assert any(w["type"] == "warning" and "took over the deploy lock of course in drill held by alice" in w["message"]
+               and "(db maintenance)" in w["message"] for w in warnings), warnings
+    events = json.loads(drill.run("history", "-o", "json", "-k", "lock.takeover").stdout)["events"]
+    assert events[0]["actor"] == "drill" and events[0]["details"]["previous"]["holder"] == "alice"
+    r = drill.run("status", "-o", "json")
+    assert json.loads(r.stdout)["services"][0]["version"] == "v1"
