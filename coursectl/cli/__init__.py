@@ -176,8 +176,15 @@ def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
     except typer.TyperException as exc:  # usage errors from the parser: bad flags, missing arguments
         if out.mode is OutputMode.json:
             out.error({"type": "usage", "message": str(exc), "exit_code": 2}, str(exc), None)
-        else:
-            exc.show()  # type: ignore[attr-defined]
+        else:  # the parser's own text (usage line, message) — it may quote a hostile argument: printable only
+            import io
+
+            from coursectl.render.printable import printable_text
+
+            shown = io.StringIO()
+            exc.show(file=shown)  # type: ignore[attr-defined]
+            sys.stderr.write(printable_text(shown.getvalue()))
+            sys.stderr.flush()
         return int(getattr(exc, "exit_code", 2))
     except BrokenPipeError:
         return 0

@@ -215,3 +215,10 @@ def test_ctrl_c_exits_130_and_is_recorded_in_the_ledger(tmp_path: Path, config_f
         (event,) = ledger.events(kinds=["interrupted"])
         assert event.actor == "ops" and event.details["command"].endswith("lock acquire user --lock-wait 600")
         assert ledger.lock_info("local", "user").holder == "someone-else"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("args", [("history", "--output", "\x1b[2Jx"), ("history", "--kind"), ("\x1b[2J",),
+                                  ("lock", "acquire", "user", "--lock-wait", "\x1b]0;pwned\x07")])
+def test_the_parsers_own_messages_quote_arguments_escaped(cli: Cli, args: tuple[str, ...]) -> None:
+    err = _usage(cli, *args)
+    assert "\x1b" not in err and "\x07" not in err
