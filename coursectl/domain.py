@@ -1,9 +1,10 @@
-"""Frozen value types shared by every layer: ledger events, lock records and the actor."""
+"""Frozen value types shared by every layer: ledger events, lock records, findings, notifications, the actor."""
 
 from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ EVENT_KINDS = (
     "lock.release",
     "lock.takeover",
     "release",
+    "sbom",
     "interrupted",
+    "notification",
 )
 
 
@@ -166,3 +169,158 @@ class Finding:
             "scanners": list(self.scanners),
             "url": self.url,
         }
+
+
+# notifications ---------------------------------------------------------------------------------------------
+
+NOTIFY_EVENTS = (
+    "build",
+    "deploy.started",
+    "deploy.progress",
+    "deploy.promoted",
+    "deploy.aborted",
+    "deploy.failed",
+    "rollback",
+    "gate.blocked",
+    "backup.succeeded",
+    "backup.failed",
+    "lock.takeover",
+    "test",
+)
+"""Every event coursectl announces. A route may name an event or its family (``deploy`` is every ``deploy.*``).
+``deploy.progress`` only updates a message already posted for the same rollout (Slack with a bot token)."""
+
+NOTIFY_SEVERITIES = ("info", "warning", "critical")
+
+
+def severity_level(value: str) -> int:
+    """0 for info, 1 for warning, 2 for critical (unknown text ranks as info)."""
+    return NOTIFY_SEVERITIES.index(value) if value in NOTIFY_SEVERITIES else 0
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One announcement: what happened (``event``), where, to what, how bad, and the facts to show.
+
+    ``key`` groups the notifications of one rollout: a channel that can edit what it posted (Slack with a bot
+    token) keeps ONE message per key and updates it in place. ``final`` marks the one notification that closes a
+    rollout (or stands alone: a gate, a backup, a build).
+    """
+
+    event: str
+    title: str
+    severity: str = "info"
+    environment: str | None = None
+    service: str | None = None
+    version: str | None = None
+    outcome: str | None = None
+    summary: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+    details: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    key: str | None = None
+    final: bool = True
+    actor: str | None = None
+    duration_s: float | None = None
+    time: datetime = field(default_factory=utcnow)
+
+    @property
+    def family(self) -> str:
+        """``deploy`` for ``deploy.started``; the event itself when it has no dot."""
+        return self.event.split(".", 1)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "title": self.title,
+            "severity": self.severity,
+            "environment": self.environment,
+            "service": self.service,
+            "version": self.version,
+            "outcome": self.outcome,
+            "summary": self.summary,
+            "fields": [list(f) for f in self.fields],
+            "details": list(self.details),
+            "links": [list(link) for link in self.links],
+            "key": self.key,
+            "final": self.final,
+            "actor": self.actor,
+            "duration_s": self.duration_s,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+        }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one notification on one channel: sent, updated (in place), failed or skipped."""
+
+    channel: str
+    event: str
+    status: str
+    attempts: int = 1
+    error: str | None = None
+    ref: str | None = None
+    key: str | None = None
+    final: bool = True
+    error_type: str | None = None  # the coursectl error kind of a failure ("external", "auth", ...)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("sent", "updated")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "event": self.event,
+            "status": self.status,
+            "attempts": self.attempts,
+            "error": self.error,
+            "ref": self.ref,
+            "key": self.key,
+            "final": self.final,
+            "error_type": self.error_type,
+        }
+
+
+@dataclass(frozen=True)
+class SbomPackage:
+    """One package of a software bill of materials: what it is (type, name, purl), which version, which licences.
+
+    ``licenses`` holds what the SBOM declares, as given: SPDX ids (``MIT``), expressions (``GPL-3.0-only OR MIT``)
+    or free-text names; empty when the SBOM says nothing (or only ``NOASSERTION``).
+    """
+
+    name: str
+    version: str = ""
+    type: str = ""
+    purl: str = ""
+    licenses: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The identity of the package across versions: its purl without version, qualifiers and subpath, else
+        ``type/name``; Python names are normalised (PEP 503) so ``Foo_Bar`` and ``foo-bar`` are one package."""
+        if self.purl.startswith("pkg:"):
+            base = self.purl.split("#", 1)[0].split("?", 1)[0]
+            at = base.rfind("@")
+            if at > base.rfind("/"):
+                base = base[:at]
+            ptype, _, rest = base[4:].partition("/")
+            if ptype == "pypi":
+                rest = _pep503(rest)
+            return f"pkg:{ptype.lower()}/{rest}"
+        name = _pep503(self.name) if self.type in ("python", "pypi") else self.name
+        return f"{self.type or 'unknown'}/{name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "type": self.type,
+            "purl": self.purl,
+            "licenses": list(self.licenses),
+        }
+
+
+def _pep503(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

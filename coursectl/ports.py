@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from coursectl.domain import Delivery, Notification
+
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import BuildResult, PushResult
     from coursectl.adapters.registry_v2 import TagInfo
@@ -83,6 +85,24 @@ class Scanner(Protocol):
     def available(self) -> bool: ...
 
     def scan(self, kind: str, target: str, *, dockerfile: str | None = None) -> ParsedScan: ...
+
+
+class SbomGenerator(Protocol):
+    """Makes a software bill of materials of an image (syft): is it installed, which version, write the SBOMs."""
+
+    name: str
+    display_name: str
+    install_hint: str
+
+    def available(self) -> bool: ...
+
+    def version(self) -> str: ...
+
+    def generate(self, source: str, target: str, outputs: Mapping[str, Path]) -> None:
+        """Write an SBOM of ``target`` (an image ref, read through ``source``: docker, registry, ...) in each
+        format of ``outputs`` to its path. Raises ToolMissing, PreconditionError (image not found, credentials
+        refused) or ExternalError (the tool failed or timed out)."""
+        ...
 
 
 class QualityGate(Protocol):
@@ -217,3 +237,20 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """A channel that announces notifications (Slack, e-mail, the console).
+
+    ``send`` delivers one notification and says how (``Delivery``); with ``update`` (the ``ref`` of an earlier
+    delivery of the same rollout) a channel that ``supports_update`` edits that message in place instead of
+    posting a new one. Failures raise coursectl errors only: ``ExternalError`` when trying again may help (the
+    service is down, rate-limited — ``details["retry_after"]`` in seconds when it said so), ``PreconditionError``
+    / ``AuthError`` when it will not (a refused token, an unknown channel, a missing secret).
+    """
+
+    name: str
+    supports_update: bool
+
+    def send(self, notification: Notification, *, update: str | None = None) -> Delivery: ...

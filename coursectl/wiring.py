@@ -17,6 +17,7 @@ from coursectl.errors import PreconditionError
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
     from coursectl.api.build import ImageService, RegistryAccess
+    from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
     from coursectl.ports import Registry
 
@@ -111,6 +112,51 @@ def image_service(
         git_reader=git.state,
         environ=env,
         source=source_url(git.remote_url(root), fallback=config.project),
+    )
+
+
+def sbom_service(
+    loaded: LoadedConfig,
+    *,
+    state_dir: Path,
+    ledger: Any,
+    environ: Mapping[str, str] | None = None,
+    generator: Any = None,
+    builder: Any = None,
+) -> SbomService:
+    """The SBOM use cases wired to syft (docker source through the engine of this environment, registry source
+    with the referenced credentials in syft's environment), the engine and the registry."""
+    from coursectl.adapters.syft import SyftGenerator
+    from coursectl.api.sbom import SbomService
+    from coursectl.errors import CoursectlError
+    from coursectl.render.syft import is_loopback
+
+    env = dict(os.environ if environ is None else environ)
+    config = loaded.config
+    host = docker_host(loaded, state_dir, env)
+    if generator is None:
+        try:
+            access = registry_access(config, state_dir, env)
+            user, password = access.username, access.password
+        except CoursectlError:  # no credentials: public or local images still work
+            user = password = None
+        generator = SyftGenerator(
+            timeout=config.sbom.timeout, docker_host=host, registry=config.registry.url, username=user,
+            password=password, insecure_http=config.registry.insecure or is_loopback(config.registry.url),
+        )  # fmt: skip
+
+    def registry() -> Registry:
+        access = registry_access(config, state_dir, env)
+        return registry_client(config, access)
+
+    return SbomService(
+        config=config,
+        root=loaded.root,
+        state_dir=state_dir,
+        ledger=ledger,
+        generator=generator,
+        builder=builder or docker_engine(loaded, state_dir, env),
+        registry=registry,
     )
 
 
@@ -225,3 +271,104 @@ def stop_edges(state_dir: Path) -> list[str]:
             edge.stop()
             stopped.append(f"edge {workdir.name}: stopped haproxy (pid {pid})")
     return stopped
+
+
+# notifications -----------------------------------------------------------------------------------------------
+
+
+def notifiers(
+    config: Any, state_dir: Path, environ: Mapping[str, str] | None = None, *, console: Any = None
+) -> dict[str, Any]:
+    """The configured channels as Notifier adapters. A channel whose secret is not available here becomes an
+    ``Unavailable`` one that says so at every send (recorded, reported) instead of failing the command."""
+    from coursectl.adapters.console_notifier import ConsoleNotifier
+    from coursectl.errors import CoursectlError
+    from coursectl.notify.dispatcher import Unavailable
+
+    cfg = config.notifications
+    secrets_file = state_dir / "secrets.env"
+    out: dict[str, Any] = {"console": ConsoleNotifier(console)}
+    if cfg.slack is not None:
+        slack = cfg.slack
+        try:
+            if slack.token is not None:
+                from coursectl.adapters.slack import SlackBotNotifier
+
+                token = slack.token.resolve(environ=environ, secrets_file=secrets_file)
+                out["slack"] = SlackBotNotifier(
+                    token, slack.channel, base_url=slack.base_url, timeout=slack.timeout
+                )
+            else:
+                from coursectl.adapters.slack import SlackWebhookNotifier
+
+                url = slack.webhook.resolve(environ=environ, secrets_file=secrets_file)
+                out["slack"] = SlackWebhookNotifier(url, timeout=slack.timeout)
+        except CoursectlError as exc:
+            out["slack"] = Unavailable("slack", exc)
+    if cfg.email is not None:
+        mail = cfg.email
+        try:
+            from coursectl.adapters.smtp_email import EmailNotifier
+
+            username = mail.username.resolve(environ=environ, secrets_file=secrets_file) if mail.username else None
+            password = mail.password.resolve(environ=environ, secrets_file=secrets_file) if mail.password else None
+            out["email"] = EmailNotifier(
+                host=mail.host, port=mail.port, sender=mail.sender, recipients=mail.recipients,
+                starttls=mail.starttls, use_ssl=mail.ssl, ca_file=mail.ca_file, username=username,
+                password=password, timeout=mail.timeout,
+            )
+        except CoursectlError as exc:
+            out["email"] = Unavailable("email", exc)
+    return out
+
+
+def notification_service(
+    config: Any,
+    *,
+    state_dir: Path,
+    ledger: Any = None,
+    environ: Mapping[str, str] | None = None,
+    actor: str | None = None,
+    channels: Mapping[str, Any] | None = None,
+) -> Any:
+    """The NotificationService of ``config`` (a Config): its routes, its channels, its retry policy."""
+    from coursectl.domain import current_actor
+    from coursectl.notify.dispatcher import NotificationService, RetryPolicy
+    from coursectl.notify.routing import routes_from_config
+
+    cfg = config.notifications
+    return NotificationService(
+        channels if channels is not None else notifiers(config, state_dir, environ),
+        routes_from_config(cfg),
+        ledger=ledger,
+        actor=actor or current_actor(environ),
+        retry=RetryPolicy(cfg.retry.attempts, cfg.retry.backoff, cfg.retry.max_backoff),
+        drain_timeout=cfg.retry.drain,
+    )
+
+
+def notification_links(config: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """A function (service, environment) → the links every notification shows (pipeline, dashboards)."""
+    from coursectl.notify.messages import links_for
+
+    env = dict(os.environ if environ is None else environ)
+    configured = [(link.name, link.url) for link in config.notifications.links]
+
+    def links(service: str | None, environment: str | None) -> tuple[tuple[str, str], ...]:
+        return links_for(configured, env, service=service, environment=environment)
+
+    return links
+
+
+def rollout_watcher(config: Any, service: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """The engine ``on_change`` observer that announces rollouts through ``service`` (a NotificationService)."""
+    from coursectl.notify.dispatcher import ledger_has_final
+    from coursectl.notify.watcher import RolloutWatcher
+
+    links = notification_links(config, environ)
+    ledger = service.ledger
+    return RolloutWatcher(
+        service.publish,
+        links=lambda state: links(state.service, state.environment),
+        already_final=(lambda key: ledger_has_final(ledger, key)) if ledger is not None else (lambda _k: False),
+    )

@@ -14,6 +14,10 @@ APT_PACKAGES=(
   mariadb-server mariadb-client redis-server rabbitmq-server   # the platform's data services
   chromium                                              # the HTML report is checked in headless Chromium
 )
+# The pipelines' Groovy is linted with npm-groovy-lint, which runs CodeNarc on Java (and needs Node.js >= 20).
+# Machines that already have them (from another source) keep theirs.
+command -v java >/dev/null 2>&1 || APT_PACKAGES+=(default-jre-headless)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -49,10 +53,20 @@ wanted="$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "setup: installing Python packages into $VENV" >&2
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -e "$REPO[test]"
+  "$VENV/bin/pip" install -q -e "$REPO[test,sbom]"
   if [ -f "$REPO/platform-services/requirements-dev.txt" ]; then
     (cd "$REPO" && "$VENV/bin/pip" install -q -r platform-services/requirements-dev.txt)
   fi
   echo "$wanted" > "$stamp"
+fi
+# npm-groovy-lint (and the Groovy it bundles) into pipelines/node_modules, exactly as the lock file says
+if [ -f "$REPO/pipelines/package-lock.json" ]; then
+  npm_stamp="$REPO/pipelines/node_modules/.coursectl-installed"
+  npm_wanted="$(cat "$REPO/pipelines/package.json" "$REPO/pipelines/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_wanted" ]; then
+    echo "setup: installing npm packages into pipelines/node_modules" >&2
+    (cd "$REPO/pipelines" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$npm_wanted" > "$npm_stamp"
+  fi
 fi
 export PATH="$VENV/bin:$PATH"

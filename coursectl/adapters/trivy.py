@@ -53,12 +53,12 @@ def classify_failure(returncode: int, stderr: str) -> ExternalError:
 
 
 class TrivyScanner:
-    """The Scanner port for Trivy (image, fs and config scans)."""
+    """The Scanner port for Trivy (image, fs and config scans, and ``sbom``: an image's recorded SBOM)."""
 
     name = "trivy"
     display_name = "Trivy"
     install_hint = INSTALL_HINT
-    kinds = ("image", "fs", "config")
+    kinds = ("image", "fs", "config", "sbom")
 
     def __init__(self, options: TrivyOptions | None = None, *, executable: str = "trivy"):
         self.options = options or TrivyOptions()

@@ -34,6 +34,7 @@ class ReleaseReport:
     deployed: list[dict[str, Any]] = field(default_factory=list)
     status: dict[str, Any] | None = None
     duration: float = 0.0
+    sbom: dict[str, Any] = field(default_factory=dict)  # per service: SBOM, licences, dependency changes
 
     @property
     def ok(self) -> bool:
@@ -46,11 +47,14 @@ class ReleaseReport:
             "duration_s": round(self.duration, 1),
             "stages": [s.to_dict() for s in self.stages],
             "deployed": self.deployed,
+            "sbom": self.sbom,
             "status": self.status,
         }
 
 
-def _scan(ctx: Any, services: Sequence[str], artifacts: dict[str, dict[str, Any]]) -> ReleaseStage:
+def _scan(
+    ctx: Any, services: Sequence[str], artifacts: dict[str, dict[str, Any]], sboms: dict[str, str] | None = None
+) -> ReleaseStage:
     """Scan the pushed images with the configuration's policy (recorded in the ledger by the scan piece).
 
     Scanners that are not installed are recorded skips when the environment allows it (``scan.skip_missing``),
@@ -76,7 +80,7 @@ def _scan(ctx: Any, services: Sequence[str], artifacts: dict[str, dict[str, Any]
     tag = tags.pop() if len(tags) == 1 else None  # one release tag (the commit) unless the builds disagree
     report = run_scan(
         ctx.loaded,
-        ScanRequest(services=tuple(services), kind="image", tag=tag, environment=ctx.env_name),
+        ScanRequest(services=tuple(services), kind="image", tag=tag, environment=ctx.env_name, sboms=sboms or {}),
         ledger=ctx.ledger,
     )
     outcome = report.outcome
@@ -91,6 +95,28 @@ def _scan(ctx: Any, services: Sequence[str], artifacts: dict[str, dict[str, Any]
     return ReleaseStage("scan", status, detail, report.to_dict())
 
 
+def _sbom(
+    ctx: Any, names: Sequence[str], artifacts: dict[str, dict[str, Any]], report: ReleaseReport,
+    progress: Progress, svc: Any = None,
+) -> dict[str, str]:  # fmt: skip
+    """The ``sbom`` stage (api/sbom.py does the work): appends the stage, fills ``report.sbom``, returns
+    service → SBOM file for the scan. A denied licence blocks like a scan finding (GateBlocked, exit 6)."""
+    from coursectl.api.sbom import release_sboms
+
+    progress("sbom: syft on every image, licence policy, dependency changes against the live version")
+    if svc is None:
+        from coursectl.wiring import sbom_service
+
+        svc = sbom_service(ctx.loaded, state_dir=ctx.state_dir, ledger=ctx.ledger)
+    versions = {name: artifacts[name]["version"] for name in names}
+    stage = release_sboms(svc, names, versions, environment=ctx.env_name, progress=progress)
+    report.sbom = stage.services
+    report.stages.append(ReleaseStage("sbom", stage.status, stage.detail, stage.to_dict()))
+    if stage.status == "failed":
+        raise GateBlocked(f"licence policy blocked the release: {stage.detail}")
+    return stage.sboms
+
+
 def release(
     ctx: Any,
     services: Sequence[str] = (),
@@ -98,6 +124,7 @@ def release(
     progress: Progress = lambda _m: None,
     image_service: Any = None,
     journey: Callable[[str], Any] | None = None,
+    sbom_service: Any = None,
 ) -> ReleaseReport:
     """Release the platform (or ``services``) to the context's environment; the report, never an exit."""
     from coursectl.api import rollout as api
@@ -141,9 +168,11 @@ def release(
         if failed:
             return report
         artifacts = {r["service"]: r for r in rows}
-        # 2. scan
+        # 1b. SBOM of every image, licence policy, dependency changes against the live version
+        sboms = _sbom(ctx, names, artifacts, report, progress, sbom_service)
+        # 2. scan (Trivy reads the SBOMs: no second pull of the images)
         progress("scan")
-        stage = _scan(ctx, names, artifacts)
+        stage = _scan(ctx, names, artifacts, sboms)
         report.stages.append(stage)
         if stage.status == "failed":
             raise GateBlocked(f"scan blocked the release: {stage.detail}")

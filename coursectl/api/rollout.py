@@ -521,6 +521,8 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
             active.phase, active.message = FAILED, f"superseded by a rollback to {to_version} by {ctx.actor}"
             active.finished_at = _stamp()
             ctx.store.save(active)
+            if ctx.on_change:  # observers (notifications) see this end too
+                ctx.on_change(active)
             ctx.store.event(
                 "deployment",
                 active,

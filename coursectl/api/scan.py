@@ -37,6 +37,9 @@ class ScanRequest:
     skip_missing: bool | None = None
     tag: str | None = None
     environment: str | None = None
+    use_sbom: bool = True
+    sboms: Mapping[str, str] = field(default_factory=dict)
+    """service → SBOM file of the image to scan; without one, the SBOM recorded for the tag (when any)."""
 
 
 @dataclass(frozen=True)
@@ -273,8 +276,8 @@ def run_scan(
     suppressed: list[Judged] = []
     for service, target, version, dockerfile in targets:
         for scanner in chosen:
-            base = {"service": service, "scanner": scanner.name, "kind": request.kind, "target": target,
-                    "version": version}
+            base: dict[str, Any] = {"service": service, "scanner": scanner.name, "kind": request.kind,
+                                    "target": target, "version": version}
             if scanner.name in missing:
                 runs.append(ScannerRun(**base, status="skipped",
                                        message=f"{scanner.display_name} is not installed (skipped as asked)"))
@@ -283,8 +286,14 @@ def run_scan(
                 runs.append(ScannerRun(**base, status="skipped",
                                        message=f"{scanner.display_name} does not do --kind {request.kind} scans"))
                 continue
+            sbom = _sbom_for(request, service, version, ledger) if "sbom" in scanner.kinds else None
+            if sbom:
+                base["meta"] = {"via": "sbom", "sbom": sbom}
             try:
-                parsed = scanner.scan(request.kind, target, dockerfile=dockerfile)
+                if sbom:  # the image's SBOM holds its packages: no second pull of the image
+                    parsed = scanner.scan("sbom", sbom, dockerfile=dockerfile)
+                else:
+                    parsed = scanner.scan(request.kind, target, dockerfile=dockerfile)
             except CoursectlError as exc:
                 log.warning("%s on %s failed: %s", scanner.display_name, target, exc.message)
                 runs.append(ScannerRun(**base, status="error", message=exc.message, error=exc))
@@ -292,8 +301,8 @@ def run_scan(
             message = "; ".join(parsed.errors)
             if parsed.meta.get("eosl"):
                 message = "; ".join(filter(None, [message, f"end-of-life OS: {parsed.meta.get('os', '?')}"]))
-            runs.append(ScannerRun(**base, status="ok", message=message,
-                                   meta={**parsed.meta, "findings": len(parsed.findings)}))
+            meta = {**base.pop("meta", {}), **parsed.meta, "findings": len(parsed.findings)}
+            runs.append(ScannerRun(**base, status="ok", message=message, meta=meta))
             findings.extend(_with_service(f, service) for f in parsed.findings)
             suppressed.extend(
                 Judged(_with_service(s.finding, service), SUPPRESSED, reason=s.reason) for s in parsed.suppressed
@@ -314,6 +323,28 @@ def run_scan(
     if ledger is not None:
         record_scan(ledger, report, environment=request.environment, commit=git_commit(loaded.root))
     return report
+
+
+def _sbom_for(request: ScanRequest, service: str, version: str | None, ledger: Any | None) -> str | None:
+    """The SBOM file Trivy reads instead of the image: given in the request, else the one recorded for the tag
+    (verified against its recorded digest); None for other kinds, when asked not to, or when there is none."""
+    if request.kind != "image" or not request.use_sbom:
+        return None
+    if service in request.sboms:
+        return request.sboms[service]
+    if ledger is None or not version:
+        return None
+    from coursectl.sbom.store import recorded
+
+    found = recorded(ledger, service, version)
+    if found is None:
+        return None
+    try:
+        found.verified_bytes()
+    except CoursectlError as exc:
+        log.warning("%s: scanning the image instead", exc.message)
+        return None
+    return str(found.path)
 
 
 def _with_service(finding: Finding, service: str) -> Finding:

@@ -14,15 +14,21 @@ from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
+from coursectl.cli import journey as journey_cmd
 from coursectl.cli import ledger as ledger_cmd
+from coursectl.cli import loadtest as loadtest_cmd
 from coursectl.cli import lock as lock_cmd
 from coursectl.cli import metrics as metrics_cmd
+from coursectl.cli import notify as notify_cmd
 from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
 from coursectl.cli import sandbox as sandbox_cmd
+from coursectl.cli import sbom as sbom_cmd
 from coursectl.cli import scan as scan_cmd
+from coursectl.cli import spec as spec_cmd
 from coursectl.cli import status as status_cmd
+from coursectl.cli import testsuite as testsuite_cmd
 from coursectl.cli._app import AppState, create_app, debug_enabled
 from coursectl.cli._output import Output, OutputMode
 from coursectl.errors import CoursectlError, Interrupted, UsageError
@@ -37,6 +43,8 @@ def build_app() -> typer.Typer:
     app.add_typer(metrics_cmd.app, name="metrics")
     app.add_typer(ledger_cmd.app, name="ledger")
     app.add_typer(rollout_cmd.app, name="rollout")
+    app.add_typer(notify_cmd.app, name="notify")
+    app.add_typer(sbom_cmd.app, name="sbom")
     history_cmd.register(app)
     build_cmd.register(app)
     scan_cmd.register(app)
@@ -44,6 +52,10 @@ def build_app() -> typer.Typer:
     deploy_cmd.register(app)
     status_cmd.register(app)
     release_cmd.register(app)
+    journey_cmd.register(app)
+    loadtest_cmd.register(app)
+    testsuite_cmd.register(app)
+    spec_cmd.register(app)
     return app
 
 
@@ -119,23 +131,23 @@ def _record_interrupt(state: AppState, argv: Sequence[str], started: datetime) -
     from coursectl.config.redact import redact_text
     from coursectl.domain import LedgerEvent, current_actor
 
+    from coursectl.ledger import open_ledger
+
     try:
         state_dir = state.state_dir()
         if not (state_dir / "ledger.db").is_file():
             return None
-        ledger = state.ledger()
-        actor = current_actor()
-        already = ledger.events(kinds=["interrupted"], since=started, limit=20)
-        if any(e.actor == actor and e.details.get("pid", os.getpid()) == os.getpid() for e in already):
-            return None
-        command = redact_text(" ".join(["coursectl", *argv]))[:500]
-        ledger.record(LedgerEvent(kind="interrupted", actor=actor, environment=state.env_name,
-                                  outcome="interrupted", details={"command": command, "pid": os.getpid()}))
+        with open_ledger(state_dir) as ledger:  # its own connection: the command's may be mid-transaction
+            actor = current_actor()
+            already = ledger.events(kinds=["interrupted"], since=started, limit=20)
+            if any(e.actor == actor and e.details.get("pid", os.getpid()) == os.getpid() for e in already):
+                return None
+            command = redact_text(" ".join(["coursectl", *argv]))[:500]
+            ledger.record(LedgerEvent(kind="interrupted", actor=actor, environment=state.env_name,
+                                      outcome="interrupted", details={"command": command, "pid": os.getpid()}))
         return None
     except CoursectlError as exc:
         return exc.message
-    finally:
-        state.close()
 
 
 def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
@@ -193,8 +205,11 @@ def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
             traceback.print_exc()
         message = f"internal error (a bug): {type(exc).__name__}: {exc}"
         out = _sink(state, out)
-        out.error({"type": "internal", "message": message, "exit_code": 1}, message,
-                  "run again with COURSECTL_DEBUG=1 for the traceback, and report it")
+        out.error(
+            {"type": "internal", "message": message, "exit_code": 1},
+            message,
+            "run again with COURSECTL_DEBUG=1 for the traceback, and report it",
+        )
         return 1
     finally:
         state.close()

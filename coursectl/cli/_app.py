@@ -6,13 +6,15 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from coursectl import __version__
 from coursectl.cli._output import Output, OutputMode
+from coursectl.domain import utcnow
 
 if TYPE_CHECKING:
     from coursectl.config import LoadedConfig
@@ -33,6 +35,8 @@ class AppState:
     _outputs: dict[OutputMode, Output] = field(default_factory=dict)
     masker: SecretMasker | None = None
     log_format: LogFormatter | None = None
+    started: datetime = field(default_factory=utcnow)
+    _notifications: Any = None
 
     def out(self, mode: OutputMode | None = None) -> Output:
         """The output sink of a command: its own ``-o`` wins over the global one (log lines follow it)."""
@@ -70,7 +74,58 @@ class AppState:
             self._ledger = open_ledger(self.state_dir())
         return self._ledger
 
+    def notifications(self) -> Any:
+        """The NotificationService of this command (built on first use from the loaded configuration)."""
+        if self._notifications is None:
+            from coursectl.wiring import notification_service
+
+            self._notifications = notification_service(
+                self.config().config, state_dir=self.state_dir(), ledger=self.ledger()
+            )
+        return self._notifications
+
+    def announce_gate(self, gate: str, message: str, **facts: Any) -> None:
+        """Announce that ``gate`` blocked a change (``gate.blocked``); never raises."""
+        try:
+            from coursectl.api.notify import notify_gate
+            from coursectl.domain import current_actor
+            from coursectl.wiring import notification_links
+
+            loaded = self.config()
+            links = notification_links(loaded.config)(facts.get("service"), facts.get("environment"))
+            notify_gate(self.notifications(), gate, message, actor=current_actor(), links=links, **facts)
+        except Exception as exc:  # a notification never changes a command's outcome
+            logging.getLogger(__name__).warning("notifications: %s", exc)
+
+    def finish_notifications(self) -> None:
+        """Announce the lock take-overs this command made, wait (bounded) for deliveries still going, and report
+        the ones that failed. Never raises: a notification never fails a command."""
+        try:
+            if self._ledger is not None and self._config is not None:
+                from coursectl.domain import current_actor
+
+                actor = current_actor()
+                takeovers = self._ledger.events(kinds=["lock.takeover"], since=self.started, limit=5)
+                if any(e.actor == actor for e in takeovers):
+                    from coursectl.api.notify import announce_lock_takeovers
+                    from coursectl.wiring import notification_links
+
+                    links = notification_links(self._config.config)(None, self._config.env_name)
+                    announce_lock_takeovers(self.notifications(), self._ledger, since=self.started, actor=actor,
+                                            links=links)
+            if self._notifications is None:
+                return
+            out = self.out()
+            for d in self._notifications.drain():
+                if not d.ok and d.status != "skipped":
+                    out.warn(f"notification {d.event} to {d.channel} failed after {d.attempts} attempt(s):"
+                             f" {d.error} (recorded in the ledger)")
+            self._notifications.close()
+        except Exception as exc:  # reporting on notifications must not turn a result into an error
+            logging.getLogger(__name__).warning("notifications: %s", exc)
+
     def close(self) -> None:
+        self.finish_notifications()
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None

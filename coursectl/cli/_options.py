@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -37,4 +38,24 @@ def finite(value: float | None) -> float | None:
 LockWaitOption = Annotated[
     float, typer.Option("--lock-wait", metavar="SECONDS", help="Wait this long for a held deploy lock.", min=0,
                         max=MAX_WAIT, callback=finite)
+]
+def report_path(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Option callback for a file a command writes: checked while parsing, before any work (exit 2 for a
+    directory, a folder that is a file, an unwritable place), so nothing is done and recorded first."""
+    if value is not None:
+        from coursectl.cli._output import check_writable
+        from coursectl.errors import UsageError
+
+        try:
+            check_writable(value, f"--{param.name}")
+        except UsageError as exc:
+            raise typer.BadParameter(exc.message) from None
+    return value
+
+
+JUnitOption = Annotated[
+    Path | None,
+    typer.Option("--junit", metavar="PATH", show_default=False, callback=report_path,
+                 help="Also write the results as JUnit XML here (for Jenkins' junit step); written even when the"
+                 " command fails."),
 ]

@@ -202,12 +202,12 @@ class Output:
 def write_report_file(path: Path, text: str) -> None:
     """Write a report atomically (a temporary file beside it, then a rename): never half a report.
 
-    Redacted and without raw control characters, like everything printed. PreconditionError (exit 4) naming the
-    path when it cannot be written; call ``check_writable`` before the work to fail before anything happens.
+    Redacted and without raw control characters, like everything printed. UsageError (exit 2) naming the path
+    when it cannot be written; call ``check_writable`` before the work to fail before anything happens.
     """
     import os
 
-    from coursectl.errors import PreconditionError
+    from coursectl.errors import UsageError
 
     data = Output.clean_document(text, json_text=path.suffix.lower() in (".json", ".sarif", ".jsonl"))
     tmp = path.with_name(f".{path.name}.coursectl-tmp")
@@ -221,9 +221,14 @@ def write_report_file(path: Path, text: str) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        raise PreconditionError(
-            f"cannot write {path}: {exc.strerror or exc}", hint="choose a writable file path"
+        raise UsageError(
+            f"cannot write the report {path}: {exc.strerror or exc}", hint="give a file path in a writable folder"
         ) from None
+
+
+def write_report(path: Any, text: str) -> None:
+    """Write a report file: its folder created, atomically, redacted; exit 2 when it cannot be written."""
+    write_report_file(Path(path), text)
 
 
 def check_writable(path: Path, option: str) -> None:

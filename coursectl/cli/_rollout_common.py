@@ -31,8 +31,19 @@ def context(
     else:
         ledger = state.ledger()
     ctx = RolloutContext(loaded=loaded, ledger=ledger, state_dir=state.state_dir())
-    if out is not None:
+    if out is not None and read_only:  # a dry run announces nothing (and opens no ledger to record deliveries)
         ctx.on_change = progress_printer(out)
+    elif out is not None:
+        from coursectl.wiring import rollout_watcher
+
+        printer = progress_printer(out)
+        watcher = rollout_watcher(loaded.config, state.notifications())
+
+        def on_change(rollout: RolloutState) -> None:
+            printer(rollout)
+            watcher(rollout)
+
+        ctx.on_change = on_change
     return ctx
 
 

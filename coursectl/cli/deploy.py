@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from coursectl.cli._app import confirm_or_fail, state_of
-from coursectl.cli._options import DryRunOption, EnvOption, LockWaitOption, OutputOption, YesOption
+from coursectl.cli._options import DryRunOption, EnvOption, JUnitOption, LockWaitOption, OutputOption, YesOption
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +31,7 @@ def deploy(
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     lock_wait: LockWaitOption = 0.0,
+    junit: JUnitOption = None,
     output: OutputOption = None,
 ) -> None:
     """Deploy SERVICE(s): start the new version beside the old, check it, shift traffic, analyse, finish.
@@ -40,7 +41,7 @@ def deploy(
     """
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, summary
-    from coursectl.errors import GateBlocked, UsageError
+    from coursectl.errors import CoursectlError, GateBlocked, UsageError
     from coursectl.render.tags import parse_env_pairs, validate_digest, validate_tag
     from coursectl.rollout import steps as st
     from coursectl.rollout.state import PAUSED
@@ -86,9 +87,17 @@ def deploy(
     if rctx.env.protected:
         confirm_or_fail(out, f"deploy {', '.join(services)} to {rctx.env_name}?", yes=yes)
     results = []
-    for svc in services:
-        out.progress(f"deploying {svc} {version or digest} to {rctx.env_name}")
-        results.append(api.deploy(rctx, svc, lock_wait=lock_wait, **options))  # type: ignore[arg-type]
+    try:
+        for svc in services:
+            out.progress(f"deploying {svc} {version or digest} to {rctx.env_name}")
+            results.append(api.deploy(rctx, svc, lock_wait=lock_wait, **options))
+    except CoursectlError as exc:
+        if junit is not None:  # the measurements that aborted it are what Jenkins should show
+            failed = rctx.store.load(str(exc.details.get("rollout_id"))) if exc.details.get("rollout_id") else None
+            _write_analysis(junit, results + ([failed] if failed else []), out)
+        raise
+    if junit is not None:
+        _write_analysis(junit, results, out)
     data = {"deployments": [summary(r) for r in results]}
     lines = "\n".join(f"{r.service} {r.version}: {r.phase} — {r.message}" for r in results)
     out.result(data, human=lines, ids=[r.id for r in results])
@@ -110,3 +119,12 @@ def _analysis_plan(rctx) -> list[str]:  # type: ignore[no-untyped-def]
         f"inconclusive_limit {a.inconclusive_limit}",
         f"canary vs stable ≤ {a.max_ratio_to_stable:g}×" if a.compare_with_stable else "no stable comparison",
     ]
+
+
+def _write_analysis(path, rollouts, out) -> None:  # type: ignore[no-untyped-def]
+    """The analysis measurements of ``rollouts`` as JUnit XML (a rollout without analysis is one skipped case)."""
+    from coursectl.cli._output import write_report
+    from coursectl.render.junit import measurement_cases, to_xml
+
+    write_report(path, to_xml("coursectl analysis", measurement_cases([r.to_dict() for r in rollouts if r.id])))
+    out.progress(f"wrote junit report {path}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coursectl.cli._app import state_of
-from coursectl.cli._options import MAX_WAIT, EnvOption, OutputOption, finite
+from coursectl.cli._options import MAX_WAIT, EnvOption, JUnitOption, OutputOption, finite
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -60,6 +60,7 @@ def quality_gate(
                                                         show_default=False, help="Pause between polls.")] = None,
     url: Annotated[str | None, typer.Option("--url", help="SonarQube URL (default: sonarqube.url, else the "
                                             "report's serverUrl).", show_default=False)] = None,
+    junit: JUnitOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -88,6 +89,10 @@ def quality_gate(
     token = cfg.token.resolve(secrets_file=state.state_dir() / "secrets.env")
     gate = SonarQubeGate(server, token)
     out.progress(f"waiting for SonarQube's quality gate of {key}" + (f" (task {task.ce_task_id})" if task else ""))
+    from coursectl.cli._output import write_report
+    from coursectl.errors import CoursectlError
+    from coursectl.render.junit import Case, gate_cases, to_xml
+
     try:
         result = check_quality_gate(
             gate,
@@ -100,13 +105,28 @@ def quality_gate(
             environment=loaded.env_name,
             git_commit=git_commit(loaded.root),
         )
+    except CoursectlError as exc:  # the analysis failed or timed out: Jenkins shows it as an error
+        if junit is not None:
+            write_report(junit, to_xml("coursectl quality-gate", [
+                Case(f"quality-gate.{key}", "analysis", error=exc.message, kind=exc.kind)]))
+        raise
     finally:
         gate.close()
+    if junit is not None:
+        write_report(junit, to_xml("coursectl quality-gate",
+                                   gate_cases(result.project_key, result.gate.conditions, result.gate.status)))
+        out.progress(f"wrote junit report {junit}")
     out.result(result.to_dict(), human=lambda console: human_gate(result, console), ids=[result.gate.status])
     if result.outcome == "blocked":
         failed = result.gate.failed_conditions
         listed = "; ".join(
             f"{c.metric} {c.actual} {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold}" for c in failed
+        )
+        state.announce_gate(
+            "quality gate", f"quality gate of {key} is {result.gate.status}" + (f": {listed}" if listed else ""),
+            environment=loaded.env_name,
+            details=[f"{c.metric}: {c.actual} {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold}"
+                     for c in failed],
         )
         raise GateBlocked(
             f"quality gate of {key} is {result.gate.status}" + (f": {listed}" if listed else ""),

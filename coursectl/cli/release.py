@@ -40,6 +40,9 @@ def release(
             console.print(f"{stage.name:<11} {stage.status:<8} {stage.detail}", markup=False)
         for d in report.deployed:
             console.print(f"  {d['service']:<13} {d['version']} {d['phase']}", markup=False)
+        for name, entry in report.sbom.items():  # what each release changes in its dependencies
+            console.print(f"  {name:<13} dependencies: {entry.get('dependencies', entry.get('status', ''))}",
+                          markup=False)  # fmt: skip
         console.print(f"released to {report.environment} in {report.duration:.0f} s", markup=False)
         if report.status and "services" in report.status:
             render_status(report.status)(console)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from coursectl.cli._app import state_of
-from coursectl.cli._options import MAX_WAIT, EnvOption, OutputOption, finite
+from coursectl.cli._options import MAX_WAIT, EnvOption, JUnitOption, OutputOption, finite
 
 app = typer.Typer(help="Follow and steer a progressive rollout.", no_args_is_help=True)
 
@@ -16,14 +16,22 @@ ServiceArg = Annotated[str, typer.Argument(help="Service whose rollout to act on
 
 
 @app.command("status")
-def status(ctx: typer.Context, service: ServiceArg, env: EnvOption = None, output: OutputOption = None) -> None:
+def status(ctx: typer.Context, service: ServiceArg, env: EnvOption = None, junit: JUnitOption = None,
+           output: OutputOption = None) -> None:
     """Phase, step, weights, the last measurements and the lock of the latest rollout."""
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, render_rollout
 
     state = state_of(ctx)
     out = state.out(output)
-    data = api.rollout_status(context(state, env), service)
+    rctx = context(state, env)
+    data = api.rollout_status(rctx, service)
+    if junit is not None:
+        from coursectl.cli._output import write_report
+        from coursectl.render.junit import measurement_cases, to_xml
+
+        latest = rctx.store.latest(rctx.env_name, service)
+        write_report(junit, to_xml("coursectl analysis", measurement_cases([latest.to_dict()] if latest else [])))
     out.result(data, human=render_rollout(data), ids=[data["rollout"]["id"]] if data["rollout"] else [])
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coursectl.cli._app import state_of
-from coursectl.cli._options import EnvOption, OutputOption
+from coursectl.cli._options import EnvOption, JUnitOption, OutputOption
 from coursectl.cli._output import check_writable, write_report_file
 
 if TYPE_CHECKING:
@@ -158,11 +158,15 @@ def scan(
                                                       "instead of failing (exit 4).")] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Image tag to scan (default: the last built/pushed, "
                                             "else HEAD's short sha).", show_default=False)] = None,
+    use_sbom: Annotated[bool, typer.Option("--use-sbom/--no-use-sbom",
+                                           help="Trivy reads the image's recorded SBOM (`trivy sbom`) instead of "
+                                           "pulling the image, when `coursectl sbom` made one for the tag.")] = True,
     fmt: Annotated[ReportFormat | None, typer.Option("--format", "-f", case_sensitive=False, show_default=False,
                                                      help="Report format: table, json, sarif or junit.")] = None,
     report_paths: Annotated[list[Path] | None, typer.Option("--report", metavar="PATH", show_default=False,
                                                             help="Write the report here (repeatable; the format "
                                                             "follows the name: .sarif, .xml, .json).")] = None,
+    junit: JUnitOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -186,6 +190,7 @@ def scan(
         skip_missing=skip_missing,
         tag=tag,
         environment=loaded.env_name,
+        use_sbom=use_sbom,
     )
     paths = list(report_paths or [])
     formats = [format_for(path, fmt) for path in paths]
@@ -195,7 +200,10 @@ def scan(
     out.progress(f"scanning {targets} ({kind.value})")
     report = run_scan(loaded, request, ledger=state.ledger())
 
-    for path, chosen in zip(paths, formats, strict=True):
+    written = list(zip(paths, formats, strict=True))
+    if junit is not None:
+        written.append((junit, ReportFormat.junit))
+    for path, chosen in written:
         write_report_file(path, render_report(report, chosen))
         out.progress(f"wrote {chosen.value} report {path}")
     for run in report.skipped:
@@ -211,9 +219,17 @@ def scan(
 
     if report.blocking:
         ids = sorted({j.finding.id for j in report.blocking})
+        message = (f"scan blocked: {len(report.blocking)} finding(s) at or above {report.fail_on}: "
+                   f"{', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}")
+        blocked_services = sorted({str(j.finding.service) for j in report.blocking})
+        state.announce_gate(
+            "scan policy", message, environment=loaded.env_name,
+            service=blocked_services[0] if len(blocked_services) == 1 else None,
+            details=[f"{j.finding.service}: {j.finding.id} {j.finding.severity} in {j.finding.package}"
+                     f" {j.finding.installed_version}".rstrip() for j in report.blocking[:40]],
+        )
         raise GateBlocked(
-            f"scan blocked: {len(report.blocking)} finding(s) at or above {report.fail_on}: "
-            f"{', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}",
+            message,
             hint="fix them, or accept a risk in the ignore file with a reason and an expiry date",
             details={"blocking": len(report.blocking)},
         )

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from coursectl.config.secrets import SecretRef
+from coursectl.domain import NOTIFY_EVENTS
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -176,6 +177,29 @@ class ScanConfig(Strict):
     offline: bool = Field(False, description="Trivy uses its cached DB only (--skip-db-update and friends)")
 
 
+class SbomConfig(Strict):
+    """Software bills of materials (syft): where the image is read from, and the licence policy."""
+
+    enabled: bool = Field(True, description="release makes an SBOM of every image it builds")
+    source: Literal["auto", "docker", "registry"] = Field(
+        "auto", description="where syft reads the image: the engine, the registry, or auto (engine when it has it)"
+    )
+    deny_licenses: list[str] = Field(
+        default_factory=list,
+        description="SPDX licence ids or patterns (AGPL-*, GPL-3.0) that block a release, like a scan finding",
+    )
+    allow_unknown: bool = Field(True, description="a package that declares no licence does not block")
+    skip_missing: bool = Field(False, description="syft not installed is a recorded skip instead of exit 4")
+    timeout: Duration = Field(600.0, description="how long one syft run may take")
+
+    @field_validator("deny_licenses")
+    @classmethod
+    def _no_blank(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() for v in value):
+            raise ValueError("a licence id or pattern cannot be blank")
+        return [v.strip() for v in value]
+
+
 def _sonar_token() -> SecretRef:
     return SecretRef(env="SONAR_TOKEN")
 
@@ -300,11 +324,22 @@ class EnvironmentConfig(Strict):
 
 
 class SlackConfig(Strict):
-    """Slack notifications: an incoming webhook or a bot token."""
+    """Slack notifications: an incoming webhook, or a bot token (chat.postMessage, one message per rollout
+    updated in place with chat.update)."""
 
-    webhook: SecretRef | None = None
-    token: SecretRef | None = None
-    channel: str = "#releases"
+    webhook: SecretRef | None = Field(None, description="incoming webhook URL (a secret reference)")
+    token: SecretRef | None = Field(None, description="bot token xoxb-... with chat:write (a secret reference)")
+    channel: str = Field("#releases", description="channel name or id (bot token only; a webhook has its own)")
+    base_url: str | None = Field(None, description="Web API base URL (default https://slack.com/api/)")
+    timeout: Duration = Field(10.0, description="per request")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SlackConfig:
+        if self.webhook is None and self.token is None:
+            raise ValueError("slack needs a webhook or a token reference")
+        if self.webhook is not None and self.token is not None:
+            raise ValueError("give slack a webhook or a token, not both")
+        return self
 
 
 class EmailConfig(Strict):
@@ -314,19 +349,105 @@ class EmailConfig(Strict):
     port: Port = 25
     sender: str = "coursectl@localhost"
     recipients: list[str] = Field(default_factory=list)
-    starttls: bool = False
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS (required when true)")
+    ssl: bool = Field(False, description="SMTP over TLS from the first byte (port 465)")
+    ca_file: str | None = Field(None, description="CA bundle to verify the server with (default: the system's)")
     username: SecretRef | None = None
     password: SecretRef | None = None
+    timeout: Duration = Field(10.0, description="per connection")
+
+    @field_validator("recipients", "sender")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        for address in [value] if isinstance(value, str) else value:
+            if "@" not in address or any(c in address for c in " \r\n<>,"):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def _tls(self) -> EmailConfig:
+        if self.starttls and self.ssl:
+            raise ValueError("starttls and ssl exclude each other")
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        return self
+
+
+NotifyChannel = Literal["slack", "email", "console"]
+NotifySeverity = Literal["info", "warning", "critical"]
+_EVENT_NAMES = NOTIFY_EVENTS
+_EVENT_FAMILIES = sorted({e.split(".", 1)[0] for e in _EVENT_NAMES})
+
+
+def _check_events(events: list[str]) -> list[str]:
+    known = set(_EVENT_NAMES) | set(_EVENT_FAMILIES) | {"*"}
+    bad = [e for e in events if e not in known]
+    if bad:
+        raise ValueError(
+            f"unknown event(s) {', '.join(map(repr, bad))}: expected '*', a family ({', '.join(_EVENT_FAMILIES)})"
+            f" or an event ({', '.join(_EVENT_NAMES)})"
+        )
+    return events
+
+
+class RouteConfig(Strict):
+    """Which events go to which channels: every route that matches an event delivers it (once per channel)."""
+
+    events: list[str] = Field(default_factory=lambda: ["*"], description="events or families ('deploy'); '*' all")
+    environments: list[str] = Field(default_factory=list, description="only these environments (empty: all)")
+    severity: NotifySeverity = Field("info", description="lowest severity this route carries")
+    to: list[NotifyChannel] = Field(description="channels: slack, email, console")
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        return _check_events(value)
+
+
+class LinkConfig(Strict):
+    """A link shown on every notification; {service} and {environment} are filled in."""
+
+    name: str
+    url: str
+
+
+class RetryConfig(Strict):
+    """How a failed delivery is tried again (in the background; a deployment never waits for it)."""
+
+    attempts: int = Field(3, ge=1, le=10, description="tries per notification and channel")
+    backoff: Duration = Field(1.0, description="pause before the 2nd try; doubled each time")
+    max_backoff: Duration = Field(8.0, description="longest pause between two tries")
+    drain: Duration = Field(20.0, description="how long a command waits at its end for deliveries still going")
 
 
 class NotificationsConfig(Strict):
-    """Where events are announced."""
+    """Where events are announced: channels, routes by event / environment / severity, links, retries."""
 
     slack: SlackConfig | None = None
     email: EmailConfig | None = None
     events: list[str] = Field(
-        default_factory=lambda: ["deploy", "rollback", "gate", "backup"], description="event kinds to announce"
+        default_factory=lambda: ["deploy", "rollback", "gate", "backup", "lock", "build"],
+        description="events of the default route (every configured channel) when no routes are given",
     )
+    routes: list[RouteConfig] = Field(default_factory=list, description="event routing; default: one route")
+    links: list[LinkConfig] = Field(default_factory=list, description="e.g. dashboards; the pipeline's link comes"
+                                    " from BUILD_URL")
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        return _check_events(value)
+
+    @model_validator(mode="after")
+    def _channels_exist(self) -> NotificationsConfig:
+        for i, route in enumerate(self.routes):
+            for channel in route.to:
+                if channel in ("slack", "email") and getattr(self, channel) is None:
+                    raise ValueError(
+                        f"routes[{i}] sends to {channel}, which is not configured (notifications.{channel})"
+                    )
+        return self
 
 
 class SandboxConfig(Strict):
@@ -419,6 +540,7 @@ class Config(Strict):
     registry: RegistryConfig
     build: BuildConfig = Field(default_factory=BuildConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
+    sbom: SbomConfig = Field(default_factory=SbomConfig)
     sonarqube: SonarQubeConfig = Field(default_factory=SonarQubeConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     environments: dict[str, EnvironmentConfig]
@@ -440,6 +562,11 @@ class Config(Strict):
     def _cross_checks(self) -> Config:
         if self.default_environment and self.default_environment not in self.environments:
             raise ValueError(f"default_environment {self.default_environment!r} is not one of the environments")
+        for i, route in enumerate(self.notifications.routes):
+            unknown = [e for e in route.environments if e not in self.environments]
+            if unknown:
+                names = ", ".join(map(repr, unknown))
+                raise ValueError(f"notifications.routes[{i}].environments: unknown environment(s) {names}")
         ports: dict[int, str] = {}
         for name, service in self.services.items():
             if service.port in ports:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SCAN_KINDS = ("image", "fs", "config")
+TRIVY_KINDS = (*SCAN_KINDS, "sbom")
+"""``sbom``: Trivy reads the image's recorded SBOM (``trivy sbom FILE``) instead of pulling the image again."""
 
 
 @dataclass(frozen=True)
@@ -21,17 +23,19 @@ def _seconds(value: float) -> str:
 
 
 def trivy_argv(kind: str, target: str, options: TrivyOptions | None = None) -> list[str]:
-    """``trivy image|fs|config --format json ... TARGET``.
+    """``trivy image|fs|config|sbom --format json ... TARGET``.
 
     The policy is applied by coursectl, so Trivy reports everything (no ``--severity``/``--ignore-unfixed``) and
     exits 0 with findings (``--exit-code 0``): a non-zero exit then always means Trivy itself failed.
     """
     opts = options or TrivyOptions()
-    if kind not in SCAN_KINDS:
-        raise ValueError(f"unknown scan kind {kind!r}; expected one of {', '.join(SCAN_KINDS)}")
+    if kind not in TRIVY_KINDS:
+        raise ValueError(f"unknown scan kind {kind!r}; expected one of {', '.join(TRIVY_KINDS)}")
     argv = ["trivy", kind, "--format", "json", "--quiet", "--exit-code", "0", "--timeout", _seconds(opts.timeout)]
     if kind == "image":
         argv += ["--scanners", "vuln,secret"]
+    elif kind == "sbom":  # an SBOM lists packages, not files: vulnerabilities are all Trivy can find in it
+        argv += ["--scanners", "vuln"]
     elif kind == "fs":
         argv += ["--scanners", "vuln,secret,misconfig"]
     if opts.cache_dir:

@@ -1,9 +1,10 @@
-"""In-memory implementations of the rollout ports that record every call and never sleep."""
+"""In-memory implementations of the ports (rollout, SBOM) that record every call and never sleep."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from coursectl.errors import ExternalError, ExternalTimeout
@@ -182,3 +183,38 @@ class ScriptedMetrics:
         if isinstance(value, Exception) or value == "error":
             return QueryResult(promql, error=str(value))
         return QueryResult(promql, value=value)
+
+
+class FakeSbomGenerator:
+    """The SbomGenerator port without syft: writes documents it was given (e.g. recorded from a real syft run)
+    for known image refs; an unknown ref is "not found", as syft says for a missing image."""
+
+    name = "syft"
+    display_name = "Syft"
+    install_hint = "this is the test stand-in"
+
+    def __init__(self, documents: Mapping[str, Mapping[str, bytes]] | None = None, *, installed: bool = True):
+        self.documents: dict[str, Mapping[str, bytes]] = dict(documents or {})
+        self.installed = installed
+        self.calls: list[tuple[str, str]] = []
+
+    def available(self) -> bool:
+        return self.installed
+
+    def version(self) -> str:
+        return "fake"
+
+    def generate(self, source: str, target: str, outputs: Mapping[str, Path]) -> None:
+        from coursectl.errors import PreconditionError, ToolMissing
+
+        self.calls.append((source, target))
+        if not self.installed:
+            raise ToolMissing("syft is not installed (fake)")
+        docs = self.documents.get(target)
+        if docs is None:
+            raise PreconditionError(f"image {target} not found")
+        for fmt, path in outputs.items():
+            if fmt not in docs:
+                raise ValueError(f"no {fmt} document recorded for {target}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(docs[fmt])

@@ -246,3 +246,22 @@ def test_no_quality_gate_counts_as_failure(project: Path, sonar: FakeSonar,
     sonar.gate = {"projectStatus": {"status": "NONE", "conditions": []}}
     code, _, _ = run(project, sonar, capsys)
     assert code == 6
+
+
+def test_junit_lists_each_condition_and_an_analysis_error(project: Path, sonar: FakeSonar,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    sonar.gate = sample("webapi-examples/project_status-example.json")
+    code, _, _ = run(project, sonar, capsys, "--junit", "reports/junit/qg.xml")
+    assert code == 6
+    root = ET.parse(project / "reports/junit/qg.xml").getroot()
+    assert (root.get("tests"), root.get("failures")) == ("7", "4")  # the sample has 4 ERROR conditions
+    failures = {c.get("name"): c.find("failure").get("message") for c in root.iter("testcase")  # type: ignore[union-attr]
+                if c.find("failure") is not None}
+    assert failures["new_coverage"] == "new_coverage is 82.50562381034781 (fails when < 85)"
+    sonar.tasks = [pending(), failed()]
+    code, _, _ = run(project, sonar, capsys, "--junit", "reports/junit/qg.xml")
+    assert code == 5
+    (case,) = ET.parse(project / "reports/junit/qg.xml").getroot().iter("testcase")
+    assert case.find("error") is not None and "FAILED" in case.find("error").get("message")  # type: ignore[union-attr]

@@ -370,6 +370,18 @@ def test_help_lists_commands_without_heavy_imports() -> None:
     assert "HEAVY []" in done.stdout
 
 
+def test_junit_option_writes_junit_whatever_the_name(env: Env) -> None:
+    env.tool("trivy", stdout_file=ALPINE)
+    code, _, err = env.run("--fail-on", "HIGH", "--junit", "out/trivy-image.report")
+    assert code == 6, err
+    suites = ET.parse(env.root / "out/trivy-image.report").getroot()
+    assert suites.tag == "testsuites" and suites.get("failures") == "1"
+    before = len(env.events())
+    code, _, err = env.run("--fail-on", "HIGH", "--junit", str(env.root))  # a folder: a usage error, exit 2
+    assert code == 2 and "is a directory" in err
+    assert len(env.events()) == before  # refused before the scan: nothing recorded
+
+
 @pytest.mark.parametrize("where", ["directory", "under a file"])
 def test_a_report_that_cannot_be_written_fails_before_the_scan(env: Env, where: str) -> None:
     env.tool("trivy", stdout_file=ALPINE)

@@ -57,13 +57,14 @@ def test_release_rolls_out_changed_services_and_records_everything(tmp_path: Pat
         )
         first = release(ctx, image_service=FakeImages("1.0.0"), journey=_ok_journey)
         assert first.ok, first.to_dict()
-        assert [s.name for s in first.stages] == ["build+push", "scan", "rollout", "journey"]
-        assert first.stages[1].status == "skipped"
+        assert [s.name for s in first.stages] == ["build+push", "sbom", "scan", "rollout", "journey"]
+        assert first.stages[1].status == "skipped" and "not images" in first.stages[1].detail  # process target
+        assert first.stages[2].status == "skipped"
         assert first.deployed[0]["version"] == "1.0.0" and first.deployed[0]["phase"] == "succeeded"
         assert first.status["services"][0]["version"] == "1.0.0"  # type: ignore[index]
         again = release(ctx, image_service=FakeImages("1.0.0"), journey=_ok_journey)
         assert again.deployed[0]["phase"] == "unchanged"
-        assert "skipped" in first.stages[1].detail
+        assert "skipped" in first.stages[2].detail
         kinds = {(e.kind, e.outcome) for e in ledger.events()}
         assert {("release", "succeeded"), ("scan", "skipped"), ("deployment", "succeeded")} <= kinds
     finally:

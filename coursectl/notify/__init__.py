@@ -1,0 +1,1 @@
+"""Notifications: which events go where (routing), what they say (messages), rollout watching, delivery."""
