@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ MAX_DEPTH = 32
 MAX_VALUES = 100_000
 """A document with more values than this once its aliases are expanded is refused (no "billion laughs")."""
 MAX_PROBLEMS_SHOWN = 30
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @functools.cache
@@ -156,6 +158,8 @@ def _yaml_loader() -> type:
                 raise Limited(None, None, "an alias refers to the node that contains it (a recursive structure)",
                               node.start_mark)
             active.add(id(node))
+            if isinstance(node, ScalarNode) and _SURROGATE.search(node.value):
+                raise Limited(None, None, "invalid Unicode: a lone surrogate (\\ud800-\\udfff escape)", node.start_mark)
             children: list[Node] = []
             if isinstance(node, SequenceNode):
                 children = list(node.value)

@@ -14,7 +14,7 @@ _UNSAFE_LINE = re.compile(f"[\x00-\x1f{_OTHERS}]")
 _UNSAFE_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHERS}]")  # keeps tab (\x09) and newline (\x0a)
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\x1b"}
 # in JSON text every C0 control is already escaped by json.dumps; these are the ones it leaves raw
-_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -51,6 +51,8 @@ def _with_local(extra: str) -> str:
         ("an integer of 5,000 digits", (MINIMAL_CONFIG + "build: {parallel: " + "9" * 5000 + "}\n").encode(),
          "invalid value"),
         ("a list at the top", b"- a\n- b\n", "expected a mapping at the top"),
+        ("a lone surrogate", MINIMAL_CONFIG.replace("project: demo", 'project: "de\\udcffmo"').encode(),
+         "invalid Unicode: a lone surrogate"),
     ],
 )
 def test_unreadable_or_malformed_files_exit_3_naming_the_file(
