@@ -1,4 +1,5 @@
-"""Frozen value types shared by every layer: ledger events, lock records, findings, notifications, the actor."""
+"""Frozen value types shared by every layer: ledger events, lock records, the actor, findings, notifications,
+SBOM packages and backup values."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import getpass
 import os
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 EVENT_KINDS = (
@@ -185,10 +187,13 @@ NOTIFY_EVENTS = (
     "backup.succeeded",
     "backup.failed",
     "lock.takeover",
+    "alert.firing",
+    "alert.resolved",
     "test",
 )
 """Every event coursectl announces. A route may name an event or its family (``deploy`` is every ``deploy.*``).
-``deploy.progress`` only updates a message already posted for the same rollout (Slack with a bot token)."""
+``deploy.progress`` only updates a message already posted for the same rollout (Slack with a bot token).
+``alert.*`` are Prometheus alerts that Alertmanager handed to ``coursectl observability receive``."""
 
 NOTIFY_SEVERITIES = ("info", "warning", "critical")
 
@@ -196,6 +201,16 @@ NOTIFY_SEVERITIES = ("info", "warning", "critical")
 def severity_level(value: str) -> int:
     """0 for info, 1 for warning, 2 for critical (unknown text ranks as info)."""
     return NOTIFY_SEVERITIES.index(value) if value in NOTIFY_SEVERITIES else 0
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a slot wrote: which service and slot, when the runtime stamped it (None: not stamped), the text."""
+
+    service: str
+    slot: str
+    time: datetime | None
+    text: str
 
 
 @dataclass(frozen=True)
@@ -324,3 +339,83 @@ class SbomPackage:
 
 def _pep503(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# backups -----------------------------------------------------------------------------------------------------
+
+BACKUP_ACTIONS = ("create", "verify", "restore", "prune")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object in a backup store: its key (relative to the store's prefix), size and last change.
+
+    ``upload_id`` is set only for uploads that were started but never completed (an S3 multipart upload, a local
+    temporary file): those are leftovers, never parts of a backup.
+    """
+
+    key: str
+    size: int
+    modified: datetime
+    upload_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SourcePart:
+    """One part a backup source produces: a name inside the backup and its plaintext as a stream of chunks."""
+
+    name: str
+    chunks: Iterator[bytes]
+    media_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """Where a restore goes: ``to`` as the user gave it (database names, a path), or a scratch place for verify."""
+
+    to: tuple[str, ...] = ()
+    force: bool = False
+    scratch: bool = False
+    workdir: Path | None = None
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What a restore did: where it went, how long it took, what it found there (compared with the manifest)."""
+
+    where: str
+    seconds: float
+    observed: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackupOutcome:
+    """The outcome of one backup action, handed to ``on_outcome`` hooks (notifications) after it is recorded.
+
+    ``ok`` is False for a failed create, a verification that found a problem, a failed restore or prune.
+    ``message`` is one line for people; ``details`` holds the same facts as the ledger event (never a secret).
+    """
+
+    action: str
+    source: str
+    ok: bool
+    message: str
+    backup_id: str | None = None
+    store: str | None = None
+    exit_code: int = 0
+    details: Mapping[str, Any] = field(default_factory=dict)
+    time: datetime = field(default_factory=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "source": self.source,
+            "ok": self.ok,
+            "message": self.message,
+            "backup_id": self.backup_id,
+            "store": self.store,
+            "exit_code": self.exit_code,
+            "details": dict(self.details),
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+        }

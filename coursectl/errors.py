@@ -10,6 +10,7 @@
     ├── ExternalError              exit 5  an external tool or service failed or timed out
     │   └── ExternalTimeout                ... because it did not answer in time
     ├── GateBlocked                exit 6  a gate blocked the change (scan policy, quality gate, analysis)
+    │   └── BackupCorrupt                  a backup failed verification: a part or its manifest is damaged
     ├── RolloutFailed              exit 7  a rollout failed and was rolled back or aborted
     ├── LockHeld                   exit 8  the deploy lock is held by someone else
     └── Interrupted                exit 130 interrupted by the user (recorded in the ledger first)
@@ -139,6 +140,14 @@ class GateBlocked(CoursectlError):
 
     exit_code = 6
     kind = "gate"
+
+
+class BackupCorrupt(GateBlocked):
+    """Raised when a backup fails verification: a part does not authenticate, is cut short or does not match the
+    sizes and SHA-256 digests its manifest lists, or the manifest itself does not authenticate.
+    ``details["part"]`` names the part when one is to blame."""
+
+    kind = "backup-corrupt"
 
 
 class RolloutFailed(CoursectlError):

@@ -7,13 +7,22 @@ weights are HAProxy server weights (docker) or ingress-nginx canary annotations 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import builtins
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from coursectl.domain import Delivery, Notification
+from coursectl.domain import (
+    Delivery,
+    LogLine,
+    Notification,
+    RestoreRequest,
+    RestoreResult,
+    SourcePart,
+    StoredObject,
+)
 
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import BuildResult, PushResult
@@ -254,3 +263,97 @@ class Notifier(Protocol):
     supports_update: bool
 
     def send(self, notification: Notification, *, update: str | None = None) -> Delivery: ...
+
+
+@runtime_checkable
+class BackupStore(Protocol):
+    """Where backups are kept (a local directory, an S3 bucket): whole objects under keys relative to its prefix.
+
+    An object appears under its key only once it is complete (local: written to a hidden temporary file, then
+    renamed; S3: a multipart upload completed), so a crash leaves *pending* uploads, never a truncated object.
+    """
+
+    name: str
+
+    def location(self) -> str:
+        """Where the store is (``/srv/backups``, ``s3://bucket/prefix``), safe to print."""
+        ...
+
+    def check(self) -> None:
+        """Raise PreconditionError when the store does not exist (missing bucket or folder), ExternalError when it
+        cannot be reached."""
+        ...
+
+    def put(self, key: str, chunks: Iterable[bytes]) -> int:
+        """Store the concatenation of ``chunks`` under ``key`` (replacing it); returns the bytes written."""
+        ...
+
+    def open(self, key: str) -> Iterator[bytes]:
+        """The bytes of ``key`` as chunks; PreconditionError when there is no such object."""
+        ...
+
+    def list(self, prefix: str = "") -> builtins.list[StoredObject]:
+        """Every complete object whose key starts with ``prefix``, sorted by key."""
+        ...
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Remove ``keys``; keys that do not exist are a no-op."""
+        ...
+
+    def pending(self, prefix: str = "") -> builtins.list[StoredObject]:
+        """Uploads under ``prefix`` that were started but never completed (leftovers of a crash)."""
+        ...
+
+    def discard(self, upload: StoredObject) -> None:
+        """Remove one pending upload (as returned by ``pending``)."""
+        ...
+
+
+@runtime_checkable
+class BackupSource(Protocol):
+    """Something backed up (a MariaDB server, the ledger, Jenkins, the docker target's data folders).
+
+    ``dump`` yields parts one at a time; each part's chunks are consumed before the next part is asked for.
+    ``facts`` (after the dump) is what the restore is later compared with: row counts and checksums, event
+    counts, file digests. ``restore`` consumes the parts' plaintext (``open_part(name)``) into ``request``'s
+    target (or a scratch place for verify) and returns what it observed there.
+    """
+
+    name: str
+    kind: str
+
+    def check(self) -> None:
+        """Raise PreconditionError when the source cannot be backed up (database missing, tool not installed)."""
+        ...
+
+    def dump(self) -> Iterator[SourcePart]: ...
+
+    def facts(self) -> dict[str, Any]: ...
+
+    def restore(
+        self,
+        open_part: Callable[[str], Iterator[bytes]],
+        parts: Sequence[str],
+        facts: Mapping[str, Any],
+        request: RestoreRequest,
+    ) -> RestoreResult: ...
+
+    def describe_target(self, request: RestoreRequest, facts: Mapping[str, Any]) -> str:
+        """Where ``request`` would restore to, for confirmations and dry runs (reads only)."""
+        ...
+
+
+class LogSource(Protocol):
+    """Where the log lines of a service's slots are read (docker containers; Kubernetes pods later).
+
+    ``read`` returns the lines the service's slots (only ``slot`` when given) wrote, each with its service,
+    slot, the time the runtime stamped it (None when it does not stamp lines) and the text as written; oldest
+    first within one slot. A source that stamps lines leaves out those before ``since``; one that does not
+    returns them all (the JSON lines carry their own time, and the merge filters on it). A service with no slot
+    gives [].
+    The runtime's failures raise coursectl errors (``PreconditionError`` when it does not answer).
+    A Kubernetes source lists pods by the ``coursectl.io/service`` label and reads each container's log with
+    ``timestamps=True`` and ``since_seconds``.
+    """
+
+    def read(self, service: str, *, since: datetime | None = None, slot: str | None = None) -> list[LogLine]: ...

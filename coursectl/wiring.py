@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coursectl.domain import utcnow
-from coursectl.errors import PreconditionError
 
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
@@ -35,9 +34,7 @@ def sandbox_docker_host(state_dir: Path) -> str | None:
     return url
 
 
-def docker_host(
-    loaded: LoadedConfig, state_dir: Path, environ: Mapping[str, str] | None = None
-) -> str | None:
+def docker_host(loaded: LoadedConfig, state_dir: Path, environ: Mapping[str, str] | None = None) -> str | None:
     """The engine to build with: the environment's ``docker_host``, else DOCKER_HOST, else the sandbox's,
     else None (the docker SDK's default socket)."""
     env = os.environ if environ is None else environ
@@ -182,6 +179,11 @@ class Rig:
     metrics: Any
     clock: Any
     edge_url: str
+    # kubernetes (the docker and process targets leave the defaults):
+    snapshot: Callable[[Sequence[str]], dict[str, tuple[list[Any], dict[str, int]]]] | None = None
+    probe_slots: bool = True  # status GETs each slot's health path (False: the target's readiness is read)
+    service_urls: dict[str, str] | None = None  # <SERVICE>_URL of the slots (default: the edge)
+    in_place: tuple[str, ...] = ()  # strategies the target runs by updating the live slot itself
 
 
 def _sandbox(state_dir: Path, config: Any = None) -> Any:
@@ -196,8 +198,18 @@ def _sandbox(state_dir: Path, config: Any = None) -> Any:
         if config is None:
             return Sandbox(state_dir)
         cfg = config.sandbox
-        return Sandbox(state_dir, SandboxSettings(registry_port=cfg.registry_port,
-                                                  prometheus_port=cfg.prometheus_port, base_image=cfg.base_image))
+        return Sandbox(
+            state_dir,
+            SandboxSettings(
+                registry_port=cfg.registry_port,
+                prometheus_port=cfg.prometheus_port,
+                base_image=cfg.base_image,
+                alertmanager_port=cfg.alertmanager_port,
+                blackbox_port=cfg.blackbox_port,
+                node_exporter_port=cfg.node_exporter_port,
+                receiver_port=cfg.receiver_port,
+            ),
+        )
     except Exception:  # a half-built sandbox: fall back to the configuration's defaults
         return None
 
@@ -206,14 +218,19 @@ def service_ports(config: Any, env: Any) -> dict[str, int]:
     return {name: svc.port + env.port_offset for name, svc in config.services.items()}
 
 
-def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig:
-    """Adapters for the selected environment of ``loaded`` (a LoadedConfig)."""
+def build_rig(
+    loaded: Any,
+    state_dir: Path,
+    *,
+    with_metrics: bool = True,
+    kubeconfig: str | None = None,
+    read_only: bool = False,
+) -> Rig:
+    """Adapters for the selected environment of ``loaded`` (a LoadedConfig); ``read_only`` (a dry run): the edge's
+    monitoring targets are not written."""
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
     if env.target == "kubernetes":
-        raise PreconditionError(
-            f"environment {env_name} uses the kubernetes target, which this coursectl cannot roll out to yet",
-            hint="use a docker or process environment",
-        )
+        return kubernetes_rig(loaded, with_metrics=with_metrics, kubeconfig=kubeconfig)
     from coursectl.adapters.haproxy import HAProxyEdge
 
     sandbox = _sandbox(state_dir, config)
@@ -226,14 +243,24 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
         rate_limit_requests=env.edge.rate_limit_requests,
         rate_limit_period=env.edge.rate_limit_period,
     )
-    file_sd = Path(env.file_sd_dir) if env.file_sd_dir else (
-        Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd")
+    file_sd = (
+        Path(env.file_sd_dir)
+        if env.file_sd_dir
+        else (Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd")
+    )
+    if not read_only:
+        write_edge_monitoring(file_sd, env_name, env.edge, config.observability.probes)
     if env.target == "process":
         from coursectl.testing.process_target import ProcessTarget
 
         command = [sys.executable, "-m", "coursectl.testing.tinyservice"]
-        target: Any = ProcessTarget(state_dir / "slots" / env_name, ports, command=env.process_command or command,
-                                    environment=env_name, file_sd_dir=file_sd)
+        target: Any = ProcessTarget(
+            state_dir / "slots" / env_name,
+            ports,
+            command=env.process_command or command,
+            environment=env_name,
+            file_sd_dir=file_sd,
+        )
     else:
         from coursectl.adapters.docker_target import DockerTarget
 
@@ -243,16 +270,99 @@ def build_rig(loaded: Any, state_dir: Path, *, with_metrics: bool = True) -> Rig
                 access = registry_access(config, state_dir).auth_config()
             except Exception:  # no credentials: pulls of public or local images still work
                 access = None
-        target = DockerTarget(environment=env_name, ports=ports, docker_host=docker_host(loaded, state_dir),
-                              file_sd_dir=file_sd, registry_auth=access, data_dir=state_dir / "data" / env_name)
+        target = DockerTarget(
+            environment=env_name,
+            ports=ports,
+            docker_host=docker_host(loaded, state_dir),
+            file_sd_dir=file_sd,
+            registry_auth=access,
+            data_dir=state_dir / "data" / env_name,
+        )
     metrics = None
     if with_metrics:
         from coursectl.adapters.prometheus import PrometheusMetrics
 
         url = env.prometheus_url or (
-            sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}")
+            sandbox.prometheus_url()
+            if sandbox is not None
+            else f"http://127.0.0.1:{config.sandbox.prometheus_port}"
+        )
         metrics = PrometheusMetrics(url)
     return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url)
+
+
+# kubernetes ----------------------------------------------------------------------------------------------
+
+
+def kube_api(loaded: Any, *, kubeconfig: str | None = None, environ: Mapping[str, str] | None = None) -> Any:
+    """The Kubernetes API client of the selected (kubernetes) environment."""
+    from coursectl.adapters.kubernetes_api import Access, KubeApi
+
+    env = loaded.environment
+    k8s = env.kubernetes
+    access = Access(
+        context=env.context,
+        namespace=str(env.namespace),
+        kubeconfig=kubeconfig or k8s.kubeconfig,
+        request_timeout=k8s.request_timeout,
+    )
+    return KubeApi(access, environ=environ)
+
+
+def kubernetes_rig(
+    loaded: Any, *, with_metrics: bool = True, kubeconfig: str | None = None, api: Any = None
+) -> Rig:
+    """Target (Deployments per slot) and router (Service selector, replica ratio or ingress-nginx canary) of a
+    kubernetes environment, sharing one API client; Prometheus when the environment names one."""
+    from coursectl.adapters.kubernetes_target import KubernetesTarget
+    from coursectl.adapters.kubernetes_traffic import KubernetesRouter, snapshot
+    from coursectl.render.kubernetes import ServiceInfo, Settings
+
+    config, env, env_name = loaded.config, loaded.environment, loaded.env_name
+    api = api or kube_api(loaded, kubeconfig=kubeconfig)
+    settings = Settings.from_config(config, env_name)
+    services = ServiceInfo.all_from_config(config)
+    clock = SystemClock()
+    target = KubernetesTarget(api, settings, services, smoke=env.kubernetes.smoke, clock=clock)
+    router = KubernetesRouter(api, target, mode=env.kubernetes.traffic, ready_timeout=env.ready_timeout)
+    metrics = None
+    if with_metrics and env.prometheus_url:
+        from coursectl.adapters.prometheus import PrometheusMetrics
+
+        metrics = PrometheusMetrics(env.prometheus_url)
+    return Rig(
+        target=target,
+        router=router,
+        metrics=metrics,
+        clock=clock,
+        edge_url=env.public_url or "",
+        snapshot=lambda names: snapshot(api, target, env.kubernetes.traffic, names),
+        probe_slots=False,
+        service_urls={f"{name.upper()}_URL": f"http://{name}:{svc.port}" for name, svc in config.services.items()},
+        in_place=("rolling", "recreate"),
+    )
+
+
+def write_edge_monitoring(file_sd: Path, env_name: str, edge: Any, probes: list[str]) -> None:
+    """Prometheus targets of an environment's edge: its HAProxy exporter (``edge-<env>.json``, service
+    ``edge``) and the blackbox probes of its public routes (``probes/<env>.json``). Never fails a rollout: a
+    problem is logged."""
+    import logging
+
+    from coursectl.observability.alertmanager import edge_targets, probe_targets
+    from coursectl.sandbox import remove_targets, write_targets
+
+    try:
+        write_targets(file_sd, f"edge-{env_name}", edge_targets(env_name, edge.stats_bind))
+        groups = probe_targets({env_name: edge.bind}, probes)
+        if groups:
+            write_targets(file_sd / "probes", env_name, groups)
+        else:
+            remove_targets(file_sd / "probes", env_name)
+    except Exception as exc:  # monitoring files must never stop a deployment
+        logging.getLogger(__name__).warning(
+            "could not write the edge's Prometheus targets in %s: %s", file_sd, exc
+        )
 
 
 def stop_edges(state_dir: Path) -> list[str]:
@@ -313,9 +423,16 @@ def notifiers(
             username = mail.username.resolve(environ=environ, secrets_file=secrets_file) if mail.username else None
             password = mail.password.resolve(environ=environ, secrets_file=secrets_file) if mail.password else None
             out["email"] = EmailNotifier(
-                host=mail.host, port=mail.port, sender=mail.sender, recipients=mail.recipients,
-                starttls=mail.starttls, use_ssl=mail.ssl, ca_file=mail.ca_file, username=username,
-                password=password, timeout=mail.timeout,
+                host=mail.host,
+                port=mail.port,
+                sender=mail.sender,
+                recipients=mail.recipients,
+                starttls=mail.starttls,
+                use_ssl=mail.ssl,
+                ca_file=mail.ca_file,
+                username=username,
+                password=password,
+                timeout=mail.timeout,
             )
         except CoursectlError as exc:
             out["email"] = Unavailable("email", exc)
@@ -372,3 +489,204 @@ def rollout_watcher(config: Any, service: Any, environ: Mapping[str, str] | None
         links=lambda state: links(state.service, state.environment),
         already_final=(lambda key: ledger_has_final(ledger, key)) if ledger is not None else (lambda _k: False),
     )
+
+
+# backups -----------------------------------------------------------------------------------------------------
+
+
+def backups_config(loaded: LoadedConfig) -> Any:
+    """The ``backups`` section; ConfigError (exit 3) when the configuration has none."""
+    from coursectl.errors import ConfigError, ConfigProblem
+
+    cfg = loaded.config.backups
+    if cfg is None:
+        raise ConfigError(
+            [ConfigProblem(str(loaded.path), "backups", "not configured")],
+            hint="add a backups: section (key, stores, sources); see docs/backups.md",
+        )
+    return cfg
+
+
+def backup_outcome_hook(service: Any) -> Any:
+    """Backup outcomes → notifications through ``service`` (a NotificationService): every ``create`` (succeeded
+    or failed) and every failed verify, restore or prune; a successful verify, restore or prune says nothing."""
+    from coursectl.api.notify import notify_backup
+    from coursectl.domain import BackupOutcome
+
+    def hook(outcome: BackupOutcome) -> None:
+        if outcome.ok and outcome.action != "create":
+            return
+        details = outcome.details
+        size = details.get("stored_size")
+        seconds = details.get("seconds")
+        notify_backup(
+            service,
+            succeeded=outcome.ok,
+            source=outcome.source,
+            backup_id=outcome.backup_id,
+            store=outcome.store,
+            size_bytes=int(size) if isinstance(size, int | float) else None,
+            duration_s=float(seconds) if isinstance(seconds, int | float) else None,
+            error=None if outcome.ok else f"{outcome.action}: {outcome.message}",
+            now=outcome.time,
+        )
+
+    return hook
+
+
+def backup_context(
+    loaded: LoadedConfig,
+    state_dir: Path,
+    *,
+    ledger: Any,
+    environ: Mapping[str, str] | None = None,
+    progress: Any = None,
+    on_outcome: Any = None,
+) -> Any:
+    """The backup use cases' context: key ring, stores and sources built from ``backups:`` on first use."""
+    from coursectl.api.backup import BackupContext, SourceSettings
+    from coursectl.backup.keys import KeyRing, parse_key
+    from coursectl.backup.retention import Policy
+    from coursectl.domain import current_actor
+
+    cfg = backups_config(loaded)
+    env = dict(os.environ if environ is None else environ)
+    secrets_file = state_dir / "secrets.env"
+    root = loaded.root
+
+    def secret(ref: Any) -> str:
+        value: str = ref.resolve(environ=env, secrets_file=secrets_file)
+        return value
+
+    def keys() -> KeyRing:
+        current = parse_key(secret(cfg.key), source=cfg.key.describe())
+        return KeyRing(current, tuple(parse_key(secret(k), source=k.describe()) for k in cfg.previous_keys))
+
+    def store_factory(name: str) -> Any:
+        store = cfg.stores[name]
+        if store.type == "local":
+            from coursectl.adapters.backup_store_local import LocalStore
+
+            return LocalStore(name, (root / Path(store.path).expanduser()).absolute())
+        from coursectl.adapters.backup_store_s3 import S3Store
+
+        return S3Store(
+            name,
+            bucket=store.bucket,
+            prefix=store.prefix,
+            endpoint_url=store.endpoint_url,
+            region=store.region,
+            access_key_id=secret(store.access_key_id) if store.access_key_id else None,
+            secret_access_key=secret(store.secret_access_key) if store.secret_access_key else None,
+            addressing_style=store.addressing_style,
+            part_size=store.part_size,
+            timeout=store.timeout,
+        )
+
+    def source_factory(name: str) -> Any:
+        src = cfg.sources[name]
+        if src.type == "mariadb":
+            from functools import partial
+
+            from coursectl.adapters.backup_mariadb import MariaDBSource
+            from coursectl.adapters.mariadb_scratch import scratch_mariadb
+
+            scratch = cfg.scratch
+            return MariaDBSource(
+                name,
+                databases=src.databases,
+                host=src.host,
+                port=src.port,
+                socket=src.socket,
+                user=src.user,
+                password=secret(src.password) if src.password else None,
+                dump_command=src.dump_command,
+                client_command=src.client_command,
+                checksums=src.checksums,
+                lock_timeout=src.lock_timeout,
+                timeout=src.timeout,
+                scratch=partial(
+                    scratch_mariadb,
+                    mariadbd=scratch.mariadbd,
+                    install_db=scratch.install_db,
+                    start_timeout=scratch.start_timeout,
+                    buffer_pool=scratch.buffer_pool,
+                ),
+            )
+        if src.type == "ledger":
+            from coursectl.adapters.backup_sqlite import LedgerSource
+
+            live = state_dir / "ledger.db"
+            path = (root / Path(src.path).expanduser()).absolute() if src.path else live
+            return LedgerSource(name, path, live=[live])
+        if src.type == "docker-data":
+            from coursectl.adapters.backup_sqlite import DataFolderSource
+
+            default = state_dir / "data" / src.environment
+            path = (root / Path(src.path).expanduser()).absolute() if src.path else default
+            return DataFolderSource(name, path)
+        if src.type == "jenkins-home":
+            from coursectl.adapters.backup_jenkins_home import JenkinsHomeSource
+
+            return JenkinsHomeSource(
+                name,
+                (root / Path(src.path).expanduser()).absolute(),
+                secrets_key=lambda: parse_key(secret(src.secrets_key), source=src.secrets_key.describe()),
+            )
+        from coursectl.adapters.backup_jenkins_remote import JenkinsRemoteSource
+
+        return JenkinsRemoteSource(
+            name,
+            src.url,
+            username=secret(src.username) if src.username else None,
+            token=secret(src.token) if src.token else None,
+            timeout=src.timeout,
+        )
+
+    def policy(src: Any) -> Policy:
+        r = src.retention
+        return Policy(
+            last=r.keep_last,
+            hourly=r.keep_hourly,
+            daily=r.keep_daily,
+            weekly=r.keep_weekly,
+            monthly=r.keep_monthly,
+            yearly=r.keep_yearly,
+        )
+
+    return BackupContext(
+        sources={n: SourceSettings(n, src.type, src.store, policy(src)) for n, src in cfg.sources.items()},
+        keys=keys,
+        store_factory=store_factory,
+        source_factory=source_factory,
+        ledger=ledger,
+        actor=current_actor(env),
+        compression=cfg.compression,
+        compression_level=cfg.compression_level,
+        chunk_size=cfg.chunk_size,
+        timezone=cfg.timezone,
+        grace=cfg.grace,
+        progress=progress,
+        on_outcome=on_outcome,
+    )
+
+
+def log_source(loaded: Any, state_dir: Path) -> Any:
+    """The LogSource of the selected environment: docker containers, the process target's log files; the
+    kubernetes target has none yet (exit 4 says what it would need)."""
+    from coursectl.errors import PreconditionError
+
+    env, env_name = loaded.environment, loaded.env_name
+    if env.target == "kubernetes":
+        raise PreconditionError(
+            f"environment {env_name} uses the kubernetes target, whose logs coursectl cannot read yet",
+            hint="kubectl logs -l coursectl.io/service=SERVICE --all-containers --timestamps --since=10m | "
+            "jq 'select(.request_id == \"ID\")'",
+        )
+    if env.target == "process":
+        from coursectl.adapters.file_logs import FileLogs
+
+        return FileLogs(state_dir / "slots" / env_name)
+    from coursectl.adapters.docker_logs import DockerLogs
+
+    return DockerLogs(environment=env_name, docker_host=docker_host(loaded, state_dir))

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   ca-certificates git python3 python3-venv python3-pip
   docker.io docker-registry apache2-utils debootstrap   # engine, registry with htpasswd auth, base image
   haproxy prometheus                                    # the edge and metrics
+  prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter   # alerts, uptime probes, host metrics
   mariadb-server mariadb-client redis-server rabbitmq-server   # the platform's data services
   chromium                                              # the HTML report is checked in headless Chromium
 )

@@ -6,9 +6,12 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+import threading
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from coursectl.errors import ExternalError, ExternalTimeout, ToolMissing
 
@@ -145,3 +148,153 @@ def spawn_daemon(
         ],
         setsid=True,
     )
+
+
+def secret_pipe(text: str) -> int:
+    """A pipe's read end holding ``text`` (for ``--defaults-file=/dev/fd/N``): a secret handed to a child process
+    without argv, environment or a file on disk. The caller passes it in ``pass_fds`` and closes it afterwards."""
+    data = text.encode("utf-8")
+    if len(data) > 60_000:
+        raise ValueError("too large for a pipe buffer")
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+def _widen_pipe(fd: int, size: int = 1024 * 1024) -> None:
+    """A 1 MiB pipe buffer (Linux): the other process keeps writing (or reading) a whole block ahead while this one
+    compresses and encrypts the previous one, instead of stalling on the default 64 KiB."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ImportError):  # not Linux, or above /proc/sys/fs/pipe-max-size: the default still works
+        pass
+
+
+class _Watchdog:
+    """Kills a process when its time is up, and remembers that it did."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], timeout: float):
+        self.fired = False
+        self._proc = proc
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._proc.kill()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _stderr_tail(fh: IO[bytes], lines: int = 8) -> str:
+    fh.seek(0)
+    text = fh.read()[-8192:].decode(errors="replace").strip()
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def stream_output(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float,
+    pass_fds: Sequence[int] = (),
+    env: Mapping[str, str] | None = None,
+    read_size: int = 1024 * 1024,
+) -> Generator[bytes, None, None]:
+    """Run ``argv`` and yield its stdout as it comes, in blocks of at most ``read_size`` bytes.
+
+    The process is killed after ``timeout`` seconds (ExternalTimeout) or when the consumer stops early;
+    a non-zero exit is ExternalError with the end of its stderr.
+    """
+    args = [os.fspath(a) for a in argv]
+    program = which(args[0]) if os.sep not in args[0] else args[0]
+    full_env = {**os.environ, **env} if env else None
+    log.debug("stream from: %s", " ".join(args))
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen([program, *args[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=err, pass_fds=tuple(pass_fds), env=full_env)
+        except FileNotFoundError as exc:
+            raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
+        timer = _Watchdog(proc, timeout)
+        finished = False
+        try:
+            assert proc.stdout is not None
+            _widen_pipe(proc.stdout.fileno())
+            while True:
+                block = os.read(proc.stdout.fileno(), read_size)
+                if not block:
+                    break
+                yield block
+            proc.wait()
+            finished = True
+        finally:
+            timer.cancel()
+            if not finished:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if timer.fired:
+            raise ExternalTimeout(f"{Path(args[0]).name} did not finish within {timeout:g} s")
+        if proc.returncode != 0:
+            raise ExternalError(
+                f"{Path(args[0]).name} failed with exit code {proc.returncode}: {_stderr_tail(err)}",
+                details={"argv": args[:1], "returncode": proc.returncode},
+            )
+
+
+def feed_input(
+    argv: Sequence[str | os.PathLike[str]],
+    chunks: Iterable[bytes],
+    *,
+    timeout: float,
+    pass_fds: Sequence[int] = (),
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run ``argv`` with ``chunks`` written to its stdin; ExternalError (with its stderr) when it fails."""
+    args = [os.fspath(a) for a in argv]
+    program = which(args[0]) if os.sep not in args[0] else args[0]
+    full_env = {**os.environ, **env} if env else None
+    log.debug("stream into: %s", " ".join(args))
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen([program, *args[1:]], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=err, pass_fds=tuple(pass_fds), env=full_env)
+        except FileNotFoundError as exc:
+            raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
+        timer = _Watchdog(proc, timeout)
+        broken = False
+        try:
+            assert proc.stdin is not None
+            _widen_pipe(proc.stdin.fileno())
+            try:
+                for chunk in chunks:
+                    proc.stdin.write(chunk)
+            except BrokenPipeError:
+                broken = True  # it stopped reading: its exit code and stderr say why
+            finally:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    broken = True
+            proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            timer.cancel()
+        if timer.fired:
+            raise ExternalTimeout(f"{Path(args[0]).name} did not finish within {timeout:g} s")
+        if proc.returncode != 0 or broken:
+            raise ExternalError(
+                f"{Path(args[0]).name} failed with exit code {proc.returncode}: {_stderr_tail(err)}",
+                details={"argv": args[:1], "returncode": proc.returncode},
+            )

@@ -309,7 +309,8 @@ def _uptime(window: Window, metrics: MetricsConfig) -> dict[str, Any]:
     from coursectl.adapters.prometheus_uptime import availability, availability_query
 
     query = availability_query(cfg.query, window.end_ts - window.start_ts)
-    source = f"Prometheus {cfg.url}: {query}"
+    probes = "blackbox probes of the edge's public routes, " if "probe_success" in query else ""
+    source = f"{probes}Prometheus {cfg.url}: {query}"
     try:
         value = availability(cfg.url, query, window.end_ts, timeout=cfg.timeout)
     except CoursectlError as exc:
@@ -375,3 +376,40 @@ def _scans(ledger: SqliteLedger, window: Window, target_rate: float, service: st
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     return _line("scan_pass_rate", "Security-scan pass rate", rate, "ratio", target, rate >= target_rate,
                  f"ledger ({len(events)} scan events: {detail}; skipped is not a pass)")
+
+
+def success_history(
+    ledger: SqliteLedger,
+    window: Window,
+    metrics: MetricsConfig,
+    *,
+    environment: str,
+    service: str | None = None,
+    secrets_file: Path | None = None,
+    windows: int = 6,
+    git: GitSource | None = None,
+) -> list[dict[str, Any]]:
+    """The success report of ``window`` and of the ``windows - 1`` windows of the same length before it,
+    oldest first (the trend of every metric; coverage has no history in SonarQube's API, so its past is
+    unknown)."""
+    length = window.end - window.start
+    out = []
+    for i in reversed(range(windows)):
+        w = Window(window.start - i * length, window.end - i * length, window.tz)
+        dora = dora_report(ledger, w, environment=environment, service=service, tiers_year=metrics.tiers,
+                           min_deployments=metrics.min_deployments, git=git)
+        report = success_report(ledger, w, metrics, environment=environment, service=service,
+                                secrets_file=secrets_file, dora=dora) if i == 0 else _past_report(
+            ledger, w, metrics, environment=environment, service=service, secrets_file=secrets_file, dora=dora)
+        out.append(report)
+    return out
+
+
+def _past_report(ledger: SqliteLedger, window: Window, metrics: MetricsConfig, *, environment: str,
+                 service: str | None, secrets_file: Path | None, dora: dict[str, Any]) -> dict[str, Any]:
+    report = success_report(ledger, window, metrics, environment=environment, service=service,
+                            secrets_file=secrets_file, dora=dora)
+    for line in report["metrics"]:
+        if line["key"] == "coverage":  # SonarQube gives the current figure only: not a past window's
+            line.update(value=None, status="unknown", reason="SonarQube keeps no history of this figure here")
+    return report

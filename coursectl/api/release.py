@@ -200,7 +200,10 @@ def release(
                 report.deployed,
             )
         )
-        # 4. the journey through the edge
+        # 4. the journey through the edge (kubernetes: the environment's public_url, when it has one)
+        if not status["edge_url"]:
+            report.stages.append(ReleaseStage("journey", "skipped", "no public_url for this environment"))
+            return report
         progress("journey smoke test through the edge")
         result = (journey or run_journey)(status["edge_url"])
         report.stages.append(

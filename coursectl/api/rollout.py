@@ -38,6 +38,8 @@ class RolloutContext:
     rig_factory: Callable[..., Any] | None = None
     on_change: Callable[[RolloutState], None] | None = None
     taken_over: LockInfo | None = None  # someone else's deploy lock this process took over (rollback)
+    kubeconfig: str | None = None  # kubernetes: --kubeconfig (else the environment's, KUBECONFIG, ~/.kube)
+    read_only: bool = False  # a dry run: the adapters are built without writing anything
     _rig: Any = None
 
     @property
@@ -60,7 +62,8 @@ class RolloutContext:
             else:
                 from coursectl.wiring import build_rig
 
-                self._rig = build_rig(self.loaded, self.state_dir, with_metrics=with_metrics)
+                self._rig = build_rig(self.loaded, self.state_dir, with_metrics=with_metrics,
+                                      kubeconfig=self.kubeconfig, read_only=self.read_only)
         return self._rig
 
     @property
@@ -157,7 +160,7 @@ def slot_env(ctx: RolloutContext, service: str) -> dict[str, str]:
     """The environment of a slot: every service reached through the edge (``<SERVICE>_URL``, so calls follow
     the live slot), then the service's own ``env`` from the configuration."""
     edge = f"http://{ctx.env.edge.bind}"
-    urls = {f"{name.upper()}_URL": edge for name in ctx.config.services}
+    urls = getattr(ctx.rig(), "service_urls", None) or {f"{n.upper()}_URL": edge for n in ctx.config.services}
     return {**urls, **dict(ctx.service(service).env)}
 
 
@@ -238,8 +241,8 @@ def _live(ctx: RolloutContext, service: str, *, read_only: bool = False) -> tupl
     for slot in stale:
         log.warning("%s: the edge routes to %s, which does not run: removing it from the edge", service, slot)
         rig.router.remove(service, slot)
-    if stale:
-        weights = rig.router.weights(service)
+    if stale:  # a router that cannot route nowhere (a Service keeps its selector) still names it: left out
+        weights = {slot: w for slot, w in rig.router.weights(service).items() if slot in running}
     return weights, running
 
 
@@ -276,6 +279,11 @@ def resolve_artifact(ctx: RolloutContext, service: str, version: str | None, dig
     }
 
 
+def _in_place(ctx: RolloutContext, strategy: str) -> bool:
+    """Whether the target runs ``strategy`` by updating the live slot itself (kubernetes rolling/recreate)."""
+    return strategy in (getattr(ctx.rig(), "in_place", None) or ())
+
+
 def default_canary_steps(interval: float) -> list[tuple[int | None, float | None]]:
     """Steps of a canary environment that gives none: never promote without analysis."""
     return [(20, 3 * interval), (50, 3 * interval)]
@@ -303,6 +311,7 @@ def plan_deploy(
         service=service,
         version=artifact["version"],
         strategy=strategy or env.strategy,
+        in_place=_in_place(ctx, strategy or env.strategy),
         weights=weights,
         running=running,
         canary_steps=steps,
@@ -581,6 +590,7 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
                 running=running,
                 kind="rollback",
                 analyze=False,
+                in_place=_in_place(ctx, ctx.env.strategy),
                 scale_down_delay=0.0,
                 post_analysis=None,
                 **{k: v for k, v in common.items() if k != "stable_version"},
@@ -700,13 +710,17 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
     """Per service: live version, digest, slots, weights, health, lock — without Prometheus or the registry."""
     rig = ctx.rig(with_metrics=False)
     names = list(services or sorted(ctx.config.services))
+    for name in names:
+        ctx.service(name)
+    snap = rig.snapshot(names) if getattr(rig, "snapshot", None) else None  # one read per kind (kubernetes)
+    probe = getattr(rig, "probe_slots", True)
     problems: list[str] = []
     edge_up = True
     try:
         edge_up = rig.router.running() if hasattr(rig.router, "running") else True
     except Exception:
         edge_up = False
-    if not edge_up:
+    if not edge_up and snap is None:
         problems.append("the edge is not running")
     if hasattr(rig.router, "port_problems"):
         problems.extend(rig.router.port_problems())
@@ -714,15 +728,18 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
     for name in names:
         svc = ctx.service(name)
         weights: dict[str, int] = {}
-        try:
-            weights = rig.router.weights(name) if edge_up else {}
-        except Exception as exc:
-            problems.append(f"{name}: edge: {exc}")
-        try:
-            slots = rig.target.slots(name)
-        except Exception as exc:
-            slots = []
-            problems.append(f"{name}: target: {getattr(exc, 'message', exc)}")
+        if snap is not None:
+            slots, weights = snap[name]
+        else:
+            try:
+                weights = rig.router.weights(name) if edge_up else {}
+            except Exception as exc:
+                problems.append(f"{name}: edge: {exc}")
+            try:
+                slots = rig.target.slots(name)
+            except Exception as exc:
+                slots = []
+                problems.append(f"{name}: target: {getattr(exc, 'message', exc)}")
         live = live_slot(weights, sorted(s.slot for s in slots if s.running))
         by_slot = {s.slot: s for s in slots}
         if live and live not in by_slot:
@@ -730,7 +747,7 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
             live = None
         slot_rows = []
         for s in slots:
-            healthy = s.running and _probe(s.host, s.port, svc.health)
+            healthy = s.running and (_probe(s.host, s.port, svc.health) if probe else s.ready)
             slot_rows.append(dict(s.to_dict(), healthy=healthy, weight=weights.get(s.slot, 0)))
         health = (
             "down"

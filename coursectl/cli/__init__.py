@@ -10,16 +10,20 @@ from typing import Any
 
 import typer
 
+from coursectl.cli import backup as backup_cmd
 from coursectl.cli import build as build_cmd
 from coursectl.cli import config as config_cmd
 from coursectl.cli import deploy as deploy_cmd
 from coursectl.cli import history as history_cmd
 from coursectl.cli import journey as journey_cmd
+from coursectl.cli import k8s as k8s_cmd
 from coursectl.cli import ledger as ledger_cmd
 from coursectl.cli import loadtest as loadtest_cmd
 from coursectl.cli import lock as lock_cmd
+from coursectl.cli import logs as logs_cmd
 from coursectl.cli import metrics as metrics_cmd
 from coursectl.cli import notify as notify_cmd
+from coursectl.cli import observability as observability_cmd
 from coursectl.cli import quality_gate as quality_gate_cmd
 from coursectl.cli import release as release_cmd
 from coursectl.cli import rollout as rollout_cmd
@@ -45,7 +49,11 @@ def build_app() -> typer.Typer:
     app.add_typer(rollout_cmd.app, name="rollout")
     app.add_typer(notify_cmd.app, name="notify")
     app.add_typer(sbom_cmd.app, name="sbom")
+    app.add_typer(backup_cmd.app, name="backup")
+    app.add_typer(k8s_cmd.app, name="k8s")
+    app.add_typer(observability_cmd.app, name="observability")
     history_cmd.register(app)
+    app.command("logs")(logs_cmd.logs)
     build_cmd.register(app)
     scan_cmd.register(app)
     quality_gate_cmd.register(app)
@@ -77,7 +85,7 @@ def _mode_from_argv(argv: Sequence[str]) -> OutputMode:
         return OutputMode.human
 
 
-_GLOBAL_WITH_VALUE = ("-c", "--config")
+_GLOBAL_WITH_VALUE = ("-c", "--config", "--kubeconfig")
 _GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")
 
 
@@ -95,7 +103,7 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
             front.extend(argv[i : i + 2])
             i += 2
             continue
-        if arg.startswith("--config=") or arg in _GLOBAL_FLAGS:
+        if arg.startswith(("--config=", "--kubeconfig=")) or arg in _GLOBAL_FLAGS:
             front.append(arg)
         else:
             rest.append(arg)

@@ -28,6 +28,7 @@ class AppState:
 
     config_path: str | None = None
     env_name: str | None = None
+    kubeconfig: str | None = None
     verbosity: int = 0
     output_mode: OutputMode = OutputMode.human
     _config: LoadedConfig | None = None
@@ -209,6 +210,12 @@ def create_app() -> typer.Typer:
             typer.Option("--output", "-o", envvar="COURSECTL_OUTPUT", case_sensitive=False,
                          help="Default result format for the command: human, json or quiet."),
         ] = OutputMode.human,
+        kubeconfig: Annotated[
+            str | None,
+            typer.Option("--kubeconfig", envvar="COURSECTL_KUBECONFIG", metavar="PATH",
+                         help="Kubernetes environments: kubeconfig file (default: the environment's, KUBECONFIG, "
+                         "~/.kube/config, in-cluster)."),
+        ] = None,
         verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
         version: Annotated[
@@ -218,6 +225,7 @@ def create_app() -> typer.Typer:
         state = state_of(ctx)
         state.config_path = config
         state.env_name = env
+        state.kubeconfig = kubeconfig
         state.output_mode = OutputMode.quiet if quiet and output is OutputMode.human else output
         state.verbosity = verbose
         state.log_format = _configure_logging(verbose, quiet, state.output_mode)

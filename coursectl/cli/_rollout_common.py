@@ -30,7 +30,8 @@ def context(
         ledger = SqliteLedger.in_memory()
     else:
         ledger = state.ledger()
-    ctx = RolloutContext(loaded=loaded, ledger=ledger, state_dir=state.state_dir())
+    ctx = RolloutContext(loaded=loaded, ledger=ledger, state_dir=state.state_dir(), kubeconfig=state.kubeconfig,
+                         read_only=read_only)
     if out is not None and read_only:  # a dry run announces nothing (and opens no ledger to record deliveries)
         ctx.on_change = progress_printer(out)
     elif out is not None:
@@ -101,7 +102,9 @@ def render_status(data: dict[str, Any]) -> Any:
         for svc in data["services"]:
             slots = (
                 ", ".join(
-                    f"{s['slot']}={s['version']}{'' if s['healthy'] else ' (unhealthy)'}" for s in svc["slots"]
+                    f"{s['slot']}={s['version']}"
+                    + ("" if s["healthy"] else " (unhealthy)" if s["running"] else " (stopped)")
+                    for s in svc["slots"]
                 )
                 or "-"
             )

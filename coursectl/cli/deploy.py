@@ -62,14 +62,34 @@ def deploy(
         rctx.service(svc)  # exit 2 for an unknown service, before anything is read or changed
     options = dict(version=version, digest=digest, strategy=strategy, set_env=extra_env, hotfix=hotfix)
     if dry_run:
-        plans = [api.plan_deploy(rctx, svc, read_only=True, **options) for svc in services]  # type: ignore[arg-type]
+        kube = rctx.env.target == "kubernetes"
+        if kube:  # the plan from the live objects, or offline when the cluster does not answer
+            from coursectl.api import kubernetes as kapi
+
+            plans = [kapi.plan(rctx, svc, read_only=True, **options)[0] for svc in services]
+        else:
+            plans = [
+                api.plan_deploy(rctx, svc, read_only=True, **options)  # type: ignore[arg-type]
+                for svc in services
+            ]
+        explain = getattr(rctx.rig(with_metrics=False).router, "explain", None) if kube else None
+
+        def describe(step: st.Step) -> str:
+            text = st.describe(step)
+            if explain is not None and step["kind"] == "weight" and 0 < step["weight"] < 100:
+                text += f" ({explain(step['weight'])})"
+            return text
+
         data = {
             "dry_run": True,
             "plans": [
-                dict(summary(p), steps=[st.describe(s) for s in p.steps], analysis=_analysis_plan(rctx))
+                dict(summary(p), steps=[describe(s) for s in p.steps], analysis=_analysis_plan(rctx))
                 for p in plans
             ],
         }
+        manifests = kapi.dry_run(rctx, plans) if kube else None
+        if manifests is not None:
+            data["kubernetes"] = manifests
 
         def human(console):  # type: ignore[no-untyped-def]
             for p in plans:
@@ -79,8 +99,10 @@ def deploy(
                     markup=False,
                 )
                 for i, step in enumerate(p.steps, 1):
-                    console.print(f"  {i}. {st.describe(step)}", markup=False)
+                    console.print(f"  {i}. {describe(step)}", markup=False)
             console.print("analysis: " + "; ".join(_analysis_plan(rctx)), markup=False)
+            if manifests is not None:
+                console.print(kapi.render_dry_run(manifests), markup=False, highlight=False)
 
         out.result(data, human=human, ids=[p.id for p in plans])
         return

@@ -230,10 +230,12 @@ def report(
     fmt: FormatOption = None,
     out_path: OutOption = None,
     tz: TzOption = None,
+    windows: Annotated[int, typer.Option("--windows", min=2, max=24, help="HTML: windows of the same length "
+                                         "shown as each metric's trend (the last one is the report's).")] = 6,
     output: OutputOption = None,
 ) -> None:
     """The platform's key success metrics against their targets, each with its source (or why it is unknown)."""
-    from coursectl.api.metrics import GitSource, dora_report, make_window, success_report
+    from coursectl.api.metrics import GitSource, dora_report, make_window, success_history, success_report
     from coursectl.render.formats import HELPERS
 
     state = state_of(ctx)
@@ -266,5 +268,46 @@ def report(
             t.add_row(m["label"], metric_value(m), m["target"], status, m["source"])
         console.print(t)
 
+    html = None
+    if fmt is Format.html:
+        history = success_history(ledger, window, metrics, environment=environment, service=service,
+                                  secrets_file=state.state_dir() / "secrets.env", windows=windows, git=git)
+        html = ("reports/success.html.j2", {"r": data, "rows": success_rows(data, history),
+                                            "windows": len(history),
+                                            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                            **HELPERS})
     _emit(state, output, fmt, out_path, data, markdown=("reports/success.md.j2", {"r": data, **HELPERS}),
-          html=None, table=table)
+          html=html, table=table)
+
+
+def success_rows(data: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each metric of ``data`` with a sparkline of its value over ``history`` (oldest first) and the target."""
+    from coursectl.render.charts import sparkline
+
+    rows = []
+    for line in data["metrics"]:
+        points = []
+        for past in history:
+            match = next((m for m in past["metrics"] if m["key"] == line["key"]), None)
+            label = past["window"]["to_local"][:10]
+            points.append((label, None if match is None else match["value"]))
+        target = _target_number(line)
+        rows.append({**line, "chart": sparkline(points, title=f"{line['label']} over the last {len(history)} "
+                                                "windows", target=target, chart_id=f"spark-{line['key']}")})
+    return rows
+
+
+def _target_number(line: dict[str, Any]) -> float | None:
+    """The number in a target text such as ``>= 99.9 %``, ``< 1 h``, ``>= 3 per day`` in the line's unit."""
+    import re
+
+    text = line["target"]
+    m = re.search(r"([0-9]+(?:\.[0-9]+)?)\s*(%|h|min|s|d)?", text)
+    if not m:
+        return None
+    value, unit = float(m.group(1)), m.group(2)
+    if line["unit"] == "ratio" and unit == "%":
+        return value / 100
+    if line["unit"] == "seconds":
+        return value * {"h": 3600, "min": 60, "s": 1, "d": 86400}.get(unit or "s", 1)
+    return value

@@ -22,10 +22,8 @@ def _sandbox(state: AppState) -> Sandbox:
     from coursectl.sandbox import Sandbox, SandboxSettings
 
     try:
-        cfg = state.config().config.sandbox
-        settings = SandboxSettings(
-            registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port, base_image=cfg.base_image
-        )
+        loaded = state.config()
+        settings = settings_from_config(loaded.config, loaded.path)
     except Exception as exc:  # no configuration at all: the sandbox still works with its defaults
         from coursectl.errors import ConfigError
 
@@ -33,6 +31,29 @@ def _sandbox(state: AppState) -> Sandbox:
             raise
         settings = SandboxSettings()
     return Sandbox(state.state_dir(), settings)
+
+
+def settings_from_config(config: Any, path: Any) -> Any:
+    """The sandbox's settings from a configuration: its ports, the rules and Alertmanager routing rendered from
+    it, and how to start coursectl's receiver with that configuration file."""
+    import sys
+
+    from coursectl.api.observability import receiver_url
+    from coursectl.observability.alertmanager import render_alertmanager
+    from coursectl.observability.rules import rule_files, rule_groups
+    from coursectl.sandbox import SandboxSettings
+
+    cfg = config.sandbox
+    port = cfg.receiver_port
+    return SandboxSettings(
+        registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port,
+        alertmanager_port=cfg.alertmanager_port, blackbox_port=cfg.blackbox_port,
+        node_exporter_port=cfg.node_exporter_port, receiver_port=port, base_image=cfg.base_image,
+        rule_files=tuple(sorted(rule_files(rule_groups(config), source=str(path)).items())),
+        alertmanager_config=render_alertmanager(config.observability.alertmanager, receiver_url(config)),
+        receiver_argv=(sys.executable, "-m", "coursectl", "-c", str(path), "observability", "receive",
+                       "--listen", f"127.0.0.1:{port}"),
+    )  # fmt: skip
 
 
 def _render_status(data: dict[str, Any], *, changes: list[str] | None = None) -> Any:

@@ -159,7 +159,8 @@ def _yaml_loader() -> type:
                               node.start_mark)
             active.add(id(node))
             if isinstance(node, ScalarNode) and _SURROGATE.search(node.value):
-                raise Limited(None, None, "invalid Unicode: a lone surrogate (\\ud800-\\udfff escape)", node.start_mark)
+                what = "invalid Unicode: a lone surrogate (\\ud800-\\udfff escape)"
+                raise Limited(None, None, what, node.start_mark)
             children: list[Node] = []
             if isinstance(node, SequenceNode):
                 children = list(node.value)
@@ -171,9 +172,8 @@ def _yaml_loader() -> type:
                 count += c
                 depth = max(depth, d + 1)
                 if count > MAX_VALUES or depth > MAX_DEPTH:
-                    what = (
-                        f"more than {MAX_VALUES:,} values" if count > MAX_VALUES else f"deeper than {MAX_DEPTH} levels"
-                    )
+                    too_many = count > MAX_VALUES
+                    what = f"more than {MAX_VALUES:,} values" if too_many else f"deeper than {MAX_DEPTH} levels"
                     raise Limited(None, None, f"expands to {what} (aliases included)", node.start_mark)
             active.discard(id(node))
             sizes[id(node)] = (count, depth)
@@ -223,6 +223,27 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
     return merged
 
 
+def _drop_union_tags(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``loc`` without the tags pydantic inserts for discriminated unions (``stores.disk.local.path`` →
+    ``stores.disk.path``): a part that is not a key of the document there but is the mapping's ``type``."""
+    kept: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, Mapping):
+            if part in node:
+                node = node[part]
+            elif node.get("type") == part:
+                continue
+            else:
+                node = None
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+        kept.append(part)
+    return tuple(kept)
+
+
 def _has_path(data: Any, loc: tuple[Any, ...]) -> bool:
     for part in loc:
         if isinstance(data, Mapping) and part in data:
@@ -234,29 +255,50 @@ def _has_path(data: Any, loc: tuple[Any, ...]) -> bool:
     return True
 
 
+def _unwrap(node: Any) -> Any:
+    """``node`` without Annotated and Optional wrappers (a union of several models is kept as it is)."""
+    import types
+
+    while True:
+        origin = typing.get_origin(node)
+        if origin is typing.Annotated:
+            node = typing.get_args(node)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(node) if a is not type(None)]
+            if len(args) != 1:
+                return node
+            node = args[0]
+        else:
+            return node
+
+
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     """The keys a model accepts at ``loc`` (for 'did you mean' hints on unknown keys)."""
+    import types
+
     from pydantic import BaseModel
 
     from coursectl.config.models import Config
 
     node: Any = Config
     for part in loc:
-        origin = typing.get_origin(node)
-        if isinstance(node, type) and issubclass(node, BaseModel):
+        node = _unwrap(node)
+        if typing.get_origin(node) in (typing.Union, types.UnionType):  # a discriminated union: part is the tag
+            chosen = [m for m in typing.get_args(node) if isinstance(m, type) and issubclass(m, BaseModel)
+                      and "type" in m.model_fields and part in typing.get_args(m.model_fields["type"].annotation)]
+            if not chosen:
+                return []
+            node = chosen[0]
+        elif isinstance(node, type) and issubclass(node, BaseModel):
             info = node.model_fields.get(part) if isinstance(part, str) else None
             if info is None:
                 return []
             node = info.annotation
-        elif origin in (dict, list):
+        elif typing.get_origin(node) in (dict, list):
             node = typing.get_args(node)[-1]
         else:
             return []
-        while typing.get_origin(node) in (typing.Union, getattr(__import__("types"), "UnionType")):
-            args = [a for a in typing.get_args(node) if a is not type(None)]
-            node = args[0] if args else node
-            if len(args) <= 1:
-                break
+    node = _unwrap(node)
     if isinstance(node, type) and issubclass(node, BaseModel):
         return list(node.model_fields)
     return []
@@ -279,6 +321,11 @@ def _problem_text(err: Mapping[str, Any]) -> str:
         return f"unknown key{suggestion}" + (f" (allowed: {', '.join(allowed)})" if allowed and not close else "")
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"type must be one of {ctx.get('expected_tags', '')}, got {ctx.get('tag')!r}"
+    if kind == "union_tag_not_found":
+        return "a 'type' key is needed"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"expected an integer{got}"
     if kind in ("float_parsing", "float_type"):
@@ -328,6 +375,7 @@ def validate_document(
             loc = tuple(err["loc"])
             # pydantic appends a synthetic loc part for union members and function validators; drop them
             loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+            loc = _drop_union_tags(data, loc)
             blamed = overlay_file if overlay and overlay_file and _has_path(overlay, loc) else base_file
             problems.append(ConfigProblem(str(blamed), _format_loc(loc), _problem_text(err)))
         raise ConfigError(problems, hint="fix the keys named above; `coursectl config schema` shows every key") from None

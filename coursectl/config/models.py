@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from coursectl.config.kubernetes import KubernetesConfig, valid_namespace
 from coursectl.config.secrets import SecretRef
 from coursectl.domain import NOTIFY_EVENTS
 
@@ -100,6 +101,36 @@ Duration = Annotated[
         }
     ),
 ]
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+               "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``1048576``, ``512KiB``, ``8MiB``, ``16MB`` or ``1GiB``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 8MiB")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()])
+    raise ValueError(f"expected a size such as 1MiB, 16MB or 1048576, got {value!r}")
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kKmMgG]i?[bB]?|[bB])?\s*$"}],
+            "description": "bytes, or a size such as 512KiB, 8MiB, 16MB, 1GiB",
+        }
+    ),
+]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
@@ -124,6 +155,9 @@ class ServiceConfig(Strict):
     )
     smoke: list[str] = Field(
         default_factory=lambda: ["/health/ready", "/version"], description="paths a smoke check GETs"
+    )
+    callers: list[str] = Field(
+        default_factory=list, description="services that call this one (kubernetes: its NetworkPolicy admits them)"
     )
 
 
@@ -304,10 +338,15 @@ class EnvironmentConfig(Strict):
     )
     port_offset: int = Field(0, ge=0, le=50000, description="added to every slot port (environments side by side)")
     ready_timeout: Duration = Field(90.0, description="how long a new slot may take to become ready")
-    prometheus_url: str | None = Field(None, description="default: the sandbox's Prometheus")
+    prometheus_url: str | None = Field(None, description="default: the sandbox's Prometheus (kubernetes: none)")
     file_sd_dir: str | None = Field(None, description="where Prometheus file_sd targets go; default: the sandbox's")
     process_command: list[str] | None = Field(
         None, description="process target: argv of a slot ({service} is filled in); default: a stand-in service"
+    )
+    # kubernetes target (coursectl/config/kubernetes.py)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    public_url: str | None = Field(
+        None, description="kubernetes: the platform's public URL (the ingress), for the user-journey smoke test"
     )
 
     @model_validator(mode="after")
@@ -316,6 +355,12 @@ class EnvironmentConfig(Strict):
             missing = [k for k in ("context", "namespace") if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"a kubernetes environment needs {' and '.join(missing)}")
+            if not valid_namespace(str(self.namespace)):
+                raise ValueError(f"namespace {self.namespace!r} is not a valid Kubernetes namespace name")
+        elif "kubernetes" in self.model_fields_set or self.public_url:
+            raise ValueError(f"kubernetes and public_url are for kubernetes environments, not {self.target}")
+        if self.public_url and not re.match(r"^https?://", self.public_url):
+            raise ValueError("public_url must start with http:// or https://")
         if self.target in ("docker", "process") and (self.context or self.namespace):
             raise ValueError(f"context and namespace are for kubernetes environments, not {self.target}")
         if self.docker_host and not re.match(r"^(unix|tcp|ssh)://", self.docker_host):
@@ -426,7 +471,7 @@ class NotificationsConfig(Strict):
     slack: SlackConfig | None = None
     email: EmailConfig | None = None
     events: list[str] = Field(
-        default_factory=lambda: ["deploy", "rollback", "gate", "backup", "lock", "build"],
+        default_factory=lambda: ["deploy", "rollback", "gate", "backup", "lock", "build", "alert"],
         description="events of the default route (every configured channel) when no routes are given",
     )
     routes: list[RouteConfig] = Field(default_factory=list, description="event routing; default: one route")
@@ -451,11 +496,113 @@ class NotificationsConfig(Strict):
 
 
 class SandboxConfig(Strict):
-    """The local sandbox: private engine, registry, Prometheus and base image."""
+    """The local sandbox: private engine, registry, Prometheus, Alertmanager, exporters and base image."""
 
     registry_port: Port = 5000
     prometheus_port: Port = 9090
+    alertmanager_port: Port = 9093
+    blackbox_port: Port = 9115
+    node_exporter_port: Port = 9100
+    receiver_port: Port = Field(9097, description="coursectl's Alertmanager webhook receiver and ledger exporter")
     base_image: str = "coursectl/base:bookworm"
+
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""The bucket bounds of the platform's ``http_request_duration_seconds`` histogram (course_common.metrics)."""
+
+
+class SLOConfig(Strict):
+    """One service level objective: a share of good requests over a rolling window."""
+
+    name: str = Field(description="lower-case name, e.g. course-availability (the slo label of its series)")
+    service: str = Field(description="a service of the platform, or 'edge' for what users get through the edge")
+    sli: Literal["availability", "latency"] = Field(
+        description="availability: requests not answered 5xx; latency: requests answered within threshold"
+    )
+    objective: float = Field(gt=0, lt=1, description="e.g. 0.999 (99.9 % of requests good)")
+    window: Duration = Field(30 * 86400.0, description="rolling window of the objective, 7d..90d")
+    threshold: Duration | None = Field(
+        None, description="latency SLIs: a good request is answered within this (a histogram bucket bound)"
+    )
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _slo_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("lower-case letters, digits and '-', starting with a letter")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window_range(cls, value: float) -> float:
+        if not 7 * 86400 <= value <= 90 * 86400:
+            raise ValueError("the window must be between 7d and 90d (the burn-rate windows reach 3 days)")
+        return value
+
+    @model_validator(mode="after")
+    def _threshold(self) -> SLOConfig:
+        if self.sli == "latency":
+            if self.threshold is None:
+                raise ValueError(f"latency SLO {self.name!r} needs a threshold (e.g. 500ms)")
+            if not any(abs(self.threshold - b) < 1e-9 for b in LATENCY_BUCKETS):
+                bounds = ", ".join(f"{b:g}s" for b in LATENCY_BUCKETS)
+                raise ValueError(
+                    f"latency SLO {self.name!r}: threshold {self.threshold:g}s is not a bucket bound of "
+                    f"http_request_duration_seconds ({bounds})"
+                )
+        elif self.threshold is not None:
+            raise ValueError(f"availability SLO {self.name!r} takes no threshold")
+        return self
+
+
+class AlertThresholds(Strict):
+    """The plain alerts: what is too much, and for how long before it fires."""
+
+    service_down_for: Duration = Field(60.0, description="a scrape target down this long fires ServiceDown")
+    error_rate: float = Field(0.05, gt=0, le=1, description="share of 5xx answers of a service (5-minute rate)")
+    error_rate_for: Duration = 300.0
+    latency_p95: Duration = Field(1.0, description="95th percentile latency of a service")
+    latency_for: Duration = 600.0
+    queue_messages: int = Field(1000, ge=1, description="RabbitMQ messages ready in one queue")
+    queue_for: Duration = 600.0
+    backup_max_age: Duration = Field(26 * 3600.0, description="no good backup of a source for this long")
+    backup_sources: list[str] = Field(
+        default_factory=list, description="sources that must have backups (their absence alerts too)"
+    )
+    lock_grace: Duration = Field(300.0, description="a deploy lock this long past its expiry fires")
+    probe_failed_for: Duration = Field(120.0, description="an edge route failing its blackbox probe this long")
+
+
+class AlertmanagerRouting(Strict):
+    """How Alertmanager groups and repeats alerts before handing them to coursectl's receiver."""
+
+    group_wait: Duration = 30.0
+    group_interval: Duration = 300.0
+    repeat_interval: Duration = 4 * 3600.0
+    receiver_url: str | None = Field(
+        None, description="coursectl's webhook receiver; default http://127.0.0.1:<sandbox.receiver_port>"
+    )
+
+
+class ObservabilityConfig(Strict):
+    """Alert rules, probes and dashboards rendered by `coursectl observability`."""
+
+    evaluation_interval: Duration = Field(30.0, description="how often Prometheus evaluates the rules")
+    alerts: AlertThresholds = Field(default_factory=AlertThresholds)
+    alertmanager: AlertmanagerRouting = Field(default_factory=AlertmanagerRouting)
+    probes: list[str] = Field(
+        default_factory=list, description="public edge paths the blackbox exporter probes (e.g. /api/course/courses)"
+    )
+    dashboard_url: str = Field("http://127.0.0.1:3000", description="Grafana base URL used in alert links")
+
+    @field_validator("probes")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not p.startswith("/") or any(c.isspace() for c in p)]
+        if bad:
+            raise ValueError(f"probes are paths on the edge starting with '/': {', '.join(map(repr, bad))}")
+        return value
 
 
 class PrometheusSource(Strict):
@@ -463,8 +610,9 @@ class PrometheusSource(Strict):
 
     url: str = Field(description="base URL, e.g. http://127.0.0.1:9090")
     query: str = Field(
-        "avg(avg_over_time(up[{window}]))",
-        description="PromQL giving availability 0..1 over the window; {window} becomes e.g. 2592000s",
+        'avg(avg_over_time(probe_success{job="blackbox"}[{window}]))',
+        description="PromQL giving availability 0..1 over the window; {window} becomes e.g. 2592000s. The default "
+        "is the share of successful blackbox probes of the edge's public routes (what users would see)",
     )
     timeout: Duration = 10.0
 
@@ -531,6 +679,199 @@ class MetricsConfig(Strict):
         return value
 
 
+# backups -------------------------------------------------------------------------------------------------------
+
+
+def _keep_count(value: object) -> int:
+    if value == "unlimited":
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a count (0 or more) or 'unlimited', got {value!r}")
+    if value < -1:
+        raise ValueError("expected a count (0 or more) or 'unlimited'")
+    return value
+
+
+KeepCount = Annotated[
+    int,
+    BeforeValidator(_keep_count),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": -1}, {"const": "unlimited"}],
+                    "description": "how many to keep; 0 turns the rule off; -1 or 'unlimited' keeps all"}),
+]
+
+
+class RetentionConfig(Strict):
+    """Which backups of a source prune keeps, with restic's semantics (rules ORed; see docs/backups.md)."""
+
+    keep_last: KeepCount = 0
+    keep_hourly: KeepCount = 0
+    keep_daily: KeepCount = 0
+    keep_weekly: KeepCount = 0
+    keep_monthly: KeepCount = 0
+    keep_yearly: KeepCount = 0
+
+
+class LocalStoreConfig(Strict):
+    """Backups in a directory (a mounted disk, NFS)."""
+
+    type: Literal["local"]
+    path: str = Field(description="the directory; relative paths are relative to this file")
+
+
+class S3StoreConfig(Strict):
+    """Backups in an S3 bucket (or anything speaking the S3 API)."""
+
+    type: Literal["s3"]
+    bucket: str
+    prefix: str = Field("coursectl", description="key prefix inside the bucket")
+    endpoint_url: str | None = Field(None, description="S3 API endpoint; default: AWS for the region")
+    region: str = "us-east-1"
+    access_key_id: SecretRef | None = Field(None, description="default: boto3's credential chain")
+    secret_access_key: SecretRef | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    part_size: Size = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3,
+                            description="multipart upload part size (larger objects are uploaded in parts)")
+    timeout: Duration = Field(60.0, description="connect and read timeout of one request")
+
+    @model_validator(mode="after")
+    def _both_keys(self) -> S3StoreConfig:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key, or neither")
+        return self
+
+
+StoreConfig = Annotated[LocalStoreConfig | S3StoreConfig, Field(discriminator="type")]
+
+
+class _SourceBase(Strict):
+    store: str = Field(description="name of the store (backups.stores) this source's backups go to")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+
+class MariaDBSourceConfig(_SourceBase):
+    """MySQL/MariaDB databases: a consistent logical dump per database, with row counts and CHECKSUM TABLE."""
+
+    type: Literal["mariadb"]
+    databases: list[str] = Field(min_length=1)
+    host: str = "127.0.0.1"
+    port: Port = 3306
+    socket: str | None = Field(None, description="unix socket (instead of host and port)")
+    user: str = "backup"
+    password: SecretRef | None = None
+    dump_command: str = Field("mariadb-dump", description="mariadb-dump or mysqldump")
+    client_command: str = Field("mariadb", description="mariadb or mysql (used to restore)")
+    checksums: bool = Field(True, description="record CHECKSUM TABLE of every table (compared after a restore)")
+    lock_timeout: Duration = Field(10.0, description="how long to wait for the brief global read lock")
+    timeout: Duration = Field(6 * 3600.0, description="how long one dump may take")
+
+    @field_validator("databases")
+    @classmethod
+    def _database_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not re.match(r"^[A-Za-z0-9_$-]{1,64}$", name)]
+        if bad:
+            raise ValueError(f"not a plain database name: {', '.join(map(repr, bad))}")
+        if len(set(value)) != len(value):
+            raise ValueError("a database is listed twice")
+        return value
+
+
+class LedgerSourceConfig(_SourceBase):
+    """coursectl's own ledger, copied with SQLite's online backup API (consistent while coursectl writes)."""
+
+    type: Literal["ledger"]
+    path: str | None = Field(None, description="default: ledger.db in the state directory")
+
+
+class JenkinsHomeSourceConfig(_SourceBase):
+    """Jenkins configuration from JENKINS_HOME on disk, the controller's secrets sealed under their own key."""
+
+    type: Literal["jenkins-home"]
+    path: str = Field(description="JENKINS_HOME")
+    secrets_key: SecretRef = Field(description="seals secrets/master.key and secrets/hudson.util.Secret")
+
+
+class JenkinsSourceConfig(_SourceBase):
+    """Jenkins configuration (job configs, plugin list) from a running controller through its API."""
+
+    type: Literal["jenkins"]
+    url: str
+    username: SecretRef | None = None
+    token: SecretRef | None = Field(None, description="API token (or password) of username")
+    timeout: Duration = 30.0
+
+
+class DockerDataSourceConfig(_SourceBase):
+    """The data folders of a docker environment's services (their SQLite files), copied consistently."""
+
+    type: Literal["docker-data"]
+    environment: str = Field(description="a docker environment; its data is <state>/data/<environment>")
+    path: str | None = Field(None, description="default: <state directory>/data/<environment>")
+
+
+SourceConfig = Annotated[
+    MariaDBSourceConfig
+    | LedgerSourceConfig
+    | JenkinsHomeSourceConfig
+    | JenkinsSourceConfig
+    | DockerDataSourceConfig,
+    Field(discriminator="type"),
+]
+
+
+class ScratchConfig(Strict):
+    """The scratch MariaDB server verify --restore starts (socket only, no TCP port, in a temporary folder)."""
+
+    mariadbd: str = Field("mariadbd", description="the server binary (Debian package mariadb-server)")
+    install_db: str = "mariadb-install-db"
+    start_timeout: Duration = 90.0
+    buffer_pool: Size = 256 * 1024 * 1024
+
+
+class BackupsConfig(Strict):
+    """What is backed up, where to, under which key, and how long it is kept."""
+
+    key: SecretRef = Field(description="the encryption key: 32 random bytes as base64 or 64 hex digits")
+    previous_keys: list[SecretRef] = Field(default_factory=list, description="older keys, to read old backups")
+    compression: Literal["zstd", "gzip"] = "zstd"
+    compression_level: int | None = Field(None, ge=1, le=19, description="default: zstd 3, gzip 6")
+    chunk_size: Size = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024, description="encryption chunk size")
+    timezone: str = Field("UTC", description="IANA zone in which retention counts days, weeks and months")
+    grace: Duration = Field(86400.0, description="prune removes incomplete backups and uploads older than this")
+    scratch: ScratchConfig = Field(default_factory=ScratchConfig)  # type: ignore[arg-type]  # pydantic overloads, no plugin
+    stores: dict[str, StoreConfig]
+    sources: dict[str, SourceConfig]
+
+    @field_validator("stores", "sources")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("at least one entry is needed")
+        bad = [name for name in value if not _NAME.match(name)]
+        if bad:
+            raise ValueError(f"names must be lower-case letters, digits and '-': {', '.join(map(repr, bad))}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Europe/Berlin)") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _stores_exist(self) -> BackupsConfig:
+        for name, source in self.sources.items():
+            if source.store not in self.stores:
+                raise ValueError(
+                    f"source {name!r} uses store {source.store!r}, which is not one of: {', '.join(self.stores)}"
+                )
+        return self
+
+
 class Config(Strict):
     """The whole release configuration of a platform."""
 
@@ -547,6 +888,9 @@ class Config(Strict):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    backups: BackupsConfig | None = None
+    slos: list[SLOConfig] = Field(default_factory=list, description="service level objectives (alerts from them)")
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @field_validator("services", "environments")
     @classmethod
@@ -567,14 +911,38 @@ class Config(Strict):
             if unknown:
                 names = ", ".join(map(repr, unknown))
                 raise ValueError(f"notifications.routes[{i}].environments: unknown environment(s) {names}")
+        places: dict[tuple[str | None, str | None], str] = {}
+        for name, env in self.environments.items():
+            if env.target == "kubernetes":
+                where = (env.context, env.namespace)
+                if where in places:
+                    raise ValueError(f"environments {places[where]} and {name} both use namespace {env.namespace} "
+                                     f"of context {env.context}: each kubernetes environment needs its own")
+                places[where] = name
+        seen: set[str] = set()
+        for i, slo in enumerate(self.slos):
+            if slo.service != "edge" and slo.service not in self.services:
+                raise ValueError(f"slos[{i}].service: {slo.service!r} is neither a service nor 'edge'")
+            if slo.name in seen:
+                raise ValueError(f"slos[{i}].name: {slo.name!r} is used twice")
+            seen.add(slo.name)
         ports: dict[int, str] = {}
         for name, service in self.services.items():
+            unknown = [c for c in service.callers if c not in self.services]
+            if unknown:
+                raise ValueError(f"services.{name}.callers: unknown services {', '.join(unknown)}")
             if service.port in ports:
                 raise ValueError(f"services {ports[service.port]} and {name} both use port {service.port}")
             ports[service.port] = name
         for env_name, env in self.environments.items():
             if env.target != "kubernetes":
                 _check_slot_ports(env_name, env, self.services)
+        if self.backups is not None:
+            for name, source in self.backups.sources.items():
+                if isinstance(source, DockerDataSourceConfig):
+                    env = self.environments.get(source.environment)
+                    if env is None or env.target != "docker":
+                        raise ValueError(f"backups source {name!r}: {source.environment!r} is not a docker environment")
         return self
 
 

@@ -81,3 +81,57 @@ def dora_charts(report: dict) -> dict[str, str]:  # type: ignore[type-arg]
         "recovery": bar_chart(recov, title="Recovery time per failure (minutes)", unit=" min",
                               chart_id="recovery", color="#d98c1f"),
     }
+
+
+def _polyline(points: Sequence[str]) -> str:
+    return f'<polyline fill="none" stroke="#3b6ea5" stroke-width="1.5" points="{" ".join(points)}"/>'
+
+
+def sparkline(
+    points: Sequence[tuple[str, float | None]],
+    *,
+    title: str,
+    target: float | None = None,
+    width: int = 220,
+    height: int = 48,
+    chart_id: str = "spark",
+) -> str:
+    """A small SVG line of (window label, value), oldest first, with the target as a dashed line; unknown
+    values are gaps. No scripts, no external resources."""
+    pad = 4
+    known = [v for _, v in points if v is not None]
+    span = known + ([target] if target is not None else [])
+    lo, hi = (min(span), max(span)) if span else (0.0, 1.0)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5 if lo else 0.0, hi + 0.5 if hi else 1.0
+    n = max(len(points), 1)
+
+    def x(i: int) -> float:
+        return pad + (width - 2 * pad) * (i / (n - 1) if n > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return pad + (height - 2 * pad) * (1 - (v - lo) / (hi - lo))
+
+    parts = [f'<svg id="{escape(chart_id)}" class="spark" role="img" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" aria-label="{escape(title)}"><title>{escape(title)}</title>']
+    if target is not None:
+        ty = f"{y(target):.1f}"
+        parts.append(f'<line class="target" x1="{pad}" y1="{ty}" x2="{width - pad}" y2="{ty}" '
+                     f'stroke="#999" stroke-dasharray="3 3"/>')
+    segment: list[str] = []
+    for i, (label, v) in enumerate(points):
+        if v is None:
+            if len(segment) > 1:
+                parts.append(_polyline(segment))
+            segment = []
+            continue
+        segment.append(f"{x(i):.1f},{y(v):.1f}")
+        parts.append(f'<circle class="point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.2" fill="#3b6ea5">'
+                     f"<title>{escape(label)}: {_fmt(v)}</title></circle>")
+    if len(segment) > 1:
+        parts.append(_polyline(segment))
+    if not known:
+        parts.append(f'<text x="{width / 2}" y="{height / 2 + 4}" font-size="10" text-anchor="middle" '
+                     f'fill="#888">no data</text>')
+    parts.append("</svg>")
+    return "".join(parts)

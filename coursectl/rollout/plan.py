@@ -30,9 +30,14 @@ def plan_rollout(
     scale_down_delay: float = 0.0,
     analyze: bool = True,
     kind: str = "deploy",
+    in_place: bool = False,
     **fields: Any,
 ) -> RolloutState:
-    """The rollout of ``version``; ``running`` maps slot → SlotState-like (version, digest, ...) of live slots."""
+    """The rollout of ``version``; ``running`` maps slot → SlotState-like (version, digest, ...) of live slots.
+
+    ``in_place``: rolling and recreate update the live slot itself (the target's own strategy, e.g. a
+    Kubernetes Deployment's) instead of switching to the other slot.
+    """
     if strategy not in st.STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}")
     stable = live_slot(weights, sorted(running))
@@ -48,6 +53,9 @@ def plan_rollout(
         plan = st.blue_green_plan(
             new=new, old=stable, post_analysis=post_analysis, scale_down_delay=scale_down_delay, analyze=analyze
         )
+    elif in_place:
+        new = stable
+        plan = st.in_place_plan(stable)
     else:
         new = st.other(stable, strategy) if stable in (first, second) else first
         plan = st.recreate_plan(new, stable)

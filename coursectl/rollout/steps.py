@@ -126,6 +126,18 @@ def promotion_plan(*, stable: str, canary: str) -> list[Step]:
     ]
 
 
+def in_place_plan(slot: str) -> list[Step]:
+    """Rolling / recreate by the target's own update (a Kubernetes Deployment's strategy): the new version
+    replaces the old one in the live slot, watched until ready; then the usual checks."""
+    return [
+        {"kind": "start", "slot": slot, "which": "new"},
+        {"kind": "ready", "slot": slot},
+        {"kind": "smoke", "slot": slot},
+        {"kind": "weight", "weight": 100},
+        {"kind": "promoted"},
+    ]
+
+
 def recreate_plan(slot: str, old: str | None) -> list[Step]:
     """Recreate/rolling on one host: a new slot beside the old one, switch, retire the old (no analysis)."""
     if old is None:
@@ -141,6 +153,9 @@ def abort_plan(*, strategy: str, stable: str | None, new: str, stable_replaced: 
     """
     if stable is None:  # a first deployment has nothing to go back to: keep it serving, mark aborted
         return []
+    if new == stable:  # an in-place update: the old version goes back into the same slot
+        return [{"kind": "start", "slot": stable, "which": "stable-old"}, {"kind": "ready", "slot": stable}] if (
+            stable_replaced) else []
     plan: list[Step] = []
     if stable_replaced:
         plan += [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -9,7 +11,18 @@ from pathlib import Path
 
 from coursectl.errors import ExternalError
 from coursectl.paths import ensure_dir
-from coursectl.sandbox import baseimage, credentials, daemon, engine, lock, pids, probe, prometheus, registry
+from coursectl.sandbox import (
+    baseimage,
+    credentials,
+    daemon,
+    engine,
+    lock,
+    monitoring,
+    pids,
+    probe,
+    prometheus,
+    registry,
+)
 from coursectl.sandbox.credentials import Credentials
 from coursectl.sandbox.manifest import Entry, Manifest
 from coursectl.sandbox.model import ComponentStatus, SandboxSettings, SandboxStatus
@@ -57,6 +70,44 @@ class Sandbox:
         """Where coursectl writes Prometheus targets (``<name>.json``); see ``prometheus.write_targets``."""
         return self.prometheus_paths.file_sd
 
+    def probes_dir(self) -> Path:
+        """Where coursectl writes the blackbox exporter's probe targets (edge routes, ``<name>.json``)."""
+        return self.prometheus_paths.probes
+
+    def alertmanager_url(self) -> str:
+        return monitoring.ALERTMANAGER.url(self.settings.alertmanager_port)
+
+    def receiver_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.receiver_port}"
+
+    def _monitoring(self) -> prometheus.Monitoring:
+        s = self.settings
+        return prometheus.Monitoring(s.alertmanager_port, s.blackbox_port, s.node_exporter_port, s.receiver_port)
+
+    def _prometheus_config(self) -> str:
+        return prometheus.render_config(
+            self.prometheus_paths,
+            port=self.settings.prometheus_port,
+            monitoring=self._monitoring(),
+            scrape_interval=self.settings.scrape_interval,
+            evaluation_interval=self.settings.evaluation_interval,
+        )
+
+    def _alertmanager_config(self) -> str:
+        if self.settings.alertmanager_config is not None:
+            return self.settings.alertmanager_config
+        from coursectl.config.models import AlertmanagerRouting
+        from coursectl.observability.alertmanager import render_alertmanager
+
+        return render_alertmanager(AlertmanagerRouting.model_validate({}), self.receiver_url())
+
+    def _daemon_port(self, name: str) -> int:
+        return {
+            "alertmanager": self.settings.alertmanager_port,
+            "blackbox": self.settings.blackbox_port,
+            "node-exporter": self.settings.node_exporter_port,
+        }[name]
+
     def credentials(self) -> Credentials | None:
         """The registry credentials stored in ``<state_dir>/secrets.env``, if generated yet."""
         stored = credentials.read_secrets(self.state_dir)
@@ -92,20 +143,62 @@ class Sandbox:
             address=registry.url(self.settings.registry_port),
             say=say,
         )
-        changes += self._up_daemon(
-            manifest,
-            "prometheus",
-            port=self.settings.prometheus_port,
-            healthy=prometheus.healthy,
-            start=lambda: prometheus.start(
-                self.dir, port=self.settings.prometheus_port, timeout=self.settings.start_timeout
-            ),
-            address=self.prometheus_url(),
-            say=say,
-        )
+        changes += self._up_monitoring(manifest, say)
         changes += self._up_base_image(manifest, say)
         status = self.status()
         return SandboxStatus(status.state_dir, status.components, tuple(changes))
+
+    def _up_monitoring(self, manifest: Manifest, say: Progress) -> list[str]:
+        """Prometheus (configuration and rules kept current, reloaded when they change), Alertmanager, the
+        blackbox and node exporters, and coursectl's receiver when the settings say how to start it."""
+        s = self.settings
+        paths = self.prometheus_paths
+        config_text = self._prometheus_config()
+        config_changed = prometheus.write_if_changed(paths.config, config_text) if paths.config.exists() else True
+        rules_changed = prometheus.write_rules(paths, s.rule_files) if s.rule_files else False
+        paths.probes.mkdir(parents=True, exist_ok=True, mode=0o700)
+        changes = self._up_daemon(
+            manifest, "prometheus", port=s.prometheus_port, healthy=prometheus.healthy,
+            start=lambda: prometheus.start(self.dir, port=s.prometheus_port, timeout=s.start_timeout,
+                                           config_text=config_text),
+            address=self.prometheus_url(), say=say,
+        )  # fmt: skip
+        if not changes and (config_changed or rules_changed):
+            what = " and ".join(w for w, c in (("configuration", config_changed), ("rules", rules_changed)) if c)
+            if not prometheus.reload(s.prometheus_port):
+                raise ExternalError(f"prometheus did not reload its {what}; see {paths.log}")
+            changes.append(f"prometheus: {what} updated and reloaded")
+        am_config = monitoring.alertmanager_config_path(self.dir)
+        am_changed = prometheus.write_if_changed(am_config, self._alertmanager_config())
+        for d in monitoring.DAEMONS:
+            port = self._daemon_port(d.name)
+            started = self._up_daemon(
+                manifest, d.name, port=port, healthy=d.healthy,
+                start=functools.partial(monitoring.start, d, self.dir, port=port, timeout=s.start_timeout),
+                address=d.url(port), say=say,
+            )  # fmt: skip
+            if d is monitoring.ALERTMANAGER and not started and am_changed:
+                if probe.http_post(f"{d.url(port)}/-/reload") != 200:
+                    raise ExternalError(f"alertmanager did not reload {am_config}; see {self.dir}/logs")
+                started.append("alertmanager: configuration updated and reloaded")
+            changes += started
+        if s.receiver_argv:
+            argv = s.receiver_argv
+            current = manifest.get("receiver")
+            if current and current.started_by_us and current.extra.get("argv") not in (None, list(argv)):
+                self._stop_entry("receiver", current)  # another configuration: restart it with this one
+                manifest.drop("receiver")
+                changes.append("receiver: stopped, to start it with the new configuration")
+            changes += self._up_daemon(
+                manifest, "receiver", port=s.receiver_port, healthy=monitoring.receiver_healthy,
+                start=lambda: monitoring.start_receiver(argv, self.dir, port=s.receiver_port,
+                                                        timeout=s.start_timeout),
+                address=self.receiver_url(), say=say,
+            )  # fmt: skip
+            entry = manifest.get("receiver")
+            if entry and entry.started_by_us and entry.extra.get("argv") != list(argv):
+                manifest.set("receiver", dataclasses.replace(entry, extra={**entry.extra, "argv": list(argv)}))
+        return changes
 
     def _forget_stale(self, manifest: Manifest) -> list[str]:
         changes = []
@@ -222,17 +315,18 @@ class Sandbox:
     def _down(self) -> list[str]:
         manifest = self._manifest()
         stopped: list[str] = []
-        for name in ("prometheus", "registry"):
+        for name in ("receiver", "node-exporter", "blackbox", "alertmanager", "prometheus", "registry"):
             entry = manifest.get(name)
             if entry and entry.started_by_us:
                 if self._stop_entry(name, entry):
                     stopped.append(f"{name}: stopped (pid {entry.pid})")
                 manifest.drop(name)
-        for name, paths in (
-            ("registry", self.registry_paths.config),
-            ("prometheus", self.prometheus_paths.config),
+        for name, needle in (
+            ("registry", str(self.registry_paths.config)),
+            ("prometheus", str(self.prometheus_paths.config)),
+            *((d.name, d.config_needles(self.dir)[0]) for d in monitoring.DAEMONS),
         ):
-            for proc in pids.matching([str(paths)]):
+            for proc in pids.matching([needle]):
                 if pids.terminate(proc.pid, proc.starttime, timeout=15):
                     stopped.append(f"{name}: stopped leftover pid {proc.pid}")
         entry = manifest.get("engine")
@@ -264,6 +358,10 @@ class Sandbox:
                                 registry.url(self.settings.registry_port)),
             self._daemon_status(manifest, "prometheus", self.settings.prometheus_port, prometheus.healthy,
                                 self.prometheus_url()),
+            *(self._daemon_status(manifest, d.name, self._daemon_port(d.name), d.healthy,
+                                  d.url(self._daemon_port(d.name))) for d in monitoring.DAEMONS),
+            *((self._daemon_status(manifest, "receiver", self.settings.receiver_port, monitoring.receiver_healthy,
+                                   self.receiver_url()),) if self.settings.receiver_argv else ()),
             self._image_status(manifest, eng),
         )  # fmt: skip
         return SandboxStatus(self.state_dir, comps)

@@ -13,7 +13,18 @@ ComponentState = Literal["running", "stopped", "external", "absent", "present"]
 ``external``: something we did not start provides it; ``absent``: nothing provides it;
 ``present``: the base image exists in the engine (images are not processes, so never ``running``)."""
 
-COMPONENTS: tuple[str, ...] = ("engine", "registry", "prometheus", "base-image")
+COMPONENTS: tuple[str, ...] = (
+    "engine",
+    "registry",
+    "prometheus",
+    "alertmanager",
+    "blackbox",
+    "node-exporter",
+    "receiver",
+    "base-image",
+)
+"""``receiver`` (coursectl's Alertmanager webhook receiver and ledger exporter) is listed only when the sandbox
+is told how to start it (``SandboxSettings.receiver_argv``: the CLI passes its own command with the config)."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +33,10 @@ class SandboxSettings:
 
     registry_port: int = 5000
     prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    blackbox_port: int = 9115
+    node_exporter_port: int = 9100
+    receiver_port: int = 9097
     base_image: str = "coursectl/base:bookworm"
     registry_user: str = "coursectl"
     cache_dir: Path | None = None
@@ -34,19 +49,43 @@ class SandboxSettings:
     """Debian mirror for debootstrap; None takes it from the host's apt sources."""
     start_timeout: float = 60.0
     """Seconds to wait for each daemon to answer after it was started."""
+    receiver_argv: tuple[str, ...] | None = None
+    """How to start coursectl's receiver (``coursectl -c CONFIG observability receive --listen ...``); None: the
+    sandbox neither starts nor lists it (Alertmanager still posts to ``receiver_port``)."""
+    rule_files: tuple[tuple[str, str], ...] = ()
+    """(file name, YAML) of Prometheus rule files written to ``prometheus/rules/`` (Prometheus is reloaded when
+    they change)."""
+    alertmanager_config: str | None = None
+    """alertmanager.yml; None: the default routing to the receiver on ``receiver_port``."""
+    scrape_interval: str = "5s"
+    evaluation_interval: str = "5s"
 
     def __post_init__(self) -> None:
         problems = [
             f"{name}: expected a TCP port 1..65535, got {port!r}"
-            for name, port in (("registry_port", self.registry_port), ("prometheus_port", self.prometheus_port))
+            for name, port in self.ports().items()
             if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536
         ]
-        if not problems and self.registry_port == self.prometheus_port:
-            problems.append(f"registry_port and prometheus_port are both {self.registry_port}")
+        if not problems:
+            seen: dict[int, str] = {}
+            for name, port in self.ports().items():
+                if port in seen:
+                    problems.append(f"{seen[port]} and {name} are both {port}")
+                seen[port] = name
         if ":" not in self.base_image.rsplit("/", 1)[-1]:
             problems.append(f"base_image: expected name:tag, got {self.base_image!r}")
         if problems:
             raise ConfigError([ConfigProblem(file="sandbox settings", path="", message=p) for p in problems])
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "registry_port": self.registry_port,
+            "prometheus_port": self.prometheus_port,
+            "alertmanager_port": self.alertmanager_port,
+            "blackbox_port": self.blackbox_port,
+            "node_exporter_port": self.node_exporter_port,
+            "receiver_port": self.receiver_port,
+        }
 
 
 @dataclass(frozen=True)

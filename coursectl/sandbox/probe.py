@@ -20,6 +20,21 @@ def http_status(url: str, *, timeout: float = 2.0) -> int | None:
         return None
 
 
+def http_post(url: str, *, timeout: float = 10.0) -> int | None:
+    """POST nothing to ``url`` (proxies ignored): the status code, or None when nothing answers."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(urllib.request.Request(url, data=b"", method="POST"), timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, ValueError):
+        return None
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """True when something accepts TCP connections on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -31,6 +31,12 @@ class PrometheusPaths:
     file_sd: Path
     storage: Path
     log: Path
+    rules: Path
+
+    @property
+    def probes(self) -> Path:
+        """file_sd folder of the blackbox job (edge routes to probe)."""
+        return self.file_sd / "probes"
 
 
 def prometheus_paths(sandbox_dir: Path) -> PrometheusPaths:
@@ -40,18 +46,41 @@ def prometheus_paths(sandbox_dir: Path) -> PrometheusPaths:
         file_sd=base / "file_sd",
         storage=base / "data",
         log=sandbox_dir / "logs" / "prometheus.log",
+        rules=base / "rules",
     )
 
 
-def render_config(paths: PrometheusPaths, *, port: int) -> str:
-    """prometheus.yml: scrape itself and every target in ``file_sd/*.json``, every 5 s."""
+@dataclass(frozen=True)
+class Monitoring:
+    """What else the sandbox Prometheus talks to: Alertmanager, the exporters, coursectl's receiver."""
+
+    alertmanager_port: int
+    blackbox_port: int
+    node_exporter_port: int
+    receiver_port: int
+
+
+def render_config(
+    paths: PrometheusPaths,
+    *,
+    port: int,
+    monitoring: Monitoring | None = None,
+    scrape_interval: str = SCRAPE_INTERVAL,
+    evaluation_interval: str = SCRAPE_INTERVAL,
+) -> str:
+    """prometheus.yml: scrape itself and every target in ``file_sd/*.json``, every 5 s; with ``monitoring``
+    also the rule files in ``rules/``, Alertmanager, node exporter, coursectl's receiver and the blackbox probes
+    listed in ``file_sd/probes/*.json``."""
     return render(
         "sandbox/prometheus.yml.j2",
         port=port,
-        scrape_interval=SCRAPE_INTERVAL,
+        scrape_interval=scrape_interval,
+        evaluation_interval=evaluation_interval,
         refresh_interval=REFRESH_INTERVAL,
         file_sd_job=FILE_SD_JOB,
         file_sd_dir=str(paths.file_sd),
+        rules_dir=str(paths.rules),
+        monitoring=monitoring,
     )
 
 
@@ -120,7 +149,49 @@ def remove_targets(file_sd_dir: Path, name: str) -> bool:
     return False
 
 
-def start(sandbox_dir: Path, *, port: int, timeout: float) -> daemon.Started:
+def reload(port: int) -> bool:
+    """Ask Prometheus to read its configuration and rules again (lifecycle API); True when it did."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(urllib.request.Request(f"{url(port)}/-/reload", method="POST"), timeout=10) as resp:
+            return int(resp.status) == 200
+    except OSError:
+        return False
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically unless it already holds exactly that; True when written."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+def write_rules(paths: PrometheusPaths, files: Sequence[tuple[str, str]]) -> bool:
+    """Make ``rules/`` hold exactly ``files`` (name, YAML); True when anything changed."""
+    paths.rules.mkdir(parents=True, exist_ok=True, mode=0o700)
+    changed = False
+    wanted = dict(files)
+    for old in paths.rules.glob("*.rules.yml"):
+        if old.name not in wanted:
+            old.unlink()
+            changed = True
+    for name, text in wanted.items():
+        if not _NAME.match(name) or not name.endswith(".rules.yml"):
+            raise UsageError(f"invalid rule file name {name!r} (expected <name>.rules.yml)")
+        changed = write_if_changed(paths.rules / name, text) or changed
+    return changed
+
+
+def start(sandbox_dir: Path, *, port: int, timeout: float, config_text: str | None = None) -> daemon.Started:
     """Render the configuration and start Prometheus on 127.0.0.1:port."""
     binary = shutil.which(PROMETHEUS_BINARY)
     if not binary:
@@ -132,9 +203,9 @@ def start(sandbox_dir: Path, *, port: int, timeout: float) -> daemon.Started:
             "or choose another prometheus port",
         )
     paths = prometheus_paths(sandbox_dir)
-    for folder in (paths.file_sd, paths.storage, paths.log.parent):
+    for folder in (paths.file_sd, paths.probes, paths.storage, paths.log.parent, paths.rules):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    paths.config.write_text(render_config(paths, port=port), encoding="utf-8")
+    paths.config.write_text(config_text or render_config(paths, port=port), encoding="utf-8")
     return daemon.start(
         f"prometheus on 127.0.0.1:{port}",
         argv(binary, paths, port=port),

@@ -84,15 +84,17 @@ def test_a_rollback_that_cannot_act_leaves_someone_elses_lock_alone(
     assert _lock_events(capsys) == ["lock.acquire:alice"]
 
 
-def test_a_rollback_on_an_unsupported_target_leaves_the_lock_alone(
-    config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_a_rollback_that_cannot_reach_its_target_leaves_the_lock_alone(
+    config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("COURSECTL_CONFIG", str(config_file))
+    monkeypatch.setenv("HOME", str(tmp_path))  # prod is a kubernetes environment: no kubeconfig anywhere
+    monkeypatch.delenv("KUBECONFIG", raising=False)
     _hold("alice", "user", "--env", "prod", monkeypatch=monkeypatch)
     monkeypatch.setenv("COURSECTL_ACTOR", "bob")
     capsys.readouterr()
     assert main(["rollback", "user", "--env", "prod", "--yes"]) == 4
-    assert "kubernetes target" in capsys.readouterr().err
+    assert "no kubeconfig found" in capsys.readouterr().err
     main(["lock", "list", "-o", "json"])
     (lock,) = json.loads(capsys.readouterr().out)["locks"]
     assert lock["holder"] == "alice"

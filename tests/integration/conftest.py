@@ -4,8 +4,9 @@ The state directory is ``$COURSECTL_TEST_STATE_DIR`` or ``<repo>/.state/test-san
 so the base image is built once per machine (the debootstrapped rootfs is cached in ``$COURSECTL_TEST_CACHE_DIR``
 or ``<repo>/.state/cache``, shared by every test state directory). ``down()`` runs at the end of the session
 unless ``COURSECTL_TEST_KEEP_SANDBOX=1``. Its registry and Prometheus listen on 127.0.0.1:15000 and :19090
-(``COURSECTL_TEST_REGISTRY_PORT`` / ``COURSECTL_TEST_PROMETHEUS_PORT``), so the tests never collide with the
-sandbox of ``coursectl sandbox up`` (5000 / 9090).
+(``COURSECTL_TEST_REGISTRY_PORT`` / ``COURSECTL_TEST_PROMETHEUS_PORT``), Alertmanager, the blackbox and node
+exporters and the receiver on :19093, :19115, :19100 and :19097, so the tests never collide with the sandbox of
+``coursectl sandbox up`` (5000 / 9090 / 9093 / 9115 / 9100 / 9097).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def sandbox_settings(sandbox_cache_dir: Path) -> SandboxSettings:
     return SandboxSettings(
         registry_port=int(os.environ.get("COURSECTL_TEST_REGISTRY_PORT", "15000")),
         prometheus_port=int(os.environ.get("COURSECTL_TEST_PROMETHEUS_PORT", "19090")),
+        alertmanager_port=int(os.environ.get("COURSECTL_TEST_ALERTMANAGER_PORT", "19093")),
+        blackbox_port=int(os.environ.get("COURSECTL_TEST_BLACKBOX_PORT", "19115")),
+        node_exporter_port=int(os.environ.get("COURSECTL_TEST_NODE_EXPORTER_PORT", "19100")),
+        receiver_port=int(os.environ.get("COURSECTL_TEST_RECEIVER_PORT", "19097")),
         cache_dir=sandbox_cache_dir,
     )
 

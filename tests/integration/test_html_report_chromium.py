@@ -150,3 +150,49 @@ def test_html_report_renders_charts_offline(browser: DevTools, cli, tmp_path: Pa
                       or e.get("method") == "Runtime.exceptionThrown"
                       or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
     assert console_errors == []
+
+
+def test_success_report_page_with_trends_and_marks_offline(browser: DevTools, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shas = make_repo(tmp_path / "repo")
+    cfg = tmp_path / "coursectl.yaml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    assert cli("ledger", "import", str(write_jsonl(tmp_path / "h.jsonl", records(shas))))[0] == 0
+    report = tmp_path / "success.html"
+    code, _, err = cli("-c", str(cfg), "metrics", "report", "--from", "2026-10-20", "--to", "2026-10-27",
+                       "-f", "html", "--windows", "6", "--out", str(report))
+    assert code == 0, err
+
+    for domain in ("Network", "Runtime", "Log", "Page"):
+        browser.call(f"{domain}.enable")
+    url = report.as_uri()
+    browser.call("Page.navigate", url=url)
+    browser.wait_for("Page.loadEventFired")
+    result = browser.call("Runtime.evaluate", returnByValue=True, expression="""(() => {
+        const rows = [...document.querySelectorAll('tr.metric')];
+        const sparks = [...document.querySelectorAll('svg.spark')];
+        const colour = s => { const m = document.querySelector('.mark.' + s);
+                              return m ? getComputedStyle(m).backgroundColor : null; };
+        return {rows: rows.length, statuses: rows.map(r => r.dataset.status),
+                sparks: sparks.length, sized: sparks.filter(s => s.getBoundingClientRect().width >= 200).length,
+                points: document.querySelectorAll('svg.spark circle.point').length,
+                targets: document.querySelectorAll('svg.spark line.target').length,
+                met: colour('met'), missed: colour('missed'), title: document.title};
+    })()""")["result"]["value"]
+    shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    png = base64.b64decode(shot["data"])
+    target = Path(os.environ.get("COURSECTL_SCREENSHOT_SUCCESS", tmp_path / "success-report.png"))
+    target.write_bytes(png)
+
+    assert result["rows"] == 8 and result["sparks"] == 8 and result["sized"] == 8
+    assert result["points"] >= 6  # frequency and change failure rate have a value in several windows
+    assert result["targets"] >= 7
+    assert "missed" in result["statuses"]
+    assert result["missed"] == "rgb(248, 215, 214)"  # red
+    assert result["met"] in (None, "rgb(216, 240, 210)")  # green when something is met
+    assert result["title"] == "Key success metrics — prod"
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
+    assert requests == [url], requests
+    errors = [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"
+              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    assert errors == []

@@ -155,14 +155,17 @@ def test_up_again_is_a_reported_noop(sandbox: Sandbox) -> None:
     assert status.noop, status.changes
     assert status.healthy, status.to_dict()
     assert time.monotonic() - began < 10
-    assert {c.name for c in status.components} == {"engine", "registry", "prometheus", "base-image"}
+    assert {c.name for c in status.components} == {
+        "engine", "registry", "prometheus", "alertmanager", "blackbox", "node-exporter", "base-image"}
 
 
 @pytest.mark.slow
 def test_whole_cycle_in_a_fresh_state_dir(tmp_path: Path, sandbox_cache_dir: Path, sandbox: Sandbox) -> None:
     """up from nothing → a container runs on the engine → down leaves no process of ours behind."""
     settings = SandboxSettings(
-        registry_port=probe.free_port(), prometheus_port=probe.free_port(), cache_dir=sandbox_cache_dir
+        registry_port=probe.free_port(), prometheus_port=probe.free_port(), alertmanager_port=probe.free_port(),
+        blackbox_port=probe.free_port(), node_exporter_port=probe.free_port(), receiver_port=probe.free_port(),
+        cache_dir=sandbox_cache_dir,
     )
     box = Sandbox(tmp_path / "state", settings)
     assert all(c.state in ("absent", "external") for c in box.status().components if c.name != "base-image")
@@ -207,12 +210,14 @@ def test_whole_cycle_in_a_fresh_state_dir(tmp_path: Path, sandbox_cache_dir: Pat
 
         manifest = box._manifest()
         recorded = [(e.pid, e.starttime) for e in manifest.entries.values() if e.started_by_us and e.pid]
-        assert len(recorded) == (3 if ours else 2)
+        assert len(recorded) == (6 if ours else 5)  # + alertmanager, blackbox and node exporters
         assert all(pids.alive(pid, start) for pid, start in recorded)
     finally:
         stopped = box.down()
     assert any(s.startswith("registry: stopped") for s in stopped), stopped
     assert any(s.startswith("prometheus: stopped") for s in stopped), stopped
+    for name in ("alertmanager", "blackbox", "node-exporter"):
+        assert any(s.startswith(f"{name}: stopped") for s in stopped), stopped
     assert not any(pids.alive(pid, start) for pid, start in recorded)
     if ours:
         assert any(s.startswith("engine: stopped dockerd") for s in stopped), stopped

@@ -23,16 +23,26 @@ def sandbox_config(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyP
     path.write_text(
         MINIMAL_CONFIG
         + f"sandbox: {{registry_port: {settings.registry_port}, prometheus_port: {settings.prometheus_port},"
+        f" alertmanager_port: {settings.alertmanager_port}, blackbox_port: {settings.blackbox_port},"
+        f" node_exporter_port: {settings.node_exporter_port}, receiver_port: {settings.receiver_port},"
         f" base_image: {settings.base_image}}}\n"
     )
     return path
 
 
+COMPONENTS = ["engine", "registry", "prometheus", "alertmanager", "blackbox", "node-exporter", "receiver",
+              "base-image"]
+
+
 def test_up_again_is_a_reported_no_op(sandbox_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the first `up` with this configuration brings its rules and its receiver; the second changes nothing
+    assert main(["-c", str(sandbox_config), "sandbox", "up", "-o", "json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["healthy"] is True, first
     assert main(["-c", str(sandbox_config), "sandbox", "up", "-o", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["noop"] is True and data["healthy"] is True
-    assert {c["name"] for c in data["components"]} == {"engine", "registry", "prometheus", "base-image"}
+    assert data["noop"] is True and data["healthy"] is True, data
+    assert [c["name"] for c in data["components"]] == COMPONENTS
     assert main(["-c", str(sandbox_config), "sandbox", "up"]) == 0
     assert "already up: nothing to do" in capsys.readouterr().out
 
@@ -40,9 +50,12 @@ def test_up_again_is_a_reported_no_op(sandbox_config: Path, capsys: pytest.Captu
 def test_status_shows_every_component_with_address_and_health(
     sandbox: Sandbox, sandbox_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["-c", str(sandbox_config), "sandbox", "up", "-o", "quiet"]) == 0  # its receiver runs
+    capsys.readouterr()
     assert main(["-c", str(sandbox_config), "sandbox", "status"]) == 0
     out = capsys.readouterr().out
-    for needle in (sandbox.registry_address(), sandbox.prometheus_url(), sandbox.settings.base_image):
+    for needle in (sandbox.registry_address(), sandbox.prometheus_url(), sandbox.settings.base_image,
+                   sandbox.alertmanager_url(), sandbox.receiver_url()):
         assert needle in out
     assert main(["-c", str(sandbox_config), "sandbox", "status", "-o", "quiet"]) == 0
-    assert capsys.readouterr().out.split() == ["engine", "registry", "prometheus", "base-image"]
+    assert capsys.readouterr().out.split() == COMPONENTS

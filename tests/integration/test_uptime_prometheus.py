@@ -129,7 +129,8 @@ def test_uptime_counts_the_time_the_service_was_down(prometheus, cli, tmp_path: 
     cfg = tmp_path / "coursectl.yaml"
     cfg.write_text(
         "project: t\nservices:\n  demo: {path: demo, port: 8001}\nregistry: {url: 127.0.0.1:5000}\n"
-        f"environments:\n  prod: {{target: docker}}\nmetrics:\n  timezone: UTC\n  prometheus: {{url: '{base}'}}\n",
+        f"environments:\n  prod: {{target: docker}}\nmetrics:\n  timezone: UTC\n  prometheus: {{url: '{base}',"
+        " query: 'avg(avg_over_time(up[{window}]))'}\n",  # scrapes, not the default blackbox probes: no exporter here
         encoding="utf-8",
     )
     iso = lambda ts: datetime.fromtimestamp(ts, UTC).isoformat()  # noqa: E731

@@ -77,7 +77,19 @@ def _abort(case: dict[str, Any]) -> Any:
     return [_short(s) for s in plan]
 
 
-CASE_FUNCTIONS = {"judge": _judge, "decide": _decide, "plan_rollout": _plan, "abort_plan": _abort}
+def _retention(case: dict[str, Any]) -> Any:
+    from datetime import UTC, datetime
+
+    from coursectl.backup import retention
+
+    items = [retention.Item(t, datetime.fromisoformat(t).replace(tzinfo=UTC)) for t in case["times"]]
+    plan = retention.apply(items, retention.Policy(**case["policy"]), timezone=case.get("timezone", "UTC"),
+                           protect=case.get("protect"))
+    return [[d.item.id, list(d.reasons)] for d in plan.keep]
+
+
+CASE_FUNCTIONS = {"judge": _judge, "decide": _decide, "plan_rollout": _plan, "abort_plan": _abort,
+                  "retention": _retention}
 ARG_FUNCTIONS = {
     "split": weights.split,
     "to_server_weights": weights.to_server_weights,

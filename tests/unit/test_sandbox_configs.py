@@ -81,3 +81,45 @@ def test_write_targets_rejects_bad_input(tmp_path: Path, name: str, groups: list
     with pytest.raises(UsageError, match=message):
         prometheus.write_targets(tmp_path, name, groups)
     assert not list(tmp_path.iterdir())
+
+
+def test_prometheus_config_with_monitoring_loads_rules_alerts_and_probes(tmp_path: Path) -> None:
+    paths = prometheus.prometheus_paths(tmp_path / "sandbox")
+    doc = yaml.safe_load(prometheus.render_config(
+        paths, port=9090, monitoring=prometheus.Monitoring(9093, 9115, 9100, 9097), evaluation_interval="15s"))
+    assert doc["global"]["evaluation_interval"] == "15s"
+    assert doc["rule_files"] == [f"{paths.rules}/*.rules.yml"]
+    assert doc["alerting"]["alertmanagers"][0]["static_configs"] == [{"targets": ["127.0.0.1:9093"]}]
+    jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
+    assert jobs["node"]["static_configs"] == [{"targets": ["127.0.0.1:9100"]}]
+    assert jobs["coursectl-receiver"]["static_configs"] == [{"targets": ["127.0.0.1:9097"]}]
+    box = jobs["blackbox"]
+    assert box["metrics_path"] == "/probe" and box["params"] == {"module": ["http_2xx"]}
+    assert box["file_sd_configs"][0]["files"] == [f"{paths.file_sd}/probes/*.json"]
+    assert box["relabel_configs"][-1] == {"target_label": "__address__", "replacement": "127.0.0.1:9115"}
+    plain = yaml.safe_load(prometheus.render_config(paths, port=9090))
+    assert "rule_files" not in plain and [j["job_name"] for j in plain["scrape_configs"]] == ["prometheus", "coursectl"]
+
+
+def test_rule_files_are_written_only_when_they_change(tmp_path: Path) -> None:
+    paths = prometheus.prometheus_paths(tmp_path / "sandbox")
+    assert prometheus.write_rules(paths, [("a.rules.yml", "groups: []\n")]) is True
+    assert prometheus.write_rules(paths, [("a.rules.yml", "groups: []\n")]) is False
+    assert prometheus.write_rules(paths, [("b.rules.yml", "groups: []\n")]) is True
+    assert sorted(p.name for p in paths.rules.iterdir()) == ["b.rules.yml"]
+
+
+def test_edge_targets_and_probes_are_written_for_an_environment(tmp_path: Path) -> None:
+    import json
+
+    from coursectl.config.models import EdgeConfig
+    from coursectl.wiring import write_edge_monitoring
+
+    edge = EdgeConfig(bind="127.0.0.1:8080", stats_bind="127.0.0.1:8404")
+    write_edge_monitoring(tmp_path, "local", edge, ["/api/course/courses"])
+    assert json.loads((tmp_path / "edge-local.json").read_text()) == [
+        {"targets": ["127.0.0.1:8404"], "labels": {"environment": "local", "service": "edge", "slot": "edge"}}]
+    assert json.loads((tmp_path / "probes" / "local.json").read_text())[0]["targets"] == [
+        "http://127.0.0.1:8080/api/course/courses"]
+    write_edge_monitoring(tmp_path, "local", edge, [])
+    assert not (tmp_path / "probes" / "local.json").exists()
