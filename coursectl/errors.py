@@ -84,16 +84,23 @@ class ConfigError(CoursectlError):
 
     exit_code = 3
     kind = "config"
+    MAX_SHOWN: ClassVar[int] = 30  # problems listed in the message (all of them are counted)
+    MAX_DETAILS: ClassVar[int] = 500  # problems listed in details["problems"]
 
     def __init__(self, problems: Sequence[ConfigProblem] | str, *, hint: str | None = None):
         if isinstance(problems, str):
             problems = [ConfigProblem(file="", path="", message=problems)]
         self.problems = list(problems)
-        lines = [str(p) for p in self.problems]
-        message = lines[0] if len(lines) == 1 else f"{len(lines)} problems in the configuration:\n" + "\n".join(
-            f"  - {line}" for line in lines
-        )
-        super().__init__(message, hint=hint, details={"problems": [p.__dict__ for p in self.problems]})
+        lines = [str(p) for p in self.problems[: self.MAX_SHOWN]]
+        listed = "\n".join(f"  - {line}" for line in lines)
+        count = len(self.problems)
+        message = lines[0] if count == 1 else f"{count} problems in the configuration:\n{listed}"
+        if len(self.problems) > len(lines):
+            message += f"\n  ... and {len(self.problems) - len(lines)} more"
+        details: dict[str, Any] = {"problems": [p.__dict__ for p in self.problems[: self.MAX_DETAILS]]}
+        if len(self.problems) > self.MAX_DETAILS:
+            details["problems_not_listed"] = len(self.problems) - self.MAX_DETAILS
+        super().__init__(message, hint=hint, details=details)
 
 
 class PreconditionError(CoursectlError):

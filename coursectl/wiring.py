@@ -341,11 +341,14 @@ def metrics_provider(loaded: Any, state_dir: Path) -> Any:
     return PrometheusMetrics(url)
 
 
-def build_rig(loaded: Any, state_dir: Path, *, need: str = ROLLOUT, kubeconfig: str | None = None) -> Rig:
+def build_rig(
+    loaded: Any, state_dir: Path, *, need: str = ROLLOUT, kubeconfig: str | None = None, read_only: bool = False
+) -> Rig:
     """The adapters of the selected environment of ``loaded`` (a LoadedConfig) for ``need``.
 
     Each need gets its own rig (a use case asks for the one it needs; nothing half-built is reused): ``status``
-    never logs in to the registry, a rollout always has its metrics provider.
+    never logs in to the registry, a rollout always has its metrics provider. ``read_only`` (a dry run): the
+    edge's monitoring targets are not written.
     """
     if need not in NEEDS:
         raise ValueError(f"unknown need {need!r}")
@@ -355,7 +358,8 @@ def build_rig(loaded: Any, state_dir: Path, *, need: str = ROLLOUT, kubeconfig: 
         rig.need = need
         return rig
     edge = edge_router(loaded, state_dir)
-    write_edge_monitoring(_file_sd(loaded, state_dir), env_name, env.edge, config.observability.probes)
+    if not read_only:
+        write_edge_monitoring(_file_sd(loaded, state_dir), env_name, env.edge, config.observability.probes)
     target = slot_target(loaded, state_dir, pull_credentials=need == ROLLOUT)
     metrics = metrics_provider(loaded, state_dir) if need == ROLLOUT else None
     return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url, need=need)

@@ -140,19 +140,91 @@ class HAProxyEdge:
         except ExternalError:
             return False
 
+    def _addresses(self) -> list[tuple[str, str, int]]:
+        out = []
+        for what, address in (("bind", self.bind), ("stats_bind", self.stats_bind)):
+            host, _, port = address.rpartition(":")
+            out.append((what, host.strip("[]") or "0.0.0.0", int(port)))
+        return out
+
+    def _own_pids(self) -> set[int]:
+        from coursectl.adapters.listeners import process_tree
+
+        pid = self.pid()
+        return process_tree(pid) if pid is not None else set()
+
+    def check_ports(self) -> None:
+        """PreconditionError (exit 4) naming the address and the process when something already listens where
+        the edge must: HAProxy binds without SO_REUSEPORT (``noreuseport``), and never starts beside another
+        listener."""
+        from coursectl.adapters.listeners import listeners, port_in_use
+
+        own = self._own_pids()
+        for what, host, port in self._addresses():
+            holders = listeners(host, port)
+            if not holders and not port_in_use(host, port):
+                continue
+            names = ", ".join(h.describe() for h in holders) or "another process"
+            ours = bool(holders) and all(h.pid in own for h in holders)
+            raise PreconditionError(
+                f"the edge cannot start: {host}:{port} (edge.{what}) is already in use by {names}"
+                + (" — this edge's own HAProxy, whose admin socket does not answer" if ours else ""),
+                hint="stop that process, or give this environment another edge.bind / edge.stats_bind",
+                details={"address": f"{host}:{port}", "pids": [h.pid for h in holders if h.pid is not None],
+                         "own": ours},
+            )
+
+    def port_problems(self) -> list[str]:
+        """What is wrong with the edge's addresses (for ``status``): another process listening on them, beside
+        the running edge (sharing its connections) or instead of it."""
+        from coursectl.adapters.listeners import listeners
+
+        own = self._own_pids()
+        problems = []
+        for what, host, port in self._addresses():
+            others = [h for h in listeners(host, port) if h.pid is None or h.pid not in own]
+            if not others:
+                continue
+            names = ", ".join(h.describe() for h in others)
+            if own and len(others) < len(listeners(host, port)):
+                problems.append(f"the edge's port {host}:{port} (edge.{what}) is shared with {names}: "
+                                "connections are split between them")
+            else:
+                problems.append(f"the edge's port {host}:{port} (edge.{what}) is used by {names}")
+        return problems
+
     def ensure_running(self, timeout: float = 10.0) -> None:
-        """Start the edge from its last rendered state when it is not answering (idempotent)."""
+        """Start the edge from its last rendered state when it is not answering (idempotent); PreconditionError
+        naming the process when its address is taken."""
         if self.running():
             return
+        deadline = time.monotonic() + timeout
+        try:
+            self.check_ports()
+        except PreconditionError as exc:
+            if not exc.details.get("own") or not self._wait_running(deadline):
+                raise
+            return  # another coursectl was starting this very edge
         self.write_config()
         self.socket_path.unlink(missing_ok=True)
-        process.run(hp.start_argv(str(self.config_path)), timeout=timeout, hint="install haproxy")
-        deadline = time.monotonic() + timeout
+        try:
+            process.run(hp.start_argv(str(self.config_path)), timeout=timeout, hint="install haproxy")
+        except ExternalError:
+            if self._wait_running(time.monotonic() + 1.0):
+                return  # started by another coursectl at the same moment; ours could not bind beside it
+            raise
         while time.monotonic() < deadline:
             if self.running():
                 return
             time.sleep(0.05)
         raise ExternalTimeout(f"the edge did not start within {timeout:g} s; see {self.workdir / 'haproxy.log'}")
+
+    def _wait_running(self, deadline: float) -> bool:
+        while time.monotonic() < deadline:
+            if self.running():
+                return True
+            time.sleep(0.05)
+        return False
 
     def stop(self, timeout: float = 10.0) -> None:
         pid = self.pid()
@@ -231,6 +303,16 @@ class HAProxyEdge:
     def weights(self, service: str) -> dict[str, int]:
         servers = self.live().get(service, {})
         active = {s: int(i["weight"]) if not (int(i["admin_state"]) & 0x03) else 0 for s, i in servers.items()}  # type: ignore[call-overload]
+        return to_percents(active) if active else {}
+
+    def planned_weights(self, service: str) -> dict[str, int]:
+        """The weights in effect without changing anything: the live ones, or, when the edge is not running, those
+        it would come back with (its saved state). For dry runs."""
+        if self.running():
+            return self.weights(service)
+        saved = self._saved().get(service, [])
+        active = {str(s["slot"]): int(s["weight"]) if s.get("state") != "maint" else 0  # type: ignore[call-overload]
+                  for s in saved}
         return to_percents(active) if active else {}
 
     def verify(self, service: str, weights: Mapping[str, int]) -> bool | None:

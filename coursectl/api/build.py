@@ -287,7 +287,7 @@ class ImageService:
             outputs = [service_dir / o for o in svc.prebuild.outputs] if svc.prebuild else []
             digest = inputs_digest(context, service_dir, shared, dockerfile, base_image_id, outputs)
             tagset = compute_tags(cfg.build.tags, git, inputs_digest=digest, environ=self.environ, extra=extra_tags)
-            declared = image_render.declared_args(dockerfile.read_text(encoding="utf-8"))
+            declared = image_render.declared_args(_dockerfile_text(dockerfile))
             args = image_render.build_args(
                 base_image=cfg.build.base_image, version=tagset.version, git=git, build_time=now,
                 service=service, declared=declared, source=self.source,
@@ -633,3 +633,13 @@ class ImageService:
             )
         rows.sort(key=lambda r: r.pushed_at or r.created or "", reverse=True)
         return rows
+
+
+def _dockerfile_text(path: Path) -> str:
+    """The Dockerfile's text; PreconditionError naming it when it cannot be read as UTF-8 text."""
+    from coursectl.textfile import MIB, UnreadableText, read_text
+
+    try:
+        return read_text(path, limit=MIB)
+    except UnreadableText as exc:
+        raise PreconditionError(f"{path} {exc.message}" + (f" ({exc.where})" if exc.where else "")) from None

@@ -50,23 +50,34 @@ DEFINITIONS = (
 def parse_when(text: str, tz: ZoneInfo) -> datetime:
     """A window bound: ``2026-10-01`` (local midnight in ``tz``) or an ISO 8601 time (local if no offset)."""
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
+        value = datetime.fromisoformat(text.strip())
+        if value.tzinfo is not None:
+            value.astimezone(ZoneInfo("UTC"))  # an offset that pushes it past year 1 or 9999
+    except (ValueError, OverflowError) as exc:
         raise UsageError(f"not a date or time: {text!r}", hint="use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]") from exc
     if value.tzinfo is None:
         return local(value, tz)
     return value
 
 
+MAX_WINDOW = timedelta(days=100 * 366)
+"""The longest window a report covers (a hundred years)."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
+LATEST = datetime(2200, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
 def parse_span(text: str) -> timedelta:
-    """``30d``, ``2w``, ``12h`` or ``90m`` as a timedelta."""
-    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    """``30d``, ``2w``, ``12h`` or ``90m`` as a timedelta (at most a hundred years)."""
+    units = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
     text = text.strip().lower()
-    if len(text) >= 2 and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
-        span = timedelta(**{units[text[-1]]: float(text[:-1])})
-        if span.total_seconds() > 0:
-            return span
-    raise UsageError(f"not a time span: {text!r}", hint="use e.g. 30d, 2w, 12h or 90m")
+    number = text[:-1]
+    if len(text) >= 2 and text[-1] in units and number.isascii() and number.replace(".", "", 1).isdigit():
+        seconds = float(number) * units[text[-1]]
+        if seconds > MAX_WINDOW.total_seconds():
+            raise UsageError(f"time span {text[:40]!r} is longer than a hundred years", hint="use e.g. 30d or 52w")
+        if seconds > 0:
+            return timedelta(seconds=seconds)
+    raise UsageError(f"not a time span: {text[:40]!r}", hint="use e.g. 30d, 2w, 12h or 90m")
 
 
 def make_window(
@@ -97,6 +108,11 @@ def make_window(
         begin = local(current.replace(tzinfo=None) - span, tz)
     if finish <= begin:
         raise UsageError("the window's end must be after its start")
+    if begin < EARLIEST or finish > LATEST:
+        raise UsageError(f"the window {begin.date().isoformat()} → {finish.date().isoformat()} is out of range",
+                         hint="windows lie between 1970-01-01 and 2200-01-01")
+    if finish - begin > MAX_WINDOW:
+        raise UsageError("the window is longer than a hundred years", hint="choose a shorter window")
     return Window(begin, finish, tz)
 
 
@@ -234,9 +250,12 @@ def _line(
     key: str, label: str, value: float | None, unit: str, target: str, met: bool | None, source: str,
     reason: str | None = None,
 ) -> dict[str, Any]:
+    from coursectl.config.redact import redact_text
+
     status = "unknown" if value is None else ("met" if met else "missed")
+    # sources and reasons name servers by URL: credentials in them never reach any output
     return {"key": key, "label": label, "value": value, "unit": unit, "target": target, "status": status,
-            "source": source, "reason": reason}
+            "source": redact_text(source), "reason": None if reason is None else redact_text(reason)}
 
 
 def _secret(ref: Any, secrets_file: Path | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,15 +27,17 @@ if TYPE_CHECKING:
 
 def read_report_task(path: Path) -> ReportTask:
     """The scanner's report-task.txt; PreconditionError when absent, ConfigError when keys are missing."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
+    from coursectl.textfile import MIB, UnreadableText, read_text
+
+    if not os.path.lexists(path):
         raise PreconditionError(
             f"{path} not found: no SonarQube analysis was uploaded from here",
             hint="run sonar-scanner first (it writes .scannerwork/report-task.txt), or pass --report-task PATH",
-        ) from exc
-    except OSError as exc:
-        raise PreconditionError(f"{path} cannot be read: {exc.strerror}") from exc
+        )
+    try:
+        text = read_text(path, limit=MIB)
+    except UnreadableText as exc:
+        raise PreconditionError(f"{path} {exc.message}" + (f" ({exc.where})" if exc.where else "")) from None
     try:
         return report_task_from(parse_report_task(text))
     except ValueError as exc:
@@ -128,10 +131,14 @@ def check_quality_gate(
     states: list[str] = []
     try:
         if report_task is not None:
-            task, states = wait_for_task(gate, report_task.ce_task_id, timeout=timeout,
-                                         poll_interval=poll_interval, sleep=sleep)
-            status = gate.project_status(analysis_id=task.analysis_id) if task.analysis_id else \
-                gate.project_status(project_key=key)
+            task, states = wait_for_task(
+                gate, report_task.ce_task_id, timeout=timeout, poll_interval=poll_interval, sleep=sleep
+            )
+            status = (
+                gate.project_status(analysis_id=task.analysis_id)
+                if task.analysis_id
+                else gate.project_status(project_key=key)
+            )
         else:
             status = gate.project_status(project_key=key)
     except CoursectlError as exc:
@@ -162,8 +169,14 @@ def check_quality_gate(
     return result
 
 
-def _record(ledger: Any | None, key: str, outcome: str, details: dict[str, Any], environment: str | None,
-            git_commit: str | None) -> None:
+def _record(
+    ledger: Any | None,
+    key: str,
+    outcome: str,
+    details: dict[str, Any],
+    environment: str | None,
+    git_commit: str | None,
+) -> None:
     if ledger is None:
         return
     ledger.record(

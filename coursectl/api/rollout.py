@@ -47,7 +47,9 @@ class RolloutContext:
     actor: str = field(default_factory=current_actor)
     rig_factory: Callable[..., Any] | None = None
     on_change: Callable[[RolloutState], None] | None = None
+    taken_over: LockInfo | None = None  # someone else's deploy lock this process took over (rollback)
     kubeconfig: str | None = None  # kubernetes: --kubeconfig (else the environment's, KUBECONFIG, ~/.kube)
+    read_only: bool = False  # a dry run: the adapters are built without writing anything
     _rigs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,7 +73,9 @@ class RolloutContext:
             else:
                 from coursectl.wiring import build_rig
 
-                self._rigs[need] = build_rig(self.loaded, self.state_dir, need=need, kubeconfig=self.kubeconfig)
+                self._rigs[need] = build_rig(
+                    self.loaded, self.state_dir, need=need, kubeconfig=self.kubeconfig, read_only=self.read_only
+                )
         return self._rigs[need]
 
     def any_rig(self) -> Any:
@@ -256,10 +260,18 @@ def _run_locked(
             pass
 
 
-def _live(ctx: RolloutContext, service: str, need: str = ROLLOUT) -> tuple[dict[str, int], dict[str, Any]]:
+def _live(
+    ctx: RolloutContext, service: str, need: str = ROLLOUT, *, read_only: bool = False
+) -> tuple[dict[str, int], dict[str, Any]]:
     """Live weights and running slots, reconciled: a slot the router knows but the target does not run (a
-    container removed by hand) is taken out of the routing first, so plans only ever build on what runs."""
+    container removed by hand) is taken out of the routing first, so plans only ever build on what runs.
+    ``read_only`` (a dry run): nothing is started, written or removed; the weights are the live ones, or those a
+    stopped edge would come back with."""
     rig = ctx.rig(need)
+    if read_only:
+        read = getattr(rig.router, "planned_weights", rig.router.weights)
+        running_now = {s.slot: s for s in rig.target.slots(service) if s.running}
+        return {slot: w for slot, w in read(service).items() if slot in running_now}, running_now
     if hasattr(rig.router, "ensure_running"):
         rig.router.ensure_running()
     weights = rig.router.weights(service)
@@ -354,10 +366,11 @@ def plan_deploy(
     set_env: Mapping[str, str] | None = None,
     hotfix: bool = False,
     need: str = OBSERVE,
+    read_only: bool = False,
 ) -> RolloutState:
-    """The rollout a deploy would run, from the live state (reads only)."""
+    """The rollout a deploy would run, from the live state (``read_only``: a dry run, which changes nothing)."""
     ctx.service(service)
-    weights, running = _live(ctx, service, need)
+    weights, running = _live(ctx, service, need, read_only=read_only)
     return _plan(
         ctx, service, weights, running,
         version=version, digest=digest, strategy=strategy, set_env=set_env, hotfix=hotfix,
@@ -606,11 +619,38 @@ def _last_good(ctx: RolloutContext, service: str, not_version: str | None) -> Le
     return None
 
 
+def _rollback_precheck(ctx: RolloutContext, service: str, to_version: str | None) -> None:
+    """The reasons a rollback would not act, raised before any lock is touched: an unsupported target, nothing
+    recorded to go back to, the version already live."""
+    ctx.rig()
+    active = ctx.store.active(ctx.env_name, service)
+    if active is not None and active.stable_slot is not None and to_version in (None, active.stable_version):
+        return  # the rollout in flight is aborted
+    weights, running = _live(ctx, service, read_only=True)
+    live = live_slot(weights, sorted(running))
+    live_version = running[live].version if live else None
+    if to_version is None:
+        good = _last_good(ctx, service, live_version)
+        if good is None:
+            raise PreconditionError(
+                f"no earlier good version of {service} is recorded in {ctx.env_name}",
+                hint="give one with --to VERSION",
+            )
+        to_version = str(good.version)
+    if to_version == live_version:
+        raise PreconditionError(f"{service} {to_version} is already live", hint="nothing to roll back")
+
+
 def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None) -> RolloutState:
     """Back to the previous good version (or ``to_version``): a warm slot is switched to at once, else the
-    recorded image is redeployed without analysis. Takes over the lock of a stuck rollout (recorded)."""
+    recorded image is redeployed without analysis. Takes over the deploy lock (a stuck rollout's, or anyone's)
+    only once it is clear the rollback will act; whose it was is recorded and left in ``ctx.taken_over``."""
     ctx.service(service)
+    _rollback_precheck(ctx, service, to_version)
+    held = ctx.ledger.lock_info(ctx.env_name, service)
     lock = _acquire(ctx, service, _lock_reason("rollback", service, to_version or "previous", "-"), take_over=True)
+    if held is not None and held.token != lock.token:
+        ctx.taken_over = held
     try:
         active = ctx.store.active(ctx.env_name, service)
         if (
@@ -852,6 +892,8 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
         edge_up = False
     if not edge_up and snap is None:
         problems.append("the edge is not running")
+    if hasattr(rig.router, "port_problems"):
+        problems.extend(rig.router.port_problems())
     out = []
     for name in names:
         svc = ctx.service(name)

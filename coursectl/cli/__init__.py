@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import typer
 
@@ -31,9 +33,9 @@ from coursectl.cli import scan as scan_cmd
 from coursectl.cli import spec as spec_cmd
 from coursectl.cli import status as status_cmd
 from coursectl.cli import testsuite as testsuite_cmd
-from coursectl.cli._app import create_app, debug_enabled
+from coursectl.cli._app import AppState, create_app, debug_enabled
 from coursectl.cli._output import Output, OutputMode
-from coursectl.errors import CoursectlError, Interrupted
+from coursectl.errors import CoursectlError, Interrupted, UsageError
 
 
 def build_app() -> typer.Typer:
@@ -114,32 +116,95 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(build_app(), sys.argv[1:] if argv is None else argv)
 
 
-def run(app: typer.Typer, argv: Sequence[str]) -> int:
-    """Run ``app`` with ``argv``, mapping every error to its exit code and a message without a traceback."""
+def _not_utf8(argv: Sequence[str]) -> str | None:
+    """The first argument (or COURSECTL_* variable) that is not valid UTF-8, shown as bytes; None when all are."""
+    import os
+
+    named = [(f"argument {i}", arg) for i, arg in enumerate(argv, start=1)]
+    named += [(name, value) for name, value in os.environ.items() if name.startswith("COURSECTL_")]
+    for what, value in named:
+        if any("\udc80" <= ch <= "\udcff" for ch in value):
+            raw = value.encode("utf-8", "surrogateescape")
+            return f"{what} is not valid UTF-8 text: {raw!r}"
+    return None
+
+
+def _record_interrupt(state: AppState, argv: Sequence[str], started: datetime) -> str | None:
+    """Write an ``interrupted`` event (the command, the process) unless the command already recorded one.
+
+    Returns why it could not be recorded, or None. Only an existing ledger is written to.
+    """
+    import os
+
+    from coursectl.config.redact import redact_text
+    from coursectl.domain import LedgerEvent, current_actor
+
+    from coursectl.ledger import open_ledger
+
+    try:
+        state_dir = state.state_dir()
+        if not (state_dir / "ledger.db").is_file():
+            return None
+        with open_ledger(state_dir) as ledger:  # its own connection: the command's may be mid-transaction
+            actor = current_actor()
+            already = ledger.events(kinds=["interrupted"], since=started, limit=20)
+            if any(e.actor == actor and e.details.get("pid", os.getpid()) == os.getpid() for e in already):
+                return None
+            command = redact_text(" ".join(["coursectl", *argv]))[:500]
+            ledger.record(LedgerEvent(kind="interrupted", actor=actor, environment=state.env_name,
+                                      outcome="interrupted", details={"command": command, "pid": os.getpid()}))
+        return None
+    except CoursectlError as exc:
+        return exc.message
+
+
+def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
+    """Run ``app`` (a Typer app, or the command built from one with ``typer.main.get_command``, to run many
+    times) with ``argv``, mapping every error to its exit code and a message without a traceback."""
+    from datetime import UTC
+
     args = hoist_global_options(argv)
     out = Output(_mode_from_argv(args))
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(app) if isinstance(app, typer.Typer) else app
+    state = AppState()
+    started = datetime.now(UTC)
     try:
-        rv = command.main(args=args, prog_name="coursectl", standalone_mode=False)
+        bad = _not_utf8(args)
+        if bad:
+            raise UsageError(bad, hint="names and values must be UTF-8 text")
+        rv = command.main(args=args, prog_name="coursectl", standalone_mode=False, obj=state)
         if rv == Interrupted.exit_code:  # the parser turns Ctrl-C into a bare 130
             raise KeyboardInterrupt
         return rv if isinstance(rv, int) else 0
     except CoursectlError as exc:
         if debug_enabled():
             traceback.print_exc()
+        out = _sink(state, out)
         out.error(exc.to_dict(), exc.message, exc.hint)
         return exc.exit_code
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
     except (typer.Abort, KeyboardInterrupt):
-        err = Interrupted("interrupted")
-        out.error(err.to_dict(), err.message, None)
+        problem = _record_interrupt(state, args, started)
+        err = Interrupted(
+            "interrupted" + (f" (could not be recorded in the ledger: {problem})" if problem else ""),
+            hint="coursectl history shows what was done; coursectl rollout status shows a rollout left behind",
+        )
+        out = _sink(state, out)
+        out.error(err.to_dict(), err.message, err.hint)
         return err.exit_code
     except typer.TyperException as exc:  # usage errors from the parser: bad flags, missing arguments
         if out.mode is OutputMode.json:
             out.error({"type": "usage", "message": str(exc), "exit_code": 2}, str(exc), None)
-        else:
-            exc.show()  # type: ignore[attr-defined]
+        else:  # the parser's own text (usage line, message) — it may quote a hostile argument: printable only
+            import io
+
+            from coursectl.render.printable import printable_text
+
+            shown = io.StringIO()
+            exc.show(file=shown)  # type: ignore[attr-defined]
+            sys.stderr.write(printable_text(shown.getvalue()))
+            sys.stderr.flush()
         return int(getattr(exc, "exit_code", 2))
     except BrokenPipeError:
         return 0
@@ -147,9 +212,17 @@ def run(app: typer.Typer, argv: Sequence[str]) -> int:
         if debug_enabled():
             traceback.print_exc()
         message = f"internal error (a bug): {type(exc).__name__}: {exc}"
+        out = _sink(state, out)
         out.error(
             {"type": "internal", "message": message, "exit_code": 1},
             message,
             "run again with COURSECTL_DEBUG=1 for the traceback, and report it",
         )
         return 1
+    finally:
+        state.close()
+
+
+def _sink(state: AppState, fallback: Output) -> Output:
+    """The command's own output sink when it chose one (its ``-o`` decides how the error is printed)."""
+    return state.out() if state._outputs else fallback

@@ -35,13 +35,16 @@ class AppState:
     _ledger: SqliteLedger | None = None
     _outputs: dict[OutputMode, Output] = field(default_factory=dict)
     masker: SecretMasker | None = None
+    log_format: LogFormatter | None = None
     started: datetime = field(default_factory=utcnow)
     _notifications: Any = None
 
     def out(self, mode: OutputMode | None = None) -> Output:
-        """The output sink of a command: its own ``-o`` wins over the global one."""
+        """The output sink of a command: its own ``-o`` wins over the global one (log lines follow it)."""
         chosen = mode or self.output_mode
         self.output_mode = chosen
+        if self.log_format is not None:
+            self.log_format.json = chosen is OutputMode.json
         if chosen not in self._outputs:
             self._outputs[chosen] = Output(chosen, verbosity=self.verbosity)
         return self._outputs[chosen]
@@ -56,9 +59,13 @@ class AppState:
         return self._config
 
     def state_dir(self) -> Path:
+        """The state directory; PreconditionError (exit 4) when that path is a file."""
+        from coursectl.ledger.sqlite import check_state_dir
         from coursectl.paths import state_dir
 
-        return state_dir()
+        folder = state_dir()
+        check_state_dir(folder)
+        return folder
 
     def ledger(self) -> SqliteLedger:
         """The ledger in the state directory (opened and migrated on first use)."""
@@ -133,16 +140,39 @@ def state_of(ctx: typer.Context) -> AppState:
     return root.obj
 
 
-def _configure_logging(verbosity: int, quiet: bool) -> None:
+class LogFormatter(logging.Formatter):
+    """Log records as coursectl prints them on stderr: ``LEVEL logger: message`` (printable, redacted), or with
+    ``-o json`` one ``{"type": "log", "level", "logger", "message"}`` line each."""
+
+    def __init__(self, *, json: bool = False):
+        super().__init__()
+        self.json = json
+
+    def format(self, record: logging.LogRecord) -> str:
+        from coursectl.cli._output import dumps, redact
+        from coursectl.render.printable import printable_text
+
+        message = record.getMessage()
+        if record.exc_info and debug_enabled():
+            message += "\n" + self.formatException(record.exc_info)
+        if self.json:
+            return redact(dumps({"type": "log", "level": record.levelname.lower(), "logger": record.name,
+                                 "message": message}, indent=None))
+        return redact(printable_text(f"{record.levelname} {record.name}: {message}"))
+
+
+def _configure_logging(verbosity: int, quiet: bool, mode: OutputMode) -> LogFormatter:
     from coursectl.config.secrets import SecretMasker
 
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    formatter = LogFormatter(json=mode is OutputMode.json)
+    handler.setFormatter(formatter)
     handler.addFilter(SecretMasker())
     root = logging.getLogger("coursectl")
     root.handlers[:] = [handler]
     root.setLevel(level)
+    return formatter
 
 
 def _version(value: bool) -> None:
@@ -198,7 +228,7 @@ def create_app() -> typer.Typer:
         state.kubeconfig = kubeconfig
         state.output_mode = OutputMode.quiet if quiet and output is OutputMode.human else output
         state.verbosity = verbose
-        _configure_logging(verbose, quiet)
+        state.log_format = _configure_logging(verbose, quiet, state.output_mode)
         ctx.call_on_close(state.close)
 
     return app

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from coursectl.render.printable import printable
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -13,14 +15,26 @@ if TYPE_CHECKING:
     from coursectl.rollout.state import RolloutState
 
 
-def context(state: AppState, env: str | None, out: Output | None = None) -> RolloutContext:
+def context(
+    state: AppState, env: str | None, out: Output | None = None, *, read_only: bool = False
+) -> RolloutContext:
+    """The use cases' context. ``read_only`` (a dry run): a ledger that does not exist yet is not created (an
+    empty one in memory stands in)."""
     from coursectl.api.rollout import RolloutContext
 
     loaded = state.config(env)
     _ = loaded.environment  # exit 3 when no environment is selected
-    ctx = RolloutContext(loaded=loaded, ledger=state.ledger(), state_dir=state.state_dir(),
-                         kubeconfig=state.kubeconfig)
-    if out is not None:
+    if read_only and not (state.state_dir() / "ledger.db").exists():
+        from coursectl.ledger import SqliteLedger
+
+        ledger = SqliteLedger.in_memory()
+    else:
+        ledger = state.ledger()
+    ctx = RolloutContext(loaded=loaded, ledger=ledger, state_dir=state.state_dir(), kubeconfig=state.kubeconfig,
+                         read_only=read_only)
+    if out is not None and read_only:  # a dry run announces nothing (and opens no ledger to record deliveries)
+        ctx.on_change = progress_printer(out)
+    elif out is not None:
         from coursectl.wiring import rollout_watcher
 
         printer = progress_printer(out)
@@ -111,7 +125,7 @@ def render_status(data: dict[str, Any]) -> Any:
             weights = ", ".join(f"{k} {v}%" for k, v in sorted(svc["weights"].items())) or "-"
             extra = []
             if svc["lock"]:
-                extra.append(f"locked by {svc['lock']['holder']}")
+                extra.append(f"locked by {printable(svc['lock']['holder'])}")
             if svc["rollout"]:
                 extra.append(f"rollout {svc['rollout']['phase']} → {svc['rollout']['version']}")
             table.add_row(svc["name"], svc["version"] or "-", slots, weights, svc["health"], "; ".join(extra))
@@ -153,7 +167,8 @@ def render_rollout(data: dict[str, Any]) -> Any:
             console.print(f"    {m['at']} {m['metric']} {m['slot']}: {m['verdict']} — {m['reason']}", markup=False)
         if data.get("lock"):
             console.print(
-                f"  lock: {data['lock']['holder']} ({'alive' if data['lock']['alive'] else 'abandoned'})",
+                f"  lock: {printable(data['lock']['holder'])}"
+                f" ({'alive' if data['lock']['alive'] else 'abandoned'})",
                 markup=False,
             )
 

@@ -14,18 +14,6 @@ def register(app: typer.Typer) -> None:
     app.command("deploy")(deploy)
 
 
-def _parse_env(pairs: list[str]) -> dict[str, str]:
-    from coursectl.errors import UsageError
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--set-env {pair!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
-
-
 def deploy(
     ctx: typer.Context,
     services: Annotated[list[str], typer.Argument(help="Services to deploy, in order.")],
@@ -60,25 +48,34 @@ def deploy(
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, summary
     from coursectl.errors import CoursectlError, GateBlocked, UsageError
+    from coursectl.render.tags import parse_env_pairs, validate_digest, validate_tag
     from coursectl.rollout import steps as st
     from coursectl.rollout.state import PAUSED
 
     state = state_of(ctx)
     out = state.out(output)
+    if version is not None:
+        validate_tag(version)
+    if digest is not None:
+        validate_digest(digest)
     if strategy and strategy not in st.STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(st.STRATEGIES)}")
-    rctx = context(state, env, out)
-    options = dict(
-        version=version, digest=digest, strategy=strategy, set_env=_parse_env(set_env or []), hotfix=hotfix
-    )
+    extra_env = parse_env_pairs(set_env or [])
+    rctx = context(state, env, out, read_only=dry_run)
+    for svc in services:
+        rctx.service(svc)  # exit 2 for an unknown service, before anything is read or changed
+    options = dict(version=version, digest=digest, strategy=strategy, set_env=extra_env, hotfix=hotfix)
     if dry_run:
         kube = rctx.env.target == "kubernetes"
         if kube:  # the plan from the live objects, or offline when the cluster does not answer
             from coursectl.api import kubernetes as kapi
 
-            plans = [kapi.plan(rctx, svc, **options)[0] for svc in services]
+            plans = [kapi.plan(rctx, svc, read_only=True, **options)[0] for svc in services]
         else:
-            plans = [api.plan_deploy(rctx, svc, **options) for svc in services]  # type: ignore[arg-type]
+            plans = [
+                api.plan_deploy(rctx, svc, read_only=True, **options)  # type: ignore[arg-type]
+                for svc in services
+            ]
         explain = getattr(rctx.rig(api.OBSERVE).router, "explain", None) if kube else None
 
         def describe(step: st.Step) -> str:

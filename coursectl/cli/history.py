@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coursectl.cli._app import state_of
-from coursectl.cli._options import EnvOption, OutputOption
+from coursectl.cli._options import MAX_LIMIT, EnvOption, OutputOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,7 +22,8 @@ def history(
     service: Annotated[str | None, typer.Argument(help="Only this service.", show_default=False)] = None,
     env: EnvOption = None,
     kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only these event kinds.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many events.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT,
+                                                  help="At most this many events.")] = 20,
     output: OutputOption = None,
 ) -> None:
     """Show recorded builds, scans, deployments, rollout steps, rollbacks, backups and locks."""
@@ -34,21 +35,18 @@ def history(
     def human(console: Console) -> None:
         from rich.table import Table
 
+        from coursectl.render.printable import printable
+
         if not events:
             console.print("no events recorded yet", markup=False)
             return
         table = Table(box=None, pad_edge=False)
         for column in ("time (UTC)", "kind", "env", "service", "version", "outcome", "actor"):
             table.add_column(column)
-        for e in events:
+        for e in events:  # user data, shown as printable text: no escape sequence or newline reaches the terminal
             table.add_row(
                 f"{e.time:%Y-%m-%d %H:%M:%S}",
-                e.kind,
-                e.environment or "",
-                e.service or "",
-                e.version or "",
-                e.outcome or "",
-                e.actor,
+                *(printable(v or "") for v in (e.kind, e.environment, e.service, e.version, e.outcome, e.actor)),
             )
         console.print(table)
 

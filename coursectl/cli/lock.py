@@ -43,11 +43,14 @@ def list_locks(ctx: typer.Context, env: EnvOption = None, output: OutputOption =
     def human(console: Console) -> None:
         if not locks:
             console.print("no deploy locks held", markup=False)
+        from coursectl.render.printable import printable as p
+
         for lock in locks:
             mark = " (expired)" if lock.expired() else ""
             console.print(
-                f"{lock.environment}/{lock.service}: {lock.holder} since {lock.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
-                f" until {lock.expires_at:%H:%M:%S} UTC{mark} — {lock.reason}",
+                f"{p(lock.environment)}/{p(lock.service)}: {p(lock.holder)} since"
+                f" {lock.acquired_at:%Y-%m-%d %H:%M:%S} UTC until {lock.expires_at:%H:%M:%S} UTC{mark}"
+                f" — {p(lock.reason)}",
                 markup=False,
             )
 
@@ -71,6 +74,9 @@ def acquire(
 
     state = state_of(ctx)
     out = state.out(output)
+    if not reason.isprintable() or not reason.strip() or len(reason) > 500:
+        raise UsageError("--reason: give one line of printable text (at most 500 characters)",
+                         hint="no control characters or newlines: the reason is shown to whoever finds the lock")
     env_name = _env(state, env, service)
     try:
         seconds = parse_duration(ttl)
@@ -98,6 +104,7 @@ def release(
     """Release the deploy lock you hold (or, with --force, anyone's — recorded in the ledger)."""
     from coursectl.domain import current_actor
     from coursectl.errors import LockHeld
+    from coursectl.render.printable import printable
 
     state = state_of(ctx)
     out = state.out(output)
@@ -110,17 +117,18 @@ def release(
         return
     if lock.holder != actor and not force:
         raise LockHeld(
-            f"the deploy lock of {service} in {env_name} is held by {lock.holder}: {lock.reason}",
+            f"the deploy lock of {service} in {env_name} is held by {printable(lock.holder)}:"
+            f" {printable(lock.reason)}",
             hint="pass --force to release someone else's lock",
             details=lock.to_dict(),
         )
     if lock.holder != actor:
-        confirm_or_fail(out, f"release {lock.holder}'s lock on {env_name}/{service}?", yes=yes)
+        confirm_or_fail(out, f"release {printable(lock.holder)}'s lock on {env_name}/{service}?", yes=yes)
         ledger.force_release(env_name, service, actor=actor)
     else:
         ledger.release_lock(lock)
     out.result(
         {"released": True, "previous": lock.to_dict()},
-        human=f"released {env_name}/{service} (was held by {lock.holder})",
+        human=f"released {env_name}/{service} (was held by {printable(lock.holder)})",
         ids=[f"{env_name}/{service}"],
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -12,7 +11,7 @@ import typer
 
 from coursectl.cli._app import AppState, state_of
 from coursectl.cli._options import EnvOption, OutputOption
-from coursectl.cli._output import OutputMode, dumps
+from coursectl.cli._output import OutputMode, check_writable, dumps, write_report_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -110,16 +109,14 @@ def _emit(state: AppState, output: OutputMode | None, fmt: Format | None, out_pa
             from coursectl.errors import UsageError
 
             raise UsageError("--out needs --format json, markdown or html")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(text, encoding="utf-8")
+        write_report_file(out_path, text)
         out.progress(f"wrote {out_path}")
         out.result({"written": str(out_path), "format": chosen.value}, human=f"wrote {out_path}", ids=[str(out_path)])
         return
     if chosen is Format.table:
         out.result(data, human=table, ids=[])
     else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        out.document(text, json_text=chosen is Format.json)
 
 
 @app.command("dora")
@@ -150,6 +147,8 @@ def dora(
 
     state = state_of(ctx)
     state.out(output)
+    if out_path is not None:
+        check_writable(out_path, "--out")
     metrics, service_paths, cfg_repo, _ = _metrics_config(state)
     year = tiers or metrics.tiers
     if year not in TIER_YEARS:
@@ -241,6 +240,8 @@ def report(
 
     state = state_of(ctx)
     state.out(output)
+    if out_path is not None:
+        check_writable(out_path, "--out")
     metrics, service_paths, cfg_repo, _ = _metrics_config(state)
     zone = _zone(tz or metrics.timezone)
     window = make_window(zone, since=since, start=start, end=end, default_days=metrics.window / 86400.0)

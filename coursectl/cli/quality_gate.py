@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coursectl.cli._app import state_of
-from coursectl.cli._options import EnvOption, JUnitOption, OutputOption
+from coursectl.cli._options import MAX_WAIT, EnvOption, JUnitOption, OutputOption, finite
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,9 +52,11 @@ def quality_gate(
     report_task: Annotated[Path | None, typer.Option("--report-task", metavar="PATH", show_default=False,
                                                      help="The scanner's report-task.txt "
                                                      "(default: sonarqube.report_task).")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=0, show_default=False,
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=0, max=MAX_WAIT,
+                                                  callback=finite, show_default=False,
                                                   help="Wait at most this long for the analysis.")] = None,
     poll_interval: Annotated[float | None, typer.Option("--poll-interval", metavar="SECONDS", min=0,
+                                                        max=3600, callback=finite,
                                                         show_default=False, help="Pause between polls.")] = None,
     url: Annotated[str | None, typer.Option("--url", help="SonarQube URL (default: sonarqube.url, else the "
                                             "report's serverUrl).", show_default=False)] = None,

@@ -32,7 +32,7 @@ def release(
     environment even when their version is live."""
     from coursectl.api.release import release as run_release
     from coursectl.cli._rollout_common import context, render_status
-    from coursectl.cli.deploy import _parse_env
+    from coursectl.render.tags import parse_env_pairs
     from coursectl.errors import GateBlocked
 
     state = state_of(ctx)
@@ -40,7 +40,7 @@ def release(
     rctx = context(state, env, out)
     if rctx.env.protected:
         confirm_or_fail(out, f"release to {rctx.env_name}?", yes=yes)
-    report = run_release(rctx, services or (), progress=out.progress, set_env=_parse_env(set_env or []))
+    report = run_release(rctx, services or (), progress=out.progress, set_env=parse_env_pairs(set_env or []))
 
     def human(console):  # type: ignore[no-untyped-def]
         for stage in report.stages:

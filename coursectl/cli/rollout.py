@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from coursectl.cli._app import state_of
-from coursectl.cli._options import EnvOption, JUnitOption, OutputOption
+from coursectl.cli._options import MAX_WAIT, EnvOption, JUnitOption, OutputOption, finite
 
 app = typer.Typer(help="Follow and steer a progressive rollout.", no_args_is_help=True)
 
@@ -40,8 +40,10 @@ def watch(
     ctx: typer.Context,
     service: ServiceArg,
     env: EnvOption = None,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.", min=0.2)] = 1.0,
-    timeout: Annotated[float, typer.Option("--timeout", help="Stop watching after this many seconds.")] = 3600.0,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.", min=0.2, max=3600,
+                                                     callback=finite)] = 1.0,
+    timeout: Annotated[float, typer.Option("--timeout", help="Stop watching after this many seconds.", min=0,
+                                                    max=MAX_WAIT, callback=finite)] = 3600.0,
     output: OutputOption = None,
 ) -> None:
     """A live view of weights, health and the last measurements until the rollout ends."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -138,7 +137,7 @@ def make(
     with the image digest, and check the licence policy: exit 0 ok, 6 a denied licence, 4 syft or image
     missing, 5 syft failed."""
     from coursectl.api.sbom import SbomRequest
-    from coursectl.cli._output import OutputMode
+    from coursectl.cli._output import OutputMode, check_writable, write_report_file
     from coursectl.cli.scan import format_for, render_report
     from coursectl.errors import GateBlocked
     from coursectl.wiring import sbom_service
@@ -157,6 +156,10 @@ def make(
     )
     paths = list(report_paths or [])
     chosen = [(p, format_for(p, None)) for p in paths]  # a bad report name is exit 2 before syft runs
+    for path in paths:  # and one that cannot be written, before anything is made or recorded
+        check_writable(path, "--report")
+    if out_path is not None:
+        check_writable(out_path, "--out")
     svc = sbom_service(loaded, state_dir=state.state_dir(), ledger=state.ledger())
     out.progress(f"sbom: {service} {version or '(current version)'}")
     result = svc.make(request)
@@ -167,8 +170,7 @@ def make(
         f"({result.packages} packages, {result.source}, image {result.image_digest[:19]})"
     )
     for path, rfmt in chosen:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_report(report, rfmt), encoding="utf-8")
+        write_report_file(path, render_report(report, rfmt))
         out.progress(f"wrote {rfmt.value} licence report {path}")
     for entry in report.expired_ignores:
         out.warn(f"ignore entry #{entry.index} ({entry.id}) expired on {entry.expires}: it no longer ignores")
@@ -179,14 +181,12 @@ def make(
         assert stored is not None
         document = stored.read_text(encoding="utf-8")
     if out_path is not None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(document or "", encoding="utf-8")
+        write_report_file(out_path, document or "")
         out.progress(f"wrote {fmt.value} SBOM {out_path}")
 
     data = {**result.to_dict(), "license_check": report.to_dict()}
     if fmt is not SbomFormat.table and out_path is None and out.mode is OutputMode.human:
-        sys.stdout.write(document or "")
-        sys.stdout.flush()
+        out.document(document or "", json_text=True)
     else:
 
         def human(console: Console) -> None:

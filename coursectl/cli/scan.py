@@ -10,6 +10,7 @@ import typer
 
 from coursectl.cli._app import state_of
 from coursectl.cli._options import EnvOption, JUnitOption, OutputOption
+from coursectl.cli._output import check_writable, write_report_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,6 +95,8 @@ def human_report(report: ScanReport, console: Console) -> None:
     """A table per service (findings sorted by severity), the runs, and the verdict."""
     from rich.table import Table
 
+    from coursectl.render.printable import printable
+
     for service in dict.fromkeys(r.service for r in report.runs):
         runs = [r for r in report.runs if r.service == service]
         findings = report.findings_of(service)
@@ -116,12 +119,14 @@ def human_report(report: ScanReport, console: Console) -> None:
                 table.add_section()  # one group per severity, CRITICAL first
             previous = f.severity
             decision = j.decision + (f" ({j.reason})" if j.reason else "")
-            table.add_row(f.severity, f.id, f.package, f.installed_version, f.fixed_version[:30],
-                          ",".join(f.scanners), decision, style=_STYLE[f.severity] if j.blocking else "dim")
+            cells = (f.severity, f.id, f.package, f.installed_version, f.fixed_version[:30], ",".join(f.scanners),
+                     decision)  # scanner output is data from packages: printable text only
+            table.add_row(*map(printable, cells), style=_STYLE[f.severity] if j.blocking else "dim")
         # Jenkins logs are not terminals: give the table room instead of cutting ids short
         _wide(console).print(table)
     for entry in report.expired_ignores:
-        console.print(f"\nexpired ignore entry #{entry.index}: {entry.id} (expired {entry.expires}) — {entry.reason}",
+        console.print(f"\nexpired ignore entry #{entry.index}: {printable(entry.id)} (expired {entry.expires}) — "
+                      f"{printable(entry.reason)}",
                       style="yellow", markup=False)
     summary = report.to_dict()["summary"]
     severities = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items() if n)
@@ -166,13 +171,14 @@ def scan(
     output: OutputOption = None,
 ) -> None:
     """Scan images (or folders) with Trivy and Snyk and apply the policy: exit 0 pass, 6 blocked, 5 scanner error."""
-    import sys
-
     from coursectl.api.scan import ScanRequest, run_scan
     from coursectl.errors import GateBlocked
+    from coursectl.render.tags import validate_tag
 
     state = state_of(ctx)
     out = state.out(output)
+    if tag is not None:
+        validate_tag(tag)
     loaded = state.config(env)
     request = ScanRequest(
         services=tuple(services or ()),
@@ -186,18 +192,19 @@ def scan(
         environment=loaded.env_name,
         use_sbom=use_sbom,
     )
+    paths = list(report_paths or [])
+    formats = [format_for(path, fmt) for path in paths]
+    for path in paths:  # before scanning: a report that cannot be written fails before anything is recorded
+        check_writable(path, "--report")
     targets = ", ".join(request.services) or "every service"
     out.progress(f"scanning {targets} ({kind.value})")
     report = run_scan(loaded, request, ledger=state.ledger())
 
-    from coursectl.cli._output import write_report
-
-    paths = list(report_paths or [])
-    written = [(path, format_for(path, fmt)) for path in paths]
+    written = list(zip(paths, formats, strict=True))
     if junit is not None:
         written.append((junit, ReportFormat.junit))
     for path, chosen in written:
-        write_report(path, render_report(report, chosen))
+        write_report_file(path, render_report(report, chosen))
         out.progress(f"wrote {chosen.value} report {path}")
     for run in report.skipped:
         out.warn(f"{run.scanner} skipped on {run.service}: {run.message}")
@@ -205,8 +212,7 @@ def scan(
         out.warn(f"ignore entry #{entry.index} ({entry.id}) expired on {entry.expires}: it no longer ignores")
 
     if fmt in (ReportFormat.sarif, ReportFormat.junit, ReportFormat.json) and not paths:
-        sys.stdout.write(render_report(report, fmt))
-        sys.stdout.flush()
+        out.document(render_report(report, fmt), json_text=fmt is not ReportFormat.junit)
     else:
         out.result(report.to_dict(), human=lambda console: human_report(report, console),
                    ids=[f"{j.finding.service}:{j.finding.id}:{j.finding.package}" for j in report.blocking])

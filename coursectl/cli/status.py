@@ -45,13 +45,26 @@ def rollback(
     """
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, summary
+    from coursectl.render.printable import printable
+    from coursectl.render.tags import validate_tag
 
     state = state_of(ctx)
     out = state.out(output)
+    if to is not None:
+        validate_tag(to)
     rctx = context(state, env, out)
+    rctx.service(service)
     if rctx.env.protected:
         confirm_or_fail(out, f"roll back {service} in {rctx.env_name}?", yes=yes)
-    result = api.rollback(rctx, service, to_version=to)
+    try:
+        result = api.rollback(rctx, service, to_version=to)
+    finally:
+        taken = rctx.taken_over
+        if taken is not None:  # always said, whether the rollback then succeeded or not
+            out.warn(f"took over the deploy lock of {service} in {rctx.env_name} held by {printable(taken.holder)}"
+                     f" since {taken.acquired_at:%Y-%m-%d %H:%M:%S} UTC ({printable(taken.reason)});"
+                     " recorded in the ledger")
     back_to = result.version if result.kind == "rollback" else result.stable_version
-    out.result(summary(result), human=f"{service}: rolled back to {back_to} — {result.message or result.phase}",
+    data = dict(summary(result), took_over_lock=taken.to_dict() if taken else None)
+    out.result(data, human=f"{service}: rolled back to {back_to} — {result.message or result.phase}",
                ids=[result.id])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,11 +47,12 @@ def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None
     """The configuration file: ``explicit`` (``--config``/``COURSECTL_CONFIG``) or coursectl.yaml searched upward."""
     if explicit:
         path = Path(explicit).expanduser()
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise ConfigError(
                 [ConfigProblem(str(path), "", "configuration file not found")],
                 hint="check --config / COURSECTL_CONFIG",
             )
+        _must_be_file(path)
         return path.resolve()
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -60,6 +63,25 @@ def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None
         [ConfigProblem(DEFAULT_NAME, "", f"not found in {here} or any parent folder")],
         hint="run coursectl from the repository, or pass --config PATH",
     )
+
+
+def _must_be_file(path: Path) -> None:
+    """ConfigError when ``path`` exists (as a name) but is not a readable regular file: a directory, a symlink
+    loop or a dangling symlink, a named pipe."""
+    from coursectl.textfile import UnreadableText, check_regular
+
+    try:
+        check_regular(path)
+    except UnreadableText as exc:
+        raise ConfigError([ConfigProblem(str(path), "", exc.message)], hint="give a regular YAML file") from None
+
+
+def overlay_exists(path: Path) -> bool:
+    """Whether an overlay is there; one that exists but is not a regular file is a ConfigError, never skipped."""
+    if not os.path.lexists(path):
+        return False
+    _must_be_file(path)
+    return True
 
 
 def overlay_path_for(path: Path, env_name: str) -> Path:
@@ -79,24 +101,123 @@ def overlay_chain(path: Path, config: Any, env_name: str) -> list[Path]:
         names.append(name)
         env = config.environments.get(name)
         name = env.extends if env is not None else None
-    return [f for f in (overlay_path_for(path, n) for n in reversed(names)) if f.is_file()]
+    return [f for f in (overlay_path_for(path, n) for n in reversed(names)) if overlay_exists(f)]
+MAX_FILE_BYTES = 1024 * 1024
+"""A configuration file (or overlay) larger than this is refused before it is read."""
+MAX_DEPTH = 32
+"""Mappings and lists nested deeper than this (aliases expanded) are refused."""
+MAX_VALUES = 100_000
+"""A document with more values than this once its aliases are expanded is refused (no "billion laughs")."""
+MAX_PROBLEMS_SHOWN = 30
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@functools.cache
+def _yaml_loader() -> type:
+    """A safe YAML loader that refuses duplicate keys and documents nested or expanded beyond the limits."""
+    import yaml
+    from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+    class Limited(yaml.MarkedYAMLError):  # type: ignore[misc]  # PyYAML ships no type information
+        pass
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type information
+        _depth = 0
+
+        def compose_node(self, parent: Node | None, index: object) -> Node:
+            self._depth += 1
+            try:
+                if self._depth > MAX_DEPTH:
+                    mark = self.peek_event().start_mark
+                    raise Limited(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+        def compose_document(self) -> Node:
+            node = super().compose_document()
+            if node is not None:
+                _check_expansion(node)
+            return node
+
+        def construct_mapping(self, node: Node, deep: bool = False) -> dict[object, object]:
+            if isinstance(node, MappingNode):
+                seen: dict[object, Node] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, ScalarNode):
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.setdefault(key, key_node)
+                    except TypeError:
+                        continue
+                    if first is not key_node:
+                        raise Limited(
+                            None, None, f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
+                            key_node.start_mark,
+                        )
+            mapping: dict[object, object] = super().construct_mapping(node, deep=deep)
+            return mapping
+
+    def _check_expansion(root: Node) -> None:
+        sizes: dict[int, tuple[int, int]] = {}
+        active: set[int] = set()
+
+        def measure(node: Node) -> tuple[int, int]:
+            known = sizes.get(id(node))
+            if known is not None:
+                return known
+            if id(node) in active:
+                raise Limited(None, None, "an alias refers to the node that contains it (a recursive structure)",
+                              node.start_mark)
+            active.add(id(node))
+            if isinstance(node, ScalarNode) and _SURROGATE.search(node.value):
+                what = "invalid Unicode: a lone surrogate (\\ud800-\\udfff escape)"
+                raise Limited(None, None, what, node.start_mark)
+            children: list[Node] = []
+            if isinstance(node, SequenceNode):
+                children = list(node.value)
+            elif isinstance(node, MappingNode):
+                children = [part for pair in node.value for part in pair]
+            count, depth = 1, 1
+            for child in children:
+                c, d = measure(child)
+                count += c
+                depth = max(depth, d + 1)
+                if count > MAX_VALUES or depth > MAX_DEPTH:
+                    too_many = count > MAX_VALUES
+                    what = f"more than {MAX_VALUES:,} values" if too_many else f"deeper than {MAX_DEPTH} levels"
+                    raise Limited(None, None, f"expands to {what} (aliases included)", node.start_mark)
+            active.discard(id(node))
+            sizes[id(node)] = (count, depth)
+            return count, depth
+
+        measure(root)
+
+    return Loader
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from ``path``; syntax errors become ConfigError with line and column."""
+    """A YAML mapping from ``path``; every way it can be unreadable or invalid becomes a ConfigError naming the
+    file (and line and column when known): too large, not UTF-8, binary, invalid YAML, duplicate keys, nested
+    too deeply, aliases expanding too far."""
     import yaml
 
+    from coursectl.textfile import UnreadableText, read_text
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(str(path), "", f"cannot be read: {exc.strerror}")]) from exc
+        text = read_text(path, limit=MAX_FILE_BYTES)
+    except UnreadableText as exc:
+        raise ConfigError([ConfigProblem(str(path), exc.where, exc.message)]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem(str(path), where, f"invalid YAML: {problem}")]) from exc
+        raise ConfigError([ConfigProblem(str(path), where, f"invalid YAML: {problem}")]) from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. an integer with more than 4,300 digits
+        raise ConfigError([ConfigProblem(str(path), "", f"invalid value: {exc}")]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -196,10 +317,16 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a 50 MB string is not repeated in an error message)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _problem_text(err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
     given = err.get("input")
-    got = "" if kind == "missing" else f", got {given!r}" if not isinstance(given, dict | list) else ""
+    got = "" if kind == "missing" else f", got {_short(given)}" if not isinstance(given, dict | list) else ""
     if kind == "extra_forbidden":
         allowed = _allowed_keys(tuple(err["loc"][:-1]))
         close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
@@ -294,11 +421,13 @@ def load_config(
     selected = env_name or env.get("COURSECTL_ENV") or config.default_environment
     problems: list[ConfigProblem] = []
     for name in config.environments:  # every overlay is checked, whichever environment is selected
-        if name != selected and overlay_path_for(path, name).is_file():
-            try:
+        if name == selected:
+            continue
+        try:
+            if overlay_exists(overlay_path_for(path, name)):
                 _merge_overlays(base, path, overlay_chain(path, config, name))
-            except ConfigError as exc:
-                problems.extend(p for p in exc.problems if p not in problems)
+        except ConfigError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
     if problems:
         raise ConfigError(problems, hint="fix the keys named above; `coursectl config schema` shows every key")
     if selected is None:

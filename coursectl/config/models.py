@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -26,19 +28,64 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
+MAX_DURATION = 10 * 365 * 86400.0
+"""The longest duration accepted anywhere (ten years): longer ones are mistakes, and overflow date arithmetic."""
+
+
 def parse_duration(value: object) -> float:
-    """Seconds from ``10``, ``10s``, ``1.5m``, ``250ms``, ``2h`` or ``1d``."""
+    """Seconds from ``10``, ``10s``, ``1.5m``, ``250ms``, ``2h`` or ``1d``: finite, 0 to ten years."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 10s, 2m or 1h")
+    seconds: float | None = None
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
+        if value != value:  # NaN
+            raise ValueError("expected a duration such as 10s, 2m or 1h, got NaN")
+        seconds = float(value) if -1e300 < value < 1e300 else math.copysign(math.inf, value)
+    elif isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return float(match.group(1)) * _UNITS[match.group(2)]
-    raise ValueError(f"expected a duration such as 10s, 2m or 1h, got {value!r}")
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds is None:
+        shown = str(value)[:40]
+        raise ValueError(f"expected a duration such as 10s, 2m or 1h, got {shown!r}")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if not seconds <= MAX_DURATION:
+        raise ValueError(f"a duration can be at most ten years ({MAX_DURATION:.0f} s), got {str(value)[:40]}")
+    return seconds
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def parse_host_port(value: str, *, need_port: bool) -> tuple[str, int | None]:
+    """``host:port`` (``[v6]:port``) split and checked: an IP address or a host name, a port from 1 to 65535."""
+    if not isinstance(value, str):
+        raise ValueError("expected host:port")
+    host, port_text = value, ""
+    if value.startswith("["):
+        close = value.find("]")
+        if close < 0 or (len(value) > close + 1 and value[close + 1] != ":"):
+            raise ValueError(f"expected [IPv6]:port, got {value[:60]!r}")
+        host, port_text = value[1:close], value[close + 2 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host[:60]!r} is not an IPv6 address") from None
+    else:
+        if value.count(":") == 1:
+            host, port_text = value.split(":")
+        elif ":" in value:
+            raise ValueError(f"expected host:port (an IPv6 address goes in brackets), got {value[:60]!r}")
+        if not _HOSTNAME.match(host):
+            raise ValueError(f"{host[:60]!r} is not a host name or IP address")
+    if not port_text:
+        if need_port or value.endswith(":"):
+            raise ValueError(f"expected host:port, got {value[:60]!r}")
+        return host, None
+    if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5 or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"the port must be a number from 1 to 65535, got {port_text[:20]!r}")
+    return host, int(port_text)
 
 
 Duration = Annotated[
@@ -91,7 +138,8 @@ Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 class Strict(BaseModel):
     """Base of every configuration model: unknown keys are errors; values are frozen once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # strict: true is not a port and "10" is not a number; NaN and infinity are never a valid setting
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False)
 
 
 class PrebuildConfig(Strict):
@@ -176,6 +224,7 @@ class RegistryConfig(Strict):
     def _no_scheme(cls, value: str) -> str:
         if "://" in value:
             raise ValueError("give host[:port] without a scheme, e.g. 127.0.0.1:5000")
+        parse_host_port(value, need_port=False)
         return value
 
 
@@ -292,7 +341,7 @@ def _default_excluded_routes() -> list[str]:
 class AnalysisConfig(Strict):
     """How a canary (or a new colour) is judged."""
 
-    interval: Duration = 10.0
+    interval: Annotated[Duration, Field(gt=0)] = 10.0
     failure_limit: int = Field(2, ge=0)
     inconclusive_limit: int = Field(2, ge=0)
     compare_with_stable: bool = True
@@ -338,11 +387,15 @@ class EdgeConfig(Strict):
 
     @field_validator("bind", "stats_bind")
     @classmethod
-    def _loopback_only(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not port.isdigit():
-            raise ValueError("expected host:port")
+    def _host_port(cls, value: str) -> str:
+        parse_host_port(value, need_port=True)
         return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> EdgeConfig:
+        if parse_host_port(self.bind, need_port=True)[1] == parse_host_port(self.stats_bind, need_port=True)[1]:
+            raise ValueError(f"bind and stats_bind use the same port ({self.bind} and {self.stats_bind})")
+        return self
 
 
 class EnvironmentConfig(Strict):
@@ -1010,6 +1063,9 @@ class Config(Strict):
             if service.port in ports:
                 raise ValueError(f"services {ports[service.port]} and {name} both use port {service.port}")
             ports[service.port] = name
+        for env_name, env in self.environments.items():
+            if env.target != "kubernetes":
+                _check_slot_ports(env_name, env, self.services)
         if self.backups is not None:
             for name, source in self.backups.sources.items():
                 if isinstance(source, DockerDataSourceConfig):
@@ -1017,3 +1073,23 @@ class Config(Strict):
                     if env is None or env.target != "docker":
                         raise ValueError(f"backups source {name!r}: {source.environment!r} is not a docker environment")
         return self
+
+
+SLOT_PORT_OFFSETS = {"blue": 100, "green": 200}  # the docker and process targets' rule (stable/canary alike)
+
+
+def _check_slot_ports(env_name: str, env: EnvironmentConfig, services: dict[str, ServiceConfig]) -> None:
+    """Every slot of every service, and the edge, need a port of their own on the host."""
+    used: dict[int, str] = {
+        parse_host_port(env.edge.bind, need_port=True)[1] or 0: "edge.bind",
+        parse_host_port(env.edge.stats_bind, need_port=True)[1] or 0: "edge.stats_bind",
+    }
+    for name, service in services.items():
+        for slot, offset in SLOT_PORT_OFFSETS.items():
+            port = service.port + env.port_offset + offset
+            what = f"the {slot} slot of {name} (port + port_offset + {offset})"
+            if port > 65535:
+                raise ValueError(f"environments.{env_name}: {what} would be port {port}, above 65535")
+            if port in used:
+                raise ValueError(f"environments.{env_name}: {what} is port {port}, which {used[port]} uses too")
+            used[port] = what

@@ -7,13 +7,29 @@ from pathlib import Path
 from typing import Any
 
 from coursectl.config.secrets import REDACTED, SecretRef, read_dotenv
+from coursectl.errors import CoursectlError
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<secret>[^@\s]+)(?P<tail>@)", re.I)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s\"'<>]*:)(?P<secret>[^\s\"'<>/]+)(?P<tail>@)", re.I
+)
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&;](?:password|passwd|pwd|token|access_token|api_key|apikey|secret|client_secret|sig)=)"
+    r"(?P<secret>[^&;#\s\"'<>]+)",
+    re.I,
+)
 
 
 def mask_url_passwords(text: str) -> str:
-    """``amqp://user:pw@host`` → ``amqp://user:***@host``."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}{m['tail']}", text)
+    """``amqp://user:pw@host`` → ``amqp://user:***@host``; ``?token=abc`` → ``?token=***``."""
+    if "://" not in text and "=" not in text:
+        return text
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}{m['tail']}", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m['head']}{REDACTED}", text)
+
+
+def redact_text(text: str) -> str:
+    """The one redaction of everything coursectl prints or writes: credentials in URLs are masked."""
+    return mask_url_passwords(text)
 
 
 def redacted(value: Any, *, secrets_file: Path | None = None, environ: dict[str, str] | None = None) -> Any:
@@ -25,9 +41,11 @@ def redacted(value: Any, *, secrets_file: Path | None = None, environ: dict[str,
     env = os.environ if environ is None else environ
     if isinstance(value, SecretRef):
         if value.env:
-            available = value.env in env or (
-                secrets_file is not None and value.env in read_dotenv(secrets_file)
-            )
+            try:
+                stored = read_dotenv(secrets_file) if secrets_file is not None else {}
+            except CoursectlError:  # an unreadable secrets.env: shown as not available, never as a crash
+                stored = {}
+            available = value.env in env or value.env in stored
         else:
             available = Path(value.file or "").expanduser().is_file()
         return {"ref": value.describe(), "value": REDACTED, "available": available}

@@ -63,19 +63,30 @@ class SecretRef(BaseModel):
                 f"secret {self.describe()} is not set",
                 hint=f"export {self.env}=... (or run 'coursectl sandbox up' for the sandbox registry)",
             )
+        from coursectl.textfile import UnreadableText, read_text
+
         path = Path(self.file or "").expanduser()
         try:
-            return path.read_text(encoding="utf-8").rstrip("\n")
-        except OSError as exc:
-            raise AuthError(f"secret {self.describe()} cannot be read: {exc.strerror}") from exc
+            return read_text(path, limit=MAX_SECRET_BYTES).rstrip("\n")
+        except UnreadableText as exc:  # never quote the file: it holds a secret
+            raise AuthError(f"secret {self.describe()} {exc.message}") from None
+
+
+MAX_SECRET_BYTES = 64 * 1024
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a simple ``KEY=VALUE`` file (comments and blank lines ignored); missing file → empty."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """Parse a simple ``KEY=VALUE`` file (comments and blank lines ignored); missing file → empty; AuthError
+    (exit 4) naming the file when it cannot be read as text."""
+    from coursectl.textfile import MIB, UnreadableText, read_text
+
+    if not os.path.lexists(path):
         return {}
+    try:
+        text = read_text(path, limit=MIB)
+    except UnreadableText as exc:
+        raise AuthError(f"{path} {exc.message}" + (f" ({exc.where})" if exc.where else ""),
+                        hint="it holds KEY=VALUE lines in UTF-8 (coursectl sandbox up writes it)") from None
     values: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()

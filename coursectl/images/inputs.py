@@ -55,6 +55,10 @@ def _dockerignore(context: Path) -> list[str]:
         text = (context / ".dockerignore").read_text(encoding="utf-8")
     except OSError:
         return []
+    except UnicodeDecodeError as exc:
+        from coursectl.errors import PreconditionError
+
+        raise PreconditionError(f"{context / '.dockerignore'} is not valid UTF-8 (byte {exc.start})") from None
     patterns = []
     for line in text.splitlines():
         line = line.strip()

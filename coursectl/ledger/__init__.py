@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from coursectl.ledger.sqlite import DEFAULT_LOCK_TTL, SqliteLedger, open_ledger
+from coursectl.ledger.sqlite import DEFAULT_LOCK_TTL, SqliteLedger, check_ledger, open_ledger
 
-__all__ = ["DEFAULT_LOCK_TTL", "SqliteLedger", "open_ledger"]
+__all__ = ["DEFAULT_LOCK_TTL", "SqliteLedger", "check_ledger", "open_ledger"]

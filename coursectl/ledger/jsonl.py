@@ -18,21 +18,61 @@ More fields may be given; they are kept in the event's details and exported agai
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 from coursectl.domain import LedgerEvent
 from coursectl.errors import InputError
 
 MAX_PROBLEMS = 20
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+MAX_LINE_BYTES = 1024 * 1024
+"""A line longer than this is refused (and not parsed)."""
+MAX_DEPTH = 32
+"""Objects and arrays nested deeper than this are refused."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError(f"must be printable text (no control characters), got {value[:60]!r}")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range (1970-01-01 to 2200-01-01 UTC)") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"time {value.isoformat()} out of range (1970-01-01 to 2200-01-01 UTC)")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+Text = Annotated[str, Field(max_length=200), AfterValidator(_printable)]
 Sha = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4,64}$")]
+When = Annotated[AwareDatetime, AfterValidator(_in_range)]
 # detail keys that are coursectl's own bookkeeping, not fields of a record
 _INTERNAL = {"commit_count", "status", "started_at", "finished_at", "hotfix", "from_version", "to_version"}
+# detail keys coursectl sets on import (who imported what, from where, and what the record claimed): a record
+# cannot set them, so an imported event can never pass for one coursectl recorded, or for someone else's
+RESERVED = ("imported", "recorded_actor", "recorded_source", "commit_count")
 
 
 class CommitRecord(BaseModel):
@@ -41,7 +81,7 @@ class CommitRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     sha: Sha
-    committed_at: AwareDatetime
+    committed_at: When
 
 
 class _Record(BaseModel):
@@ -49,9 +89,19 @@ class _Record(BaseModel):
 
     service: Name
     environment: Name
-    started_at: AwareDatetime
-    finished_at: AwareDatetime
-    actor: str | None = None
+    started_at: When
+    finished_at: When
+    actor: Text | None = None
+    source: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reserved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            taken = [key for key in RESERVED if key in data]
+            if taken:
+                raise ValueError(f"{', '.join(taken)}: reserved, set by coursectl on import")
+        return data
 
     @model_validator(mode="after")
     def _ordered(self) -> _Record:
@@ -64,7 +114,7 @@ class DeploymentRecord(_Record):
     """A deployment line."""
 
     kind: Literal["deployment"]
-    version: str | None = None
+    version: Text | None = None
     commit: Sha | None = None
     status: Literal["succeeded", "failed", "rolled_back"]
     hotfix: StrictBool = False
@@ -75,8 +125,8 @@ class RollbackRecord(_Record):
     """A rollback line."""
 
     kind: Literal["rollback"]
-    from_version: str | None
-    to_version: str | None
+    from_version: Text | None
+    to_version: Text | None
     status: Literal["succeeded", "failed"]
 
 
@@ -91,10 +141,24 @@ def _extras(model: BaseModel) -> dict[str, Any]:
     return dict(model.model_extra or {})
 
 
-def record_to_event(record: DeploymentRecord | RollbackRecord, *, default_actor: str = "import") -> LedgerEvent:
-    """The ledger event of a validated record (contract in docs/ledger-events.md)."""
-    details: dict[str, Any] = {"source": "import", **_extras(record)}
+def record_to_event(
+    record: DeploymentRecord | RollbackRecord, *, importer: str = "import", origin: dict[str, Any] | None = None
+) -> LedgerEvent:
+    """The ledger event of a validated record (contract in docs/ledger-events.md).
+
+    The event's actor is ``import:<importer>`` and ``details.source`` is ``"import"`` whatever the record says;
+    ``details.imported`` says from which file (and line), by whom and when; the record's own ``actor`` and
+    ``source`` are kept as ``recorded_actor`` / ``recorded_source`` (what it claims, exported again).
+    """
+    details: dict[str, Any] = dict(_extras(record))
+    details["source"] = "import"
+    details["imported"] = {"by": importer, **(origin or {})}
+    if record.actor is not None:
+        details["recorded_actor"] = record.actor
+    if record.source is not None:
+        details["recorded_source"] = record.source
     details.update(started_at=_utc(record.started_at), finished_at=_utc(record.finished_at), status=record.status)
+    actor = f"import:{importer}"
     if isinstance(record, DeploymentRecord):
         details["hotfix"] = record.hotfix
         if record.commits is not None:
@@ -103,7 +167,7 @@ def record_to_event(record: DeploymentRecord | RollbackRecord, *, default_actor:
             ]
         return LedgerEvent(
             kind="deployment",
-            actor=record.actor or default_actor,
+            actor=actor,
             environment=record.environment,
             service=record.service,
             version=record.version,
@@ -115,7 +179,7 @@ def record_to_event(record: DeploymentRecord | RollbackRecord, *, default_actor:
     details.update(from_version=record.from_version, to_version=record.to_version)
     return LedgerEvent(
         kind="rollback",
-        actor=record.actor or default_actor,
+        actor=actor,
         environment=record.environment,
         service=record.service,
         version=record.to_version,
@@ -136,12 +200,39 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_values(data: Any) -> None:
+    """ValueError for nesting deeper than MAX_DEPTH or a string that is not valid Unicode (a lone surrogate)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+            items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+            for key, item in items:
+                if key is not None:
+                    stack.append((key, depth + 1))
+                stack.append((item, depth + 1))
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"invalid Unicode in {value[:40]!r} (a lone surrogate)") from None
+
+
 def parse_line(text: str) -> DeploymentRecord | RollbackRecord:
     """One validated record from one line; ValueError saying what is wrong."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from exc
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+    _check_values(data)
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     kind = data.get("kind")
@@ -151,38 +242,84 @@ def parse_line(text: str) -> DeploymentRecord | RollbackRecord:
     elif kind == "rollback":
         model = RollbackRecord
     else:
-        raise ValueError(f"kind: expected 'deployment' or 'rollback', got {kind!r}")
+        shown = repr(kind) if len(repr(kind)) <= 60 else repr(kind)[:59] + "…"
+        raise ValueError(f"kind: expected 'deployment' or 'rollback', got {shown}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValueError(_describe(exc)) from exc
 
 
-def read_events(path: Path, *, default_actor: str = "import") -> list[LedgerEvent]:
-    """Every event of a JSONL file, or InputError naming each bad line (blank lines are skipped)."""
+def _lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    """(number, text, problem) per line of a regular UTF-8 file; InputError when it cannot be read at all."""
+    from coursectl.textfile import UnreadableText, check_regular
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot be read: {exc}") from exc
+        check_regular(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except UnreadableText as exc:
+        raise InputError(f"{path}: {exc.message}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise InputError(f"{path}: is not a regular file (a named pipe, device or socket): give a file")
+        number = 0
+        while True:
+            try:
+                raw = fh.readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                raise InputError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+            if not raw:
+                return
+            number += 1
+            if number == 1:
+                if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                    raise InputError(f"{path}: is encoded as UTF-16 (it starts with a byte-order mark): "
+                                     "save it as UTF-8")
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if len(raw) > MAX_LINE_BYTES:
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                    raw = fh.readline(MAX_LINE_BYTES)
+                yield number, None, f"line longer than {MAX_LINE_BYTES:,} bytes"
+                continue
+            try:
+                yield number, raw.decode("utf-8"), None
+            except UnicodeDecodeError as exc:
+                yield number, None, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+
+
+def read_events(path: Path, *, importer: str = "import", now: datetime | None = None) -> list[LedgerEvent]:
+    """Every event of a JSONL file, or InputError naming each bad line (blank lines are skipped).
+
+    The file must be a regular file (a named pipe is refused rather than waited on); lines are at most
+    MAX_LINE_BYTES, UTF-8, objects nested at most MAX_DEPTH deep, times between 1970 and 2200.
+    """
     events: list[LedgerEvent] = []
     problems: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    source = str(path.resolve()) if path.is_absolute() or path.exists() else str(path)
+    stamp = _utc(now or datetime.now(UTC))
+    for number, line, problem in _lines(path):
+        if problem is None and line is not None and not line.strip():
             continue
         try:
-            events.append(record_to_event(parse_line(line), default_actor=default_actor))
+            if problem is not None or line is None:
+                raise ValueError(problem)
+            origin = {"file": source, "line": number, "at": stamp}
+            events.append(record_to_event(parse_line(line), importer=importer, origin=origin))
         except ValueError as exc:
             problems.append({"file": str(path), "line": number, "message": str(exc)})
     if problems:
         shown = [f"{p['file']}:{p['line']}: {p['message']}" for p in problems[:MAX_PROBLEMS]]
         more = len(problems) - len(shown)
-        head = shown[0] if len(problems) == 1 else f"{len(problems)} invalid lines in {path}:\n  " + "\n  ".join(shown)
+        listed = "\n  ".join(shown)
+        head = shown[0] if len(problems) == 1 else f"{len(problems)} invalid lines in {path}:\n  {listed}"
         if more > 0:
             head += f"\n  ... and {more} more"
         raise InputError(
             head,
             hint="fix these lines and import again; nothing was imported",
-            details={"problems": problems},
+            details={"problems": problems[:500]},
         )
     return events
 
@@ -192,7 +329,9 @@ def event_to_record(event: LedgerEvent, commits: list[dict[str, str]] | None = N
     details = dict(event.details)
     finished = details.get("finished_at") or _utc(event.time)
     started = details.get("started_at") or finished
-    extras = {k: v for k, v in details.items() if k not in _INTERNAL and k != "commits"}
+    imported = details.get("source") == "import"
+    hidden = {*_INTERNAL, *RESERVED, "commits", "source"}
+    extras = {k: v for k, v in details.items() if k not in hidden}
     if event.kind == "deployment":
         record: dict[str, Any] = {
             "kind": "deployment",
@@ -220,8 +359,12 @@ def event_to_record(event: LedgerEvent, commits: list[dict[str, str]] | None = N
         }
     else:
         raise ValueError(f"only deployments and rollbacks are exported, not {event.kind!r}")
-    if event.actor and event.actor != "import":
-        record["actor"] = event.actor
+    actor = details.get("recorded_actor") if imported else event.actor
+    if actor:
+        record["actor"] = actor
+    source = details.get("recorded_source") if imported else details.get("source")
+    if source:
+        record["source"] = source
     for key, value in extras.items():
         record.setdefault(key, value)
     return record

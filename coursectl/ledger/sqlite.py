@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import struct
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from coursectl.domain import LedgerEvent, LockInfo, utcnow
-from coursectl.errors import ExternalError, LockHeld, PreconditionError
-from coursectl.ledger.migrations import migrate
+from coursectl.errors import CoursectlError, ExternalError, LockHeld, PreconditionError
+from coursectl.ledger.migrations import SCHEMA_VERSION, migrate, schema_version
+from coursectl.render.printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -75,26 +77,227 @@ def natural_key(event: LedgerEvent) -> str | None:
     return event.kind + "|" + "|".join("" if p is None else str(p) for p in parts)
 
 
+def translate(exc: sqlite3.Error, path: Path) -> CoursectlError:
+    """The coursectl error of a SQLite error on the ledger at ``path``: what is wrong, where, and what to do."""
+    text = str(exc)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return ExternalError(f"the ledger at {path} is busy: {text}", hint="another coursectl holds it; try again")
+    if "readonly" in low or "read-only" in low:
+        return PreconditionError(
+            f"the ledger at {path} is read-only: {text}",
+            hint="make the file and its folder writable (coursectl records every action), or use a copy",
+        )
+    if "unable to open" in low:
+        return PreconditionError(f"the ledger at {path} cannot be opened: {text}",
+                                 hint="check that the file and its folder exist and are readable and writable")
+    if "disk i/o" in low or "full" in low:
+        return ExternalError(f"the ledger at {path} cannot be written: {text}", hint="check the disk")
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, sqlite3.OperationalError | sqlite3.IntegrityError
+    ):
+        return PreconditionError(
+            f"the ledger at {path} is damaged: {text}",
+            hint="run `coursectl ledger check` for the details; restore it from a backup",
+        )
+    return ExternalError(f"the ledger at {path}: {text}")
+
+
+class _Cursor:
+    """A cursor whose SQLite errors (damage found while reading rows) become coursectl errors."""
+
+    def __init__(self, cursor: sqlite3.Cursor, path: Path):
+        self._cursor = cursor
+        self._path = path
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc, self._path) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise translate(exc, self._path) from exc
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class GuardedConnection:
+    """The ledger's SQLite connection: every SQLite error becomes a coursectl error naming the ledger's path."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self.raw = conn
+        self._path = path
+
+    def execute(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
+        try:
+            return _Cursor(self.raw.execute(sql, args), self._path)
+        except sqlite3.Error as exc:
+            raise translate(exc, self._path) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> _Cursor:
+        try:
+            return _Cursor(self.raw.executemany(sql, rows), self._path)
+        except sqlite3.Error as exc:
+            raise translate(exc, self._path) from exc
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+
+def _create(path: Path) -> None:
+    """A new ledger at ``path``, built beside it and linked into place, so that no other process ever sees a
+    half-made (empty) file; when another process created it meanwhile, theirs is kept."""
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            migrate(conn)
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: a plain rename (the race is then possible)
+            if not os.path.lexists(path):
+                os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def connect_read_only(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
+    """A read-only connection to ``path``; when even that needs a write (WAL files in a read-only folder), the
+    file is opened as immutable (nobody can be writing it then)."""
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=timeout, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None,
+                               check_same_thread=False)
+
+
+def check_state_dir(folder: Path) -> None:
+    """PreconditionError when the state directory (or a folder above it) exists but is not a directory."""
+    for candidate in (folder, *folder.parents):
+        if os.path.lexists(candidate):
+            if not candidate.is_dir():
+                raise PreconditionError(
+                    f"the state directory {folder} cannot be used: {candidate} is not a directory",
+                    hint="point COURSECTL_STATE_DIR at a directory (or remove the file)",
+                )
+            return
+
+
 class SqliteLedger:
     """The ledger in a SQLite file (WAL mode, schema migrated on open).
 
-    Safe for several processes at once: every write is a short IMMEDIATE transaction.
+    Safe for several processes at once: every write is a short IMMEDIATE transaction. A file that does not
+    exist is created; a file that exists but has no ledger schema (emptied to 0 bytes, or another program's
+    database) is refused unless ``initialise`` is given (``coursectl ledger init``), so history and locks are
+    never silently replaced by an empty ledger. Every SQLite error becomes a coursectl error naming the file:
+    damaged (exit 4, see ``coursectl ledger check``), read-only (exit 4), busy or I/O failure (exit 5).
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0):
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0, initialise: bool = False):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_state_dir(path.parent)
         try:
-            self._conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            migrate(self._conn)
-        except sqlite3.DatabaseError as exc:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(path):
+                _create(path)
+        except OSError as exc:
+            raise PreconditionError(f"the ledger at {path} cannot be created: {exc.strerror or exc}",
+                                    hint="check COURSECTL_STATE_DIR: it must be a writable directory") from exc
+        except sqlite3.Error as exc:
+            raise translate(exc, path) from exc
+        if not path.is_file():
+            raise PreconditionError(f"the ledger at {path} is not a regular file",
+                                    hint="move it away, or point COURSECTL_STATE_DIR elsewhere")
+        raw: sqlite3.Connection | None = None
+        self.read_only = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
+        try:
+            if self.read_only:  # reads still work (history, status); every write says the ledger is read-only
+                raw = connect_read_only(path, busy_timeout)
+                self._refuse_unknown(raw, initialise=False)
+                if schema_version(raw) < SCHEMA_VERSION:
+                    raise PreconditionError(f"the ledger at {path} is read-only and needs a schema upgrade",
+                                            hint="make it writable once so that coursectl can migrate it")
+            else:
+                raw = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+                self._refuse_unknown(raw, initialise)
+                raw.execute("PRAGMA journal_mode=WAL")
+                raw.execute("PRAGMA synchronous=NORMAL")
+                raw.execute("PRAGMA foreign_keys=ON")
+                migrate(raw)
+        except sqlite3.Error as exc:
+            if raw is not None:
+                raw.close()
+            error = translate(exc, path)
+            if isinstance(error, PreconditionError) and "damaged" in error.message:
+                error = PreconditionError(
+                    f"the ledger at {path} cannot be opened: it is damaged or not a database ({exc})",
+                    hint=error.hint,
+                )
+            raise error from exc
+        except BaseException:
+            if raw is not None:
+                raw.close()
+            raise
+        self._conn = GuardedConnection(raw, path)
+
+    @classmethod
+    def in_memory(cls) -> SqliteLedger:
+        """An empty ledger in memory (nothing on disk): what a dry run reads when no ledger exists yet."""
+        ledger = cls.__new__(cls)
+        ledger.path = Path(":memory:")
+        ledger.read_only = False
+        raw = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        migrate(raw)
+        ledger._conn = GuardedConnection(raw, ledger.path)
+        return ledger
+
+    def _refuse_unknown(self, conn: sqlite3.Connection, initialise: bool) -> None:
+        """Refuse a file without the ledger's schema (unless initialising an empty one)."""
+        if schema_version(conn) != 0:
+            return
+        tables = _tables(conn)
+        if tables:
             raise PreconditionError(
-                f"the ledger at {path} cannot be opened: {exc}",
-                hint="check the file (COURSECTL_STATE_DIR) or restore it from a backup",
-            ) from exc
+                f"{self.path} is not a coursectl ledger: it has no ledger schema but holds tables"
+                f" ({', '.join(tables[:5])})",
+                hint="point COURSECTL_STATE_DIR at coursectl's own state directory",
+            )
+        if initialise:
+            return
+        size = self.path.stat().st_size
+        raise PreconditionError(
+            f"the ledger at {self.path} exists but has no schema"
+            + (" (the file is empty, 0 bytes)" if size == 0 else "")
+            + ": its history and locks are missing, so it is not used as a new ledger",
+            hint="restore it from a backup; or, to start a new, empty ledger there, run `coursectl ledger init`",
+        )
 
     def close(self) -> None:
         self._conn.close()
@@ -106,20 +309,20 @@ class SqliteLedger:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise ExternalError(f"the ledger at {self.path} is busy: {exc}") from exc
+    def _tx(self) -> Iterator[GuardedConnection]:
+        self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            try:
+                self._conn.raw.execute("ROLLBACK")
+            except sqlite3.Error:  # SQLite may already have rolled back (a full disk, damage found)
+                pass
             raise
         else:
             self._conn.execute("COMMIT")
 
-    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[GuardedConnection]:
         """A short IMMEDIATE transaction on the ledger database, for stores that keep their own tables."""
         return self._tx()
 
@@ -135,7 +338,7 @@ class SqliteLedger:
             return self._insert(conn, event)
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, event: LedgerEvent, *, key: str | None = None) -> LedgerEvent:
+    def _insert(conn: GuardedConnection, event: LedgerEvent, *, key: str | None = None) -> LedgerEvent:
         details = dict(event.details)
         commits = details.pop("commits", None) if event.kind == "deployment" else None
         if commits is not None:
@@ -162,7 +365,7 @@ class SqliteLedger:
 
     @staticmethod
     def _project_deployment(
-        conn: sqlite3.Connection, event: LedgerEvent, event_id: int, details: dict[str, Any],
+        conn: GuardedConnection, event: LedgerEvent, event_id: int, details: dict[str, Any],
         commits: list[dict[str, Any]] | None,
     ) -> None:
         """Write the metrics projection of a deployment (and its commits); flag commits seen before."""
@@ -336,7 +539,7 @@ class SqliteLedger:
         return self._read_lock(self._conn, environment, service)
 
     @classmethod
-    def _read_lock(cls, conn: sqlite3.Connection, environment: str, service: str) -> LockInfo | None:
+    def _read_lock(cls, conn: GuardedConnection, environment: str, service: str) -> LockInfo | None:
         row = conn.execute(_SELECT_LOCKS + " WHERE environment = ? AND service = ?", (environment, service)).fetchone()
         return cls._lock(row) if row else None
 
@@ -388,8 +591,8 @@ class SqliteLedger:
             previous = self._read_lock(conn, environment, service)
             if previous and not previous.expired(now) and not take_over:
                 raise LockHeld(
-                    f"the deploy lock of {service} in {environment} is held by {previous.holder}"
-                    f" since {previous.acquired_at:%Y-%m-%d %H:%M:%S} UTC: {previous.reason}",
+                    f"the deploy lock of {service} in {environment} is held by {printable(previous.holder)}"
+                    f" since {previous.acquired_at:%Y-%m-%d %H:%M:%S} UTC: {printable(previous.reason)}",
                     hint=f"wait (--lock-wait SECONDS) or, if it is abandoned, it expires at"
                     f" {previous.expires_at:%H:%M:%S} UTC",
                     details=previous.to_dict(),
@@ -424,7 +627,7 @@ class SqliteLedger:
                 now_holder = self.lock_info(lock.environment, lock.service)
                 raise LockHeld(
                     f"the deploy lock of {lock.service} in {lock.environment} was taken over"
-                    + (f" by {now_holder.holder}" if now_holder else "")
+                    + (f" by {printable(now_holder.holder)}" if now_holder else "")
                 )
         return replace(lock, expires_at=expires)
 
@@ -464,6 +667,53 @@ class SqliteLedger:
             return previous
 
 
-def open_ledger(state_dir: Path) -> SqliteLedger:
-    """The ledger in ``state_dir`` (created on first use)."""
-    return SqliteLedger(state_dir / "ledger.db")
+def open_ledger(state_dir: Path, *, initialise: bool = False) -> SqliteLedger:
+    """The ledger in ``state_dir`` (created on first use; see SqliteLedger for ``initialise``)."""
+    return SqliteLedger(state_dir / "ledger.db", initialise=initialise)
+
+
+EXPECTED_TABLES = ("deployment_commits", "dora_deployments", "events", "locks", "rollouts")
+
+
+def check_ledger(path: Path, *, max_errors: int = 100) -> dict[str, Any]:
+    """SQLite's full integrity check (every page, index and constraint) and the ledger's own schema checks,
+    read-only. Returns ``{"path", "ok", "problems", "schema_version", "events", "size_bytes"}``; never raises for
+    a damaged file (that is what it reports), PreconditionError when there is no file at all."""
+    if not os.path.lexists(path):
+        raise PreconditionError(f"there is no ledger at {path}", hint="check COURSECTL_STATE_DIR")
+    if not path.is_file():
+        raise PreconditionError(f"the ledger at {path} is not a regular file")
+    problems: list[str] = []
+    version: int | None = None
+    events: int | None = None
+    size = path.stat().st_size
+    if size == 0:
+        problems.append("the file is empty (0 bytes): no schema, no history, no locks")
+    else:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = connect_read_only(path)
+            version = schema_version(conn)
+            found = [str(r[0]) for r in conn.execute(f"PRAGMA integrity_check({int(max_errors)})")]
+            problems.extend(line for line in found if line != "ok")
+            problems.extend(
+                f"foreign key: {table} row {rowid} refers to a missing row of {parent}"
+                for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check")
+            )
+            tables = set(_tables(conn))
+            if version == 0:
+                problems.append("no ledger schema (user_version 0)" + (f"; tables: {', '.join(sorted(tables))}"
+                                                                       if tables else ""))
+            else:
+                missing = [t for t in EXPECTED_TABLES if t not in tables]
+                if missing and version >= SCHEMA_VERSION:
+                    problems.append(f"tables missing: {', '.join(missing)}")
+                if "events" in tables:
+                    events = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        except sqlite3.Error as exc:
+            problems.append(str(exc))
+        finally:
+            if conn is not None:
+                conn.close()
+    return {"path": str(path), "ok": not problems, "problems": problems, "schema_version": version,
+            "events": events, "size_bytes": size}

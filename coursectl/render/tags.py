@@ -66,7 +66,38 @@ class TagSet:
 
 def is_valid_tag(tag: str) -> bool:
     """True when ``tag`` is a valid Docker tag."""
-    return bool(TAG_RE.match(tag))
+    return bool(TAG_RE.fullmatch(tag))
+
+
+DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def validate_digest(digest: str) -> str:
+    """``digest`` itself, or UsageError (exit 2) when it is not an image digest (``sha256:`` and 64 hex digits)."""
+    if not DIGEST_RE.fullmatch(digest):
+        shown = digest if len(digest) <= 80 else digest[:79] + "…"
+        raise UsageError(f"{shown!r} is not an image digest",
+                         hint="a digest is sha256: followed by 64 lower-case hex digits (or sha512: and 128)")
+    return digest
+
+
+def parse_env_pairs(pairs: Sequence[str], option: str = "--set-env") -> dict[str, str]:
+    """``KEY=VALUE`` pairs as a mapping; UsageError for a pair without ``=``, a KEY that is not a valid variable
+    name, or a VALUE with a NUL byte (no process environment can hold one)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        shown = pair if len(pair) <= 80 else pair[:79] + "…"
+        if not sep:
+            raise UsageError(f"{option} {shown!r}: expected KEY=VALUE")
+        if not ENV_NAME_RE.fullmatch(key):
+            raise UsageError(f"{option} {shown!r}: {key[:60]!r} is not a valid variable name",
+                             hint="a name is letters, digits and '_', not starting with a digit")
+        if "\x00" in value:
+            raise UsageError(f"{option} {key}: the value contains a NUL byte")
+        out[key] = value
+    return out
 
 
 def validate_tag(tag: str) -> str:

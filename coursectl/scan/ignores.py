@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -114,10 +115,12 @@ def parse_ignores(text: str, file: str = ".coursectl-ignore.yaml") -> list[Ignor
 
 def load_ignores(path: Path) -> list[IgnoreEntry]:
     """Entries of the ignore file at ``path``; a missing file means no entries."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from coursectl.textfile import MIB, UnreadableText, read_text
+
+    if not os.path.lexists(path):
         return []
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(str(path), "", f"cannot be read: {exc.strerror}")]) from exc
+    try:
+        text = read_text(path, limit=MIB)
+    except UnreadableText as exc:
+        raise ConfigError([ConfigProblem(str(path), exc.where, exc.message)]) from None
     return parse_ignores(text, str(path))

@@ -80,7 +80,6 @@ class ProcessTarget:
         self.file_sd_dir = file_sd_dir
         self.ports = dict(ports)
         self.command = list(command or [sys.executable, "-m", "coursectl.testing.tinyservice"])
-        workdir.mkdir(parents=True, exist_ok=True)
 
     @property
     def _file(self) -> Path:
@@ -93,6 +92,7 @@ class ProcessTarget:
             return {}
 
     def _store(self, data: Mapping[str, object]) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)  # only once something is written: a dry run writes nothing
         tmp = self._file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, self._file)
@@ -123,6 +123,7 @@ class ProcessTarget:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             env.setdefault("DATABASE_URL", f"sqlite:///{self.data_dir / spec.service}.db")
         argv = [part.format(service=spec.service, slot=spec.slot, python=sys.executable) for part in self.command]
+        self.workdir.mkdir(parents=True, exist_ok=True)
         started = process.run(
             [sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"), "--", *argv],
             timeout=30,

@@ -102,7 +102,9 @@ def test_failure_names_the_service_shows_the_log_and_exits_5(fakes: Any, capsys:
     doc = json.loads(out)
     by = {s["service"]: s for s in doc["services"]}
     assert by["user"]["status"] == "built" and by["course"]["status"] == "failed"
-    assert json.loads(err[err.index('{\n  "error"'):])["error"]["exit_code"] == 5  # after the progress lines
+    lines = [json.loads(line) for line in err.splitlines()]  # -o json: stderr is JSON lines, the error last
+    assert [line["type"] for line in lines[:-1]] == ["progress"] * (len(lines) - 1) and len(lines) > 1
+    assert lines[-1]["type"] == "error" and lines[-1]["error"]["exit_code"] == 5
 
 
 def test_unknown_service_exits_2(fakes: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from coursectl.ledger import open_ledger
 
 GOOD = {"kind": "deployment", "service": "payment", "environment": "prod", "version": "1.4.2", "commit": "abc1234",
@@ -91,3 +93,92 @@ def test_dry_run_validates_without_writing(cli, tmp_path: Path, state_dir: Path)
     code, out, _ = cli("ledger", "import", str(_write(tmp_path / "h.jsonl", GOOD)), "--dry-run", "-o", "json")
     assert code == 0 and json.loads(out)["valid"] == 1
     assert _count(state_dir) == 0
+
+
+def _snapshot(state_dir: Path) -> list[tuple[object, ...]]:
+    with open_ledger(state_dir) as ledger:
+        return [tuple(r) for r in ledger.read("SELECT * FROM events ORDER BY id")]
+
+
+BAD_LINES = {
+    "20,000 nested arrays": '{"kind": "deployment", "x": ' + "[" * 20_000 + "]" * 20_000 + "}",
+    "40 nested objects": json.dumps({**GOOD, "x": json.loads('{"a":' * 40 + "1" + "}" * 40)}),
+    "year 9999 with an offset": json.dumps({**GOOD, "finished_at": "9999-12-31T23:59:59-05:00"}),
+    "year 0001 with an offset": json.dumps({**GOOD, "started_at": "0001-01-01T00:00:00+05:00"}),
+    "a commit in year 3000": json.dumps({**GOOD, "commits": [{"sha": "abc1234", "committed_at": "3000-01-01T00:00Z"}]}),
+    "NaN": json.dumps({**GOOD, "x": float("nan")}),
+    "Infinity": json.dumps({**GOOD, "score": float("inf")}),
+    "-Infinity": json.dumps({**GOOD, "score": float("-inf")}),
+    "an escape in the service": json.dumps({**GOOD, "service": "\x1b[2Jpayment"}),
+    "a newline in the environment": json.dumps({**GOOD, "environment": "prod\nFAKE: all good"}),
+    "a control character in the actor": json.dumps({**GOOD, "actor": "admin\r"}),
+    "a lone surrogate": json.dumps(GOOD).replace('"payment"', '"pay\\udcffment"'),
+    "a reserved key": json.dumps({**GOOD, "imported": {"by": "nobody"}}),
+    "recorded_actor": json.dumps({**GOOD, "recorded_actor": "admin@prod"}),
+    "an integer of 5,000 digits": json.dumps(GOOD)[:-1] + ', "n": ' + "9" * 5000 + "}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_LINES))
+def test_hostile_lines_are_refused_with_exit_2_and_change_nothing(cli, tmp_path: Path, state_dir: Path,  # type: ignore[no-untyped-def]
+                                                                  name: str) -> None:
+    code, _, err = cli("ledger", "import", str(_write(tmp_path / "seed.jsonl", ROLLBACK)))
+    assert code == 0, err
+    before = _snapshot(state_dir)
+    f = _write(tmp_path / "h.jsonl", GOOD, BAD_LINES[name])
+    code, out, err = cli("ledger", "import", str(f), "-o", "json")
+    assert code == 2, (name, err)
+    error = json.loads(err)["error"]
+    assert [p["line"] for p in error["details"]["problems"]] == [2], (name, error)
+    assert _snapshot(state_dir) == before
+
+
+def test_a_named_pipe_is_refused_without_waiting(cli, tmp_path: Path, state_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    fifo = tmp_path / "history.jsonl"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    code, _, err = cli("ledger", "import", str(fifo))
+    assert code == 2 and "is not a regular file (a named pipe" in err
+    assert time.monotonic() - started < 5
+    code, _, err = cli("ledger", "import", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+    code, _, err = cli("ledger", "import", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "cannot be read" in err
+
+
+def test_a_file_that_is_not_utf8_names_the_line(cli, tmp_path: Path, state_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "h.jsonl"
+    f.write_bytes(json.dumps(GOOD).encode() + b"\n" + json.dumps(ROLLBACK).encode().replace(b"1.4.1", b"1.4.\xe9")
+                  + b"\n")
+    code, _, err = cli("ledger", "import", str(f))
+    assert code == 2 and f"{f}:2: not valid UTF-8 (byte 0xe9" in err
+    f.write_bytes(json.dumps(GOOD).encode("utf-16"))
+    code, _, err = cli("ledger", "import", str(f))
+    assert code == 2 and "UTF-16" in err
+
+
+def test_imported_events_say_they_were_imported_and_cannot_forge_actor_or_source(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, state_dir: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("COURSECTL_ACTOR", "bob@laptop")
+    forged = {**GOOD, "actor": "admin@prod", "source": "coursectl", "rollout_id": "r1"}
+    f = _write(tmp_path / "h.jsonl", forged)
+    code, _, err = cli("ledger", "import", str(f))
+    assert code == 0, err
+    code, out, _ = cli("history", "-o", "json")
+    (event,) = json.loads(out)["events"]
+    assert event["actor"] == "import:bob@laptop"
+    details = event["details"]
+    assert details["source"] == "import"
+    assert details["imported"]["by"] == "bob@laptop" and details["imported"]["file"] == str(f.resolve())
+    assert details["imported"]["line"] == 1 and details["imported"]["at"].endswith("Z")
+    assert details["recorded_actor"] == "admin@prod" and details["recorded_source"] == "coursectl"
+    code, out, _ = cli("history")
+    assert "admin@prod" not in out and "import:bob@laptop" in out
+    code, out, _ = cli("ledger", "export")  # what the record said goes out again, unchanged
+    exported = json.loads(out)
+    assert exported["actor"] == "admin@prod" and exported["source"] == "coursectl" and exported["rollout_id"] == "r1"
+    assert "imported" not in exported and "recorded_actor" not in exported

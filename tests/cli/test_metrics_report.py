@@ -213,3 +213,28 @@ def test_unreachable_jenkins_is_unknown(cli, tmp_path: Path) -> None:  # type: i
     assert code == 0, err
     line = _by_key(out)["build_success_rate"]
     assert line["status"] == "unknown" and line["reason"].startswith("unreachable: Jenkins at http://127.0.0.1:")
+
+
+@needs_fixtures
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "file"])
+def test_passwords_in_source_urls_never_reach_any_output(cli, http_server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                         fmt: str) -> None:
+    jenkins_url, _ = http_server(jenkins_route(embed=True))
+    sonar_url, _ = http_server(sonar_route("coverage"))
+    with_password = lambda url, pw: url.replace("http://", f"http://reader:{pw}@")  # noqa: E731
+    cfg = _config(tmp_path, (
+        f"  prometheus: {{url: 'http://prom:PROM-PASSWORD-1@127.0.0.1:{_closed_port()}', timeout: 2s}}\n"
+        f"  jenkins: {{url: '{with_password(jenkins_url, 'JENKINS-PASSWORD-2')}', job: fish, timeout: 5s}}\n"
+        f"  sonarqube: {{url: '{with_password(sonar_url, 'SONAR-PASSWORD-3')}?token=SONAR-TOKEN-4', project: p}}\n"
+    ))
+    args = ["-c", str(cfg), "metrics", "report", "--since", "30d"]
+    if fmt == "file":
+        target = tmp_path / "report.md"
+        code, out, err = cli(*args, "-f", "markdown", "--out", str(target))
+        out += target.read_text()
+    else:
+        code, out, err = cli(*args, "-f", fmt)
+    assert code == 0, err
+    for secret in ("PROM-PASSWORD-1", "JENKINS-PASSWORD-2", "SONAR-PASSWORD-3", "SONAR-TOKEN-4"):
+        assert secret not in out + err, (fmt, secret)
+    assert "http://prom:***@127.0.0.1:" in out and "http://reader:***@127.0.0.1:" in out

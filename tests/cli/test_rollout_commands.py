@@ -60,3 +60,46 @@ def test_rollback_with_nothing_recorded(drill: Drill, capsys: pytest.CaptureFixt
     assert "no earlier good version" in capsys.readouterr().err
     main(["lock", "list", "-o", "json"])
     assert json.loads(capsys.readouterr().out)["locks"] == []  # the rollback released its lock
+
+
+def _hold(actor: str, *args: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSECTL_ACTOR", actor)
+    assert main(["lock", "acquire", *args, "--reason", "db maintenance", "--ttl", "1h"]) == 0
+
+
+def _lock_events(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    capsys.readouterr()
+    main(["history", "-o", "json", "-k", "lock.takeover", "-k", "lock.release", "-k", "lock.acquire"])
+    return [e["kind"] + ":" + e["actor"] for e in json.loads(capsys.readouterr().out)["events"]]
+
+
+def test_a_rollback_that_cannot_act_leaves_someone_elses_lock_alone(
+    drill: Drill, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _hold("alice", "course", monkeypatch=monkeypatch)
+    monkeypatch.setenv("COURSECTL_ACTOR", "bob")
+    capsys.readouterr()
+    assert main(["rollback", "course"]) == 4
+    err = capsys.readouterr().err
+    assert "no earlier good version" in err and "took over" not in err
+    main(["lock", "list", "-o", "json"])
+    (lock,) = json.loads(capsys.readouterr().out)["locks"]
+    assert lock["holder"] == "alice" and lock["reason"] == "db maintenance"
+    assert _lock_events(capsys) == ["lock.acquire:alice"]
+
+
+def test_a_rollback_that_cannot_reach_its_target_leaves_the_lock_alone(
+    config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("COURSECTL_CONFIG", str(config_file))
+    monkeypatch.setenv("HOME", str(tmp_path))  # prod is a kubernetes environment: no kubeconfig anywhere
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    _hold("alice", "user", "--env", "prod", monkeypatch=monkeypatch)
+    monkeypatch.setenv("COURSECTL_ACTOR", "bob")
+    capsys.readouterr()
+    assert main(["rollback", "user", "--env", "prod", "--yes"]) == 4
+    assert "no kubeconfig found" in capsys.readouterr().err
+    main(["lock", "list", "-o", "json"])
+    (lock,) = json.loads(capsys.readouterr().out)["locks"]
+    assert lock["holder"] == "alice"
+    assert _lock_events(capsys) == ["lock.acquire:alice"]

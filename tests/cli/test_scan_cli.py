@@ -204,7 +204,9 @@ def test_missing_trivy_exits_4_naming_it(env: Env) -> None:
     assert out == ""
     assert env.events() == []
     code, _, err = env.run("-o", "json")
-    assert code == 4 and json.loads(err[err.index("{"):])["error"]["type"] == "tool-missing"
+    lines = [json.loads(line) for line in err.splitlines()]  # -o json: stderr is JSON lines, the error last
+    assert code == 4 and lines[-1]["error"]["type"] == "tool-missing"
+    assert all(line["type"] in ("progress", "warning", "log") for line in lines[:-1])
 
 
 def test_missing_both_names_both(env: Env) -> None:
@@ -374,5 +376,43 @@ def test_junit_option_writes_junit_whatever_the_name(env: Env) -> None:
     assert code == 6, err
     suites = ET.parse(env.root / "out/trivy-image.report").getroot()
     assert suites.tag == "testsuites" and suites.get("failures") == "1"
+    before = len(env.events())
     code, _, err = env.run("--fail-on", "HIGH", "--junit", str(env.root))  # a folder: a usage error, exit 2
-    assert code == 2 and "cannot write the report" in err
+    assert code == 2 and "is a directory" in err
+    assert len(env.events()) == before  # refused before the scan: nothing recorded
+
+
+@pytest.mark.parametrize("where", ["directory", "under a file"])
+def test_a_report_that_cannot_be_written_fails_before_the_scan(env: Env, where: str) -> None:
+    env.tool("trivy", stdout_file=ALPINE)
+    if where == "directory":
+        (env.root / "reports.sarif").mkdir()
+        target, expected = env.root / "reports.sarif", "is a directory"
+    else:
+        (env.root / "blocker").write_text("x")
+        target, expected = env.root / "blocker" / "scan.sarif", "is not a directory"
+    code, out, err = env.run("--report", str(env.root / "ok.sarif"), "--report", str(target))
+    assert code == 2 and expected in err and out == ""
+    assert env.events() == [] and not env.calls.exists()  # the scanner never ran, nothing was recorded
+    assert not (env.root / "ok.sarif").exists()
+
+
+def test_an_ignore_file_with_a_latin1_byte_is_exit_3_naming_file_and_line(env: Env) -> None:
+    env.tool("trivy", stdout_file=ALPINE)
+    path = env.root / ".coursectl-ignore.yaml"
+    path.write_bytes(b"ignores:\n  - id: CVE-2019-14697\n    reason: caf\xe9 tracked\n    expires: 2099-01-01\n")
+    code, _, err = env.run()
+    assert code == 3 and f"{path}: line 3, column 16: is not valid UTF-8 (byte 0xe9)" in err
+    assert env.events() == []
+
+
+def test_escape_sequences_in_scanner_output_are_shown_escaped(env: Env) -> None:
+    sample = json.loads((FIXTURES / ALPINE).read_text())  # a real report, with a hostile package name injected
+    vuln = sample["Results"][0]["Vulnerabilities"][0]
+    vuln["PkgName"] = "musl\x1b[2J\nFAKE: no findings"
+    (env.root / "hostile.json").write_text(json.dumps(sample))
+    env.tool("trivy", stdout=(env.root / "hostile.json").read_text())
+    code, out, err = env.run("--fail-on", "CRITICAL")
+    assert code == 6
+    assert "\x1b" not in out + err and "musl\\x1b[2J\\nFAKE: no findings" in out
+    assert not any(line.startswith("FAKE") for line in (out + err).splitlines())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -152,7 +153,9 @@ def test_a_dependency_change_shows_up_in_the_diff_exactly(built: Built) -> None:
     six_licences = next(p for p in _parsed(from_engine).packages if p.name == "six").licenses
     assert six_licences, "syft read no licence for six"
     config = repo / "coursectl.yaml"
-    config.write_text(config.read_text() + f"\nsbom:\n  deny_licenses: [{six_licences[0]!r}]\n")
+    text = config.read_text()  # the sbom section's deny list replaced (a second `sbom:` key would be refused)
+    denied = re.sub(r"(?m)^(sbom:\n(?:  .*\n|\s*\n)*?)  deny_licenses: .*\n", "\\1", text)
+    config.write_text(denied.replace("sbom:\n", f"sbom:\n  deny_licenses: [{six_licences[0]!r}]\n", 1))
     report = repo / "reports" / "licences.sarif"
     doc, err = coursectl(env, repo, "sbom", "course", "--version", v2, "--report", str(report), expect=6)
     blocking = {(f["package"], f["id"]) for f in doc["license_check"]["findings"] if f["decision"] == "blocking"}

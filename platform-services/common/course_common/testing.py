@@ -18,6 +18,8 @@ def make_settings(service: str, tmp_path: Path, extra: Mapping[str, str] | None 
 
 
 def bearer(user_id: int, role: str, email: str | None = None, secret: str = TEST_JWT_SECRET,
-           ttl: int = 600) -> dict[str, str]:
+           ttl: int = 86400) -> dict[str, str]:
+    """An Authorization header for a test user. A day long by default: test modules mint tokens when they are
+    collected, and the whole test session (every tier) runs for more than ten minutes before reaching them."""
     email = email or f"user{user_id}@example.com"
     return {"Authorization": f"Bearer {issue_token(secret, user_id, email, role, ttl)}"}

@@ -1,0 +1,144 @@
+"""Who listens on a TCP port of this host: the listening sockets (/proc/net/tcp, tcp6) and the processes that
+hold them (/proc/<pid>/fd), so that an edge never shares a port silently and an error can name the process."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+_LISTEN = "0A"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A listening TCP socket: its address, and the process holding it when that can be found."""
+
+    address: str
+    port: int
+    inode: int
+    pid: int | None = None
+    process: str | None = None
+
+    def describe(self) -> str:
+        """``haproxy (pid 123)``, or what is known."""
+        if self.pid is None:
+            return f"a process that could not be identified ({self.address}:{self.port})"
+        return f"{self.process or 'process'} (pid {self.pid})"
+
+
+def _address(hex_addr: str) -> str:
+    raw = bytes.fromhex(hex_addr)
+    if len(raw) == 4:
+        return str(ipaddress.IPv4Address(raw[::-1]))
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))  # four host-order 32-bit words
+    address = ipaddress.IPv6Address(words)
+    return str(address.ipv4_mapped or address)
+
+
+def parse_proc_net_tcp(text: str) -> list[Listener]:
+    """The listening sockets in the text of /proc/net/tcp or /proc/net/tcp6 (pure)."""
+    out: list[Listener] = []
+    for line in text.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) < 10 or cols[3] != _LISTEN:
+            continue
+        hex_addr, _, hex_port = cols[1].partition(":")
+        try:
+            out.append(Listener(_address(hex_addr), int(hex_port, 16), int(cols[9])))
+        except ValueError:
+            continue
+    return out
+
+
+def _owners(inodes: set[int], proc: Path) -> dict[int, tuple[int, str]]:
+    """inode → (pid, process name) for the sockets in ``inodes`` (processes we may not inspect are skipped)."""
+    wanted = {f"socket:[{inode}]": inode for inode in inodes}
+    found: dict[int, tuple[int, str]] = {}
+    try:
+        pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        fd_dir = proc / pid / "fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd_dir / fd)
+            except OSError:
+                continue
+            inode = wanted.get(target)
+            if inode is not None and inode not in found:
+                try:
+                    name = (proc / pid / "comm").read_text().strip()
+                except OSError:
+                    name = "?"
+                found[inode] = (int(pid), name)
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _covers(listening: str, wanted: str) -> bool:
+    """Whether a socket listening on ``listening`` takes connections meant for ``wanted`` (or the reverse)."""
+    wildcard = ("0.0.0.0", "::")
+    return listening == wanted or listening in wildcard or wanted in wildcard
+
+
+def listeners(host: str, port: int, *, proc: Path = Path("/proc")) -> list[Listener]:
+    """The sockets listening on ``port`` that would take connections for ``host`` (wildcards included), with
+    the processes holding them; [] when nothing listens (or /proc cannot be read)."""
+    try:
+        wanted = str(ipaddress.ip_address(host))
+    except ValueError:
+        try:
+            wanted = socket.gethostbyname(host)
+        except OSError:
+            wanted = "0.0.0.0"
+    found: list[Listener] = []
+    for name in ("tcp", "tcp6"):
+        try:
+            text = (proc / "net" / name).read_text()
+        except OSError:
+            continue
+        found.extend(s for s in parse_proc_net_tcp(text) if s.port == port and _covers(s.address, wanted))
+    if not found:
+        return []
+    owners = _owners({s.inode for s in found}, proc)
+    return [Listener(s.address, s.port, s.inode, *owners[s.inode]) if s.inode in owners else s for s in found]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether binding ``host:port`` fails because something listens there (the check /proc cannot miss)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # connections in TIME_WAIT do not count
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def process_tree(root: int, *, proc: Path = Path("/proc")) -> set[int]:
+    """``root`` and its children (one level is what HAProxy's master-worker mode has; two are looked at)."""
+    members = {root}
+    try:
+        pids = [int(entry) for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        return members
+    parents: dict[int, int] = {}
+    for pid in pids:
+        try:
+            stat = (proc / str(pid) / "stat").read_text()
+            parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    for _ in range(2):
+        members |= {pid for pid, parent in parents.items() if parent in members}
+    return members
