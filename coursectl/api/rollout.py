@@ -590,10 +590,10 @@ def request(ctx: RolloutContext, service: str, what: str, *, wait: float = 120.0
             return
         current = state.current_step
         if what == "promote-full":
-            skip = 1 if current and current["kind"] == "pause" else 0
+            skip = 1 if isinstance(current, st.Pause) else 0
             state.steps, state.step_index = st.fast_promote_plan(state.steps, state.step_index + skip), 0
             ctx.store.event("rollout.promote", state, outcome="full", **record)
-        elif what == "promote" and current and current["kind"] == "pause":
+        elif what == "promote" and isinstance(current, st.Pause):
             state.step_index += 1
             ctx.store.event("rollout.promote", state, outcome="step-skipped", **record)
         if state.phase == PAUSED:
