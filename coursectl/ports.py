@@ -405,7 +405,8 @@ class Ledger(Protocol):
         limit: int | None = None,
         newest_first: bool = True,
     ) -> builtins.list[LedgerEvent]:
-        """Events matching every filter given (``since`` inclusive, ``until`` exclusive), newest first by default."""
+        """Events matching every filter given (``since`` inclusive, ``until`` exclusive), newest first unless
+        ``newest_first`` is False."""
         ...
 
     def deployment_rows(
@@ -416,7 +417,8 @@ class Ledger(Protocol):
         ...
 
     def rollback_rows(self, environment: str | None, service: str | None = None) -> builtins.list[tuple[Any, ...]]:
-        """Every rollback: (id, service, environment, from_version, to_version, outcome, finished_at), oldest first."""
+        """Every rollback, oldest first: (id, service, environment, from_version, to_version, outcome,
+        finished_at)."""
         ...
 
     def commit_rows(self, event_ids: Sequence[int]) -> builtins.list[tuple[int, str, float]]:
@@ -494,9 +496,7 @@ class RolloutStore(Protocol):
         """The document of a rollout, as saved; None when there is none."""
         ...
 
-    def latest_rollout(
-        self, environment: str, service: str, phases: Sequence[str] = ()
-    ) -> dict[str, Any] | None:
+    def latest_rollout(self, environment: str, service: str, phases: Sequence[str] = ()) -> dict[str, Any] | None:
         """The newest rollout of a service (started last; of the last saved when two started together), only
         among ``phases`` when given."""
         ...

@@ -788,7 +788,9 @@ class RolloutAdapters:
         self.kubeconfig, self.read_only = kubeconfig, read_only
 
     def rig(self, need: str) -> Rig:
-        return build_rig(self.loaded, self.state_dir, need=need, kubeconfig=self.kubeconfig, read_only=self.read_only)
+        return build_rig(
+            self.loaded, self.state_dir, need=need, kubeconfig=self.kubeconfig, read_only=self.read_only
+        )
 
     def head_commit(self) -> str | None:
         return head_commit(self.loaded.root)

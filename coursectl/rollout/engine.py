@@ -121,7 +121,12 @@ class Engine:
         state.steps, state.step_index = plan, 0
         self._save(state)
         self.store.event(
-            "rollout.abort", state, actor=actor, outcome="started", reason=reason, plan=[st.to_dict(s) for s in plan]
+            "rollout.abort",
+            state,
+            actor=actor,
+            outcome="started",
+            reason=reason,
+            plan=[st.to_dict(s) for s in plan],
         )
 
     # steps -------------------------------------------------------------------------------------------
@@ -430,7 +435,12 @@ class Engine:
     def _step_failed(self, state: RolloutState, step: st.Step, exc: CoursectlError) -> None:
         reason = f"{st.describe(step)}: {exc.message}"
         self.store.event(
-            "rollout.step", state, outcome="error", step=st.to_dict(step), index=state.step_index, error=exc.message
+            "rollout.step",
+            state,
+            outcome="error",
+            step=st.to_dict(step),
+            index=state.step_index,
+            error=exc.message,
         )
         if state.phase == PROGRESSING:
             self.begin_abort(state, reason)

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from coursectl import ports
 from coursectl.domain import LedgerEvent, utcnow
 from coursectl.errors import PreconditionError
-from coursectl import ports
 from coursectl.rollout.state import ACTIVE, RolloutState
 from coursectl.rollout.steps import StepError
 
@@ -89,6 +89,7 @@ class Rollouts:
         **details: Any,
     ) -> LedgerEvent:
         """Record one ledger event about ``state`` (rollout_id always in the details)."""
+        when: dict[str, Any] = {"time": time} if time is not None else {}
         event = LedgerEvent(
             kind=kind,
             actor=actor or state.actor or "coursectl",
@@ -98,9 +99,10 @@ class Rollouts:
             git_commit=git_commit,
             outcome=outcome,
             details={"rollout_id": state.id, **details},
-            **({"time": time} if time is not None else {}),
+            **when,
         )
         return self.ledger.record(event)
 
 
-RolloutStore = Rollouts  # its name before issue 14, still used by tests; the port of that name is ports.RolloutStore
+# the name of ``Rollouts`` before issue 14, which tests still use (the port of that name: ports.RolloutStore)
+RolloutStore = Rollouts

@@ -39,7 +39,8 @@ class Restarted:
         row = stored["row"]
         with sqlite3.connect(path) as raw:
             raw.execute(
-                f"INSERT INTO rollouts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
+                f"INSERT INTO rollouts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
             )
         self.ledger = SqliteLedger(path)
         self.rollouts = Rollouts(self.ledger)
@@ -48,8 +49,14 @@ class Restarted:
             _, port = self.target.address("course", slot["slot"])
             self.target.start(SlotSpec("course", slot["slot"], slot["version"], port, digest=slot["digest"]))
         self.router.set_weights("course", stored["weights"], {})
-        self.engine = Engine(target=self.target, router=self.router, store=self.rollouts, clock=FrozenClock(),
-                             metrics=ScriptedMetrics({"error-rate": 0.001}), settings=EngineSettings(rules=RULES))
+        self.engine = Engine(
+            target=self.target,
+            router=self.router,
+            store=self.rollouts,
+            clock=FrozenClock(),
+            metrics=ScriptedMetrics({"error-rate": 0.001}),
+            settings=EngineSettings(rules=RULES),
+        )
 
 
 @pytest.mark.parametrize("stored", STORED, ids=[s["note"][:40] for s in STORED])
@@ -81,7 +88,8 @@ def test_a_paused_canary_with_a_promote_full_request_is_finished(tmp_path: Path)
     assert world.rollouts.pending_request(state.id) is None
     assert not any(isinstance(step, st.Pause) for step in final.steps)  # --full: no pause left
     assert world.router.weights("course") == {"stable": 100}
-    assert world.target.version_in("course", "stable") == "v2" and world.target.version_in("course", "canary") is None
+    assert world.target.version_in("course", "stable") == "v2"
+    assert world.target.version_in("course", "canary") is None
     promote = world.ledger.events(kinds=["rollout.promote"])
     assert promote[-1].details["plan"][0] == {"kind": "weight", "weight": 60}  # the ledger's step format
 

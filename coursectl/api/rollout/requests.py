@@ -60,7 +60,6 @@ def request(ctx: RolloutContext, service: str, what: str, *, wait: float = 120.0
     )
 
     def act(engine: Engine) -> None:
-        record = dict(actor=ctx.actor, action=what)
         if what == "abort":
             if state.phase != ABORTING:
                 engine.begin_abort(state, f"aborted by {ctx.actor}", actor=ctx.actor)
@@ -74,10 +73,10 @@ def request(ctx: RolloutContext, service: str, what: str, *, wait: float = 120.0
         if what == "promote-full":
             skip = 1 if isinstance(current, st.Pause) else 0
             state.steps, state.step_index = st.fast_promote_plan(state.steps, state.step_index + skip), 0
-            ctx.store.event("rollout.promote", state, outcome="full", **record)
+            ctx.store.event("rollout.promote", state, outcome="full", actor=ctx.actor, action=what)
         elif what == "promote" and isinstance(current, st.Pause):
             state.step_index += 1
-            ctx.store.event("rollout.promote", state, outcome="step-skipped", **record)
+            ctx.store.event("rollout.promote", state, outcome="step-skipped", actor=ctx.actor, action=what)
         if state.phase == PAUSED:
             if what in ("resume", "promote"):  # a human looked at the inconclusive rounds: they count afresh
                 tally = Tally.from_dict(state.analysis)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from coursectl.api.rollout.context import RolloutContext
 from coursectl.api.rollout.deploy import image_for, in_place
 from coursectl.api.rollout.locking import acquire, lock_reason, run_locked
@@ -117,7 +119,7 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
             raise PreconditionError(f"{service} {to_version} is already live", hint="nothing to roll back")
         digest = (good.details.get("digest") if good else None) or _digest_of(ctx, service, to_version)
         warm = [s for s in running.values() if s.slot != live and s.version == to_version]
-        common = dict(
+        common: dict[str, Any] = dict(
             actor=ctx.actor,
             reason="rollback",
             from_version=live_version,

@@ -8,7 +8,6 @@ from typing import Any
 from coursectl.api.rollout.context import OBSERVE, RolloutContext
 from coursectl.api.rollout.locking import holder_alive
 from coursectl.errors import CoursectlError
-from coursectl.ports import SlotState
 from coursectl.rollout import steps as st
 from coursectl.rollout.analysis import Measurement, last_round, round_line
 from coursectl.rollout.plan import live_slot
@@ -93,7 +92,8 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
     names = list(services or sorted(ctx.config.services))
     for name in names:
         ctx.service(name)
-    snap = rig.snapshot(names) if getattr(rig, "snapshot", None) else None  # one read per kind (kubernetes)
+    snapshot = getattr(rig, "snapshot", None)
+    snap = snapshot(names) if snapshot else None  # one read per kind (kubernetes)
     probe = getattr(rig, "probe_slots", True)
     problems: list[str] = []
     edge_up = True
