@@ -166,6 +166,8 @@ class Engine:
                 self.router.remove(state.service, slot)
                 self.target.retire(state.service, slot)
                 return True
+            case _:  # not a step (a plan built by hand): never loop on it
+                raise CoursectlError(f"unknown rollout step {step!r}")
 
     def _spec(self, state: RolloutState, step: st.Start) -> SlotSpec:
         slot = step.slot

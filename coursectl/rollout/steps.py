@@ -142,6 +142,8 @@ def describe(step: Step) -> str:
             return f"keep the old slot warm for {duration:g} s"
         case Retire(slot=slot):
             return f"retire {slot}"
+        case _:
+            return repr(step)
 
 
 def to_dict(step: Step) -> dict[str, Any]:
