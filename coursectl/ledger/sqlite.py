@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -330,10 +329,6 @@ class SqliteLedger:
             raise
         else:
             self._conn.execute("COMMIT")
-
-    def transaction(self) -> contextlib.AbstractContextManager[GuardedConnection]:
-        """A short IMMEDIATE transaction on the ledger database, for stores that keep their own tables."""
-        return self._tx()
 
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         """Rows of a read-only query (outside any transaction)."""
