@@ -106,8 +106,8 @@ def test_generated_secret_is_kept(tmp_path: Path) -> None:
 def test_a_slot_gets_its_services_secrets_from_the_state_directory(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from coursectl.api.rollout import slot_env
-    from coursectl.wiring import rollout_context
     from coursectl.errors import AuthError
+    from coursectl.wiring import rollout_context
 
     monkeypatch.delenv("SECRET_X", raising=False)
     (tmp_path / "coursectl.yaml").write_text(
