@@ -1,4 +1,4 @@
-"""Rollout steps as typed data, and the plans (ordered step lists) of each strategy, abort and rollback.
+"""Rollout plans as data: typed steps, the step list of each strategy, of an abort, of a rollback.
 
 A plan is a short list of idempotent steps, like Argo Rollouts' canary steps::
 

@@ -1,4 +1,4 @@
-"""Rollout states and operator requests kept through the RolloutStore port, with the events every step records."""
+"""The ledger's rollouts as RolloutState objects (through the RolloutStore port), with the events steps record."""
 
 from __future__ import annotations
 
