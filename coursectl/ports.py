@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from coursectl.domain import (
     Delivery,
+    LedgerEvent,
+    LockInfo,
     LogLine,
     Notification,
     RestoreRequest,
@@ -377,3 +379,141 @@ class LogSource(Protocol):
     """
 
     def read(self, service: str, *, since: datetime | None = None, slot: str | None = None) -> list[LogLine]: ...
+
+
+# the ledger ------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """The append-only record of what happened (builds, scans, deployments, rollout steps, rollbacks, backups),
+    and the reads DORA metrics make of it. Failures raise coursectl errors (busy: ExternalError; damaged or
+    read-only: PreconditionError)."""
+
+    def record(self, event: LedgerEvent) -> LedgerEvent:
+        """Append ``event``; returns it with its id."""
+        ...
+
+    def events(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        kinds: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> builtins.list[LedgerEvent]:
+        """Events matching every filter given (``since`` inclusive, ``until`` exclusive), newest first unless
+        ``newest_first`` is False."""
+        ...
+
+    def deployment_rows(
+        self, environment: str | None, service: str | None = None, statuses: Sequence[str] | None = None
+    ) -> builtins.list[tuple[Any, ...]]:
+        """Every finished deployment, oldest first: (id, service, environment, version, git_commit, status,
+        finished_at as Unix seconds, hotfix, packed commit times or None, commits also listed by another one)."""
+        ...
+
+    def rollback_rows(self, environment: str | None, service: str | None = None) -> builtins.list[tuple[Any, ...]]:
+        """Every rollback, oldest first: (id, service, environment, from_version, to_version, outcome,
+        finished_at)."""
+        ...
+
+    def commit_rows(self, event_ids: Sequence[int]) -> builtins.list[tuple[int, str, float]]:
+        """(event_id, sha, committed_at) of the commits recorded for these deployments."""
+        ...
+
+
+@runtime_checkable
+class DeployLock(Protocol):
+    """One deploy lock per (environment, service), shared by every process: taken, kept alive, released.
+
+    A lock past its expiry is taken over by the next ``acquire_lock``; every acquisition, take-over and release
+    is recorded in the ledger. A held lock raises LockHeld (exit 8) naming its holder.
+    """
+
+    def lock_info(self, environment: str, service: str) -> LockInfo | None:
+        """The lock held on (environment, service), expired or not; None when there is none."""
+        ...
+
+    def locks(self, environment: str | None = None) -> builtins.list[LockInfo]:
+        """Every lock held (in ``environment``)."""
+        ...
+
+    def acquire_lock(
+        self,
+        environment: str,
+        service: str,
+        *,
+        holder: str,
+        reason: str,
+        ttl: float = ...,
+        wait: float = 0.0,
+        take_over: bool = False,
+        poll: float = 0.25,
+    ) -> LockInfo:
+        """Take the lock (an expired one is taken over; ``take_over`` takes even a live one, recording whose it
+        was); retry a held lock for ``wait`` seconds, then LockHeld."""
+        ...
+
+    def refresh_lock(self, lock: LockInfo, ttl: float = ...) -> LockInfo:
+        """Push the expiry of a lock we hold ``ttl`` seconds ahead; LockHeld when it was taken from us."""
+        ...
+
+    def release_lock(self, lock: LockInfo) -> bool:
+        """Release a lock we hold; False when it was no longer ours."""
+        ...
+
+    def force_release(self, environment: str, service: str, *, actor: str) -> LockInfo | None:
+        """Remove whatever lock is held on (environment, service), recording whose it was."""
+        ...
+
+    def for_thread(self) -> DeployLock:
+        """A handle on the same locks that another thread may use while this one is inside a transaction (a
+        heartbeat); the caller closes it, unless it is this very object (a ledger with no file)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class RolloutStore(Protocol):
+    """Where rollouts are kept between steps and between processes: one JSON document per rollout (the
+    rollout's whole state, written before each step), plus at most one pending operator request per rollout.
+
+    ``save_rollout`` never touches the pending request, so a request another process posts between two saves
+    is not lost; ``take_request`` reads and clears it in one transaction.
+    """
+
+    def save_rollout(self, document: Mapping[str, Any]) -> None:
+        """Insert or replace the rollout ``document["id"]`` (its ``environment``, ``service``, ``phase``,
+        ``started_at`` and ``updated_at`` are indexed; the document is stored as JSON)."""
+        ...
+
+    def load_rollout(self, rollout_id: str) -> dict[str, Any] | None:
+        """The document of a rollout, as saved; None when there is none."""
+        ...
+
+    def latest_rollout(self, environment: str, service: str, phases: Sequence[str] = ()) -> dict[str, Any] | None:
+        """The newest rollout of a service (started last; of the last saved when two started together), only
+        among ``phases`` when given."""
+        ...
+
+    def post_request(self, rollout_id: str, request: Mapping[str, str]) -> None:
+        """Leave ``request`` for the process running the rollout (replacing one not yet taken)."""
+        ...
+
+    def take_request(self, rollout_id: str) -> dict[str, str] | None:
+        """The pending request of a rollout, cleared; None when there is none."""
+        ...
+
+    def pending_request(self, rollout_id: str) -> dict[str, str] | None:
+        """The pending request of a rollout, left in place."""
+        ...
+
+
+@runtime_checkable
+class RolloutLedger(Ledger, DeployLock, RolloutStore, Protocol):
+    """Everything the rollout use cases keep in the ledger: events, deploy locks and rollouts (one database)."""

@@ -16,6 +16,7 @@ from coursectl.domain import utcnow
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
     from coursectl.api.build import ImageService, RegistryAccess
+    from coursectl.api.rollout import RolloutContext
     from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
     from coursectl.ports import Registry
@@ -765,3 +766,57 @@ def log_source(loaded: Any, state_dir: Path) -> Any:
     from coursectl.adapters.docker_logs import DockerLogs
 
     return DockerLogs(environment=env_name, docker_host=docker_host(loaded, state_dir))
+
+
+# the rollout and release use cases -------------------------------------------------------------------------
+
+
+class RolloutAdapters:
+    """What the rollout and release use cases ask for on demand (``RolloutContext.adapters``): a rig per need,
+    the work tree's commit, the registry's versions, the image and SBOM services."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        state_dir: Path,
+        ledger: Any,
+        *,
+        kubeconfig: str | None = None,
+        read_only: bool = False,
+    ):
+        self.loaded, self.state_dir, self.ledger = loaded, state_dir, ledger
+        self.kubeconfig, self.read_only = kubeconfig, read_only
+
+    def rig(self, need: str) -> Rig:
+        return build_rig(
+            self.loaded, self.state_dir, need=need, kubeconfig=self.kubeconfig, read_only=self.read_only
+        )
+
+    def head_commit(self) -> str | None:
+        return head_commit(self.loaded.root)
+
+    def available_versions(self, service: str) -> str:
+        return describe_versions(self.loaded, self.state_dir, self.ledger, service)
+
+    def image_service(self) -> ImageService:
+        return image_service(self.loaded, state_dir=self.state_dir, ledger=self.ledger)
+
+    def sbom_service(self) -> SbomService:
+        return sbom_service(self.loaded, state_dir=self.state_dir, ledger=self.ledger)
+
+
+def rollout_context(
+    loaded: LoadedConfig,
+    ledger: Any,
+    state_dir: Path,
+    *,
+    kubeconfig: str | None = None,
+    read_only: bool = False,
+    **fields: Any,
+) -> RolloutContext:
+    """The context of the rollout and release use cases with this environment's adapters (``read_only``: a dry
+    run, whose adapters write nothing; ``fields``: actor, on_change, rig_factory)."""
+    from coursectl.api.rollout import RolloutContext
+
+    adapters = RolloutAdapters(loaded, state_dir, ledger, kubeconfig=kubeconfig, read_only=read_only)
+    return RolloutContext(loaded=loaded, ledger=ledger, state_dir=state_dir, adapters=adapters, **fields)

@@ -28,7 +28,7 @@ from coursectl.render.formats import duration, pct
 
 if TYPE_CHECKING:
     from coursectl.config.models import MetricsConfig
-    from coursectl.ledger import SqliteLedger
+    from coursectl.ports import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class GitSource:
 
 
 def load_history(
-    ledger: SqliteLedger, environment: str | None, service: str | None
+    ledger: Ledger, environment: str | None, service: str | None
 ) -> tuple[History, list[bytes | None], Any]:
     """The ledger's finished deployments and rollbacks as a History, and per row: the packed commit times it
     listed (None: not listed), and whether another deployment lists some of the same commits."""
@@ -149,7 +149,7 @@ def load_history(
 
 
 def _listed_commits(
-    ledger: SqliteLedger, h: History, eff: Any, blobs: list[bytes | None], repeated: Any, start: float, end: float,
+    ledger: Ledger, h: History, eff: Any, blobs: list[bytes | None], repeated: Any, start: float, end: float,
 ) -> tuple[list[Any], list[Any]]:
     """Commit owners and times of staying deployments finished in [start, end) that listed their commits.
 
@@ -184,7 +184,7 @@ def _listed_commits(
 
 
 def dora_report(
-    ledger: SqliteLedger,
+    ledger: Ledger,
     window: Window,
     *,
     environment: str | None,
@@ -263,7 +263,7 @@ def _secret(ref: Any, secrets_file: Path | None) -> str | None:
 
 
 def success_report(
-    ledger: SqliteLedger,
+    ledger: Ledger,
     window: Window,
     metrics: MetricsConfig,
     *,
@@ -362,7 +362,7 @@ def _coverage(metrics: MetricsConfig, secrets_file: Path | None) -> dict[str, An
                  f"{source}: {how}")
 
 
-def _scans(ledger: SqliteLedger, window: Window, target_rate: float, service: str | None) -> dict[str, Any]:
+def _scans(ledger: Ledger, window: Window, target_rate: float, service: str | None) -> dict[str, Any]:
     target = f">= {pct(target_rate, 1)}"
     events = ledger.events(kinds=["scan"], service=service, since=window.start, until=window.end)
     if not events:
@@ -379,7 +379,7 @@ def _scans(ledger: SqliteLedger, window: Window, target_rate: float, service: st
 
 
 def success_history(
-    ledger: SqliteLedger,
+    ledger: Ledger,
     window: Window,
     metrics: MetricsConfig,
     *,
@@ -405,7 +405,7 @@ def success_history(
     return out
 
 
-def _past_report(ledger: SqliteLedger, window: Window, metrics: MetricsConfig, *, environment: str,
+def _past_report(ledger: Ledger, window: Window, metrics: MetricsConfig, *, environment: str,
                  service: str | None, secrets_file: Path | None, dora: dict[str, Any]) -> dict[str, Any]:
     report = success_report(ledger, window, metrics, environment=environment, service=service,
                             secrets_file=secrets_file, dora=dora)

@@ -106,9 +106,7 @@ def _sbom(
 
     progress("sbom: syft on every image, licence policy, dependency changes against the live version")
     if svc is None:
-        from coursectl.wiring import sbom_service
-
-        svc = sbom_service(ctx.loaded, state_dir=ctx.state_dir, ledger=ctx.ledger)
+        svc = ctx.sbom_service()
     versions = {name: artifacts[name]["version"] for name in names}
     stage = release_sboms(svc, names, versions, environment=ctx.env_name, progress=progress)
     report.sbom = stage.services
@@ -152,9 +150,7 @@ def release(
         # 1. build (changed only) and push
         progress("build: changed services only, then push")
         if image_service is None:
-            from coursectl.wiring import image_service as make_images
-
-            image_service = make_images(ctx.loaded, state_dir=ctx.state_dir, ledger=ctx.ledger)
+            image_service = ctx.image_service()
         built = image_service.build(
             names, push=True, changed_only=True, progress=lambda svc, phase, msg: progress(f"  {svc}: {msg}")
         )

@@ -1,4 +1,7 @@
-"""Helpers shared by the deploy, rollout, rollback and status commands: context, progress and rendering."""
+"""Helpers shared by the deploy, rollout, rollback and status commands: context, progress and rendering.
+
+The context is built here, with the adapters of ``coursectl.wiring``: the use cases never build their own.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ def context(
 ) -> RolloutContext:
     """The use cases' context. ``read_only`` (a dry run): a ledger that does not exist yet is not created (an
     empty one in memory stands in)."""
-    from coursectl.api.rollout import RolloutContext
+    from coursectl.wiring import rollout_context
 
     loaded = state.config(env)
     _ = loaded.environment  # exit 3 when no environment is selected
@@ -30,8 +33,7 @@ def context(
         ledger = SqliteLedger.in_memory()
     else:
         ledger = state.ledger()
-    ctx = RolloutContext(loaded=loaded, ledger=ledger, state_dir=state.state_dir(), kubeconfig=state.kubeconfig,
-                         read_only=read_only)
+    ctx = rollout_context(loaded, ledger, state.state_dir(), kubeconfig=state.kubeconfig, read_only=read_only)
     if out is not None and read_only:  # a dry run announces nothing (and opens no ledger to record deliveries)
         ctx.on_change = progress_printer(out)
     elif out is not None:

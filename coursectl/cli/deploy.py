@@ -80,8 +80,8 @@ def deploy(
 
         def describe(step: st.Step) -> str:
             text = st.describe(step)
-            if explain is not None and step["kind"] == "weight" and 0 < step["weight"] < 100:
-                text += f" ({explain(step['weight'])})"
+            if explain is not None and isinstance(step, st.SetWeight) and 0 < step.weight < 100:
+                text += f" ({explain(step.weight)})"
             return text
 
         data = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -10,7 +9,7 @@ import sqlite3
 import struct
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -220,8 +219,16 @@ class SqliteLedger:
     damaged (exit 4, see ``coursectl ledger check``), read-only (exit 4), busy or I/O failure (exit 5).
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0, initialise: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout: float = 10.0,
+        initialise: bool = False,
+        now: Callable[[], datetime] = utcnow,
+    ):
         self.path = path
+        self._now = now  # the time of lock expiries (injectable: lock tests never sleep)
         check_state_dir(path.parent)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,10 +275,11 @@ class SqliteLedger:
         self._conn = GuardedConnection(raw, path)
 
     @classmethod
-    def in_memory(cls) -> SqliteLedger:
+    def in_memory(cls, *, now: Callable[[], datetime] = utcnow) -> SqliteLedger:
         """An empty ledger in memory (nothing on disk): what a dry run reads when no ledger exists yet."""
         ledger = cls.__new__(cls)
         ledger.path = Path(":memory:")
+        ledger._now = now
         ledger.read_only = False
         raw = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         migrate(raw)
@@ -321,10 +329,6 @@ class SqliteLedger:
             raise
         else:
             self._conn.execute("COMMIT")
-
-    def transaction(self) -> contextlib.AbstractContextManager[GuardedConnection]:
-        """A short IMMEDIATE transaction on the ledger database, for stores that keep their own tables."""
-        return self._tx()
 
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         """Rows of a read-only query (outside any transaction)."""
@@ -492,7 +496,8 @@ class SqliteLedger:
         newest_first: bool = True,
     ) -> list[LedgerEvent]:
         """Events matching every filter given, newest first by default."""
-        where, args = [], []  # type: ignore[var-annotated]
+        where: list[str] = []
+        args: list[Any] = []
         if service:
             where.append("service = ?")
             args.append(service)
@@ -586,7 +591,7 @@ class SqliteLedger:
     def _try_acquire(
         self, environment: str, service: str, holder: str, reason: str, ttl: float, take_over: bool
     ) -> LockInfo:
-        now = utcnow()
+        now = self._now()
         with self._tx() as conn:
             previous = self._read_lock(conn, environment, service)
             if previous and not previous.expired(now) and not take_over:
@@ -617,7 +622,7 @@ class SqliteLedger:
 
     def refresh_lock(self, lock: LockInfo, ttl: float = DEFAULT_LOCK_TTL) -> LockInfo:
         """Push the expiry of a lock we hold (the heartbeat); LockHeld if it was taken from us."""
-        expires = utcnow() + timedelta(seconds=ttl)
+        expires = self._now() + timedelta(seconds=ttl)
         with self._tx() as conn:
             cur = conn.execute(
                 "UPDATE locks SET expires_at = ? WHERE environment = ? AND service = ? AND token = ?",
@@ -647,6 +652,13 @@ class SqliteLedger:
                 )
             return bool(cur.rowcount)
 
+    def for_thread(self) -> SqliteLedger:
+        """Another connection to the same file, for a thread of its own (the lock heartbeat): SQLite transactions
+        are per connection. A ledger in memory has no file to reopen: this very object."""
+        if self.path == Path(":memory:"):
+            return self
+        return SqliteLedger(self.path, now=self._now)
+
     def force_release(self, environment: str, service: str, *, actor: str) -> LockInfo | None:
         """Remove whatever lock is held on (environment, service), recording whose it was."""
         with self._tx() as conn:
@@ -665,6 +677,54 @@ class SqliteLedger:
                 ),
             )
             return previous
+
+
+    # rollouts ----------------------------------------------------------------------------------------
+
+    def save_rollout(self, document: Mapping[str, Any]) -> None:
+        """Insert or replace a rollout's state (never its pending request)."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO rollouts (id, environment, service, phase, started_at, updated_at, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET phase = excluded.phase,"
+                " updated_at = excluded.updated_at, state = excluded.state",
+                (
+                    document["id"],
+                    document["environment"],
+                    document["service"],
+                    document["phase"],
+                    document["started_at"],
+                    document["updated_at"],
+                    json.dumps(document, sort_keys=True, default=str),
+                ),
+            )
+
+    def load_rollout(self, rollout_id: str) -> dict[str, Any] | None:
+        rows = self.read("SELECT state FROM rollouts WHERE id = ?", (rollout_id,))
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    def latest_rollout(self, environment: str, service: str, phases: Sequence[str] = ()) -> dict[str, Any] | None:
+        sql = "SELECT state FROM rollouts WHERE environment = ? AND service = ?"
+        if phases:
+            sql += f" AND phase IN ({', '.join('?' * len(phases))})"
+        rows = self.read(sql + " ORDER BY started_at DESC, rowid DESC LIMIT 1", (environment, service, *phases))
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    def post_request(self, rollout_id: str, request: Mapping[str, str]) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE rollouts SET request = ? WHERE id = ?", (json.dumps(dict(request)), rollout_id))
+
+    def take_request(self, rollout_id: str) -> dict[str, str] | None:
+        with self._tx() as conn:
+            row = conn.execute("SELECT request FROM rollouts WHERE id = ?", (rollout_id,)).fetchone()
+            if not row or not row[0]:
+                return None
+            conn.execute("UPDATE rollouts SET request = NULL WHERE id = ?", (rollout_id,))
+            return dict(json.loads(row[0]))
+
+    def pending_request(self, rollout_id: str) -> dict[str, str] | None:
+        rows = self.read("SELECT request FROM rollouts WHERE id = ?", (rollout_id,))
+        return dict(json.loads(rows[0][0])) if rows and rows[0][0] else None
 
 
 def open_ledger(state_dir: Path, *, initialise: bool = False) -> SqliteLedger:

@@ -17,7 +17,7 @@ from coursectl.rollout import analysis as an
 from coursectl.rollout import steps as st
 from coursectl.rollout.fingerprint import slot_fingerprint
 from coursectl.rollout.state import ABORTED, ABORTING, FAILED, PAUSED, PROGRESSING, SUCCEEDED, RolloutState
-from coursectl.rollout.store import RolloutStore
+from coursectl.rollout.store import Rollouts
 from coursectl.rollout.weights import split
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Engine:
         *,
         target: Target,
         router: TrafficRouter,
-        store: RolloutStore,
+        store: Rollouts,
         clock: Clock,
         metrics: MetricsProvider | None = None,
         settings: EngineSettings | None = None,
@@ -98,7 +98,7 @@ class Engine:
                     "rollout.step",
                     state,
                     outcome="done",
-                    step=dict(step),
+                    step=st.to_dict(step),
                     index=state.step_index,
                     phase=state.phase,
                     description=st.describe(step),
@@ -120,49 +120,58 @@ class Engine:
         state.aborted_by = actor or state.actor
         state.steps, state.step_index = plan, 0
         self._save(state)
-        self.store.event("rollout.abort", state, actor=actor, outcome="started", reason=reason, plan=plan)
+        self.store.event(
+            "rollout.abort",
+            state,
+            actor=actor,
+            outcome="started",
+            reason=reason,
+            plan=[st.to_dict(s) for s in plan],
+        )
 
     # steps -------------------------------------------------------------------------------------------
 
     def _execute(self, state: RolloutState, step: st.Step) -> bool:
-        kind = step["kind"]
-        if kind == "start":
-            if step["slot"] == state.stable_slot and step.get("which") == "new":
-                state.stable_replaced = True
+        """Run one step; True when it is done (False: the rollout stopped on it — paused, aborting)."""
+        match step:
+            case st.Start(slot=slot, which=which):
+                if slot == state.stable_slot and which == "new":
+                    state.stable_replaced = True
+                    self._save(state)
+                self.target.start(self._spec(state, step))
+                return True
+            case st.WaitReady(slot=slot):
+                self.target.wait_ready(state.service, slot, timeout=self.settings.ready_timeout)
+                return True
+            case st.Smoke(slot=slot):
+                problems = self.target.smoke(state.service, slot, list(self.settings.smoke_paths))
+                if problems:
+                    raise ExternalError(f"smoke check of {slot} failed: " + "; ".join(problems))
+                return True
+            case st.WaitObserved(slot=slot):
+                return self._observed(state, slot)
+            case st.SetWeight(weight=weight):
+                self._route(state, weight)
+                return True
+            case st.Pause(duration=duration, analyze=analyze):
+                return self._pause(state, duration, analyze)
+            case st.Delay(duration=duration):
+                return self._pause(state, duration, False)
+            case st.Promote():
+                state.promoted = True
                 self._save(state)
-            self.target.start(self._spec(state, step))
-            return True
-        if kind == "ready":
-            self.target.wait_ready(state.service, step["slot"], timeout=self.settings.ready_timeout)
-            return True
-        if kind == "smoke":
-            problems = self.target.smoke(state.service, step["slot"], list(self.settings.smoke_paths))
-            if problems:
-                raise ExternalError(f"smoke check of {step['slot']} failed: " + "; ".join(problems))
-            return True
-        if kind == "observed":
-            return self._observed(state, step["slot"])
-        if kind == "weight":
-            self._route(state, int(step["weight"]))
-            return True
-        if kind == "pause":
-            return self._pause(state, step.get("duration"), bool(step.get("analyze")))
-        if kind == "delay":
-            return self._pause(state, float(step["duration"]), False)
-        if kind == "promoted":
-            state.promoted = True
-            self._save(state)
-            self.store.event("rollout.promote", state, outcome="promoted", weights=state.weights())
-            return True
-        if kind == "retire":
-            self.router.remove(state.service, step["slot"])
-            self.target.retire(state.service, step["slot"])
-            return True
-        raise CoursectlError(f"unknown rollout step {kind!r}")
+                self.store.event("rollout.promote", state, outcome="promoted", weights=state.weights())
+                return True
+            case st.Retire(slot=slot):
+                self.router.remove(state.service, slot)
+                self.target.retire(state.service, slot)
+                return True
+            case _:  # not a step (a plan built by hand): never loop on it
+                raise CoursectlError(f"unknown rollout step {step!r}")
 
-    def _spec(self, state: RolloutState, step: st.Step) -> SlotSpec:
-        slot = step["slot"]
-        old = step.get("which") == "stable-old"
+    def _spec(self, state: RolloutState, step: st.Start) -> SlotSpec:
+        slot = step.slot
+        old = step.which == "stable-old"
         env = dict(self.settings.service_env)
         if not old:
             env.update(state.set_env)
@@ -419,14 +428,21 @@ class Engine:
             state.steps = st.fast_promote_plan(state.steps, state.step_index + (1 if in_pause else 0))
             state.step_index = 0
             self._save(state)
-            self.store.event("rollout.promote", state, actor=actor, outcome="full", plan=state.steps)
+            self.store.event(
+                "rollout.promote", state, actor=actor, outcome="full", plan=[st.to_dict(s) for s in state.steps]
+            )
             return "stop"
         return None
 
     def _step_failed(self, state: RolloutState, step: st.Step, exc: CoursectlError) -> None:
         reason = f"{st.describe(step)}: {exc.message}"
         self.store.event(
-            "rollout.step", state, outcome="error", step=dict(step), index=state.step_index, error=exc.message
+            "rollout.step",
+            state,
+            outcome="error",
+            step=st.to_dict(step),
+            index=state.step_index,
+            error=exc.message,
         )
         if state.phase == PROGRESSING:
             self.begin_abort(state, reason)

@@ -86,12 +86,7 @@ def plan_warm_switch(
         version=version,
         new_slot=to_slot,
         stable_slot=from_slot,
-        steps=[
-            {"kind": "ready", "slot": to_slot},
-            {"kind": "weight", "weight": 100},
-            {"kind": "promoted"},
-            {"kind": "retire", "slot": from_slot},
-        ],
+        steps=st.warm_switch_plan(to_slot=to_slot, from_slot=from_slot),
         kind="rollback",
         **fields,
     )

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from coursectl.rollout import steps as st
 from coursectl.rollout.steps import Step
 
 PROGRESSING = "progressing"
@@ -100,9 +101,14 @@ class RolloutState:
         return split(self.new_slot, self.stable_slot, self.weight)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The state as the ledger stores it (JSON-ready; each step as ``{"kind": ..., <fields>}``)."""
+        data = asdict(self)
+        data["steps"] = [st.to_dict(step) for step in self.steps]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RolloutState:
+        """A state from its stored form; StepError when a step is one this coursectl cannot read."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["steps"] = [st.from_dict(step) for step in known.get("steps") or []]
         return cls(**known)

@@ -9,6 +9,7 @@ from typing import Any
 from coursectl.cli._rollout_common import progress_printer, render_rollout, round_text
 from coursectl.rollout.analysis import Measurement
 from coursectl.rollout.state import RolloutState
+from coursectl.rollout.steps import Pause, SetWeight, Step
 
 
 def m(metric: str, value: float | None, verdict: str, reason: str, *, requests: float | None = 240.0,
@@ -55,7 +56,7 @@ def test_the_progress_printer_prints_a_line_per_round_and_per_step() -> None:
     lines: list[str] = []
     out = SimpleNamespace(progress=lines.append)
     show = progress_printer(out)  # type: ignore[arg-type]
-    steps = [{"kind": "weight", "weight": 20}, {"kind": "pause", "duration": 15.0, "analyze": True}]
+    steps: list[Step] = [SetWeight(20), Pause(15.0, analyze=True)]
     state = RolloutState("local-canary", "course", "canary", "v2", "canary", "stable", steps=steps)
     show(state)
     state.step_index = 1

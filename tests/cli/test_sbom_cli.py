@@ -301,11 +301,11 @@ def test_scan_gives_trivy_the_recorded_sbom_instead_of_the_image(project: Projec
 
 
 def _release_ctx(project: Project) -> Any:
-    from coursectl.api.rollout import RolloutContext
     from coursectl.config import load_config
+    from coursectl.wiring import rollout_context
 
-    return RolloutContext(loaded=load_config(str(project.root / "coursectl.yaml"), "local"),
-                          ledger=open_ledger(project.state), state_dir=project.state, actor="release-test")  # fmt: skip
+    return rollout_context(load_config(str(project.root / "coursectl.yaml"), "local"), open_ledger(project.state),
+                           project.state, actor="release-test")  # fmt: skip
 
 
 def test_release_stage_says_what_each_service_changes_against_the_live_version(project: Project) -> None:

@@ -19,7 +19,7 @@ from coursectl.errors import GateBlocked, PreconditionError
 from coursectl.ledger import SqliteLedger
 from coursectl.rollout.state import PAUSED, SUCCEEDED
 from coursectl.testing import FakeRouter, FakeTarget, FrozenClock, ScriptedMetrics
-from coursectl.wiring import Rig
+from coursectl.wiring import Rig, rollout_context
 
 CONFIG = """project: t
 services:
@@ -69,10 +69,10 @@ def world(tmp_path: Path) -> World:
 def ctx(tmp_path: Path, world: World) -> Iterator[api.RolloutContext]:
     (tmp_path / "coursectl.yaml").write_text(CONFIG)
     ledger = SqliteLedger(tmp_path / "ledger.db")
-    context = api.RolloutContext(
-        loaded=load_config(tmp_path / "coursectl.yaml", "canary"),
-        ledger=ledger,
-        state_dir=tmp_path / "state",
+    context = rollout_context(  # the wiring's adapters (release's SBOM service), with the fakes' rigs
+        load_config(tmp_path / "coursectl.yaml", "canary"),
+        ledger,
+        tmp_path / "state",
         actor="tester",
         rig_factory=world.rig,
     )

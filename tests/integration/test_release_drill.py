@@ -12,10 +12,10 @@ import pytest
 
 from coursectl.api.journey import JourneyResult, JourneyStep
 from coursectl.api.release import release
-from coursectl.api.rollout import RolloutContext
 from coursectl.config import load_config
 from coursectl.ledger import SqliteLedger
 from coursectl.testing.drill import Drill
+from coursectl.wiring import rollout_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy missing")]
 
@@ -52,9 +52,7 @@ def test_release_rolls_out_changed_services_and_records_everything(tmp_path: Pat
     d = Drill(tmp_path)
     ledger = SqliteLedger(d.state / "ledger.db")
     try:
-        ctx = RolloutContext(
-            loaded=load_config(str(d.config), "drill"), ledger=ledger, state_dir=d.state, actor="release-test"
-        )
+        ctx = rollout_context(load_config(str(d.config), "drill"), ledger, d.state, actor="release-test")
         first = release(ctx, image_service=FakeImages("1.0.0"), journey=_ok_journey)
         assert first.ok, first.to_dict()
         assert [s.name for s in first.stages] == ["build+push", "sbom", "scan", "rollout", "journey"]

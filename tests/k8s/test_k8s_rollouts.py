@@ -304,7 +304,7 @@ def test_rolling_updates_the_live_slot_in_place_and_rollback_redeploys_the_recor
     case.deploy("1.0.0", DIGEST1)
     second = case.deploy("1.1.0", DIGEST2)
     assert second.new_slot == second.stable_slot == "blue"
-    assert [s["kind"] for s in second.steps] == ["start", "ready", "smoke", "weight", "promoted"]
+    assert [s.kind for s in second.steps] == ["start", "ready", "smoke", "weight", "promoted"]
     assert case.image("blue").endswith(DIGEST2) and case.kube.get("deployments", "course-green") is None
     dep = case.kube.get("deployments", "course-blue")
     assert dep is not None and dep["spec"]["strategy"]["type"] == "RollingUpdate"

@@ -15,7 +15,8 @@ from coursectl.rollout.plan import plan_rollout
 HERE = Path(__file__).parent
 
 
-def _short(step: dict[str, Any]) -> str:
+def _short(typed: steps.Step) -> str:
+    step = steps.to_dict(typed)
     kind = step["kind"]
     if kind in ("start", "ready", "smoke", "observed", "retire"):
         return f"{kind} {step['slot']}"

@@ -105,8 +105,9 @@ def test_generated_secret_is_kept(tmp_path: Path) -> None:
 
 def test_a_slot_gets_its_services_secrets_from_the_state_directory(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from coursectl.api.rollout import RolloutContext, slot_env
+    from coursectl.api.rollout import slot_env
     from coursectl.errors import AuthError
+    from coursectl.wiring import rollout_context
 
     monkeypatch.delenv("SECRET_X", raising=False)
     (tmp_path / "coursectl.yaml").write_text(
@@ -114,7 +115,7 @@ def test_a_slot_gets_its_services_secrets_from_the_state_directory(tmp_path: Pat
         "                        secrets: {ADMIN_PASSWORD: {env: SECRET_X}}}}\n"
         "registry: {url: '127.0.0.1:5000'}\nenvironments: {local: {target: docker}}\n"
     )
-    ctx = RolloutContext(loaded=load_config(tmp_path / "coursectl.yaml", "local"), ledger=None, state_dir=tmp_path)
+    ctx = rollout_context(load_config(tmp_path / "coursectl.yaml", "local"), None, tmp_path)
     with pytest.raises(AuthError, match="SECRET_X"):
         slot_env(ctx, "user")
     (tmp_path / "secrets.env").write_text("SECRET_X=s3cr3t\n")

@@ -16,6 +16,7 @@ from coursectl.notify.watcher import Seen, events_for
 from coursectl.render.notification_email import build_email, subject_of
 from coursectl.render.slack_blocks import build_message, check_limits, escape
 from coursectl.rollout.state import RolloutState
+from coursectl.rollout.steps import SetWeight
 
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
@@ -114,7 +115,7 @@ def test_watcher_events_for_each_change(previous: Seen | None, current: Seen, ki
 def _state(**kw: object) -> RolloutState:
     base: dict[str, object] = dict(
         environment="prod", service="course", strategy="canary", version="v2", new_slot="canary",
-        stable_slot="stable", steps=[{"kind": "weight", "weight": 20}], id="r1", stable_version="v1",
+        stable_slot="stable", steps=[SetWeight(20)], id="r1", stable_version="v1",
         git_commit="0123456789abcdef", actor="alice", started_at="2026-11-30T10:00:00Z",
     )
     base.update(kw)
