@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,6 +235,8 @@ class ScriptedMetrics:
             value = self.values.get((metric, slot), self.values.get(metric))
         if isinstance(value, Exception) or value == "error":
             return QueryResult(promql, error=str(value))
+        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+            value = None  # as Prometheus' NaN (0/0: no requests) reads: no data
         return QueryResult(promql, value=value)
 
 
