@@ -45,7 +45,7 @@ class FakeBuilder:
         on_line: Callable[[str], None] | None = None,
         **_: Any,
     ) -> BuildResult:
-        service = dockerfile.split("/")[0]
+        service = buildargs.get("SERVICE") or dockerfile.split("/")[0]  # a shared Dockerfile is told the service
         with self.lock:
             self.builds.append(service)
         if on_line:
