@@ -312,7 +312,7 @@ class HAProxyEdge:
         waiting = list(slots)
         while waiting:
             state = self.live().get(service, {})
-            waiting = [s for s in waiting if int(state.get(s, {}).get("op_state", 0)) != hp.OP_RUNNING]
+            waiting = [s for s in waiting if state.get(s, {}).get("op_state") != hp.OP_RUNNING]
             if not waiting:
                 return
             if time.monotonic() >= deadline:
