@@ -238,7 +238,11 @@ class ProcessTarget:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
-            pass
+            return
+        for _ in range(50):  # gone, and its port free, before a new process takes the slot
+            if not _alive(pid):
+                return
+            time.sleep(0.02)
 
     def stop_all(self) -> None:
         for key in list(self._load()):
