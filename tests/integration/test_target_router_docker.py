@@ -69,13 +69,17 @@ def rig(sandbox: Any, images: dict[str, str], tmp_path: Path) -> Iterator[Rig]:
     from coursectl.adapters.docker_target import DockerTarget
     from coursectl.adapters.haproxy import HAProxyEdge
 
-    prefix = f"contract{int(time.time() * 1000) % 10**8}-"  # never another environment's containers
+    stamp = int(time.time() * 1000) % 10**8
+    prefix, environment = (
+        f"contract{stamp}-",
+        f"contract{stamp}",
+    )  # never another run's or environment's containers
     ports = {SERVICE: _free_base()}
     creds = sandbox.credentials()
 
     def make_target() -> DockerTarget:
         return DockerTarget(
-            environment="contract",
+            environment=environment,
             ports=ports,
             docker_host=sandbox.docker_host(),
             stop_timeout=1,
