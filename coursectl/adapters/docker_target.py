@@ -214,6 +214,7 @@ class DockerTarget:
                 container = self.client.containers.run(
                     ref, **run_kwargs(spec, self.environment, self.data_dir, self.name_prefix)
                 )
+                container.reload()  # run() answers the created container; its state now is what start returns
         except ExternalError as exc:
             cause = exc.__cause__
             if isinstance(cause, docker.errors.NotFound):  # ImageNotFound locally, or no such manifest

@@ -183,10 +183,10 @@ def _process_rig(tmp_path: Path) -> Rig:
     from coursectl.adapters.haproxy import HAProxyEdge
     from coursectl.testing.process_target import ProcessTarget
 
+    edge = _edge(tmp_path / "edge")
+    edge.ensure_running()  # first: the slots' ports are then chosen among those still free
     ports = {SERVICE: _free_base()}
     target = ProcessTarget(tmp_path / "slots", ports)
-    edge = _edge(tmp_path / "edge")
-    edge.ensure_running()
     state = {"edge": edge}
 
     def spec(slot: str, version: str, ready: bool = True) -> SlotSpec:

@@ -74,6 +74,8 @@ def rig(sandbox: Any, images: dict[str, str], tmp_path: Path) -> Iterator[Rig]:
         f"contract{stamp}-",
         f"contract{stamp}",
     )  # never another run's or environment's containers
+    edge = _edge(tmp_path / "edge")
+    edge.ensure_running()  # first: the slots' ports are then chosen among those still free
     ports = {SERVICE: _free_base()}
     creds = sandbox.credentials()
 
@@ -88,8 +90,6 @@ def rig(sandbox: Any, images: dict[str, str], tmp_path: Path) -> Iterator[Rig]:
         )
 
     target = make_target()
-    edge = _edge(tmp_path / "edge")
-    edge.ensure_running()
     state = {"edge": edge}
 
     def spec(slot: str, version: str, ready: bool = True) -> SlotSpec:
