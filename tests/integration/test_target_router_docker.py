@@ -105,7 +105,7 @@ def rig(sandbox: Any, images: dict[str, str], tmp_path: Path) -> Iterator[Rig]:
 
     def fresh() -> tuple[Any, Any]:
         old = state["edge"]
-        old.stop()
+        old.stop(timeout=2.0)  # an edge without servers takes its full soft-stop timeout
         new = HAProxyEdge(
             old.workdir,
             services=old.services,
@@ -151,6 +151,6 @@ def rig(sandbox: Any, images: dict[str, str], tmp_path: Path) -> Iterator[Rig]:
     try:
         yield made
     finally:
-        state["edge"].stop()
+        state["edge"].stop(timeout=2.0)
         for slot in ("blue", "green"):
             target.retire(SERVICE, slot)
