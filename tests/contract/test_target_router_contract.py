@@ -119,6 +119,18 @@ def _edge(workdir: Path) -> Any:
     )
 
 
+def stop_edge(edge: Any) -> None:
+    """Stop an edge and wait until its process is gone (an edge without servers would take its whole soft-stop
+    timeout, so a short one; then SIGTERM)."""
+    import time
+
+    pid = edge.pid()
+    edge.stop(timeout=2.0)
+    deadline = time.monotonic() + 10
+    while pid is not None and edge.pid() == pid and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def send_through_edge(edge: Any, n: int) -> dict[str, int]:
     """``n`` GETs through the edge; the versions that answered (a failed request counts under its status)."""
     import json
@@ -202,7 +214,7 @@ def _process_rig(tmp_path: Path) -> Rig:
 
     def fresh() -> tuple[Any, Any]:  # the edge process restarted, both adapters new over the files they keep
         old = state["edge"]
-        old.stop(timeout=2.0)  # an edge without servers takes its full soft-stop timeout
+        stop_edge(old)
         new = HAProxyEdge(
             old.workdir,
             services=old.services,
@@ -224,7 +236,7 @@ def _process_rig(tmp_path: Path) -> Rig:
     rig = Rig(
         target, edge, spec, fresh, pid, [port_taken(spec)], send=lambda n: send_through_edge(state["edge"], n)
     )
-    rig.cleanup += [lambda: state["edge"].stop(timeout=2.0), target.stop_all]
+    rig.cleanup += [lambda: stop_edge(state["edge"]), target.stop_all]
     return rig
 
 

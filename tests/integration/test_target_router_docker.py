@@ -24,6 +24,7 @@ from tests.contract.test_target_router_contract import (  # noqa: F401 - collect
     _free_base,
     port_taken,
     send_through_edge,
+    stop_edge,
     test_a_slot_has_its_own_address_before_it_exists,
     test_a_slot_that_cannot_run_is_a_coursectl_error,
     test_a_slot_that_is_not_ready_gets_no_traffic,
@@ -105,7 +106,7 @@ def rig(sandbox: Any, images: dict[str, str], tmp_path: Path) -> Iterator[Rig]:
 
     def fresh() -> tuple[Any, Any]:
         old = state["edge"]
-        old.stop(timeout=2.0)  # an edge without servers takes its full soft-stop timeout
+        stop_edge(old)
         new = HAProxyEdge(
             old.workdir,
             services=old.services,
@@ -151,6 +152,6 @@ def rig(sandbox: Any, images: dict[str, str], tmp_path: Path) -> Iterator[Rig]:
     try:
         yield made
     finally:
-        state["edge"].stop(timeout=2.0)
+        stop_edge(state["edge"])
         for slot in ("blue", "green"):
             target.retire(SERVICE, slot)
