@@ -31,6 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("user", "course", "payment", "enrollment", "notification", "content")
+PORTS = {"user": 8001, "course": 8002, "payment": 8003, "enrollment": 8004, "notification": 8005, "content": 8006}
 
 
 def free_port() -> int:
@@ -105,8 +106,9 @@ def main() -> int:
             started = time.perf_counter()
             for svc in SERVICES:
                 timed([docker, "build", "-q", "--network", "host", "--build-arg", f"BASE_IMAGE={base}", *extra,
-                       "-f", f"platform-services/{svc}/Dockerfile", "-t", f"bench/{svc}:loop", "platform-services"],
-                      cwd=repo, env=denv)  # fmt: skip
+                       "--build-arg", f"SERVICE={svc}", "--build-arg", f"SERVICE_PORT={PORTS[svc]}",
+                       "-f", "platform-services/python-service.Dockerfile", "-t", f"bench/{svc}:loop",
+                       "platform-services"], cwd=repo, env=denv)  # fmt: skip
             return time.perf_counter() - started
 
         loops = []

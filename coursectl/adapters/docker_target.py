@@ -196,6 +196,7 @@ class DockerTarget:
             if same and existing.status == "running":
                 return self._state(existing)
             self._remove(existing)
+        self._check_port(spec)
         ref = image_ref(spec)
         name = self._name(spec.service, spec.slot)
         try:
@@ -213,6 +214,7 @@ class DockerTarget:
                 container = self.client.containers.run(
                     ref, **run_kwargs(spec, self.environment, self.data_dir, self.name_prefix)
                 )
+                container.reload()  # run() answers the created container; its state now is what start returns
         except ExternalError as exc:
             cause = exc.__cause__
             if isinstance(cause, docker.errors.NotFound):  # ImageNotFound locally, or no such manifest
@@ -223,6 +225,17 @@ class DockerTarget:
             raise
         self.write_targets(spec.service)
         return self._state(container)
+
+    def _check_port(self, spec: SlotSpec) -> None:
+        """On a local engine (host network), another program on the slot's port would answer its readiness
+        check while the container fails to bind: refused (exit 4) before anything is started."""
+        url = self.docker_host or os.environ.get("DOCKER_HOST") or "unix://"
+        if not url.startswith("unix://"):
+            return  # a remote engine: its ports are not this machine's
+        from coursectl.adapters.listeners import check_free
+
+        check_free("127.0.0.1", spec.port, what=self._name(spec.service, spec.slot),
+                   hint="stop that program, or give the service another port")
 
     def _state(self, container: Any) -> SlotState:
         labels = container.labels or {}

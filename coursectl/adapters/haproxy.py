@@ -40,6 +40,7 @@ class HAProxyEdge:
         drain_timeout: float = 10.0,
         socket_timeout: float = 5.0,
         routes: Mapping[str, str] | None = None,
+        check_timeout: float = 15.0,
     ):
         self.workdir = workdir
         self.services = dict(services)  # service -> health path
@@ -50,6 +51,7 @@ class HAProxyEdge:
         self.rate_limit_period = rate_limit_period
         self.drain_timeout = drain_timeout
         self.socket_timeout = socket_timeout
+        self.check_timeout = check_timeout  # how long a new server may take to pass its first health check
 
     # files -------------------------------------------------------------------------------------------
 
@@ -289,16 +291,38 @@ class HAProxyEdge:
             )
         self.ensure_running()
         live = self.live().get(service, {})
+        added = []
         for slot in weights:
             if slot not in live:
                 host, port = addresses[slot]
                 self._do(hp.add_server(service, hp.EdgeServer(slot, host, port, 0), self.services[service]))
+                added.append(slot)
         wanted = to_server_weights(weights)
+        self._wait_checked(service, [slot for slot in added if wanted.get(slot, 0) > 0])
         # raise weights before lowering others, so there is never a moment with nowhere to go
         order = sorted(wanted, key=lambda s: wanted[s] == 0)
         for slot in order:
             self._do(hp.set_weight(service, slot, wanted[slot]))
         self._persist()
+
+    def _wait_checked(self, service: str, slots: list[str]) -> None:
+        """Until each new server of ``slots`` has passed a health check (it starts down); ExternalError, with no
+        weight changed, when one does not within ``check_timeout``: a slot gets traffic only once it is ready."""
+        deadline = time.monotonic() + self.check_timeout
+        waiting = list(slots)
+        while waiting:
+            state = self.live().get(service, {})
+            waiting = [s for s in waiting if state.get(s, {}).get("op_state") != hp.OP_RUNNING]
+            if not waiting:
+                return
+            if time.monotonic() >= deadline:
+                path = self.services[service]
+                raise ExternalError(
+                    f"{service}: {', '.join(waiting)} did not pass the edge's health check (GET {path}) within "
+                    f"{self.check_timeout:g} s; traffic left as it was",
+                    hint="see the slot's log; it must answer its readiness path with 200",
+                )
+            time.sleep(0.1)
 
     def weights(self, service: str) -> dict[str, int]:
         servers = self.live().get(service, {})

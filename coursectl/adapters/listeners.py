@@ -142,3 +142,19 @@ def process_tree(root: int, *, proc: Path = Path("/proc")) -> set[int]:
     for _ in range(2):
         members |= {pid for pid, parent in parents.items() if parent in members}
     return members
+
+
+def check_free(host: str, port: int, *, what: str, hint: str) -> None:
+    """PreconditionError (exit 4) naming the address and the holder when something already listens on
+    ``host:port``, which ``what`` (e.g. ``course-green``) needs for itself."""
+    from coursectl.errors import PreconditionError
+
+    holders = listeners(host, port)
+    if not holders and not port_in_use(host, port):
+        return
+    names = ", ".join(h.describe() for h in holders) or "another program"
+    raise PreconditionError(
+        f"{what} cannot start: {host}:{port} is already in use by {names}",
+        hint=hint,
+        details={"address": f"{host}:{port}", "pids": [h.pid for h in holders if h.pid is not None]},
+    )

@@ -285,12 +285,16 @@ class ImageService:
                     f"{service}: the Dockerfile {dockerfile} is outside the build context {context}"
                 ) from None
             outputs = [service_dir / o for o in svc.prebuild.outputs] if svc.prebuild else []
-            digest = inputs_digest(context, service_dir, shared, dockerfile, base_image_id, outputs)
-            tagset = compute_tags(cfg.build.tags, git, inputs_digest=digest, environ=self.environ, extra=extra_tags)
             declared = image_render.declared_args(_dockerfile_text(dockerfile))
+            shaping = image_render.image_args(
+                image_render.build_args(base_image="", version="", git=git, build_time=now, service=service,
+                                        declared=declared, port=svc.port)
+            )  # fmt: skip
+            digest = inputs_digest(context, service_dir, shared, dockerfile, base_image_id, outputs, shaping)
+            tagset = compute_tags(cfg.build.tags, git, inputs_digest=digest, environ=self.environ, extra=extra_tags)
             args = image_render.build_args(
                 base_image=cfg.build.base_image, version=tagset.version, git=git, build_time=now,
-                service=service, declared=declared, source=self.source,
+                service=service, declared=declared, source=self.source, port=svc.port,
             )  # fmt: skip
             labels = image_render.labels(
                 service=service, version=tagset.version, git=git, build_time=now,

@@ -12,7 +12,8 @@ Inputs of a service's image:
   never an input: the lock file is);
 - the Dockerfile (also when it lives outside the service folder);
 - the base image's id (a rebuilt base image changes every service);
-- the build-argument names that shape the image and the inputs format version.
+- the build arguments that shape the image (``SERVICE`` and ``SERVICE_PORT`` of a Dockerfile shared by several
+  services: name and value) and the inputs format version.
 
 Tests count when they reach the build context (a Dockerfile may copy or run them; leaving them out would
 let a changed test ship under an old image) — the bundled platform's ``.dockerignore`` excludes
@@ -30,7 +31,7 @@ import fnmatch
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +136,8 @@ def input_files(
 
 
 def digest_of(files: Sequence[InputFile], *, dockerfile: str, base_image_id: str, args: Sequence[str] = ()) -> str:
-    """``sha256:<hex>`` over the input files, the Dockerfile's name, the base image id and argument names."""
+    """``sha256:<hex>`` over the input files, the Dockerfile's name, the base image id and the image-shaping
+    build arguments (``NAME=value``)."""
     h = hashlib.sha256()
     h.update(f"{FORMAT}\ndockerfile {dockerfile}\nbase {base_image_id}\nargs {','.join(sorted(args))}\n".encode())
     for f in files:
@@ -150,11 +152,14 @@ def inputs_digest(
     dockerfile: Path,
     base_image_id: str,
     excluded: Sequence[Path] = (),
+    args: Mapping[str, str] | None = None,
 ) -> str:
-    """The inputs digest of one service's image (see the module docstring for what counts)."""
+    """The inputs digest of one service's image (see the module docstring for what counts); ``args``: the
+    build arguments that shape the image (``render.image.image_args``)."""
     files = input_files(context, [service_dir, *shared_dirs], [dockerfile], excluded)
     try:
         df_name = dockerfile.resolve().relative_to(context.resolve()).as_posix()
     except ValueError:
         df_name = dockerfile.name
-    return digest_of(files, dockerfile=df_name, base_image_id=base_image_id)
+    shaping = [f"{name}={value}" for name, value in sorted((args or {}).items())]
+    return digest_of(files, dockerfile=df_name, base_image_id=base_image_id, args=shaping)

@@ -107,13 +107,20 @@ def start_argv(config_path: str) -> list[str]:
 
 
 def add_server(service: str, server: EdgeServer, health: str) -> list[str]:
-    """Commands that add a slot's server, at weight 0 and checked, ready to receive a weight."""
+    """Commands that add a slot's server, at weight 0 and checked, ready to receive a weight.
+
+    Its health starts *down*: HAProxy takes a new server for up until a check fails, which would give a slot
+    that is not ready traffic for a moment; down, it takes traffic only once a check has passed (``rise 1``,
+    checked every 100 ms while down).
+    """
     del health  # the backend's httpchk applies to dynamic servers too
     backend = backend_name(service)
     return [
-        f"add server {backend}/{server.slot} {server.host}:{server.port} weight 0 check inter 1s fall 2 rise 1",
+        f"add server {backend}/{server.slot} {server.host}:{server.port} weight 0 check inter 1s downinter 100ms"
+        " fall 2 rise 1",
         f"enable health {backend}/{server.slot}",
         f"set server {backend}/{server.slot} state ready",
+        f"set server {backend}/{server.slot} health down",  # after: leaving maintenance counts it as up
     ]
 
 
@@ -139,6 +146,9 @@ def delete_server(service: str, slot: str) -> list[str]:
         f"set server {backend}/{slot} state maint",
         f"del server {backend}/{slot}",
     ]
+
+
+OP_RUNNING = 2  # srv_op_state of ``show servers state``: 0 stopped (down), 1 starting, 2 running, 3 stopping
 
 
 def parse_servers_state(text: str) -> dict[str, dict[str, dict[str, Any]]]:

@@ -47,8 +47,10 @@ def build_args(
     service: str,
     declared: set[str] | None = None,
     source: str | None = None,
+    port: int | None = None,
 ) -> dict[str, str]:
-    """The build arguments: BASE_IMAGE, APP_VERSION, GIT_SHA, BUILD_TIME (+ the aliases the Dockerfile declares).
+    """The build arguments: BASE_IMAGE, APP_VERSION, GIT_SHA, BUILD_TIME (+ the aliases the Dockerfile declares,
+    and SERVICE / SERVICE_NAME / SERVICE_PORT: which service a Dockerfile shared by several services builds).
 
     Only arguments the Dockerfile declares are passed when ``declared`` is given, so the classic builder does
     not warn about unused ones; BASE_IMAGE is always passed.
@@ -67,9 +69,21 @@ def build_args(
     }
     if source:
         values["SOURCE_URL"] = source
+    if port is not None:
+        values["SERVICE_PORT"] = str(port)
     if declared is None:
         return {k: values[k] for k in ("BASE_IMAGE", "APP_VERSION", "GIT_SHA", "BUILD_TIME")}
     return {k: v for k, v in values.items() if k in declared or k == "BASE_IMAGE"}
+
+
+IMAGE_ARGS = ("SERVICE", "SERVICE_NAME", "SERVICE_PORT")
+
+
+def image_args(args: Mapping[str, str]) -> dict[str, str]:
+    """The build arguments among ``args`` that shape what the image *is* (which service a shared Dockerfile
+    builds, on which port): inputs of the image, counted in its inputs digest — unlike the version metadata
+    (version, git sha, build time), which changes on every commit."""
+    return {k: args[k] for k in IMAGE_ARGS if k in args}
 
 
 def labels(

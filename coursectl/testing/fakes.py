@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,17 +115,29 @@ class FakeTarget:
 
 
 class FakeRouter:
-    """Weights per service; records every change; can be told to refuse verification."""
+    """Weights per service; records every change (``history``: the whole table after each one); can be told to
+    refuse verification.
 
-    def __init__(self) -> None:
+    With ``services``, weights for another service are refused (PreconditionError), as a real edge without that
+    backend does. With ``target``, ``serve`` models the data plane's health checks: user requests go only to
+    slots with a weight that the target reports ready.
+    """
+
+    def __init__(self, *, services: Sequence[str] | None = None, target: FakeTarget | None = None) -> None:
         self.table: dict[str, dict[str, int]] = {}
         self.history: list[tuple[str, dict[str, int]]] = []
         self.addresses: dict[tuple[str, str], tuple[str, int]] = {}
         self.verifies = True
+        self.services = set(services) if services is not None else None
+        self.target = target
 
     def set_weights(
         self, service: str, weights: Mapping[str, int], addresses: Mapping[str, tuple[str, int]]
     ) -> None:
+        if self.services is not None and service not in self.services:
+            from coursectl.errors import PreconditionError
+
+            raise PreconditionError(f"the router has no backend for {service}")
         for slot, address in addresses.items():
             self.addresses[(service, slot)] = address
         current = self.table.setdefault(service, {})
@@ -148,6 +161,23 @@ class FakeRouter:
     def serving(self, service: str) -> list[str]:
         """Slots with a weight above 0: where traffic goes now."""
         return [slot for slot, w in self.table.get(service, {}).items() if w > 0]
+
+    def serve(self, service: str, requests: int) -> dict[str, int]:
+        """Where ``requests`` user requests go (slot → count), by smooth weighted round robin over the slots
+        with a weight that are ready (all of them without a ``target``): what a health-checking edge does."""
+        ready = None
+        if self.target is not None:
+            ready = {s.slot for s in self.target.slots(service) if s.running and s.ready}
+        weights = {s: w for s, w in self.table.get(service, {}).items() if w > 0 and (ready is None or s in ready)}
+        counts = dict.fromkeys(weights, 0)
+        current = dict.fromkeys(weights, 0)
+        for _ in range(requests if weights else 0):
+            for slot, w in weights.items():
+                current[slot] += w
+            chosen = max(current, key=lambda s: current[s])
+            current[chosen] -= sum(weights.values())
+            counts[chosen] += 1
+        return counts
 
 
 class ScriptedMetrics:
@@ -205,6 +235,8 @@ class ScriptedMetrics:
             value = self.values.get((metric, slot), self.values.get(metric))
         if isinstance(value, Exception) or value == "error":
             return QueryResult(promql, error=str(value))
+        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+            value = None  # as Prometheus' NaN (0/0: no requests) reads: no data
         return QueryResult(promql, value=value)
 
 

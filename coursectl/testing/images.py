@@ -45,7 +45,7 @@ class FakeBuilder:
         on_line: Callable[[str], None] | None = None,
         **_: Any,
     ) -> BuildResult:
-        service = dockerfile.split("/")[0]
+        service = buildargs.get("SERVICE") or dockerfile.split("/")[0]  # a shared Dockerfile is told the service
         with self.lock:
             self.builds.append(service)
         if on_line:
@@ -83,16 +83,28 @@ class FakeBuilder:
 
 
 class FakeRegistry:
-    """A registry in a dict: (repository, tag) → digest."""
+    """A registry in a dict: (repository, tag) → digest, and digest → image config (a default one unless given).
+
+    Like a real registry: an unknown manifest is ``None`` for a digest lookup, an empty tag list for a missing
+    repository, and a PreconditionError (exit 4) when its config is read or it is re-tagged.
+    """
+
+    DEFAULT_CONFIG: dict[str, Any] = {
+        "created": "2026-01-01T00:00:00Z",
+        "config": {"Labels": {"org.opencontainers.image.version": "v"}},
+    }
 
     def __init__(self) -> None:
         self.manifests: dict[tuple[str, str], str] = {}
+        self.configs: dict[str, dict[str, Any]] = {}
         self.retags: list[str] = []
         self.lock = threading.Lock()
 
-    def set(self, repo: str, tag: str, digest: str) -> None:
+    def set(self, repo: str, tag: str, digest: str, config: Mapping[str, Any] | None = None) -> None:
         with self.lock:
             self.manifests[(repo, tag)] = digest
+            if config is not None:
+                self.configs[digest] = dict(config)
 
     def ping(self) -> None:
         pass
@@ -102,18 +114,29 @@ class FakeRegistry:
 
     def manifest_digest(self, repo: str, ref: str) -> str | None:
         if ref.startswith("sha256:"):
-            return ref if ref in self.manifests.values() else None
+            return ref if ref in {d for (r, _), d in self.manifests.items() if r == repo} else None
         return self.manifests.get((repo, ref))
 
+    def _known(self, repo: str, ref: str) -> str:
+        digest = self.manifest_digest(repo, ref)
+        if digest is None:
+            from coursectl.errors import PreconditionError
+
+            raise PreconditionError(f"image {repo}:{ref} is not in registry fake")
+        return digest
+
     def tag_info(self, repo: str, tag: str) -> TagInfo:
-        return TagInfo(tag, self.manifest_digest(repo, tag))
+        digest = self.manifest_digest(repo, tag)
+        if digest is None:
+            return TagInfo(tag, None)
+        config = self.image_config(repo, digest)
+        return TagInfo(tag, digest, config.get("created"), (config.get("config") or {}).get("Labels") or {})
 
     def image_config(self, repo: str, ref: str) -> dict[str, Any]:
-        return {"created": "2026-01-01T00:00:00Z", "config": {"Labels": {"org.opencontainers.image.version": "v"}}}
+        return dict(self.configs.get(self._known(repo, ref), self.DEFAULT_CONFIG))
 
     def put_tag(self, repo: str, source_ref: str, tag: str) -> str:
-        digest = self.manifest_digest(repo, source_ref)
-        assert digest
+        digest = self._known(repo, source_ref)
         self.set(repo, tag, digest)
         self.retags.append(f"{repo}:{tag}")
         return digest

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from coursectl.adapters import process
-from coursectl.errors import ExternalTimeout
+from coursectl.errors import ExternalError, ExternalTimeout
 from coursectl.ports import SlotSpec, SlotState
 
 SLOT_OFFSETS = {"blue": 100, "stable": 100, "green": 200, "canary": 200}
@@ -109,6 +109,7 @@ class ProcessTarget:
             return self._state(key, current)
         if current:
             self._kill(int(current["pid"]))  # type: ignore[call-overload]
+        self._check_port(spec)
         env = {
             **spec.env,
             "SERVICE": spec.service,
@@ -144,6 +145,14 @@ class ProcessTarget:
         self.write_targets(spec.service)
         return self._state(key, data[key])
 
+    @staticmethod
+    def _check_port(spec: SlotSpec) -> None:
+        """Another program on the slot's port would answer its readiness check: refused (exit 4)."""
+        from coursectl.adapters.listeners import check_free
+
+        check_free("127.0.0.1", spec.port, what=f"{spec.service}-{spec.slot}",
+                   hint="stop that program, or give the service another port")
+
     def _state(self, key: str, info: Mapping[str, object]) -> SlotState:
         service, slot = key.rsplit("-", 1)
         alive = _alive(int(str(info["pid"])))
@@ -165,14 +174,25 @@ class ProcessTarget:
         )
 
     def wait_ready(self, service: str, slot: str, *, timeout: float) -> SlotState:
-        info = self._load().get(f"{service}-{slot}")
+        key = f"{service}-{slot}"
+        info = self._load().get(key)
+        if info is None:
+            raise ExternalError(f"{key} does not exist")
         deadline = time.monotonic() + timeout
-        while info and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if not _alive(int(str(info["pid"]))):
+                raise ExternalError(f"{key} exited: {self._log_tail(key)}")
             status, _ = http_get(f"http://127.0.0.1:{info['port']}{info.get('health', '/health/ready')}", 1.0)
             if status == 200:
-                return self._state(f"{service}-{slot}", info)
+                return self._state(key, info)
             time.sleep(0.1)
-        raise ExternalTimeout(f"{service}-{slot} was not ready within {timeout:g} s")
+        raise ExternalTimeout(f"{key} was not ready within {timeout:g} s")
+
+    def _log_tail(self, key: str, limit: int = 800) -> str:
+        try:
+            return (self.workdir / f"{key}.log").read_text(errors="replace")[-limit:].strip() or "(no output)"
+        except OSError:
+            return "(no log)"
 
     def smoke(self, service: str, slot: str, paths: Sequence[str]) -> list[str]:
         _, port = self.address(service, slot)
@@ -219,7 +239,11 @@ class ProcessTarget:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
-            pass
+            return
+        for _ in range(50):  # gone, and its port free, before a new process takes the slot
+            if not _alive(pid):
+                return
+            time.sleep(0.02)
 
     def stop_all(self) -> None:
         for key in list(self._load()):

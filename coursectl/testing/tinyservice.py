@@ -1,5 +1,6 @@
 """A tiny stand-in service (stdlib only) for edge and rollout drills without images: health, version,
-an /api/<service>/ echo, Prometheus-style /metrics, FAULT_ERROR_RATE and FAULT_LATENCY_MS.
+an /api/<service>/ echo, Prometheus-style /metrics, FAULT_ERROR_RATE, FAULT_LATENCY_MS and FAULT_NOT_READY (the
+readiness check answers 503 while everything else works: a slot that must not get traffic).
 
 Like the platform's services it counts every request by route template — health checks, scrapes and version
 probes too — so analysis has to leave those routes out to judge user traffic only.
@@ -20,6 +21,7 @@ SERVICE = os.environ.get("SERVICE", "svc")
 VERSION = os.environ.get("VERSION", "0")
 ERROR_RATE = float(os.environ.get("FAULT_ERROR_RATE", "0") or 0)
 LATENCY_MS = float(os.environ.get("FAULT_LATENCY_MS", "0") or 0)
+NOT_READY = os.environ.get("FAULT_NOT_READY", "") not in ("", "0")
 ROUTE = "/{path}"  # one route template for every user request, like a real service's templated routes
 OWN_ROUTES = ("/health/ready", "/health/live", "/metrics", "/version")
 # the 200 and 500 series exist from the start: Prometheus' rate() misses what a series did before its first sample
@@ -76,6 +78,9 @@ class Handler(BaseHTTPRequestHandler):
                 body, ctype = exposition().encode(), "text/plain"
             elif path == "/version":
                 body, ctype = json.dumps({"service": SERVICE, "version": VERSION}).encode(), "application/json"
+            elif path == "/health/ready" and NOT_READY:
+                observe(path, 503, time.monotonic() - started)
+                return self._send(503, b'{"status":"not ready"}')
             else:
                 body, ctype = b'{"status":"ok"}', "application/json"
             observe(path, 200, time.monotonic() - started)

@@ -188,10 +188,30 @@ def test_smoke_failure_aborts_before_any_traffic(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.deploy("v1")
     w.target.fail_smoke.add("v2")
+    before = len(w.router.history)
     final = w.deploy("v2")
     assert final.phase == ABORTED and "smoke" in final.message
-    assert w.router.weights("course") == {"blue": 100, "green": 0} or w.router.serving("course") == ["blue"]
+    assert ("smoke", "course", "green") in w.target.calls
+    # not one moment with traffic on the new colour: every routing change of this rollout kept green at 0
+    changes = [weights for service, weights in w.router.history[before:] if service == "course"]
+    assert all(weights.get("green", 0) == 0 for weights in changes), changes
+    assert w.router.serving("course") == ["blue"]
     assert w.target.version_in("course", "green") is None
+
+
+@pytest.mark.parametrize("strategy", ["blue-green", "canary"])
+def test_the_new_slot_gets_traffic_only_after_its_smoke_check(tmp_path: Path, strategy: str) -> None:
+    w = World(tmp_path)
+    w.deploy("v1", strategy)
+    new = "green" if strategy == "blue-green" else "canary"
+    at_smoke: list[dict[str, int]] = []
+    w.target.before["smoke"] = lambda call: at_smoke.append(w.router.weights("course")) if call[2] == new else None
+    before = len(w.router.history)
+    kw = {"canary_steps": CANARY_STEPS} if strategy == "canary" else {}
+    assert w.deploy("v2", strategy, **kw).phase == SUCCEEDED
+    assert at_smoke and all(weights.get(new, 0) == 0 for weights in at_smoke), at_smoke
+    changes = [weights for service, weights in w.router.history[before:] if service == "course"]
+    assert any(weights.get(new, 0) > 0 for weights in changes)  # and it did get traffic afterwards
 
 
 def test_abort_request_during_pause(tmp_path: Path) -> None:

@@ -30,9 +30,10 @@ SHOW_STATE = f"""1
 
 def test_runtime_commands_are_exact() -> None:
     assert hp.add_server("course", hp.EdgeServer("green", "127.0.0.1", 8202, 0), "/health/ready") == [
-        "add server be_course/green 127.0.0.1:8202 weight 0 check inter 1s fall 2 rise 1",
+        "add server be_course/green 127.0.0.1:8202 weight 0 check inter 1s downinter 100ms fall 2 rise 1",
         "enable health be_course/green",
         "set server be_course/green state ready",
+        "set server be_course/green health down",  # no traffic before its first passed check
     ]
     assert hp.set_weight("course", "green", 256) == [
         "set server be_course/green state ready",

@@ -116,6 +116,62 @@ def test_changed_only_rebuilds_exactly_what_changed(repo: Path) -> None:
     assert {r.status for r in report.results} == {"built"}
 
 
+SHARED_DOCKERFILE = (
+    "ARG BASE_IMAGE\nFROM $BASE_IMAGE\nARG SERVICE\nARG SERVICE_PORT\nCOPY ${SERVICE}/ /app/\n"
+    "EXPOSE ${SERVICE_PORT}\nARG GIT_SHA\nARG APP_VERSION\n"
+)
+
+
+@pytest.fixture()
+def shared_repo(repo: Path) -> Path:
+    """The same services built from one Dockerfile shared by all, told the service by build arguments."""
+    ctx = repo / "platform-services"
+    for svc in SERVICES:
+        (ctx / svc / "Dockerfile").unlink()
+    (ctx / "service.Dockerfile").write_text(SHARED_DOCKERFILE)
+    config = repo / "coursectl.yaml"
+    text = config.read_text()
+    for svc in SERVICES:
+        text = text.replace(f"path: platform-services/{svc},", f"path: platform-services/{svc}, "
+                            "dockerfile: platform-services/service.Dockerfile,")
+    config.write_text(text)
+    return repo
+
+
+def test_a_shared_dockerfile_is_told_the_service_and_its_port(shared_repo: Path) -> None:
+    w = World(shared_repo)
+    plans = {p.service: p for p in w.service().plan(list(SERVICES), git=w.git, base_image_id="sha256:" + "b" * 64)}
+    assert {s: (p.dockerfile, p.buildargs["SERVICE"], p.buildargs["SERVICE_PORT"]) for s, p in plans.items()} == {
+        "user": ("service.Dockerfile", "user", "8001"),
+        "course": ("service.Dockerfile", "course", "8002"),
+        "payment": ("service.Dockerfile", "payment", "8003"),
+    }
+    assert len({p.inputs_digest for p in plans.values()}) == 3
+    report = w.service().build()
+    assert report.ok and sorted(w.builder.builds) == sorted(SERVICES)
+
+
+def test_changed_only_with_a_shared_dockerfile(shared_repo: Path) -> None:
+    w = World(shared_repo)
+    w.service().build(push=True)
+    ctx = shared_repo / "platform-services"
+
+    def rebuilt() -> dict[str, str]:
+        report = w.service().build(push=True, changed_only=True)
+        assert report.ok
+        return {r.service: r.status for r in report.results}
+
+    assert set(rebuilt().values()) == {"skipped"}
+    (ctx / "course" / "app.py").write_text("print('new')\n")  # one service's own files: that service only
+    assert rebuilt() == {"user": "skipped", "course": "built", "payment": "skipped"}
+    (ctx / "service.Dockerfile").write_text(SHARED_DOCKERFILE + "LABEL shared=changed\n")  # the shared definition
+    assert rebuilt() == {"user": "built", "course": "built", "payment": "built"}
+    config = shared_repo / "coursectl.yaml"  # a port is an input of the image (ENV PORT, EXPOSE): that one only
+    config.write_text(config.read_text().replace("port: 8003", "port: 8013"))
+    assert rebuilt() == {"user": "skipped", "course": "skipped", "payment": "built"}
+    assert rebuilt() == {"user": "skipped", "course": "skipped", "payment": "skipped"}
+
+
 def test_changed_only_without_push_uses_the_ledger(repo: Path) -> None:
     w = World(repo)
     w.service().build(push=True)

@@ -160,9 +160,19 @@ def test_credentials_are_sent_once_the_scheme_is_known(registry: Registry) -> No
     c.ping()
     c.manifest_digest("ns/user", "main")
     c.manifest_digest("ns/user", "0123456789ab")
-    challenged = [r for r in registry.requests if not r[1].startswith("/token") and "Authorization" not in r[2]]
-    # one anonymous try for /v2/, and (bearer) one per new scope
-    assert len(challenged) <= 2
+    api = [r for r in registry.requests if not r[1].startswith("/token")]
+    anonymous = [(method, path) for method, path, headers in api if "Authorization" not in headers]
+    # the first try is anonymous (no password to a scheme not yet known); then basic sends it on every request,
+    # bearer fetches one token per new scope (/v2/ has none, the repository has one) and reuses it
+    expected = {"basic": [("GET", "/v2/")], "bearer": [("GET", "/v2/"), ("HEAD", "/v2/ns/user/manifests/main")]}
+    assert anonymous == expected[registry.mode]
+    assert api[0][:2] == ("GET", "/v2/") and "Authorization" not in api[0][2]
+    sent = [(method, path) for method, path, headers in api if registry.authorized(headers)]
+    assert sent == [("GET", "/v2/"), ("HEAD", "/v2/ns/user/manifests/main"),
+                    ("HEAD", "/v2/ns/user/manifests/0123456789ab")]
+    assert len(api) == len(anonymous) + len(sent)  # nothing else was sent, nothing with wrong credentials
+    tokens = [r for r in registry.requests if r[1].startswith("/token")]
+    assert len(tokens) == (2 if registry.mode == "bearer" else 0)
 
 
 def test_wrong_password_is_an_auth_error(registry: Registry) -> None:
