@@ -215,7 +215,8 @@ def release(
         report.release = rel
         if rel.waves:
             progress(
-                f"release {rel.id}: {len(rel.waves)} wave(s), {rel.parallel} at a time, on failure: {rel.on_failure}"
+                f"release {rel.id}: {len(rel.waves)} wave(s), {rel.parallel} at a time,"
+                f" on failure: {rel.on_failure}"
             )
         runner = ReleaseRunner(ctx, rel, progress=progress, watch=watch)
         runner.save()

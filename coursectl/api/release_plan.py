@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coursectl.api.release_run import ReleaseRunner, Watch, abort_release
-from coursectl.errors import CoursectlError, LockHeld, PreconditionError
+from coursectl.errors import LockHeld, PreconditionError
 from coursectl.rollout import steps as st
 from coursectl.rollout.release_state import ReleaseState, ReleaseStore, ServiceEntry, new_id, stamp
 from coursectl.rollout.waves import plan_waves, worst_case_release, worst_case_steps
@@ -149,7 +149,9 @@ def load_stage(ctx: Any, runner: ReleaseRunner, edge_url: str | None, report: An
         paths=tuple(load.paths or DEFAULT_PATHS),
     )  # fmt: skip
     checks = judge(result, Thresholds(load.p95_max, load.error_rate_max, load.min_rate_ratio))
-    data = dict(result.to_dict(), checks=[{"name": n, "value": v, "limit": lim, "ok": ok} for n, v, lim, ok in checks])
+    data = dict(
+        result.to_dict(), checks=[{"name": n, "value": v, "limit": lim, "ok": ok} for n, v, lim, ok in checks]
+    )
     runner.rel.load = data
     breached = [f"{n} {v if v is not None else 'no data'} (limit {lim:g})" for n, v, lim, ok in checks if not ok]
     line = f"{result.sent} requests, {result.failed} failed, {result.achieved_rps:.1f}/s of {load.rps:g}/s"
@@ -173,7 +175,9 @@ def finish(runner: ReleaseRunner, report: Any) -> None:
 # dry run ---------------------------------------------------------------------------------------------------
 
 
-def dry_run(ctx: Any, names: Sequence[str], versions: Mapping[str, str], *, set_env: Mapping[str, str]) -> dict[str, Any]:
+def dry_run(
+    ctx: Any, names: Sequence[str], versions: Mapping[str, str], *, set_env: Mapping[str, str]
+) -> dict[str, Any]:
     """What a release would do, from the live state, changing nothing: waves, each service's strategy and
     steps, the worst-case duration."""
     from coursectl.api import rollout as api
@@ -281,25 +285,11 @@ def status(ctx: Any, release_id: str | None = None) -> ReleaseState:
     rel = store.load(release_id, ctx.env_name) if release_id else store.latest(ctx.env_name)
     if rel is None:
         what = f"release {release_id}" if release_id else "no release"
-        raise PreconditionError(f"{what} is recorded in {ctx.env_name}", hint=f"coursectl release list --env {ctx.env_name}")
+        raise PreconditionError(
+            f"{what} is recorded in {ctx.env_name}", hint=f"coursectl release list --env {ctx.env_name}"
+        )
     return rel
 
 
 def recent(ctx: Any, limit: int = 20) -> list[ReleaseState]:
     return ReleaseStore(ctx.ledger).recent(ctx.env_name, limit)
-
-
-__all__ = [
-    "CoursectlError",
-    "ReleaseSettings",
-    "abort",
-    "dry_run",
-    "finish",
-    "given_version",
-    "load_stage",
-    "new_release",
-    "recent",
-    "resume_release",
-    "settings",
-    "status",
-]

@@ -113,7 +113,9 @@ class ReleaseRunner:
                 entry.rollout_id = state.id
                 changed = True
             step = state.current_step
-            entry.step = f"{state.phase} {state.step_index + 1}/{len(state.steps)}: {st.describe(step)}" if step else ""
+            entry.step = (
+                f"{state.phase} {state.step_index + 1}/{len(state.steps)}: {st.describe(step)}" if step else ""
+            )
             entry.step = entry.step if state.phase not in (SUCCEEDED, ABORTED, FAILED) else state.phase
             if self.watch is not None:
                 with self.lock:
@@ -141,8 +143,11 @@ class ReleaseRunner:
                     entry = self.rel.entry(name)
                     entry.state, entry.started_at, entry.message = started, stamp(), ""
                     self.save()
-                    self.progress(f"{name}: {started} ({entry.from_version or '(nothing)'} → {entry.version})"
-                                  if started == "rolling" else f"{name}: {started} to {entry.from_version}")
+                    self.progress(
+                        f"{name}: {started} ({entry.from_version or '(nothing)'} → {entry.version})"
+                        if started == "rolling"
+                        else f"{name}: {started} to {entry.from_version}"
+                    )
                     running[pool.submit(self._call, task, name)] = name
                 if not running:
                     break
@@ -217,7 +222,11 @@ class ReleaseRunner:
             return ("paused", state.message, state)
         if state.phase in (ABORTED, FAILED):
             return ("failed", state.message, state)
-        return ("unchanged" if state.unchanged else "promoted", "" if not state.unchanged else state.message, state)
+        return (
+            "unchanged" if state.unchanged else "promoted",
+            "" if not state.unchanged else state.message,
+            state,
+        )
 
     def _continue(self, wctx: Any, name: str) -> Outcome:
         """A rollout a killed release left in flight: resumed (it finishes as it would have)."""
@@ -335,7 +344,8 @@ class ReleaseRunner:
         self.save(f"{what}; kept (on_failure: keep): {', '.join(kept) or 'none'}")
         error = RolloutFailed if failed else GateBlocked
         raise error(
-            f"release {self.rel.id} failed: {what}" + (f"; kept on their new versions: {', '.join(kept)}" if kept else ""),
+            f"release {self.rel.id} failed: {what}"
+            + (f"; kept on their new versions: {', '.join(kept)}" if kept else ""),
             hint=f"coursectl release status --env {self.rel.environment}",
             details={"release_id": self.rel.id, "phase": self.rel.phase},
         )
@@ -356,7 +366,9 @@ class ReleaseRunner:
         self.close()
 
 
-def abort_release(ctx: Any, release: ReleaseState, *, progress: Progress = _quiet, watch: Watch | None = None) -> ReleaseState:
+def abort_release(
+    ctx: Any, release: ReleaseState, *, progress: Progress = _quiet, watch: Watch | None = None
+) -> ReleaseState:
     """``release abort``: rollouts left in flight are aborted, every promoted service rolled back (last wave
     first), nothing more starts."""
     runner = ReleaseRunner(ctx, release, progress=progress, watch=watch)

@@ -35,7 +35,9 @@ def release(
     env: EnvOption = None,
     version: Annotated[
         str | None,
-        typer.Option("--version", help="Release this version of every service, built and pushed before (no build)."),
+        typer.Option(
+            "--version", help="Release this version of every service, built and pushed before (no build)."
+        ),
     ] = None,
     yes: YesOption = False,
     dry_run: DryRunOption = False,

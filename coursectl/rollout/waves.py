@@ -42,7 +42,9 @@ def check_order(
             raise WaveError(f"release.order[{i}]", "an empty group")
         for name in group:
             if name not in known:
-                raise WaveError(f"release.order[{i}]", f"unknown service {name!r} (services: {', '.join(sorted(known))})")
+                raise WaveError(
+                    f"release.order[{i}]", f"unknown service {name!r} (services: {', '.join(sorted(known))})"
+                )
             if name in seen:
                 raise WaveError(f"release.order[{i}]", f"{name!r} is already in release.order[{seen[name]}]")
             seen[name] = i
