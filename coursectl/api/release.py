@@ -237,8 +237,9 @@ def release(
         load_stage(ctx, runner, status["edge_url"], report, progress)
         # 4. the journey through the edge (kubernetes: the environment's public_url, when it has one), and in a
         #    browser when there is one
-        if not status["edge_url"]:
-            report.stages.append(ReleaseStage("journey", "skipped", "no public_url for this environment"))
+        if not status["edge_url"] or not ctx.config.journey.enabled:
+            why = "no public_url for this environment" if not status["edge_url"] else "journey.enabled: false"
+            report.stages.append(ReleaseStage("journey", "skipped", why))
             finish(runner, report)
             return report
         progress("journey smoke test through the edge")

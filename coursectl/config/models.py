@@ -842,6 +842,9 @@ class JourneyConfig(Strict):
     (without them it buys a course the catalogue has).
     """
 
+    enabled: bool = Field(
+        True, description="false: releases record the journey as skipped (drills of stand-in services)"
+    )
     browser: Literal["auto", "always", "never"] = "auto"
     service: str = "storefront"
     chromium: str = "/usr/bin/chromium"
