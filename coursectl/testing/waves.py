@@ -55,7 +55,7 @@ class WavesPlatform:
         order = "[" + ", ".join("[" + ", ".join(g) + "]" for g in ORDER) + "]" if self.order else "[]"
         bad = ""
         if self.bad:
-            bad = f"    process_commands: {{{self.bad}: [\"{{python}}\", \"-c\", \"{NEVER_READY}\"]}}\n"
+            bad = f'    process_commands: {{{self.bad}: ["{{python}}", "-c", "{NEVER_READY}"]}}\n'
         self.config.write_text(
             "project: waves\n"
             "default_environment: w\n"

@@ -25,8 +25,12 @@ ALL = ["content", "course", "enrollment", "notification", "payment", "user"]
         # nothing said: one wave
         (ALL, [], {}, [ALL]),
         # groups; services not named join the last group
-        (ALL, [["user"], ["course", "payment"]], {}, [["user"], ["content", "course", "enrollment",
-                                                                 "notification", "payment"]]),  # fmt: skip
+        (
+            ALL,
+            [["user"], ["course", "payment"]],
+            {},
+            [["user"], ["content", "course", "enrollment", "notification", "payment"]],
+        ),  # fmt: skip
         # dependencies: layers
         (
             ALL,
