@@ -154,3 +154,17 @@ def test_a_killed_release_is_aborted(tmp_path: Path) -> None:
         assert [r["phase"] for r in listed[:2]] == ["aborted", "succeeded"]
     finally:
         p.cleanup()
+
+
+def test_a_load_test_breach_after_the_waves_rolls_everything_back(platform: WavesPlatform) -> None:
+    text = platform.config.read_text()
+    platform.config.write_text(
+        text.replace("release: {on_failure:", "release: {load: {rps: 20, duration: 1}, on_failure:")
+    )
+    done = platform.run("release", "--version", "v2", "--set-env", "FAULT_ERROR_RATE=1", "-o", "json")
+    assert done.returncode == 7, done.stderr[-3000:]
+    assert "load test breached: error-rate 1" in done.stderr
+    assert platform.versions() == dict.fromkeys(SERVICES, "v1")
+    rel = _ledger_entries(platform)
+    assert rel["phase"] == "rolled-back" and rel["load"]["failed"] == rel["load"]["sent"] > 0
+    assert {e["state"] for e in rel["services"].values()} == {"rolled-back"}
