@@ -29,7 +29,9 @@ def _files(folder: Path) -> set[str]:
     return {str(f.relative_to(folder)) for f in folder.rglob("*")} if folder.exists() else set()
 
 
-def test_dry_run_prints_the_waves_and_changes_nothing(waves: WavesPlatform, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_prints_the_waves_and_changes_nothing(
+    waves: WavesPlatform, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = _files(waves.state)
     assert main(["release", "--version", "v1", "--dry-run", "-o", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -47,7 +49,9 @@ def test_dry_run_prints_the_waves_and_changes_nothing(waves: WavesPlatform, caps
     assert _files(waves.state) == before
 
 
-def test_dry_run_human_names_waves_and_worst_case(waves: WavesPlatform, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_human_names_waves_and_worst_case(
+    waves: WavesPlatform, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["release", "course", "user", "--version", "v1", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.index("wave 1:") < out.index("  user:") < out.index("wave 2:") < out.index("  course:")
