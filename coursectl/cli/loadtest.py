@@ -49,15 +49,15 @@ def loadtest(
     and the rate reached are within the thresholds, 6 when one is not (the figures in JSON and JUnit). Options
     not given come from the environment's release.load settings (else the defaults shown)."""
     from coursectl.api.loadtest import DEFAULT_PATHS, Thresholds, judge, run_load
-    from coursectl.config.models import LoadStepConfig
     from coursectl.cli._output import write_report
+    from coursectl.config.models import LoadStepConfig
     from coursectl.errors import GateBlocked
     from coursectl.render.junit import threshold_cases, to_xml
 
     state = state_of(ctx)
     out = state.out(output)
     loaded = state.config(env)
-    conf = loaded.environment.release.load or LoadStepConfig()
+    conf = loaded.environment.release.load or LoadStepConfig.model_validate({})
     rps = conf.rps if rps is None else rps
     duration = conf.duration if duration is None else duration
     base = (url or f"http://{loaded.environment.edge.bind}").rstrip("/")
