@@ -59,8 +59,9 @@ class ReleaseRunner:
         self.changes: queue.Queue[Any] = queue.Queue()
         self.stopping = False
         self._contexts: list[Any] = []
-        ctx.rig(api.ROLLOUT)  # built once, before any thread, and shared by them
-        ctx.rig(api.OBSERVE)
+        if release.waves:  # built once, before any thread, and shared by them
+            ctx.rig(api.ROLLOUT)
+            ctx.rig(api.OBSERVE)
 
     # plumbing ----------------------------------------------------------------------------------------
 
