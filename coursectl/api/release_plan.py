@@ -190,11 +190,13 @@ def dry_run(
     live = {row["name"]: row["version"] for row in status["services"]}
     changed = [n for n in names if not (live.get(n) == versions[n] and not set_env)]
     waves = waves_for(ctx, changed)
-    durations = {
-        n: worst_case_steps(plans[n].steps, ready_timeout=ctx.env.ready_timeout)
-        + 2 * ctx.config.analysis.interval  # one analysis window past a pause's end
-        for n in changed
-    }
+    durations = {}
+    for n in changed:
+        steps = plans[n].steps
+        analysed = any(step.get("analyze") for step in steps)  # one analysis window may end past a pause
+        durations[n] = worst_case_steps(steps, ready_timeout=ctx.env.ready_timeout) + (
+            ctx.config.analysis.interval if analysed else 0.0
+        )
     total = worst_case_release(waves, durations, s.parallel)
     if s.load is not None:
         total += s.load.duration + 5.0
