@@ -177,3 +177,44 @@ def test_an_interrupted_release_blocks_the_next_one(ctx: api.RolloutContext, wor
     with pytest.raises(PreconditionError) as blocked:
         release(ctx, image_service=Images("v2"), journey=_journey)
     assert "interrupted" in blocked.value.message and "release resume" in (blocked.value.hint or "")
+
+
+def _interrupted(ctx: api.RolloutContext, world: World) -> None:
+    """v1 everywhere; then a release of v2 'killed' in wave 2: user promoted, course started (its rollout
+    recorded, in flight), payment not started yet."""
+    from coursectl.rollout.release_state import ReleaseState, ServiceEntry
+
+    release(ctx, image_service=Images("v1"), journey=_journey)
+    names = ("user", "course", "payment", "enrollment")
+    waves = [["user"], ["course", "payment"], ["enrollment"]]
+    wave_of = {n: i for i, w in enumerate(waves) for n in w}
+    entries = {n: ServiceEntry(n, wave_of[n], "v2", from_version="v1") for n in names}
+    rel = ReleaseState(id="rel-k", environment="bg", actor="tester", waves=waves, services=entries, parallel=2,
+                       on_failure="rollback-all", pid=2**22 + 12345)  # fmt: skip
+    api.deploy(ctx, "user", version="v2")
+    entries["user"].state = "promoted"
+    entries["course"].state, entries["course"].started_at = "rolling", "2000-01-01T00:00:00Z"
+    state = api.plan_deploy(ctx, "course", version="v2", need=api.ROLLOUT)
+    ctx.store.save(state)  # saved, not run: what a kill right after the rollout began leaves
+    ReleaseStore(ctx.ledger).save(rel)
+
+
+def test_an_interrupted_release_is_resumed(ctx: api.RolloutContext, world: World) -> None:
+    from coursectl.api.release_plan import resume_release
+
+    _interrupted(ctx, world)
+    rel = resume_release(ctx)
+    assert rel.phase == "succeeded"
+    assert {e.state for e in rel.services.values()} == {"promoted"}
+    assert _live(world) == dict.fromkeys(("user", "course", "payment", "enrollment"), "v2")
+
+
+def test_an_interrupted_release_is_aborted(ctx: api.RolloutContext, world: World) -> None:
+    from coursectl.api.release_plan import abort
+
+    _interrupted(ctx, world)
+    rel = abort(ctx)
+    assert rel.phase == "aborted"
+    states = {n: e.state for n, e in rel.services.items()}
+    assert states == {"user": "rolled-back", "course": "aborted", "payment": "skipped", "enrollment": "skipped"}
+    assert _live(world) == dict.fromkeys(("user", "course", "payment", "enrollment"), "v1")
