@@ -139,7 +139,8 @@ class ProcessTarget:
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             env.setdefault("DATABASE_URL", f"sqlite:///{self.data_dir / spec.service}.db")
-        argv = [part.format(service=spec.service, slot=spec.slot, python=sys.executable) for part in self.command]
+        command = self.commands.get(spec.service, self.command)
+        argv = [part.format(service=spec.service, slot=spec.slot, python=sys.executable) for part in command]
         self.workdir.mkdir(parents=True, exist_ok=True)
         started = process.run(
             [sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"), "--", *argv],
