@@ -1117,6 +1117,10 @@ class Config(Strict):
                 parent = self.environments[parent].extends
         from coursectl.rollout.waves import check_order
 
+        reserved = sorted({"resume", "abort", "status", "list"} & set(self.services))
+        if reserved:  # `coursectl release resume|abort|status|list` would not reach them
+            raise ValueError(f"services: {', '.join(reserved)} is a word of `coursectl release`, not a service name")
+
         try:  # exit 3 naming the key: an unknown service, a service named twice, a dependency cycle
             check_order(
                 list(self.services), self.release.order, {n: s.depends_on for n, s in self.services.items()}
