@@ -6,13 +6,16 @@ so an edge that is restarted comes back exactly as it was. Implements the Traffi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
 import socket
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from coursectl.adapters import process
@@ -105,7 +108,7 @@ class HAProxyEdge:
         """Render, check with ``haproxy -c`` and atomically replace haproxy.cfg (and edge.json)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         text = self.render(servers)
-        candidate = self.workdir / "haproxy.cfg.new"
+        candidate = self.workdir / f"haproxy.cfg.new-{os.getpid()}-{threading.get_ident()}"
         candidate.write_text(text, encoding="utf-8")
         result = process.run(
             hp.check_argv(str(candidate)),
@@ -120,7 +123,7 @@ class HAProxyEdge:
         os.replace(candidate, self.config_path)
         if servers is not None:
             data = {b: [s.__dict__ for s in lst] for b, lst in servers.items()}
-            tmp = self.state_path.with_suffix(".tmp")
+            tmp = self.state_path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
             tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
             os.replace(tmp, self.state_path)
         return self.config_path
@@ -276,9 +279,22 @@ class HAProxyEdge:
     def live(self) -> dict[str, dict[str, dict[str, object]]]:
         return hp.parse_servers_state(self.command("show servers state"))
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The saved state written by one thread or process at a time, from what the edge runs at that moment
+        (several services' rollouts of one release change the edge in parallel)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.workdir / "edge.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def _persist(self) -> None:
-        live = self.live()
-        self.write_config({service: hp.servers_from_state(live, service) for service in live})
+        with self._exclusive():
+            live = self.live()
+            self.write_config({service: hp.servers_from_state(live, service) for service in live})
 
     # TrafficRouter -----------------------------------------------------------------------------------
 

@@ -121,7 +121,7 @@ def run_load(
             due = started + k / rps
             now = time.monotonic()
             if now >= deadline:
-                return
+                break
             if due > now:
                 time.sleep(due - now)
             path = prefix + paths[k % len(paths)]

@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from coursectl.api.release_plan import finish, given_version, load_stage, new_release
+from coursectl.api.release_run import ReleaseRunner, Watch
 from coursectl.domain import LedgerEvent
 from coursectl.errors import CoursectlError, GateBlocked, RolloutFailed
-from coursectl.rollout.state import PAUSED
+from coursectl.rollout.release_state import ReleaseState
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class ReleaseReport:
     status: dict[str, Any] | None = None
     duration: float = 0.0
     sbom: dict[str, Any] = field(default_factory=dict)  # per service: SBOM, licences, dependency changes
+    release: ReleaseState | None = None  # the ledger entity of the rollout waves
 
     @property
     def ok(self) -> bool:
@@ -50,6 +53,7 @@ class ReleaseReport:
             "deployed": self.deployed,
             "sbom": self.sbom,
             "status": self.status,
+            "release": self.release.summary() if self.release else None,
         }
 
 
@@ -116,6 +120,16 @@ def _sbom(
     return stage.sboms
 
 
+def _deployed(rel: ReleaseState) -> list[dict[str, Any]]:
+    rows = []
+    for name in (n for wave in rel.waves for n in wave):
+        entry = rel.entry(name)
+        phase = {"promoted": "succeeded", "kept": "succeeded"}.get(entry.state, entry.state)
+        rows.append({"service": name, "version": entry.version, "phase": phase, "rollout_id": entry.rollout_id,
+                     "wave": entry.wave + 1, "from_version": entry.from_version})  # fmt: skip
+    return rows
+
+
 def release(
     ctx: Any,
     services: Sequence[str] = (),
@@ -125,11 +139,15 @@ def release(
     journey: Callable[[str], Any] | None = None,
     sbom_service: Any = None,
     set_env: Mapping[str, str] | None = None,
+    version: str | None = None,
+    watch: Watch | None = None,
 ) -> ReleaseReport:
     """Release the platform (or ``services``) to the context's environment; the report, never an exit.
 
     ``set_env`` is extra environment for every service rolled out (drills): a service whose live slot runs the
-    same version with another environment is rolled out again, with the environment's strategy.
+    same version with another environment is rolled out again, with the environment's strategy. ``version``:
+    release that version of every service, already built and pushed (no build). ``watch`` sees the release
+    entity after every change (the live view).
     """
     from coursectl.api import rollout as api
     from coursectl.api.journey import journey_for
@@ -147,28 +165,32 @@ def release(
         )
     )
     try:
-        # 1. build (changed only) and push
-        progress("build: changed services only, then push")
-        if image_service is None:
-            image_service = ctx.image_service()
-        built = image_service.build(
-            names, push=True, changed_only=True, progress=lambda svc, phase, msg: progress(f"  {svc}: {msg}")
-        )
-        rows = [r.to_dict() for r in built.results]
-        failed = [r["service"] for r in rows if r["error"] or r["status"] == "failed"]
-        report.stages.append(
-            ReleaseStage(
-                "build+push",
-                "failed" if failed else "ok",
-                f"failed: {', '.join(failed)}"
-                if failed
-                else f"{sum(r['status'] == 'built' for r in rows)} built, "
-                f"{sum(r['status'] == 'skipped' for r in rows)} unchanged",
-                rows,
+        # 1. build (changed only) and push; or the version given, built and pushed before
+        if version is not None:
+            rows = given_version(ctx, names, version)
+            report.stages.append(ReleaseStage("build+push", "skipped", f"--version {version}: no build", rows))
+        else:
+            progress("build: changed services only, then push")
+            if image_service is None:
+                image_service = ctx.image_service()
+            built = image_service.build(
+                names, push=True, changed_only=True, progress=lambda svc, phase, msg: progress(f"  {svc}: {msg}")
             )
-        )
-        if failed:
-            return report
+            rows = [r.to_dict() for r in built.results]
+            failed = [r["service"] for r in rows if r["error"] or r["status"] == "failed"]
+            report.stages.append(
+                ReleaseStage(
+                    "build+push",
+                    "failed" if failed else "ok",
+                    f"failed: {', '.join(failed)}"
+                    if failed
+                    else f"{sum(r['status'] == 'built' for r in rows)} built, "
+                    f"{sum(r['status'] == 'skipped' for r in rows)} unchanged",
+                    rows,
+                )
+            )
+            if failed:
+                return report
         artifacts = {r["service"]: r for r in rows}
         # 1b. SBOM of every image, licence policy, dependency changes against the live version
         sboms = _sbom(ctx, names, artifacts, report, progress, sbom_service)
@@ -178,38 +200,43 @@ def release(
         report.stages.append(stage)
         if stage.status == "failed":
             raise GateBlocked(f"scan blocked the release: {stage.detail}")
-        # 3. roll out what differs from what runs (version, image or environment: deploy's own no-op check)
+        # 3. roll out what differs from what runs (version, image or environment: deploy's own no-op check),
+        #    in waves: in parallel within a wave, all or nothing when the environment asks for it
         status = api.status(ctx, names)
-        for name in names:
-            art = artifacts[name]
-            wanted = dict(version=art["version"], digest=art.get("digest"), set_env=dict(set_env or {}))
-            if api.is_live(ctx, name, **wanted):
-                report.deployed.append({"service": name, "version": art["version"], "phase": "unchanged"})
-                continue
-            progress(f"roll out {name} {art['version']}")
-            state = api.deploy(ctx, name, **wanted)
-            phase = "unchanged" if state.unchanged else state.phase
-            report.deployed.append(
-                {"service": name, "version": state.version, "phase": phase, "rollout_id": state.id}
+        live = {s["name"]: s["version"] for s in status["services"]}
+        rel = new_release(ctx, names, artifacts, live, set_env=dict(set_env or {}))
+        for name, entry in rel.services.items():
+            if entry.state == "unchanged":
+                report.deployed.append({"service": name, "version": entry.version, "phase": "unchanged"})
+        report.release = rel
+        if rel.waves:
+            progress(
+                f"release {rel.id}: {len(rel.waves)} wave(s), {rel.parallel} at a time,"
+                f" on failure: {rel.on_failure}"
             )
-            if state.phase == PAUSED:
-                raise GateBlocked(
-                    f"the rollout of {name} {state.version} is paused: {state.message}",
-                    hint=f"coursectl rollout resume|promote|abort {name} --env {ctx.env_name}",
-                    details={"rollout_id": state.id},
-                )
+        runner = ReleaseRunner(ctx, rel, progress=progress, watch=watch)
+        runner.save()
+        try:
+            runner.run()
+        finally:
+            report.deployed.extend(_deployed(rel))
         report.stages.append(
             ReleaseStage(
                 "rollout",
                 "ok",
-                f"{sum(d['phase'] != 'unchanged' for d in report.deployed)} services rolled out",
+                f"{sum(d['phase'] != 'unchanged' for d in report.deployed)} services rolled out"
+                + (f" in {len(rel.waves)} waves" if len(rel.waves) > 1 else ""),
                 report.deployed,
             )
         )
+        # 3b. the environment's load test, before the release is declared good
+        load_stage(ctx, runner, status["edge_url"], report, progress)
         # 4. the journey through the edge (kubernetes: the environment's public_url, when it has one), and in a
         #    browser when there is one
-        if not status["edge_url"]:
-            report.stages.append(ReleaseStage("journey", "skipped", "no public_url for this environment"))
+        if not status["edge_url"] or not ctx.config.journey.enabled:
+            why = "no public_url for this environment" if not status["edge_url"] else "journey.enabled: false"
+            report.stages.append(ReleaseStage("journey", "skipped", why))
+            finish(runner, report)
             return report
         progress("journey smoke test through the edge")
         if journey is None:
@@ -227,11 +254,12 @@ def release(
                 result.to_dict(),
             )
         )
+        finish(runner, report)
     except RolloutFailed as exc:
         report.stages.append(ReleaseStage("rollout", "failed", exc.message, report.deployed))
         raise
     except GateBlocked as exc:
-        if "rollout_id" in exc.details:  # a rollout stopped paused for a human
+        if "rollout_id" in exc.details or "release_id" in exc.details:  # a rollout stopped paused for a human
             report.stages.append(ReleaseStage("rollout", "failed", exc.message, report.deployed))
         else:
             report.stages.append(ReleaseStage("release", "failed", exc.message))
@@ -252,6 +280,7 @@ def release(
                 environment=ctx.env_name,
                 outcome="succeeded" if report.ok else "failed",
                 details={
+                    "release_id": report.release.id if report.release else None,
                     "stages": [s.to_dict() for s in report.stages if s.name != "build+push"],
                     "deployed": report.deployed,
                     "duration_s": report.duration,

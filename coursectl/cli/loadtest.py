@@ -19,36 +19,61 @@ def loadtest(
     url: Annotated[
         str | None, typer.Option("--url", help="Base URL (default: the environment's edge).", show_default=False)
     ] = None,
-    rps: Annotated[float, typer.Option("--rps", min=0.1, help="Target requests per second.")] = 20.0,
+    rps: Annotated[
+        float | None, typer.Option("--rps", min=0.1, help="Target requests per second [config: 20].")
+    ] = None,
     duration: Annotated[
-        float, typer.Option("--duration", metavar="SECONDS", min=0.1, help="How long the load runs.")
-    ] = 30.0,
-    connections: Annotated[int, typer.Option("--connections", min=1, max=64, help="Parallel connections.")] = 4,
+        float | None,
+        typer.Option("--duration", metavar="SECONDS", min=0.1, help="How long the load runs [config: 30]."),
+    ] = None,
+    connections: Annotated[
+        int | None, typer.Option("--connections", min=1, max=64, help="Parallel connections [config: 4].")
+    ] = None,
     p95_max: Annotated[
-        float,
-        typer.Option("--p95-max", metavar="SECONDS", min=0, help="Highest acceptable 95th-percentile latency."),
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            "--p95-max", metavar="SECONDS", min=0, help="Highest acceptable 95th-percentile latency [config: 0.5]."
+        ),
+    ] = None,
     error_rate_max: Annotated[
-        float, typer.Option("--error-rate-max", min=0, max=1, help="Highest acceptable share of failed requests.")
-    ] = 0.01,
+        float | None,
+        typer.Option(
+            "--error-rate-max", min=0, max=1, help="Highest acceptable share of failed requests [config: 0.01]."
+        ),
+    ] = None,
     junit: JUnitOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
     """Send RPS requests a second for DURATION on the journey's read paths; exit 0 when p95 latency, error rate
-    and the rate reached are within the thresholds, 6 when one is not (the figures in JSON and JUnit)."""
-    from coursectl.api.loadtest import Thresholds, judge, run_load
+    and the rate reached are within the thresholds, 6 when one is not (the figures in JSON and JUnit). Options
+    not given come from the environment's release.load settings (else the defaults shown)."""
+    from coursectl.api.loadtest import DEFAULT_PATHS, Thresholds, judge, run_load
     from coursectl.cli._output import write_report
+    from coursectl.config.models import LoadStepConfig
     from coursectl.errors import GateBlocked
     from coursectl.render.junit import threshold_cases, to_xml
 
     state = state_of(ctx)
     out = state.out(output)
     loaded = state.config(env)
+    conf = loaded.environment.release.load or LoadStepConfig.model_validate({})
+    rps = conf.rps if rps is None else rps
+    duration = conf.duration if duration is None else duration
     base = (url or f"http://{loaded.environment.edge.bind}").rstrip("/")
     out.progress(f"load test: {rps:g} requests/s for {duration:g} s through {base}")
-    report = run_load(base, rps=rps, duration=duration, connections=connections)
-    checks = judge(report, Thresholds(p95_max, error_rate_max))
+    report = run_load(
+        base, rps=rps, duration=duration, connections=connections or conf.connections,
+        paths=tuple(conf.paths or DEFAULT_PATHS),
+    )  # fmt: skip
+    checks = judge(
+        report,
+        Thresholds(
+            conf.p95_max if p95_max is None else p95_max,
+            conf.error_rate_max if error_rate_max is None else error_rate_max,
+            conf.min_rate_ratio,
+        ),
+    )
     if junit is not None:
         write_report(
             junit,

@@ -197,6 +197,10 @@ class ServiceConfig(Strict):
         None, description="shared folders this image includes (default: build.shared); [] for none"
     )
     prebuild: PrebuildConfig | None = Field(None, description="commands run before the image is built")
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="services a release rolls out before this one (in an earlier wave; see release.order)",
+    )
 
     @field_validator("route")
     @classmethod
@@ -398,6 +402,57 @@ class EdgeConfig(Strict):
         return self
 
 
+OnReleaseFailure = Literal["rollback-all", "keep"]
+
+
+class LoadStepConfig(Strict):
+    """A bounded load through the environment's edge, judged against thresholds (``coursectl loadtest``'s
+    defaults for the environment, and the ``load`` step of its releases)."""
+
+    rps: float = Field(20.0, gt=0, le=100000, description="target requests per second")
+    duration: Duration = Field(30.0, description="how long the load runs")
+    connections: int = Field(4, ge=1, le=64, description="parallel connections")
+    p95_max: Duration = Field(0.5, description="highest acceptable 95th-percentile latency")
+    error_rate_max: float = Field(0.01, ge=0, le=1, description="highest acceptable share of failed requests")
+    min_rate_ratio: float = Field(
+        0.9, gt=0, le=1, description="share of the target rate the generator must reach, else the test fails"
+    )
+    paths: list[str] | None = Field(None, description="read paths (default: the journey's read paths)")
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or any(not p.startswith("/") for p in value)):
+            raise ValueError("paths are a non-empty list of paths that start with '/'")
+        return value
+
+
+class ReleaseConfig(Strict):
+    """How ``coursectl release`` rolls several services out: in waves, in parallel within a wave."""
+
+    order: list[list[str]] = Field(
+        default_factory=list,
+        description="groups of services, released one group after the other (services not named join the last"
+        " group); services.<name>.depends_on orders them too",
+    )
+    parallel: int = Field(3, ge=1, le=64, description="services of one wave rolled out at the same time")
+    on_failure: OnReleaseFailure | None = Field(
+        None,
+        description="rollback-all: a failed service rolls every service the release promoted back, last first;"
+        " keep: they stay (default: rollback-all for protected environments, keep otherwise)",
+    )
+
+
+class EnvironmentReleaseConfig(Strict):
+    """An environment's own release settings (over the top-level ``release``)."""
+
+    parallel: int | None = Field(None, ge=1, le=64, description="release.parallel for this environment")
+    on_failure: OnReleaseFailure | None = Field(None, description="release.on_failure for this environment")
+    load: LoadStepConfig | None = Field(
+        None, description="a load test after the rollout, before the release is declared good (a breach fails it)"
+    )
+
+
 class EnvironmentConfig(Strict):
     """One environment the platform is deployed to."""
 
@@ -445,6 +500,7 @@ class EnvironmentConfig(Strict):
     public_url: str | None = Field(
         None, description="kubernetes: the platform's public URL (the ingress), for the user-journey smoke test"
     )
+    release: EnvironmentReleaseConfig = Field(default_factory=EnvironmentReleaseConfig)
 
     @model_validator(mode="after")
     def _target_fields(self) -> EnvironmentConfig:
@@ -786,6 +842,9 @@ class JourneyConfig(Strict):
     (without them it buys a course the catalogue has).
     """
 
+    enabled: bool = Field(
+        True, description="false: releases record the journey as skipped (drills of stand-in services)"
+    )
     browser: Literal["auto", "always", "never"] = "auto"
     service: str = "storefront"
     chromium: str = "/usr/bin/chromium"
@@ -1000,6 +1059,7 @@ class Config(Strict):
     sonarqube: SonarQubeConfig = Field(default_factory=SonarQubeConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     environments: dict[str, EnvironmentConfig]
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -1055,6 +1115,18 @@ class Config(Strict):
                     raise ValueError(f"environments extend each other in a cycle: {' → '.join([*chain, parent])}")
                 chain.append(parent)
                 parent = self.environments[parent].extends
+        from coursectl.rollout.waves import check_order
+
+        reserved = sorted({"resume", "abort", "status", "list"} & set(self.services))
+        if reserved:  # `coursectl release resume|abort|status|list` would not reach them
+            raise ValueError(f"services: {', '.join(reserved)} is a word of `coursectl release`, not a service name")
+
+        try:  # exit 3 naming the key: an unknown service, a service named twice, a dependency cycle
+            check_order(
+                list(self.services), self.release.order, {n: s.depends_on for n, s in self.services.items()}
+            )
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
         ports: dict[int, str] = {}
         for name, service in self.services.items():
             unknown = [c for c in service.callers if c not in self.services]

@@ -5,13 +5,15 @@ so that another coursectl process (resume after kill -9) sees the same slots.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from coursectl.adapters import process
@@ -97,10 +99,25 @@ class ProcessTarget:
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, self._file)
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """slots.json changed by one thread or process at a time (a release rolls services out in parallel)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.workdir / "slots.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def address(self, service: str, slot: str) -> tuple[str, int]:
         return "127.0.0.1", slot_port(self.ports[service], slot)
 
     def start(self, spec: SlotSpec) -> SlotState:
+        with self._exclusive():
+            return self._start(spec)
+
+    def _start(self, spec: SlotSpec) -> SlotState:
         data = self._load()
         key = f"{spec.service}-{spec.slot}"
         current = data.get(key)
@@ -207,12 +224,13 @@ class ProcessTarget:
         return [self._state(k, v) for k, v in sorted(self._load().items()) if k.rsplit("-", 1)[0] == service]
 
     def retire(self, service: str, slot: str) -> None:
-        data = self._load()
-        info = data.pop(f"{service}-{slot}", None)
+        with self._exclusive():
+            data = self._load()
+            info = data.pop(f"{service}-{slot}", None)
+            self._store(data)
+            self.write_targets(service)
         if info:
             self._kill(int(info["pid"]))  # type: ignore[call-overload]
-        self._store(data)
-        self.write_targets(service)
 
     def write_targets(self, service: str) -> None:
         """Prometheus file_sd targets of the service's slots (as the docker target writes them)."""
