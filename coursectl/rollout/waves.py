@@ -131,16 +131,15 @@ def worst_case_steps(steps: Sequence[st.Step], *, ready_timeout: float, step_ove
     its end, ``step_overhead`` seconds for each other step. ``math.inf`` when a pause waits for a human."""
     total = 0.0
     for step in steps:
-        kind = step["kind"]
-        if kind == "ready":
-            total += ready_timeout
-        elif kind in ("pause", "delay"):
-            duration = step.get("duration")
-            if duration is None:
+        match step:
+            case st.WaitReady():
+                total += ready_timeout
+            case st.Pause(duration=None):
                 return math.inf
-            total += float(duration)
-        else:
-            total += step_overhead
+            case st.Pause(duration=duration) | st.Delay(duration=duration):
+                total += float(duration)
+            case _:
+                total += step_overhead
     return total
 
 

@@ -20,7 +20,7 @@ from coursectl.errors import PreconditionError, RolloutFailed
 from coursectl.ledger import SqliteLedger
 from coursectl.rollout.release_state import ReleaseStore
 from coursectl.testing import FakeRouter, FakeTarget, FrozenClock, ScriptedMetrics
-from coursectl.wiring import Rig
+from coursectl.wiring import Rig, rollout_context
 
 CONFIG = """project: t
 services:
@@ -86,12 +86,8 @@ def _journey(url: str) -> JourneyResult:
 def _context(tmp_path: Path, world: World, on_failure: str) -> Iterator[api.RolloutContext]:
     (tmp_path / "coursectl.yaml").write_text(CONFIG.format(on_failure=on_failure))
     ledger = SqliteLedger(tmp_path / "ledger.db")
-    ctx = api.RolloutContext(
-        loaded=load_config(tmp_path / "coursectl.yaml", "bg"),
-        ledger=ledger,
-        state_dir=tmp_path / "state",
-        actor="tester",
-        rig_factory=world.rig,
+    ctx = rollout_context(  # the wiring's adapters (release's SBOM service), with the fakes' rigs
+        load_config(tmp_path / "coursectl.yaml", "bg"), ledger, tmp_path / "state", actor="tester", rig_factory=world.rig
     )
     yield ctx
     ledger.close()

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from coursectl.rollout import steps as st
 from coursectl.rollout.release_state import ReleaseState, ServiceEntry
 from coursectl.rollout.waves import (
     WaveError,
@@ -77,15 +78,15 @@ def test_bad_orders_name_the_key(order: list[list[str]], deps: dict[str, list[st
 
 
 def test_worst_case_steps() -> None:
-    steps = [
-        {"kind": "start", "slot": "green"},
-        {"kind": "ready", "slot": "green"},
-        {"kind": "weight", "weight": 100},
-        {"kind": "pause", "duration": 20.0, "analyze": True},
-        {"kind": "delay", "duration": 30.0},
+    steps: list[st.Step] = [
+        st.Start("green"),
+        st.WaitReady("green"),
+        st.SetWeight(100),
+        st.Pause(20.0, analyze=True),
+        st.Delay(30.0),
     ]
     assert worst_case_steps(steps, ready_timeout=90, step_overhead=1) == 1 + 90 + 1 + 20 + 30
-    assert worst_case_steps([{"kind": "pause", "duration": None}], ready_timeout=1) == math.inf
+    assert worst_case_steps([st.Pause(None)], ready_timeout=1) == math.inf
 
 
 @pytest.mark.parametrize(
