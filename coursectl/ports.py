@@ -9,26 +9,28 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from coursectl.domain import (
+    BuildResult,
+    CeTask,
     Delivery,
+    GateStatus,
     LogLine,
     Notification,
+    ParsedScan,
+    PushResult,
+    QueryResult,
     RestoreRequest,
     RestoreResult,
+    SlotSpec,
+    SlotState,
     SourcePart,
     StoredObject,
+    TagInfo,
 )
-
-if TYPE_CHECKING:
-    from coursectl.adapters.docker_engine import BuildResult, PushResult
-    from coursectl.adapters.registry_v2 import TagInfo
-    from coursectl.parsers._common import ParsedScan
-    from coursectl.parsers.sonarqube import CeTask, GateStatus
 
 
 class Builder(Protocol):
@@ -141,50 +143,6 @@ class QualityGate(Protocol):
     ) -> GateStatus: ...
 
 
-@dataclass(frozen=True)
-class SlotSpec:
-    """What to run in one slot of a service: which version, from which image, where, with which environment."""
-
-    service: str
-    slot: str
-    version: str
-    port: int
-    image: str | None = None
-    digest: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    rollout_id: str | None = None
-    health: str = "/health/ready"
-    fingerprint: str | None = None  # of image + env (coursectl.rollout.fingerprint); recorded on the slot
-
-
-@dataclass(frozen=True)
-class SlotState:
-    """What runs in one slot right now, as the target sees it."""
-
-    service: str
-    slot: str
-    version: str
-    port: int
-    running: bool
-    ready: bool
-    digest: str | None = None
-    rollout_id: str | None = None
-    host: str = "127.0.0.1"
-    fingerprint: str | None = None  # the spec's fingerprint when the slot was started (None: not recorded)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "slot": self.slot,
-            "version": self.version,
-            "digest": self.digest,
-            "address": f"{self.host}:{self.port}",
-            "running": self.running,
-            "ready": self.ready,
-            "rollout_id": self.rollout_id,
-            "fingerprint": self.fingerprint,
-        }
-
-
 @runtime_checkable
 class Target(Protocol):
     """Where slots run: start a version in a slot, wait until ready, read live state, retire a slot."""
@@ -239,15 +197,6 @@ class TrafficRouter(Protocol):
     def remove(self, service: str, slot: str) -> None:
         """Take a slot out of the routing altogether; unknown slots are a no-op."""
         ...
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """The answer of a metrics query: a value, no data (value None), or an error (provider down)."""
-
-    query: str
-    value: float | None = None
-    error: str | None = None
 
 
 @runtime_checkable

@@ -299,9 +299,9 @@ def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
     ports = service_ports(config, env)
     file_sd = _file_sd(loaded, state_dir)
     if env.target == "process":
-        from coursectl.testing.process_target import ProcessTarget
+        from coursectl.adapters.process_target import ProcessTarget
 
-        command = [sys.executable, "-m", "coursectl.testing.tinyservice"]
+        command = [sys.executable, "-m", "coursectl.tinyservice"]
         return ProcessTarget(
             state_dir / "slots" / env_name,
             ports,

@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from coursectl.adapters.http_probe import http_get
+from coursectl.domain import SlotSpec, SlotState, slot_port
 from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
-from coursectl.ports import SlotSpec, SlotState
-from coursectl.testing.process_target import http_get, slot_port
 
 log = logging.getLogger(__name__)
 

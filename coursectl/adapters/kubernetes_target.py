@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from coursectl.adapters.kubernetes_api import KubeApi
+from coursectl.domain import SlotSpec, SlotState
 from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
 from coursectl.parsers import kubernetes as kp
-from coursectl.ports import Clock, SlotSpec, SlotState
+from coursectl.ports import Clock
 from coursectl.render import kubernetes as km
 
 log = logging.getLogger(__name__)

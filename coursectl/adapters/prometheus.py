@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Any
 
-from coursectl.ports import QueryResult
+from coursectl.domain import QueryResult
 
 log = logging.getLogger(__name__)
 

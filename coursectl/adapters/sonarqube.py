@@ -6,8 +6,9 @@ import json
 import logging
 from typing import Any
 
+from coursectl.domain import CeTask, GateStatus
 from coursectl.errors import AuthError, ExternalError, ExternalTimeout, PreconditionError
-from coursectl.parsers.sonarqube import CeTask, GateStatus, error_messages, parse_project_status, parse_task
+from coursectl.parsers.sonarqube import error_messages, parse_project_status, parse_task
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import logging
 import shutil
 
 from coursectl.adapters.process import run
+from coursectl.domain import ParsedScan
 from coursectl.errors import ExternalError
 from coursectl.parsers import trivy as trivy_parser
-from coursectl.parsers._common import ParsedScan
 from coursectl.render.scanners import TrivyOptions, trivy_argv
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coursectl.domain import QueryResult, SlotSpec, SlotState
 from coursectl.errors import ExternalError, ExternalTimeout, ToolMissing
-from coursectl.ports import QueryResult, SlotSpec, SlotState
 
 
 class FrozenClock:

@@ -37,7 +37,7 @@ def test_heartbeat_thread_keeps_the_lock_and_reports_a_take_over(
 def test_live_state_drops_routes_to_slots_that_do_not_run(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from coursectl.ports import SlotSpec
+    from coursectl.domain import SlotSpec
     from coursectl.testing import FakeRouter, FakeTarget
 
     target, router = FakeTarget({"course": 8002}), FakeRouter()

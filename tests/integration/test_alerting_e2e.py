@@ -91,7 +91,7 @@ def test_stopped_service_reaches_slack_through_alertmanager(
             "PORT": str(SERVICE_PORT),
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "coursectl.testing.tinyservice"],
+            [sys.executable, "-m", "coursectl.tinyservice"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

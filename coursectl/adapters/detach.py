@@ -1,6 +1,6 @@
 """Start a program detached (double fork, new session, output to a log) and print its pid.
 
-``python -m coursectl.testing.detach LOG -- ARGV...``: the slot processes of the process target outlive the
+``python -m coursectl.adapters.detach LOG -- ARGV...``: the slot processes of the process target outlive the
 coursectl process that started them, as containers outlive the docker CLI.
 """
 
