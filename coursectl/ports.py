@@ -1,8 +1,9 @@
-"""The Protocols the engine and use cases talk to (one per external system), and their small value types.
+"""The Protocols the engine and use cases talk to, one per external system (their value types: ``domain``).
 
-Rollout ports (Target, TrafficRouter, MetricsProvider, Clock) are shaped so that a Kubernetes target can
-implement them later (SPEC §5): a *slot* is a container (docker) or a Deployment (kubernetes); the router's
-weights are HAProxy server weights (docker) or ingress-nginx canary annotations / a Service selector (kubernetes).
+Rollout ports (Target, TrafficRouter, MetricsProvider, Clock) serve every target: a *slot* is a process, a
+container (docker) or a Deployment (kubernetes); the router's weights are HAProxy server weights (docker, process)
+or a Service selector, a replica ratio or ingress-nginx canary annotations (kubernetes). What only some targets
+need is still a member of every one (a do-nothing where there is nothing to do), so callers never probe.
 """
 
 from __future__ import annotations
@@ -171,6 +172,28 @@ class Target(Protocol):
         """Stop and remove a slot; a slot that does not exist is a no-op."""
         ...
 
+    def healthy(self, state: SlotState, path: str) -> bool:
+        """Whether a slot in ``state`` answers its health ``path`` now (for ``status``): a GET of the slot
+        itself (docker, process), or the readiness the target already reports (kubernetes). Never raises."""
+        ...
+
+    def service_urls(self) -> dict[str, str]:
+        """``<SERVICE>_URL`` of every service as a slot reaches it (kubernetes: the cluster's Services);
+        empty when slots reach each other through the edge."""
+        ...
+
+    @property
+    def in_place(self) -> tuple[str, ...]:
+        """The strategies this target runs by updating the live slot itself (kubernetes: rolling, recreate);
+        the others run in a second slot."""
+        ...
+
+    @property
+    def records_fingerprints(self) -> bool:
+        """Whether ``SlotState.fingerprint`` is the fingerprint of the spec that started the slot (False: the
+        target keeps its own, e.g. kubernetes' template hash, and decides itself whether a slot is current)."""
+        ...
+
 
 @runtime_checkable
 class TrafficRouter(Protocol):
@@ -196,6 +219,35 @@ class TrafficRouter(Protocol):
 
     def remove(self, service: str, slot: str) -> None:
         """Take a slot out of the routing altogether; unknown slots are a no-op."""
+        ...
+
+    def ensure_running(self) -> None:
+        """Bring the router up when coursectl runs it (the HAProxy edge, from its saved state); idempotent. A
+        router that is always there (a cluster's Services) does nothing."""
+        ...
+
+    def running(self) -> bool:
+        """Whether the router answers now (never raises); a router coursectl does not run is always up."""
+        ...
+
+    def planned_weights(self, service: str) -> dict[str, int]:
+        """The weights in effect without changing anything (dry runs): the live ones, or those a stopped router
+        would come back with."""
+        ...
+
+    def port_problems(self) -> list[str]:
+        """What is wrong with the addresses the router listens on (another program holding them), for
+        ``status``; empty when nothing is, or when the router listens nowhere of its own."""
+        ...
+
+    def explain(self, weight: int) -> str | None:
+        """What a canary ``weight`` really becomes on this router, for plans (``20 % requested → 1 of 5 pods =
+        20 %``); None when every weight is exact."""
+        ...
+
+    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
+        """Slots and live weights of ``services`` read together, one list per kind of object (kubernetes), for
+        ``status``; None when the router has no such combined read (then slots and weights are read one by one)."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,10 +15,12 @@ from coursectl.domain import utcnow
 
 if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
+    from coursectl.adapters.haproxy import HAProxyEdge
     from coursectl.api.build import ImageService, RegistryAccess
     from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
-    from coursectl.ports import Registry
+    from coursectl.domain import SlotState
+    from coursectl.ports import Clock, MetricsProvider, Registry, Target, TrafficRouter
 
 
 def sandbox_docker_host(state_dir: Path) -> str | None:
@@ -219,20 +221,39 @@ NEEDS = (OBSERVE, ROLLOUT)
 
 @dataclass
 class Rig:
-    """The adapters of one environment for one need (``OBSERVE`` or ``ROLLOUT``)."""
+    """The adapters of one environment for one need (``OBSERVE`` or ``ROLLOUT``).
 
-    target: Any
-    router: Any
-    metrics: Any
-    clock: Any
+    What differs between targets is asked of the target and the router themselves (members of the ``Target``
+    and ``TrafficRouter`` ports). The read-only properties below repeat those answers for callers written
+    before; they go once every caller asks the ports.
+    """
+
+    target: Target
+    router: TrafficRouter
+    metrics: MetricsProvider | None
+    clock: Clock
     edge_url: str
     need: str = ROLLOUT
-    fingerprints: bool = True  # the target records each slot's spec fingerprint (kubernetes: its template hash)
-    # kubernetes (the docker and process targets leave the defaults):
-    snapshot: Callable[[Sequence[str]], dict[str, tuple[list[Any], dict[str, int]]]] | None = None
-    probe_slots: bool = True  # status GETs each slot's health path (False: the target's readiness is read)
-    service_urls: dict[str, str] | None = None  # <SERVICE>_URL of the slots (default: the edge)
-    in_place: tuple[str, ...] = ()  # strategies the target runs by updating the live slot itself
+    probe_slots: bool = True  # status GETs each slot's health path; goes when status asks ``target.healthy``
+
+    @property
+    def fingerprints(self) -> bool:
+        """``target.records_fingerprints``."""
+        return self.target.records_fingerprints
+
+    @property
+    def in_place(self) -> tuple[str, ...]:
+        """``target.in_place``."""
+        return self.target.in_place
+
+    @property
+    def service_urls(self) -> dict[str, str] | None:
+        """``target.service_urls()``, None when slots reach each other through the edge."""
+        return self.target.service_urls() or None
+
+    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
+        """``router.snapshot(services)``."""
+        return self.router.snapshot(services)
 
 
 def _sandbox(state_dir: Path, config: Any = None) -> Any:
@@ -276,7 +297,7 @@ def _file_sd(loaded: Any, state_dir: Path) -> Path:
     return Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd"
 
 
-def edge_router(loaded: Any, state_dir: Path) -> Any:
+def edge_router(loaded: Any, state_dir: Path) -> HAProxyEdge:
     """The HAProxy edge of the selected (docker or process) environment: its TrafficRouter."""
     from coursectl.adapters.haproxy import HAProxyEdge
 
@@ -292,7 +313,7 @@ def edge_router(loaded: Any, state_dir: Path) -> Any:
     )
 
 
-def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
+def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Target:
     """The Target of the selected (docker or process) environment; with ``pull_credentials`` it logs in to the
     registry to pull (never for ``status``, which must answer with the registry or ECR unreachable)."""
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
@@ -329,7 +350,7 @@ def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
     )
 
 
-def metrics_provider(loaded: Any, state_dir: Path) -> Any:
+def metrics_provider(loaded: Any, state_dir: Path) -> MetricsProvider:
     """The MetricsProvider of the selected environment: its ``prometheus_url``, else the sandbox's Prometheus."""
     from coursectl.adapters.prometheus import PrometheusMetrics
 
@@ -389,7 +410,7 @@ def kubernetes_rig(
     """Target (Deployments per slot) and router (Service selector, replica ratio or ingress-nginx canary) of a
     kubernetes environment, sharing one API client; Prometheus when the environment names one."""
     from coursectl.adapters.kubernetes_target import KubernetesTarget
-    from coursectl.adapters.kubernetes_traffic import KubernetesRouter, snapshot
+    from coursectl.adapters.kubernetes_traffic import KubernetesRouter
     from coursectl.render.kubernetes import ServiceInfo, Settings
 
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
@@ -410,11 +431,7 @@ def kubernetes_rig(
         metrics=metrics,
         clock=clock,
         edge_url=env.public_url or "",
-        snapshot=lambda names: snapshot(api, target, env.kubernetes.traffic, names),
         probe_slots=False,
-        service_urls={f"{name.upper()}_URL": f"http://{name}:{svc.port}" for name, svc in config.services.items()},
-        in_place=("rolling", "recreate"),
-        fingerprints=False,
     )
 
 

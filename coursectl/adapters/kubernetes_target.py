@@ -329,6 +329,17 @@ class KubernetesTarget:
                 return status, body
             self.clock.sleep(0.5)
 
+    in_place = ("rolling", "recreate")  # the Deployment's own strategies update the live slot
+    records_fingerprints = False  # the pod template hash says whether a slot is current
+
+    def healthy(self, state: SlotState, path: str) -> bool:
+        """The Deployment's readiness as last read (its pods' probes GET ``path``; no request from here)."""
+        return state.running and state.ready
+
+    def service_urls(self) -> dict[str, str]:
+        """Slots reach each other through the cluster's Services, by name."""
+        return {f"{name.upper()}_URL": f"http://{name}:{svc.port}" for name, svc in self.services.items()}
+
     def retire(self, service: str, slot: str) -> None:
         """Scale the slot to zero (its Deployment and recorded image stay for a later rollback)."""
         name = km.slot_name(service, slot)

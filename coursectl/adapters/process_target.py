@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from coursectl.adapters import process
-from coursectl.adapters.http_probe import http_get
+from coursectl.adapters.http_probe import answers_ok, http_get
 from coursectl.domain import SlotSpec, SlotState, slot_port
 from coursectl.errors import ExternalTimeout
 
@@ -175,6 +175,15 @@ class ProcessTarget:
             self._kill(int(info["pid"]))  # type: ignore[call-overload]
         self._store(data)
         self.write_targets(service)
+
+    in_place: tuple[str, ...] = ()  # every strategy runs in a second slot
+    records_fingerprints = True  # slots.json keeps the spec's fingerprint
+
+    def healthy(self, state: SlotState, path: str) -> bool:
+        return state.running and answers_ok(state.host, state.port, path)
+
+    def service_urls(self) -> dict[str, str]:
+        return {}  # slots reach each other through the edge
 
     def write_targets(self, service: str) -> None:
         """Prometheus file_sd targets of the service's slots (as the docker target writes them)."""

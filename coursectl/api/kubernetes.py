@@ -34,10 +34,8 @@ def _secret_names(settings: km.Settings, services: Mapping[str, km.ServiceInfo])
 
 def rules_for(loaded: Any) -> list[km.Rule]:
     """The deployer Role's rules for an environment: coursectl's verbs, Secrets limited to those it names."""
-    from coursectl.adapters.kubernetes_api import role_rules
-
     settings = km.Settings.from_config(loaded.config, loaded.env_name)
-    return role_rules(_secret_names(settings, km.ServiceInfo.all_from_config(loaded.config)))
+    return km.role_rules(_secret_names(settings, km.ServiceInfo.all_from_config(loaded.config)))
 
 
 @dataclass

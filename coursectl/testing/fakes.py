@@ -112,6 +112,15 @@ class FakeTarget:
         state = self.running.get((service, slot))
         return state.version if state else None
 
+    in_place: tuple[str, ...] = ()
+    records_fingerprints = True
+
+    def healthy(self, state: SlotState, path: str) -> bool:
+        return state.running and state.ready
+
+    def service_urls(self) -> dict[str, str]:
+        return {}
+
 
 class FakeRouter:
     """Weights per service; records every change; can be told to refuse verification."""
@@ -148,6 +157,24 @@ class FakeRouter:
     def serving(self, service: str) -> list[str]:
         """Slots with a weight above 0: where traffic goes now."""
         return [slot for slot, w in self.table.get(service, {}).items() if w > 0]
+
+    def ensure_running(self) -> None:
+        return None
+
+    def running(self) -> bool:
+        return True
+
+    def planned_weights(self, service: str) -> dict[str, int]:
+        return self.weights(service)
+
+    def port_problems(self) -> list[str]:
+        return []
+
+    def explain(self, weight: int) -> str | None:
+        return None
+
+    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
+        return None
 
 
 class ScriptedMetrics:
