@@ -456,6 +456,21 @@ class TagInfo:
         return {"tag": self.tag, "digest": self.digest, "created": self.created, "labels": dict(self.labels)}
 
 
+@dataclass(frozen=True)
+class CiBuild:
+    """One build of a CI job (Jenkins): number, result (None while building), start and duration in seconds."""
+
+    number: int
+    result: str | None
+    started_at: float
+    duration: float
+    building: bool
+
+    @property
+    def finished_at(self) -> float:
+        return self.started_at + self.duration
+
+
 # scans and quality gates ----------------------------------------------------------------------------------------
 
 

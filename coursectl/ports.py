@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from coursectl.domain import (
     BuildResult,
     CeTask,
+    CiBuild,
     Delivery,
     GateStatus,
     LogLine,
@@ -135,13 +136,30 @@ class SbomGenerator(Protocol):
 
 
 class QualityGate(Protocol):
-    """A code-quality server (SonarQube): compute-engine tasks and the quality-gate verdict."""
+    """A code-quality server (SonarQube): compute-engine tasks, the quality-gate verdict, a project's coverage."""
 
     def task(self, task_id: str) -> CeTask: ...
 
     def project_status(
         self, *, analysis_id: str | None = None, project_key: str | None = None, branch: str | None = None
     ) -> GateStatus: ...
+
+    def coverage(self, project_key: str) -> tuple[float, str]:
+        """The project's test coverage (percent) and where the server reported it; PreconditionError when it
+        reports none, AuthError / ExternalError when it refuses or does not answer."""
+        ...
+
+    def close(self) -> None:
+        """Release the connections."""
+        ...
+
+
+class BuildHistory(Protocol):
+    """A CI server's job (Jenkins): its most recent builds, newest first."""
+
+    def builds(self) -> list[CiBuild]:
+        """ExternalError (exit 5) when the server does not answer or refuses."""
+        ...
 
 
 @runtime_checkable
@@ -255,7 +273,9 @@ class TrafficRouter(Protocol):
 class MetricsProvider(Protocol):
     """Answers PromQL (or an equivalent) queries. Failures are results, not exceptions."""
 
-    def query(self, promql: str) -> QueryResult: ...
+    def query(self, promql: str, *, at: float | None = None) -> QueryResult:
+        """The value of ``promql`` now, or evaluated at ``at`` (Unix seconds)."""
+        ...
 
 
 @runtime_checkable

@@ -17,10 +17,20 @@ if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
     from coursectl.adapters.haproxy import HAProxyEdge
     from coursectl.api.build import ImageService, RegistryAccess
+    from coursectl.api.metrics import GitSource, SuccessSources
     from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
     from coursectl.domain import SlotState
-    from coursectl.ports import Clock, MetricsProvider, Registry, Target, TrafficRouter
+    from coursectl.ports import (
+        BuildHistory,
+        Clock,
+        MetricsProvider,
+        QualityGate,
+        Registry,
+        Scanner,
+        Target,
+        TrafficRouter,
+    )
 
 
 def sandbox_docker_host(state_dir: Path) -> str | None:
@@ -158,7 +168,24 @@ def sbom_service(
         generator=generator,
         builder=builder or docker_engine(loaded, state_dir, env),
         registry=registry,
+        head=lambda: head_commit(loaded.root),
     )
+
+
+def scanners(loaded: LoadedConfig) -> dict[str, Scanner]:
+    """The scanner adapters by name (Trivy, Snyk), configured from ``scan:``."""
+    from coursectl.adapters.snyk import SnykScanner
+    from coursectl.adapters.trivy import TrivyScanner
+    from coursectl.render.scanners import TrivyOptions
+
+    scan = loaded.config.scan
+    cache_dir = scan.trivy_cache_dir
+    if cache_dir and not Path(cache_dir).expanduser().is_absolute():
+        cache_dir = str(loaded.root / cache_dir)
+    return {
+        "trivy": TrivyScanner(TrivyOptions(timeout=scan.timeout, cache_dir=cache_dir, offline=scan.offline)),
+        "snyk": SnykScanner(timeout=scan.timeout),
+    }
 
 
 def head_commit(root: Path) -> str | None:
@@ -352,14 +379,12 @@ def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Targ
 
 def metrics_provider(loaded: Any, state_dir: Path) -> MetricsProvider:
     """The MetricsProvider of the selected environment: its ``prometheus_url``, else the sandbox's Prometheus."""
-    from coursectl.adapters.prometheus import PrometheusMetrics
-
     config, env = loaded.config, loaded.environment
     sandbox = _sandbox(state_dir, config)
     url = env.prometheus_url or (
         sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}"
     )
-    return PrometheusMetrics(url)
+    return prometheus(url)
 
 
 def build_rig(
@@ -384,6 +409,60 @@ def build_rig(
     target = slot_target(loaded, state_dir, pull_credentials=need == ROLLOUT)
     metrics = metrics_provider(loaded, state_dir) if need == ROLLOUT else None
     return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url, need=need)
+
+
+# metrics and code quality --------------------------------------------------------------------------------
+
+
+def prometheus(url: str, *, timeout: float = 5.0) -> MetricsProvider:
+    """The Prometheus at ``url`` (the one Prometheus client: rollout analysis and uptime alike)."""
+    from coursectl.adapters.prometheus import PrometheusMetrics
+
+    return PrometheusMetrics(url, timeout=timeout)
+
+
+def sonarqube(url: str, token: str | None, *, timeout: float = 30.0) -> QualityGate:
+    """The SonarQube at ``url`` (the one SonarQube client: the quality gate and coverage alike)."""
+    from coursectl.adapters.sonarqube import SonarQubeGate
+
+    return SonarQubeGate(url, token, http_timeout=timeout)
+
+
+def success_sources(metrics: Any, state_dir: Path, environ: Mapping[str, str] | None = None) -> SuccessSources:
+    """The sources of the success metrics that ``metrics`` (a MetricsConfig) names; secrets are resolved when a
+    metric is read, so one that is not set makes only that metric unknown."""
+    from coursectl.api.metrics import SuccessSources
+
+    secrets_file = state_dir / "secrets.env"
+
+    def secret(ref: Any) -> str | None:
+        return None if ref is None else str(ref.resolve(environ=environ, secrets_file=secrets_file))
+
+    prom, jenkins, sonar = metrics.prometheus, metrics.jenkins, metrics.sonarqube
+
+    def builds() -> BuildHistory:
+        from coursectl.adapters.jenkins_builds import JenkinsBuilds
+
+        return JenkinsBuilds(
+            jenkins.url, jenkins.job, username=secret(jenkins.username), token=secret(jenkins.token),
+            timeout=jenkins.timeout,
+        )  # fmt: skip
+
+    return SuccessSources(
+        prometheus=(lambda: prometheus(prom.url, timeout=prom.timeout)) if prom is not None else None,
+        builds=builds if jenkins is not None else None,
+        quality=(lambda: sonarqube(sonar.url, secret(sonar.token), timeout=sonar.timeout)) if sonar else None,
+    )
+
+
+def git_source(repository: Path, service_paths: Mapping[str, str], shared_paths: Sequence[str]) -> GitSource:
+    """Where the DORA report reads the commits of deployments that do not list theirs: git in ``repository``."""
+    from functools import partial
+
+    from coursectl.adapters.git import commits_between
+    from coursectl.api.metrics import GitSource
+
+    return GitSource(repository, service_paths, shared_paths, commits=partial(commits_between, repository))
 
 
 # kubernetes ----------------------------------------------------------------------------------------------
@@ -420,11 +499,7 @@ def kubernetes_rig(
     clock = SystemClock()
     target = KubernetesTarget(api, settings, services, smoke=env.kubernetes.smoke, clock=clock)
     router = KubernetesRouter(api, target, mode=env.kubernetes.traffic, ready_timeout=env.ready_timeout)
-    metrics = None
-    if with_metrics and env.prometheus_url:
-        from coursectl.adapters.prometheus import PrometheusMetrics
-
-        metrics = PrometheusMetrics(env.prometheus_url)
+    metrics = prometheus(env.prometheus_url) if with_metrics and env.prometheus_url else None
     return Rig(
         target=target,
         router=router,

@@ -79,9 +79,13 @@ def _scan(
         return ReleaseStage("scan", "skipped", detail)
     tags = {artifacts[s]["version"] for s in services}
     tag = tags.pop() if len(tags) == 1 else None  # one release tag (the commit) unless the builds disagree
+    from coursectl.wiring import head_commit, scanners  # api → wiring: one of the named exceptions (issue 14)
+
     report = run_scan(
         ctx.loaded,
         ScanRequest(services=tuple(services), kind="image", tag=tag, environment=ctx.env_name, sboms=sboms or {}),
+        scanners=scanners(ctx.loaded),
+        commit=head_commit(ctx.loaded.root),
         ledger=ctx.ledger,
     )
     outcome = report.outcome

@@ -15,7 +15,7 @@ from coursectl.cli._output import check_writable, write_report_file
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from coursectl.api.scan import ScanReport
+    from coursectl.scan.report import ScanReport
 
 
 class Kind(str, Enum):
@@ -172,6 +172,7 @@ def scan(
 ) -> None:
     """Scan images (or folders) with Trivy and Snyk and apply the policy: exit 0 pass, 6 blocked, 5 scanner error."""
     from coursectl.api.scan import ScanRequest, run_scan
+    from coursectl.wiring import head_commit, scanners
     from coursectl.errors import GateBlocked
     from coursectl.render.tags import validate_tag
 
@@ -198,7 +199,9 @@ def scan(
         check_writable(path, "--report")
     targets = ", ".join(request.services) or "every service"
     out.progress(f"scanning {targets} ({kind.value})")
-    report = run_scan(loaded, request, ledger=state.ledger())
+    report = run_scan(
+        loaded, request, scanners=scanners(loaded), commit=head_commit(loaded.root), ledger=state.ledger()
+    )
 
     written = list(zip(paths, formats, strict=True))
     if junit is not None:

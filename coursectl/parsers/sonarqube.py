@@ -121,3 +121,22 @@ def error_messages(data: Any) -> list[str]:
     """The messages of a Web API error body ``{"errors": [{"msg": ...}]}``."""
     errors = [as_dict(e) for e in as_list(as_dict(data).get("errors"))]
     return [str(e["msg"]) for e in errors if e.get("msg")]
+
+
+def measure_value(body: Any, metric: str) -> float | None:
+    """The value of ``metric`` in an ``api/measures/component`` answer, None when absent."""
+    for m in as_list(as_dict(as_dict(body).get("component")).get("measures")):
+        m = as_dict(m)
+        if m.get("metric") == metric and m.get("value") is not None:
+            return float(m["value"])
+    return None
+
+
+def condition_value(body: Any, metrics: tuple[str, ...]) -> tuple[str, float] | None:
+    """The first of ``metrics`` among the conditions of an ``api/qualitygates/project_status`` answer."""
+    conditions = [as_dict(c) for c in as_list(as_dict(as_dict(body).get("projectStatus")).get("conditions"))]
+    for wanted in metrics:
+        for c in conditions:
+            if c.get("metricKey") == wanted and c.get("actualValue") is not None:
+                return wanted, float(c["actualValue"])
+    return None

@@ -9,8 +9,8 @@ from urllib.parse import quote
 from coursectl import __version__
 
 if TYPE_CHECKING:
-    from coursectl.api.scan import ScanReport
     from coursectl.scan.policy import Judged
+    from coursectl.scan.report import ScanReport
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 _LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note", "UNKNOWN": "note"}

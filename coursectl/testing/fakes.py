@@ -217,7 +217,7 @@ class ScriptedMetrics:
         slot = query.split('slot="', 1)[1].split('"', 1)[0] if 'slot="' in query else ""
         return metric, slot
 
-    def query(self, promql: str) -> QueryResult:
+    def query(self, promql: str, *, at: float | None = None) -> QueryResult:
         self.queries.append(promql)
         if self.down:
             return QueryResult(promql, error="connection refused")
