@@ -423,6 +423,24 @@ class BackupOutcome:
         }
 
 
+# programs -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The result of a finished command."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = 20) -> str:
+        """The last lines of stderr (or stdout when stderr is empty), for error messages."""
+        text = self.stderr.strip() or self.stdout.strip()
+        return "\n".join(text.splitlines()[-lines:])
+
+
 # images and registries ------------------------------------------------------------------------------------------
 
 

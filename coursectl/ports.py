@@ -18,6 +18,7 @@ from coursectl.domain import (
     BuildResult,
     CeTask,
     CiBuild,
+    Completed,
     Delivery,
     GateStatus,
     LogLine,
@@ -86,6 +87,35 @@ class CommandRunner(Protocol):
         timeout: float,
         on_line: Callable[[str], None] | None = None,
     ) -> None: ...
+
+
+class ProcessRunner(Protocol):
+    """Runs a program on this machine to completion: the project's tests (pytest), promtool and amtool checks.
+
+    Returns its exit code and output (a non-zero exit is a result, not an error); raises ToolMissing (exit 4)
+    when the program is not installed, ExternalTimeout after ``timeout`` seconds.
+    """
+
+    def run(self, argv: Sequence[str], *, cwd: Path, timeout: float) -> Completed: ...
+
+
+class BrowserJourney(Protocol):
+    """Runs the storefront's journey script in a headless browser (Chromium driven by Node.js).
+
+    Returns (the steps, the summary line); ToolMissing / ExternalError when the journey could not run at all (a
+    failed step is data, not an error).
+    """
+
+    def __call__(
+        self,
+        script: Path,
+        base_url: str,
+        *,
+        chromium: str,
+        artifacts: Path,
+        admin: tuple[str, str] | None,
+        timeout: float,
+    ) -> tuple[list[dict[str, Any]], Mapping[str, Any]]: ...
 
 
 class Registry(Protocol):

@@ -21,16 +21,26 @@ if TYPE_CHECKING:
     from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
     from coursectl.domain import SlotState
+    from coursectl.ledger import SqliteLedger
     from coursectl.ports import (
+        BrowserJourney,
         BuildHistory,
         Clock,
         MetricsProvider,
+        ProcessRunner,
         QualityGate,
         Registry,
         Scanner,
         Target,
         TrafficRouter,
     )
+
+
+def ledger(state_dir: Path) -> SqliteLedger:
+    """The ledger (and deploy lock) in ``state_dir``, opened and migrated."""
+    from coursectl.ledger import open_ledger
+
+    return open_ledger(state_dir)
 
 
 def sandbox_docker_host(state_dir: Path) -> str | None:
@@ -186,6 +196,20 @@ def scanners(loaded: LoadedConfig) -> dict[str, Scanner]:
         "trivy": TrivyScanner(TrivyOptions(timeout=scan.timeout, cache_dir=cache_dir, offline=scan.offline)),
         "snyk": SnykScanner(timeout=scan.timeout),
     }
+
+
+def process_runner() -> ProcessRunner:
+    """Programs run to completion on this machine (pytest, promtool, amtool)."""
+    from coursectl.adapters.process import LocalProcesses
+
+    return LocalProcesses()
+
+
+def browser_journey() -> BrowserJourney:
+    """The storefront's journey in headless Chromium (driven by Node.js)."""
+    from coursectl.adapters.browser_journey import run_browser_journey
+
+    return run_browser_journey
 
 
 def head_commit(root: Path) -> str | None:

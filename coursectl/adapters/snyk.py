@@ -41,7 +41,7 @@ class SnykScanner:
     name = "snyk"
     display_name = "Snyk"
     install_hint = INSTALL_HINT
-    kinds = ("image", "fs")
+    kinds: tuple[str, ...] = ("image", "fs")
 
     def __init__(self, *, timeout: float = 900.0, executable: str = "snyk"):
         self.timeout = timeout

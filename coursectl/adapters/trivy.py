@@ -58,7 +58,7 @@ class TrivyScanner:
     name = "trivy"
     display_name = "Trivy"
     install_hint = INSTALL_HINT
-    kinds = ("image", "fs", "config", "sbom")
+    kinds: tuple[str, ...] = ("image", "fs", "config", "sbom")
 
     def __init__(self, options: TrivyOptions | None = None, *, executable: str = "trivy"):
         self.options = options or TrivyOptions()

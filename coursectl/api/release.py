@@ -221,9 +221,11 @@ def release(
             return report
         progress("journey smoke test through the edge")
         if journey is None:
+            from coursectl.wiring import browser_journey  # api → wiring: a named exception (issue 14)
+
             journey = journey_for(
                 ctx.config, ctx.loaded.root, ctx.env.target, state_dir=ctx.state_dir,
-                artifacts=ctx.state_dir / "journey" / ctx.env_name,
+                artifacts=ctx.state_dir / "journey" / ctx.env_name, browser=browser_journey(),
             )  # fmt: skip
         result = journey(status["edge_url"])
         skipped = [f"{s.name} {s.detail}" for s in result.steps if getattr(s, "skipped", False)]

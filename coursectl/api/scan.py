@@ -66,7 +66,7 @@ def _targets(loaded: LoadedConfig, services: Sequence[str], request: ScanRequest
              commit: str | None) -> list[tuple[str, str, str | None, str | None]]:
     """(service, target, version, dockerfile) for each service."""
     config = loaded.config
-    out = []
+    out: list[tuple[str, str, str | None, str | None]] = []
     for name in services:
         svc = config.services[name]
         folder = (loaded.root / svc.path).resolve()
