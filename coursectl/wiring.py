@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from coursectl.domain import utcnow
 
 if TYPE_CHECKING:
+    from coursectl.adapters.alert_receiver import ReceiverServer
     from coursectl.adapters.docker_engine import DockerEngine
     from coursectl.adapters.haproxy import HAProxyEdge
     from coursectl.api.build import ImageService, RegistryAccess
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         Target,
         TrafficRouter,
     )
+    from coursectl.sandbox import Sandbox, SandboxSettings
 
 
 def ledger(state_dir: Path) -> SqliteLedger:
@@ -305,6 +307,48 @@ class Rig:
     def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
         """``router.snapshot(services)``."""
         return self.router.snapshot(services)
+
+
+def sandbox_settings(config: Any, path: Path) -> SandboxSettings:
+    """The sandbox's settings from a configuration (read from ``path``): its ports, the rules and Alertmanager
+    routing rendered from it, and how to start coursectl's receiver with that configuration file."""
+    from coursectl.api.observability import receiver_url
+    from coursectl.observability.alertmanager import render_alertmanager
+    from coursectl.observability.rules import rule_files, rule_groups
+    from coursectl.sandbox import SandboxSettings
+
+    cfg = config.sandbox
+    port = cfg.receiver_port
+    return SandboxSettings(
+        registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port,
+        alertmanager_port=cfg.alertmanager_port, blackbox_port=cfg.blackbox_port,
+        node_exporter_port=cfg.node_exporter_port, receiver_port=port, base_image=cfg.base_image,
+        rule_files=tuple(sorted(rule_files(rule_groups(config), source=str(path)).items())),
+        alertmanager_config=render_alertmanager(config.observability.alertmanager, receiver_url(config)),
+        receiver_argv=(sys.executable, "-m", "coursectl", "-c", str(path), "observability", "receive",
+                       "--listen", f"127.0.0.1:{port}"),
+    )  # fmt: skip
+
+
+def sandbox(state_dir: Path, loaded: LoadedConfig | None) -> Sandbox:
+    """The local sandbox in ``state_dir``, set up as ``loaded`` says (None: no configuration, the defaults)."""
+    from coursectl.sandbox import Sandbox, SandboxSettings
+
+    settings = sandbox_settings(loaded.config, loaded.path) if loaded is not None else SandboxSettings()
+    return Sandbox(state_dir, settings)
+
+
+def alert_receiver(
+    host: str,
+    port: int,
+    *,
+    on_alerts: Callable[[Mapping[str, Any]], tuple[bool, dict[str, Any]]],
+    metrics: Callable[[], str],
+) -> ReceiverServer:
+    """The Alertmanager webhook receiver and ledger exporter listening on ``host:port``."""
+    from coursectl.adapters.alert_receiver import ReceiverServer
+
+    return ReceiverServer(host, port, on_alerts=on_alerts, metrics=metrics)
 
 
 def _sandbox(state_dir: Path, config: Any = None) -> Any:

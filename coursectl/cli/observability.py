@@ -117,8 +117,8 @@ def receive(
 ) -> None:
     """Run the Alertmanager webhook receiver (POST /alertmanager → notifications through notifications.routes)
     and the ledger exporter (GET /metrics) until interrupted (SIGTERM or Ctrl-C)."""
-    from coursectl.adapters.alert_receiver import ReceiverServer
     from coursectl.api.observability import handle_alerts, ledger_metrics
+    from coursectl.wiring import alert_receiver
 
     state = state_of(ctx)
     out = state.out(output)
@@ -127,7 +127,7 @@ def receive(
     service = state.notifications()
     ledger = state.ledger()
     dashboard_url = loaded.config.observability.dashboard_url
-    server = ReceiverServer(
+    server = alert_receiver(
         host, port,
         on_alerts=lambda body: handle_alerts(service, body, dashboard_url=dashboard_url),
         metrics=lambda: ledger_metrics(ledger),
