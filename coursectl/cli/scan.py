@@ -172,9 +172,9 @@ def scan(
 ) -> None:
     """Scan images (or folders) with Trivy and Snyk and apply the policy: exit 0 pass, 6 blocked, 5 scanner error."""
     from coursectl.api.scan import ScanRequest, run_scan
-    from coursectl.wiring import head_commit, scanners
     from coursectl.errors import GateBlocked
     from coursectl.render.tags import validate_tag
+    from coursectl.wiring import head_commit, scanners
 
     state = state_of(ctx)
     out = state.out(output)
