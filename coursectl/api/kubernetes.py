@@ -174,7 +174,7 @@ def planned_objects(ctx: Any, plan: Any) -> list[dict[str, Any]]:
         image=image,
         digest=plan.digest,
         rollout_id=plan.id,
-        env={**(rig.service_urls or {}), **dict(svc.env), **plan.set_env},
+        env={**target.service_urls(), **dict(svc.env), **plan.set_env},
         replicas=1 if plan.new_slot == "canary" else settings.replicas,
     )
     final = plan.stable_slot if (plan.strategy == "canary" and plan.stable_slot) else plan.new_slot
