@@ -49,7 +49,7 @@ _EXPORTS: dict[str, str] = {
     "RolloutFailed": "coursectl.errors",
     "Sandbox": "coursectl.sandbox",
     "SandboxSettings": "coursectl.sandbox",
-    "ScanReport": "coursectl.api.scan",
+    "ScanReport": "coursectl.scan.report",
     "ScanRequest": "coursectl.api.scan",
     "SbomPackage": "coursectl.domain",
     "SbomRequest": "coursectl.api.sbom",

@@ -1,5 +1,7 @@
-"""Frozen value types shared by every layer: ledger events, lock records, the actor, findings, notifications,
-SBOM packages and backup values."""
+"""Frozen value types shared by every layer: ledger events, findings, notifications, backups, images, scans, slots.
+
+The ports (``coursectl.ports``) speak only in these types; so do the engine, the use cases and the adapters.
+"""
 
 from __future__ import annotations
 
@@ -419,3 +421,247 @@ class BackupOutcome:
             "details": dict(self.details),
             "time": self.time.isoformat().replace("+00:00", "Z"),
         }
+
+
+# programs -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The result of a finished command."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = 20) -> str:
+        """The last lines of stderr (or stdout when stderr is empty), for error messages."""
+        text = self.stderr.strip() or self.stdout.strip()
+        return "\n".join(text.splitlines()[-lines:])
+
+
+# images and registries ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A finished build: the image id and the last lines of its log."""
+
+    image_id: str
+    log_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """A finished push of one tag: the manifest digest and whether any layer had to be uploaded."""
+
+    tag: str
+    digest: str
+    uploaded: bool
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """One tag of a repository: its manifest digest and what the image's config says."""
+
+    tag: str
+    digest: str | None
+    created: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tag": self.tag, "digest": self.digest, "created": self.created, "labels": dict(self.labels)}
+
+
+@dataclass(frozen=True)
+class CiBuild:
+    """One build of a CI job (Jenkins): number, result (None while building), start and duration in seconds."""
+
+    number: int
+    result: str | None
+    started_at: float
+    duration: float
+    building: bool
+
+    @property
+    def finished_at(self) -> float:
+        return self.started_at + self.duration
+
+
+# scans and quality gates ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """A finding the scanner itself already suppressed (e.g. a ``.snyk`` ignore), with the scanner's reason."""
+
+    finding: Finding
+    reason: str
+    expires: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedScan:
+    """Everything one scanner run reported: its findings, what it suppressed, and problems it announced."""
+
+    scanner: str
+    findings: tuple[Finding, ...] = ()
+    suppressed: tuple[Suppressed, ...] = ()
+    errors: tuple[str, ...] = ()
+    artifact: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+CE_DONE = ("SUCCESS", "FAILED", "CANCELED")
+
+
+@dataclass(frozen=True)
+class CeTask:
+    """A compute-engine task (``api/ce/task``): its state and, once done, the analysis id or the error."""
+
+    id: str
+    status: str
+    analysis_id: str | None = None
+    component_key: str = ""
+    error_message: str = ""
+    error_type: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def done(self) -> bool:
+        return self.status in CE_DONE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "analysis_id": self.analysis_id,
+            "component_key": self.component_key,
+            "error_message": self.error_message,
+            "error_type": self.error_type,
+            "warnings": list(self.warnings),
+        }
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class GateCondition:
+    """One quality-gate condition: metric, comparator, threshold and the actual value, and its status."""
+
+    metric: str
+    status: str
+    comparator: str = ""
+    threshold: str | None = None
+    actual: str | None = None
+    period_index: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("ERROR", "WARN")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "status": self.status,
+            "comparator": self.comparator,
+            "threshold": self.threshold,
+            "actual": self.actual,
+            "threshold_value": _number(self.threshold),
+            "actual_value": _number(self.actual),
+        }
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    """``api/qualitygates/project_status``: the gate's verdict and each condition."""
+
+    status: str
+    conditions: tuple[GateCondition, ...] = ()
+    ignored_conditions: bool = False
+    cayc_status: str = ""
+    period: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed_conditions(self) -> tuple[GateCondition, ...]:
+        return tuple(c for c in self.conditions if c.failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "conditions": [c.to_dict() for c in self.conditions],
+            "ignored_conditions": self.ignored_conditions,
+            "cayc_status": self.cayc_status,
+            "period": self.period,
+        }
+
+
+# slots and metrics ----------------------------------------------------------------------------------------------
+
+
+SLOT_PORT_OFFSETS = {"blue": 100, "stable": 100, "green": 200, "canary": 200}
+"""SPEC's slot-port rule (docker and process targets): a slot listens on the service's port + its offset."""
+
+
+def slot_port(service_port: int, slot: str) -> int:
+    """The port of ``slot``: service port + 100 for blue/stable, + 200 for green/canary (course 8002 → 8102)."""
+    return service_port + SLOT_PORT_OFFSETS[slot]
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """What to run in one slot of a service: which version, from which image, where, with which environment."""
+
+    service: str
+    slot: str
+    version: str
+    port: int
+    image: str | None = None
+    digest: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    rollout_id: str | None = None
+    health: str = "/health/ready"
+    fingerprint: str | None = None  # of image + env (coursectl.rollout.fingerprint); recorded on the slot
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """What runs in one slot right now, as the target sees it."""
+
+    service: str
+    slot: str
+    version: str
+    port: int
+    running: bool
+    ready: bool
+    digest: str | None = None
+    rollout_id: str | None = None
+    host: str = "127.0.0.1"
+    fingerprint: str | None = None  # the spec's fingerprint when the slot was started (None: not recorded)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "version": self.version,
+            "digest": self.digest,
+            "address": f"{self.host}:{self.port}",
+            "running": self.running,
+            "ready": self.ready,
+            "rollout_id": self.rollout_id,
+            "fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """The answer of a metrics query: a value, no data (value None), or an error (provider down)."""
+
+    query: str
+    value: float | None = None
+    error: str | None = None

@@ -1,36 +1,41 @@
-"""The Protocols the engine and use cases talk to (one per external system), and their small value types.
+"""The Protocols the engine and use cases talk to, one per external system (their value types: ``domain``).
 
-Rollout ports (Target, TrafficRouter, MetricsProvider, Clock) are shaped so that a Kubernetes target can
-implement them later (SPEC §5): a *slot* is a container (docker) or a Deployment (kubernetes); the router's
-weights are HAProxy server weights (docker) or ingress-nginx canary annotations / a Service selector (kubernetes).
+Rollout ports (Target, TrafficRouter, MetricsProvider, Clock) serve every target: a *slot* is a process, a
+container (docker) or a Deployment (kubernetes); the router's weights are HAProxy server weights (docker, process)
+or a Service selector, a replica ratio or ingress-nginx canary annotations (kubernetes). What only some targets
+need is still a member of every one (a do-nothing where there is nothing to do), so callers never probe.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from coursectl.domain import (
+    BuildResult,
+    CeTask,
+    CiBuild,
+    Completed,
     Delivery,
     LedgerEvent,
     LockInfo,
+    GateStatus,
     LogLine,
     Notification,
+    ParsedScan,
+    PushResult,
+    QueryResult,
     RestoreRequest,
     RestoreResult,
+    SlotSpec,
+    SlotState,
     SourcePart,
     StoredObject,
+    TagInfo,
 )
-
-if TYPE_CHECKING:
-    from coursectl.adapters.docker_engine import BuildResult, PushResult
-    from coursectl.adapters.registry_v2 import TagInfo
-    from coursectl.parsers._common import ParsedScan
-    from coursectl.parsers.sonarqube import CeTask, GateStatus
 
 
 class Builder(Protocol):
@@ -86,6 +91,35 @@ class CommandRunner(Protocol):
     ) -> None: ...
 
 
+class ProcessRunner(Protocol):
+    """Runs a program on this machine to completion: the project's tests (pytest), promtool and amtool checks.
+
+    Returns its exit code and output (a non-zero exit is a result, not an error); raises ToolMissing (exit 4)
+    when the program is not installed, ExternalTimeout after ``timeout`` seconds.
+    """
+
+    def run(self, argv: Sequence[str], *, cwd: Path, timeout: float) -> Completed: ...
+
+
+class BrowserJourney(Protocol):
+    """Runs the storefront's journey script in a headless browser (Chromium driven by Node.js).
+
+    Returns (the steps, the summary line); ToolMissing / ExternalError when the journey could not run at all (a
+    failed step is data, not an error).
+    """
+
+    def __call__(
+        self,
+        script: Path,
+        base_url: str,
+        *,
+        chromium: str,
+        artifacts: Path,
+        admin: tuple[str, str] | None,
+        timeout: float,
+    ) -> tuple[list[dict[str, Any]], Mapping[str, Any]]: ...
+
+
 class Registry(Protocol):
     """An image registry (Docker Registry v2 API)."""
 
@@ -134,7 +168,7 @@ class SbomGenerator(Protocol):
 
 
 class QualityGate(Protocol):
-    """A code-quality server (SonarQube): compute-engine tasks and the quality-gate verdict."""
+    """A code-quality server (SonarQube): compute-engine tasks, the quality-gate verdict, a project's coverage."""
 
     def task(self, task_id: str) -> CeTask: ...
 
@@ -142,49 +176,22 @@ class QualityGate(Protocol):
         self, *, analysis_id: str | None = None, project_key: str | None = None, branch: str | None = None
     ) -> GateStatus: ...
 
+    def coverage(self, project_key: str) -> tuple[float, str]:
+        """The project's test coverage (percent) and where the server reported it; PreconditionError when it
+        reports none, AuthError / ExternalError when it refuses or does not answer."""
+        ...
 
-@dataclass(frozen=True)
-class SlotSpec:
-    """What to run in one slot of a service: which version, from which image, where, with which environment."""
-
-    service: str
-    slot: str
-    version: str
-    port: int
-    image: str | None = None
-    digest: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    rollout_id: str | None = None
-    health: str = "/health/ready"
-    fingerprint: str | None = None  # of image + env (coursectl.rollout.fingerprint); recorded on the slot
+    def close(self) -> None:
+        """Release the connections."""
+        ...
 
 
-@dataclass(frozen=True)
-class SlotState:
-    """What runs in one slot right now, as the target sees it."""
+class BuildHistory(Protocol):
+    """A CI server's job (Jenkins): its most recent builds, newest first."""
 
-    service: str
-    slot: str
-    version: str
-    port: int
-    running: bool
-    ready: bool
-    digest: str | None = None
-    rollout_id: str | None = None
-    host: str = "127.0.0.1"
-    fingerprint: str | None = None  # the spec's fingerprint when the slot was started (None: not recorded)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "slot": self.slot,
-            "version": self.version,
-            "digest": self.digest,
-            "address": f"{self.host}:{self.port}",
-            "running": self.running,
-            "ready": self.ready,
-            "rollout_id": self.rollout_id,
-            "fingerprint": self.fingerprint,
-        }
+    def builds(self) -> list[CiBuild]:
+        """ExternalError (exit 5) when the server does not answer or refuses."""
+        ...
 
 
 @runtime_checkable
@@ -215,6 +222,28 @@ class Target(Protocol):
         """Stop and remove a slot; a slot that does not exist is a no-op."""
         ...
 
+    def healthy(self, state: SlotState, path: str) -> bool:
+        """Whether a slot in ``state`` answers its health ``path`` now (for ``status``): a GET of the slot
+        itself (docker, process), or the readiness the target already reports (kubernetes). Never raises."""
+        ...
+
+    def service_urls(self) -> dict[str, str]:
+        """``<SERVICE>_URL`` of every service as a slot reaches it (kubernetes: the cluster's Services);
+        empty when slots reach each other through the edge."""
+        ...
+
+    @property
+    def in_place(self) -> tuple[str, ...]:
+        """The strategies this target runs by updating the live slot itself (kubernetes: rolling, recreate);
+        the others run in a second slot."""
+        ...
+
+    @property
+    def records_fingerprints(self) -> bool:
+        """Whether ``SlotState.fingerprint`` is the fingerprint of the spec that started the slot (False: the
+        target keeps its own, e.g. kubernetes' template hash, and decides itself whether a slot is current)."""
+        ...
+
 
 @runtime_checkable
 class TrafficRouter(Protocol):
@@ -242,21 +271,43 @@ class TrafficRouter(Protocol):
         """Take a slot out of the routing altogether; unknown slots are a no-op."""
         ...
 
+    def ensure_running(self) -> None:
+        """Bring the router up when coursectl runs it (the HAProxy edge, from its saved state); idempotent. A
+        router that is always there (a cluster's Services) does nothing."""
+        ...
 
-@dataclass(frozen=True)
-class QueryResult:
-    """The answer of a metrics query: a value, no data (value None), or an error (provider down)."""
+    def running(self) -> bool:
+        """Whether the router answers now (never raises); a router coursectl does not run is always up."""
+        ...
 
-    query: str
-    value: float | None = None
-    error: str | None = None
+    def planned_weights(self, service: str) -> dict[str, int]:
+        """The weights in effect without changing anything (dry runs): the live ones, or those a stopped router
+        would come back with."""
+        ...
+
+    def port_problems(self) -> list[str]:
+        """What is wrong with the addresses the router listens on (another program holding them), for
+        ``status``; empty when nothing is, or when the router listens nowhere of its own."""
+        ...
+
+    def explain(self, weight: int) -> str | None:
+        """What a canary ``weight`` really becomes on this router, for plans (``20 % requested → 1 of 5 pods =
+        20 %``); None when every weight is exact."""
+        ...
+
+    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
+        """Slots and live weights of ``services`` read together, one list per kind of object (kubernetes), for
+        ``status``; None when the router has no such combined read (then slots and weights are read one by one)."""
+        ...
 
 
 @runtime_checkable
 class MetricsProvider(Protocol):
     """Answers PromQL (or an equivalent) queries. Failures are results, not exceptions."""
 
-    def query(self, promql: str) -> QueryResult: ...
+    def query(self, promql: str, *, at: float | None = None) -> QueryResult:
+        """The value of ``promql`` now, or evaluated at ``at`` (Unix seconds)."""
+        ...
 
 
 @runtime_checkable

@@ -14,12 +14,36 @@ from typing import TYPE_CHECKING, Any
 from coursectl.domain import utcnow
 
 if TYPE_CHECKING:
+    from coursectl.adapters.alert_receiver import ReceiverServer
     from coursectl.adapters.docker_engine import DockerEngine
+    from coursectl.adapters.haproxy import HAProxyEdge
     from coursectl.api.build import ImageService, RegistryAccess
     from coursectl.api.rollout import RolloutContext
+    from coursectl.api.metrics import GitSource, SuccessSources
     from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
-    from coursectl.ports import Registry
+    from coursectl.domain import SlotState
+    from coursectl.ledger import SqliteLedger
+    from coursectl.ports import (
+        BrowserJourney,
+        BuildHistory,
+        Clock,
+        MetricsProvider,
+        ProcessRunner,
+        QualityGate,
+        Registry,
+        Scanner,
+        Target,
+        TrafficRouter,
+    )
+    from coursectl.sandbox import Sandbox, SandboxSettings
+
+
+def ledger(state_dir: Path) -> SqliteLedger:
+    """The ledger (and deploy lock) in ``state_dir``, opened and migrated."""
+    from coursectl.ledger import open_ledger
+
+    return open_ledger(state_dir)
 
 
 def sandbox_docker_host(state_dir: Path) -> str | None:
@@ -157,7 +181,38 @@ def sbom_service(
         generator=generator,
         builder=builder or docker_engine(loaded, state_dir, env),
         registry=registry,
+        head=lambda: head_commit(loaded.root),
     )
+
+
+def scanners(loaded: LoadedConfig) -> dict[str, Scanner]:
+    """The scanner adapters by name (Trivy, Snyk), configured from ``scan:``."""
+    from coursectl.adapters.snyk import SnykScanner
+    from coursectl.adapters.trivy import TrivyScanner
+    from coursectl.render.scanners import TrivyOptions
+
+    scan = loaded.config.scan
+    cache_dir = scan.trivy_cache_dir
+    if cache_dir and not Path(cache_dir).expanduser().is_absolute():
+        cache_dir = str(loaded.root / cache_dir)
+    return {
+        "trivy": TrivyScanner(TrivyOptions(timeout=scan.timeout, cache_dir=cache_dir, offline=scan.offline)),
+        "snyk": SnykScanner(timeout=scan.timeout),
+    }
+
+
+def process_runner() -> ProcessRunner:
+    """Programs run to completion on this machine (pytest, promtool, amtool)."""
+    from coursectl.adapters.process import LocalProcesses
+
+    return LocalProcesses()
+
+
+def browser_journey() -> BrowserJourney:
+    """The storefront's journey in headless Chromium (driven by Node.js)."""
+    from coursectl.adapters.browser_journey import run_browser_journey
+
+    return run_browser_journey
 
 
 def head_commit(root: Path) -> str | None:
@@ -220,20 +275,81 @@ NEEDS = (OBSERVE, ROLLOUT)
 
 @dataclass
 class Rig:
-    """The adapters of one environment for one need (``OBSERVE`` or ``ROLLOUT``)."""
+    """The adapters of one environment for one need (``OBSERVE`` or ``ROLLOUT``).
 
-    target: Any
-    router: Any
-    metrics: Any
-    clock: Any
+    What differs between targets is asked of the target and the router themselves (members of the ``Target``
+    and ``TrafficRouter`` ports). The read-only properties below repeat those answers for callers written
+    before; they go once every caller asks the ports.
+    """
+
+    target: Target
+    router: TrafficRouter
+    metrics: MetricsProvider | None
+    clock: Clock
     edge_url: str
     need: str = ROLLOUT
-    fingerprints: bool = True  # the target records each slot's spec fingerprint (kubernetes: its template hash)
-    # kubernetes (the docker and process targets leave the defaults):
-    snapshot: Callable[[Sequence[str]], dict[str, tuple[list[Any], dict[str, int]]]] | None = None
-    probe_slots: bool = True  # status GETs each slot's health path (False: the target's readiness is read)
-    service_urls: dict[str, str] | None = None  # <SERVICE>_URL of the slots (default: the edge)
-    in_place: tuple[str, ...] = ()  # strategies the target runs by updating the live slot itself
+    probe_slots: bool = True  # status GETs each slot's health path; goes when status asks ``target.healthy``
+
+    @property
+    def fingerprints(self) -> bool:
+        """``target.records_fingerprints``."""
+        return self.target.records_fingerprints
+
+    @property
+    def in_place(self) -> tuple[str, ...]:
+        """``target.in_place``."""
+        return self.target.in_place
+
+    @property
+    def service_urls(self) -> dict[str, str] | None:
+        """``target.service_urls()``, None when slots reach each other through the edge."""
+        return self.target.service_urls() or None
+
+    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
+        """``router.snapshot(services)``."""
+        return self.router.snapshot(services)
+
+
+def sandbox_settings(config: Any, path: Path) -> SandboxSettings:
+    """The sandbox's settings from a configuration (read from ``path``): its ports, the rules and Alertmanager
+    routing rendered from it, and how to start coursectl's receiver with that configuration file."""
+    from coursectl.api.observability import receiver_url
+    from coursectl.observability.alertmanager import render_alertmanager
+    from coursectl.observability.rules import rule_files, rule_groups
+    from coursectl.sandbox import SandboxSettings
+
+    cfg = config.sandbox
+    port = cfg.receiver_port
+    return SandboxSettings(
+        registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port,
+        alertmanager_port=cfg.alertmanager_port, blackbox_port=cfg.blackbox_port,
+        node_exporter_port=cfg.node_exporter_port, receiver_port=port, base_image=cfg.base_image,
+        rule_files=tuple(sorted(rule_files(rule_groups(config), source=str(path)).items())),
+        alertmanager_config=render_alertmanager(config.observability.alertmanager, receiver_url(config)),
+        receiver_argv=(sys.executable, "-m", "coursectl", "-c", str(path), "observability", "receive",
+                       "--listen", f"127.0.0.1:{port}"),
+    )  # fmt: skip
+
+
+def sandbox(state_dir: Path, loaded: LoadedConfig | None) -> Sandbox:
+    """The local sandbox in ``state_dir``, set up as ``loaded`` says (None: no configuration, the defaults)."""
+    from coursectl.sandbox import Sandbox, SandboxSettings
+
+    settings = sandbox_settings(loaded.config, loaded.path) if loaded is not None else SandboxSettings()
+    return Sandbox(state_dir, settings)
+
+
+def alert_receiver(
+    host: str,
+    port: int,
+    *,
+    on_alerts: Callable[[Mapping[str, Any]], tuple[bool, dict[str, Any]]],
+    metrics: Callable[[], str],
+) -> ReceiverServer:
+    """The Alertmanager webhook receiver and ledger exporter listening on ``host:port``."""
+    from coursectl.adapters.alert_receiver import ReceiverServer
+
+    return ReceiverServer(host, port, on_alerts=on_alerts, metrics=metrics)
 
 
 def _sandbox(state_dir: Path, config: Any = None) -> Any:
@@ -277,7 +393,7 @@ def _file_sd(loaded: Any, state_dir: Path) -> Path:
     return Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd"
 
 
-def edge_router(loaded: Any, state_dir: Path) -> Any:
+def edge_router(loaded: Any, state_dir: Path) -> HAProxyEdge:
     """The HAProxy edge of the selected (docker or process) environment: its TrafficRouter."""
     from coursectl.adapters.haproxy import HAProxyEdge
 
@@ -293,16 +409,16 @@ def edge_router(loaded: Any, state_dir: Path) -> Any:
     )
 
 
-def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
+def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Target:
     """The Target of the selected (docker or process) environment; with ``pull_credentials`` it logs in to the
     registry to pull (never for ``status``, which must answer with the registry or ECR unreachable)."""
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
     ports = service_ports(config, env)
     file_sd = _file_sd(loaded, state_dir)
     if env.target == "process":
-        from coursectl.testing.process_target import ProcessTarget
+        from coursectl.adapters.process_target import ProcessTarget
 
-        command = [sys.executable, "-m", "coursectl.testing.tinyservice"]
+        command = [sys.executable, "-m", "coursectl.tinyservice"]
         return ProcessTarget(
             state_dir / "slots" / env_name,
             ports,
@@ -330,16 +446,14 @@ def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Any:
     )
 
 
-def metrics_provider(loaded: Any, state_dir: Path) -> Any:
+def metrics_provider(loaded: Any, state_dir: Path) -> MetricsProvider:
     """The MetricsProvider of the selected environment: its ``prometheus_url``, else the sandbox's Prometheus."""
-    from coursectl.adapters.prometheus import PrometheusMetrics
-
     config, env = loaded.config, loaded.environment
     sandbox = _sandbox(state_dir, config)
     url = env.prometheus_url or (
         sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}"
     )
-    return PrometheusMetrics(url)
+    return prometheus(url)
 
 
 def build_rig(
@@ -366,6 +480,60 @@ def build_rig(
     return Rig(target=target, router=edge, metrics=metrics, clock=SystemClock(), edge_url=edge.url, need=need)
 
 
+# metrics and code quality --------------------------------------------------------------------------------
+
+
+def prometheus(url: str, *, timeout: float = 5.0) -> MetricsProvider:
+    """The Prometheus at ``url`` (the one Prometheus client: rollout analysis and uptime alike)."""
+    from coursectl.adapters.prometheus import PrometheusMetrics
+
+    return PrometheusMetrics(url, timeout=timeout)
+
+
+def sonarqube(url: str, token: str | None, *, timeout: float = 30.0) -> QualityGate:
+    """The SonarQube at ``url`` (the one SonarQube client: the quality gate and coverage alike)."""
+    from coursectl.adapters.sonarqube import SonarQubeGate
+
+    return SonarQubeGate(url, token, http_timeout=timeout)
+
+
+def success_sources(metrics: Any, state_dir: Path, environ: Mapping[str, str] | None = None) -> SuccessSources:
+    """The sources of the success metrics that ``metrics`` (a MetricsConfig) names; secrets are resolved when a
+    metric is read, so one that is not set makes only that metric unknown."""
+    from coursectl.api.metrics import SuccessSources
+
+    secrets_file = state_dir / "secrets.env"
+
+    def secret(ref: Any) -> str | None:
+        return None if ref is None else str(ref.resolve(environ=environ, secrets_file=secrets_file))
+
+    prom, jenkins, sonar = metrics.prometheus, metrics.jenkins, metrics.sonarqube
+
+    def builds() -> BuildHistory:
+        from coursectl.adapters.jenkins_builds import JenkinsBuilds
+
+        return JenkinsBuilds(
+            jenkins.url, jenkins.job, username=secret(jenkins.username), token=secret(jenkins.token),
+            timeout=jenkins.timeout,
+        )  # fmt: skip
+
+    return SuccessSources(
+        prometheus=(lambda: prometheus(prom.url, timeout=prom.timeout)) if prom is not None else None,
+        builds=builds if jenkins is not None else None,
+        quality=(lambda: sonarqube(sonar.url, secret(sonar.token), timeout=sonar.timeout)) if sonar else None,
+    )
+
+
+def git_source(repository: Path, service_paths: Mapping[str, str], shared_paths: Sequence[str]) -> GitSource:
+    """Where the DORA report reads the commits of deployments that do not list theirs: git in ``repository``."""
+    from functools import partial
+
+    from coursectl.adapters.git import commits_between
+    from coursectl.api.metrics import GitSource
+
+    return GitSource(repository, service_paths, shared_paths, commits=partial(commits_between, repository))
+
+
 # kubernetes ----------------------------------------------------------------------------------------------
 
 
@@ -390,7 +558,7 @@ def kubernetes_rig(
     """Target (Deployments per slot) and router (Service selector, replica ratio or ingress-nginx canary) of a
     kubernetes environment, sharing one API client; Prometheus when the environment names one."""
     from coursectl.adapters.kubernetes_target import KubernetesTarget
-    from coursectl.adapters.kubernetes_traffic import KubernetesRouter, snapshot
+    from coursectl.adapters.kubernetes_traffic import KubernetesRouter
     from coursectl.render.kubernetes import ServiceInfo, Settings
 
     config, env, env_name = loaded.config, loaded.environment, loaded.env_name
@@ -400,22 +568,14 @@ def kubernetes_rig(
     clock = SystemClock()
     target = KubernetesTarget(api, settings, services, smoke=env.kubernetes.smoke, clock=clock)
     router = KubernetesRouter(api, target, mode=env.kubernetes.traffic, ready_timeout=env.ready_timeout)
-    metrics = None
-    if with_metrics and env.prometheus_url:
-        from coursectl.adapters.prometheus import PrometheusMetrics
-
-        metrics = PrometheusMetrics(env.prometheus_url)
+    metrics = prometheus(env.prometheus_url) if with_metrics and env.prometheus_url else None
     return Rig(
         target=target,
         router=router,
         metrics=metrics,
         clock=clock,
         edge_url=env.public_url or "",
-        snapshot=lambda names: snapshot(api, target, env.kubernetes.traffic, names),
         probe_slots=False,
-        service_urls={f"{name.upper()}_URL": f"http://{name}:{svc.port}" for name, svc in config.services.items()},
-        in_place=("rolling", "recreate"),
-        fingerprints=False,
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coursectl.domain import BuildResult, PushResult
 from coursectl.errors import AuthError, CoursectlError, ExternalError, PreconditionError
 
 log = logging.getLogger(__name__)
@@ -33,23 +34,6 @@ class BuildFailed(ExternalError):
     """Raised when an image build fails; ``details['log_tail']`` holds the last lines of its log."""
 
     kind = "build-failed"
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    """A finished build: the image id and the last lines of its log."""
-
-    image_id: str
-    log_tail: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """A finished push of one tag: the manifest digest and whether any layer had to be uploaded."""
-
-    tag: str
-    digest: str
-    uploaded: bool
 
 
 @dataclass

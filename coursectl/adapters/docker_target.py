@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from coursectl.adapters.http_probe import answers_ok, http_get
+from coursectl.domain import SlotSpec, SlotState, slot_port
 from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
-from coursectl.ports import SlotSpec, SlotState
-from coursectl.testing.process_target import http_get, slot_port
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +309,15 @@ class DockerTarget:
                 container.remove(force=True)
             except docker.errors.NotFound:
                 pass
+
+    in_place: tuple[str, ...] = ()  # every strategy runs in a second container
+    records_fingerprints = True  # a label of the container keeps the spec's fingerprint
+
+    def healthy(self, state: SlotState, path: str) -> bool:
+        return state.running and answers_ok(state.host, state.port, path)
+
+    def service_urls(self) -> dict[str, str]:
+        return {}  # slots reach each other through the edge
 
     def write_targets(self, service: str) -> None:
         """Prometheus file_sd targets for every running slot of ``service`` (one file per service)."""

@@ -15,10 +15,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from coursectl.adapters import process
+from coursectl.domain import SlotState
 from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
 from coursectl.render import haproxy as hp
 from coursectl.rollout.weights import to_percents, to_server_weights
@@ -354,6 +355,12 @@ class HAProxyEdge:
         active = {str(s["slot"]): int(s["weight"]) if s.get("state") != "maint" else 0  # type: ignore[call-overload]
                   for s in saved}
         return to_percents(active) if active else {}
+
+    def explain(self, weight: int) -> str | None:
+        return None  # server weights are exact
+
+    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
+        return None  # weights come from the admin socket, slots from the target: read one by one
 
     def verify(self, service: str, weights: Mapping[str, int]) -> bool | None:
         from coursectl.rollout.weights import same_split

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from coursectl.domain import CiBuild
 from coursectl.errors import ExternalError
 
 
-@dataclass(frozen=True)
-class Build:
-    """One Jenkins build: number, result (None while building), start and duration in seconds."""
-
-    number: int
-    result: str | None
-    started_at: float
-    duration: float
-    building: bool
-
-    @property
-    def finished_at(self) -> float:
-        return self.started_at + self.duration
-
-
-def parse_build(info: dict[str, Any]) -> Build:
-    """A Build from ``job/<name>/<n>/api/json`` (epoch milliseconds → seconds)."""
-    return Build(
+def parse_build(info: dict[str, Any]) -> CiBuild:
+    """A CiBuild from ``job/<name>/<n>/api/json`` (epoch milliseconds → seconds)."""
+    return CiBuild(
         number=int(info.get("number", 0)),
         result=info.get("result"),
         started_at=float(info.get("timestamp") or 0) / 1000.0,
@@ -37,7 +22,7 @@ def parse_build(info: dict[str, Any]) -> Build:
 def job_builds(
     url: str, job: str, *, username: str | None = None, token: str | None = None, timeout: float = 10.0,
     limit: int = 100,
-) -> list[Build]:
+) -> list[CiBuild]:
     """The most recent builds of ``job`` (at most ``limit``, newest first).
 
     One request at depth 1 (the builds come with result, timestamp and duration); a build listed without them
@@ -58,3 +43,19 @@ def job_builds(
         raise ExternalError(f"Jenkins at {url}: {exc}") from exc
     except (OSError, ValueError) as exc:  # connection refused, timeouts, bad JSON
         raise ExternalError(f"Jenkins at {url} is unreachable: {exc}") from exc
+
+
+class JenkinsBuilds:
+    """The BuildHistory port for one Jenkins job (python-jenkins, imported on first use)."""
+
+    def __init__(
+        self, url: str, job: str, *, username: str | None = None, token: str | None = None, timeout: float = 10.0
+    ):
+        self.url = url
+        self.job = job
+        self._username = username
+        self._token = token
+        self.timeout = timeout
+
+    def builds(self) -> list[CiBuild]:
+        return job_builds(self.url, self.job, username=self._username, token=self._token, timeout=self.timeout)

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import yaml
 
 from coursectl.errors import AuthError, CoursectlError, ExternalError, ExternalTimeout, PreconditionError
 from coursectl.parsers.kubernetes import ApiStatus, forbidden, invalid_fields, watch_events
-from coursectl.render.kubernetes import MANAGER, Rule
+from coursectl.render.kubernetes import MANAGER, PERMISSIONS
 
 log = logging.getLogger(__name__)
 
@@ -67,36 +67,7 @@ KINDS: dict[str, Kind] = {
     )
 }
 
-# Every verb coursectl uses, per resource. Objects are written by server-side apply, a PATCH that creates the
-# object when it does not exist yet — which the API server authorizes as create as well as patch. A retired slot
-# is scaled to zero (PATCH), nothing is ever deleted or updated with PUT, and Secrets are only checked to exist,
-# by name, reading their metadata (never listed, never read whole).
-PERMISSIONS: tuple[Rule, ...] = (
-    Rule("apps", ("deployments",), ("create", "get", "list", "patch", "watch")),
-    Rule("", ("services",), ("create", "get", "list", "patch")),
-    Rule("", ("services/proxy",), ("get",)),
-    Rule("", ("configmaps",), ("create", "get", "patch")),
-    Rule("", ("pods",), ("list",)),
-    Rule("", ("events",), ("list",)),
-    Rule("", ("secrets",), ("get",)),
-    Rule("autoscaling", ("horizontalpodautoscalers",), ("create", "get", "patch")),
-    Rule("policy", ("poddisruptionbudgets",), ("create", "get", "patch")),
-    Rule("networking.k8s.io", ("networkpolicies",), ("create", "get", "patch")),
-    Rule("networking.k8s.io", ("ingresses",), ("create", "get", "list", "patch")),
-)
 _ALLOWED = {(r.group, res, verb) for r in PERMISSIONS for res in r.resources for verb in r.verbs}
-
-
-def role_rules(secret_names: Sequence[str]) -> list[Rule]:
-    """The Role's rules: ``PERMISSIONS`` with the Secrets limited to ``secret_names`` (none: no Secret rule)."""
-    out = []
-    for rule in PERMISSIONS:
-        if rule.resources == ("secrets",):
-            if secret_names:
-                out.append(Rule(rule.group, rule.resources, rule.verbs, tuple(sorted(set(secret_names)))))
-            continue
-        out.append(rule)
-    return out
 
 
 class Conflict(ExternalError):

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from coursectl.adapters.kubernetes_api import KubeApi
+from coursectl.domain import SlotSpec, SlotState
 from coursectl.errors import ExternalError, ExternalTimeout, PreconditionError
 from coursectl.parsers import kubernetes as kp
-from coursectl.ports import Clock, SlotSpec, SlotState
+from coursectl.ports import Clock
 from coursectl.render import kubernetes as km
 
 log = logging.getLogger(__name__)
@@ -327,6 +328,17 @@ class KubernetesTarget:
             if self.clock.monotonic() >= until:
                 return status, body
             self.clock.sleep(0.5)
+
+    in_place = ("rolling", "recreate")  # the Deployment's own strategies update the live slot
+    records_fingerprints = False  # the pod template hash says whether a slot is current
+
+    def healthy(self, state: SlotState, path: str) -> bool:
+        """The Deployment's readiness as last read (its pods' probes GET ``path``; no request from here)."""
+        return state.running and state.ready
+
+    def service_urls(self) -> dict[str, str]:
+        """Slots reach each other through the cluster's Services, by name."""
+        return {f"{name.upper()}_URL": f"http://{name}:{svc.port}" for name, svc in self.services.items()}
 
     def retire(self, service: str, slot: str) -> None:
         """Scale the slot to zero (its Deployment and recorded image stay for a later rollback)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from coursectl.adapters.kubernetes_api import KubeApi
 from coursectl.adapters.kubernetes_target import KubernetesTarget
+from coursectl.domain import SlotState
 from coursectl.errors import ExternalError, PreconditionError
 from coursectl.parsers import kubernetes as kp
 from coursectl.render import kubernetes as km
@@ -160,6 +161,23 @@ class KubernetesRouter:
             return f"{weight} % (ingress-nginx canary-weight, exact)"
         return replica_split(total or self.settings.replicas, weight).describe()
 
+    def planned_weights(self, service: str) -> dict[str, int]:
+        """The live weights: reading them changes nothing."""
+        return self.weights(service)
+
+    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]]:
+        """Slots and weights of ``services`` from one list per kind (see ``snapshot_of``)."""
+        return snapshot_of(self.api, self.target, self.mode, services)
+
+    def ensure_running(self) -> None:
+        """The cluster's Services are always there: nothing to start."""
+
+    def running(self) -> bool:
+        return True  # a Service does not stop; an API server that does not answer fails the reads instead
+
+    def port_problems(self) -> list[str]:
+        return []  # the router listens on no address of coursectl's
+
     # writes ------------------------------------------------------------------------------------------
 
     def _pair(self, live: Mapping[str, int], stable_obj: Mapping[str, Any] | None) -> tuple[str, str]:
@@ -298,9 +316,9 @@ class KubernetesRouter:
         self._all_to(service, other)
 
 
-def snapshot(
+def snapshot_of(
     api: KubeApi, target: KubernetesTarget, mode: str, services: Sequence[str]
-) -> dict[str, tuple[list[Any], dict[str, int]]]:
+) -> dict[str, tuple[list[SlotState], dict[str, int]]]:
     """Slots and live weights of ``services`` from one list per kind (Deployments, Services, and Ingresses
     with ingress-nginx): what ``coursectl status`` needs, without Prometheus."""
     deployments = target.deployments()
@@ -310,7 +328,7 @@ def snapshot(
     if mode == INGRESS_NGINX:
         ing = kp.items(api.list("Ingress", label_selector=km.managed_selector(target.settings)))
         ingresses = {str(o["metadata"]["name"]): o for o in ing}
-    out: dict[str, tuple[list[Any], dict[str, int]]] = {}
+    out: dict[str, tuple[list[SlotState], dict[str, int]]] = {}
     for name in services:
         own = [d for d in deployments if (d["metadata"].get("labels") or {}).get(km.LABEL_NAME) == name]
         slots = sorted((target.state_of(d) for d in own), key=lambda s: s.slot)

@@ -9,28 +9,13 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from coursectl.domain import Completed
 from coursectl.errors import ExternalError, ExternalTimeout, ToolMissing
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Completed:
-    """The result of a finished command."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def tail(self, lines: int = 20) -> str:
-        """The last lines of stderr (or stdout when stderr is empty), for error messages."""
-        text = self.stderr.strip() or self.stdout.strip()
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def which(program: str, *, hint: str | None = None) -> str:
@@ -65,10 +50,11 @@ def run(
     text_input = input if isinstance(input, str) or input is None else None
     try:
         if isinstance(input, bytes):
-            proc = subprocess.run(
+            raw = subprocess.run(
                 [program, *args[1:]], input=input, capture_output=True, timeout=timeout, env=full_env, cwd=cwd
             )
-            stdout, stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+            returncode = raw.returncode
+            stdout, stderr = raw.stdout.decode(errors="replace"), raw.stderr.decode(errors="replace")
         else:
             proc = subprocess.run(
                 [program, *args[1:]],
@@ -80,19 +66,26 @@ def run(
                 env=full_env,
                 cwd=cwd,
             )
-            stdout, stderr = proc.stdout, proc.stderr
+            returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     except FileNotFoundError as exc:
         raise ToolMissing(f"{args[0]} is not installed (not found on PATH)", hint=hint) from exc
     except subprocess.TimeoutExpired as exc:
         raise ExternalTimeout(f"{args[0]} did not finish within {timeout:g} s", hint=hint) from exc
-    done = Completed(tuple(args), proc.returncode, stdout, stderr)
-    if check and proc.returncode not in ok_codes:
+    done = Completed(tuple(args), returncode, stdout, stderr)
+    if check and returncode not in ok_codes:
         raise ExternalError(
-            f"{Path(args[0]).name} failed with exit code {proc.returncode}: {done.tail(8)}",
+            f"{Path(args[0]).name} failed with exit code {returncode}: {done.tail(8)}",
             hint=hint,
-            details={"argv": args[:2], "returncode": proc.returncode},
+            details={"argv": args[:2], "returncode": returncode},
         )
     return done
+
+
+class LocalProcesses:
+    """The ProcessRunner port: ``run`` on this machine, a non-zero exit returned rather than raised."""
+
+    def run(self, argv: Sequence[str], *, cwd: Path, timeout: float) -> Completed:
+        return run(argv, timeout=timeout, cwd=cwd, check=False)
 
 
 def spawn(

@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Any
 
-from coursectl.ports import QueryResult
+from coursectl.domain import QueryResult
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,10 @@ class PrometheusMetrics:
             )
         return self._client
 
-    def query(self, promql: str) -> QueryResult:
+    def query(self, promql: str, *, at: float | None = None) -> QueryResult:
+        params = {"time": f"{at:.3f}"} if at is not None else None
         try:
-            result = self._connect().custom_query(promql)
+            result = self._connect().custom_query(promql, params=params)
         except Exception as exc:  # the boundary: any failure of the provider is an error measurement
             return QueryResult(promql, error=describe_failure(exc, self.url))
         return QueryResult(promql, value=first_value(result))

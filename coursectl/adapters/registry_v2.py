@@ -12,9 +12,9 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from coursectl.domain import TagInfo
 from coursectl.errors import AuthError, ExternalError, PreconditionError
 
 if TYPE_CHECKING:
@@ -31,19 +31,6 @@ MANIFEST_TYPES = (
 ACCEPT = ", ".join(MANIFEST_TYPES)
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 LOOPBACK = ("127.", "localhost", "[::1]")
-
-
-@dataclass(frozen=True)
-class TagInfo:
-    """One tag of a repository: its manifest digest and what the image's config says."""
-
-    tag: str
-    digest: str | None
-    created: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tag": self.tag, "digest": self.digest, "created": self.created, "labels": dict(self.labels)}
 
 
 def base_url(registry: str, *, insecure: bool = False) -> str:

@@ -7,16 +7,16 @@ import logging
 import shutil
 
 from coursectl.adapters.process import run
+from coursectl.domain import ParsedScan
 from coursectl.errors import AuthError, ExternalError
 from coursectl.parsers import snyk as snyk_parser
-from coursectl.parsers._common import ParsedScan
 from coursectl.render.scanners import snyk_argv
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
-    "install the Snyk CLI ('npm install -g snyk' or the release binary from https://docs.snyk.io/snyk-cli) and set "
-    "SNYK_TOKEN, or pass --skip-missing to record the scan as skipped"
+    "install the Snyk CLI ('npm install -g snyk' or the release binary from https://docs.snyk.io/snyk-cli) "
+    "and set SNYK_TOKEN, or pass --skip-missing to record the scan as skipped"
 )
 AUTH_HINT = "set SNYK_TOKEN (an API token of the Snyk organisation) or run 'snyk auth'"
 FINDINGS_FOUND = 1
@@ -41,7 +41,7 @@ class SnykScanner:
     name = "snyk"
     display_name = "Snyk"
     install_hint = INSTALL_HINT
-    kinds = ("image", "fs")
+    kinds: tuple[str, ...] = ("image", "fs")
 
     def __init__(self, *, timeout: float = 900.0, executable: str = "snyk"):
         self.timeout = timeout

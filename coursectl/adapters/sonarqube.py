@@ -1,4 +1,4 @@
-"""SonarQube's Web API through python-sonarqube-api: CE tasks and quality-gate status, errors translated."""
+"""SonarQube's Web API through python-sonarqube-api (CE tasks, gate status, coverage), errors translated."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ import json
 import logging
 from typing import Any
 
+from coursectl.domain import CeTask, GateStatus
 from coursectl.errors import AuthError, ExternalError, ExternalTimeout, PreconditionError
-from coursectl.parsers.sonarqube import CeTask, GateStatus, error_messages, parse_project_status, parse_task
+from coursectl.parsers.sonarqube import (
+    condition_value,
+    error_messages,
+    measure_value,
+    parse_project_status,
+    parse_task,
+)
 
 log = logging.getLogger(__name__)
 
 TASK_PATH = "/api/ce/task"
+MEASURES_PATH = "/api/measures/component"
 PROJECT_STATUS_PATH = "/api/qualitygates/project_status"
 AUTH_HINT = "check the token behind sonarqube.token (default env SONAR_TOKEN): it needs 'Browse' on the project"
 
@@ -75,3 +83,23 @@ class SonarQubeGate:
         if "projectStatus" not in data:
             raise ExternalError(f"SonarQube {self.url}{PROJECT_STATUS_PATH}: answer without projectStatus")
         return parse_project_status(data)
+
+    def coverage(self, project_key: str) -> tuple[float, str]:
+        """The project's coverage: ``api/measures/component?metricKeys=coverage`` (overall coverage), else the
+        quality gate's ``coverage`` or ``new_coverage`` condition."""
+        problems = []
+        try:
+            body = self._get(MEASURES_PATH, {"component": project_key, "metricKeys": "coverage"})
+            value = measure_value(body, "coverage")
+            if value is not None:
+                return value, "api/measures/component metricKeys=coverage"
+            problems.append("api/measures/component has no coverage measure")
+        except PreconditionError as exc:
+            problems.append(exc.message)
+        status = self._get(PROJECT_STATUS_PATH, {"projectKey": project_key})
+        found = condition_value(status, ("coverage", "new_coverage"))
+        if found is None:
+            problems.append("no coverage condition in the quality gate")
+            raise PreconditionError(f"SonarQube has no coverage for {project_key}: " + "; ".join(problems))
+        metric, value = found
+        return value, f"api/qualitygates/project_status condition {metric}"

@@ -6,9 +6,9 @@ import logging
 import shutil
 
 from coursectl.adapters.process import run
+from coursectl.domain import ParsedScan
 from coursectl.errors import ExternalError
 from coursectl.parsers import trivy as trivy_parser
-from coursectl.parsers._common import ParsedScan
 from coursectl.render.scanners import TrivyOptions, trivy_argv
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class TrivyScanner:
     name = "trivy"
     display_name = "Trivy"
     install_hint = INSTALL_HINT
-    kinds = ("image", "fs", "config", "sbom")
+    kinds: tuple[str, ...] = ("image", "fs", "config", "sbom")
 
     def __init__(self, options: TrivyOptions | None = None, *, executable: str = "trivy"):
         self.options = options or TrivyOptions()

@@ -12,9 +12,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coursectl.errors import CoursectlError, PreconditionError
+
+if TYPE_CHECKING:
+    from coursectl.ports import BrowserJourney
 
 
 @dataclass
@@ -139,10 +142,10 @@ def browser_plan(config: Any, root: Path, target: str) -> tuple[Path | None, str
 
 
 def journey_for(
-    config: Any, root: Path, target: str, *, state_dir: Path, artifacts: Path
+    config: Any, root: Path, target: str, *, state_dir: Path, artifacts: Path, browser: BrowserJourney
 ) -> Callable[[str], JourneyResult]:
-    """The release's journey: the API steps, then the browser journey when it can run (or a step saying why
-    it was skipped, never a silent pass)."""
+    """The release's journey: the API steps, then the browser journey (run by ``browser``) when it can run (or
+    a step saying why it was skipped, never a silent pass)."""
     script, why_not = browser_plan(config, root, target)
     jc = config.journey
 
@@ -153,13 +156,11 @@ def journey_for(
         if script is None:
             result.steps.append(JourneyStep("browser journey", True, f"skipped: {why_not}", skipped=True))
             return result
-        from coursectl.adapters.browser_journey import run_browser_journey
-
         admin = None
         if jc.admin_email and jc.admin_password is not None:
             admin = (jc.admin_email, jc.admin_password.resolve(secrets_file=state_dir / "secrets.env"))
         try:
-            steps, summary = run_browser_journey(
+            steps, summary = browser(
                 script, edge_url, chromium=jc.chromium, artifacts=artifacts, admin=admin, timeout=jc.timeout
             )
         except CoursectlError as exc:

@@ -34,10 +34,8 @@ def _secret_names(settings: km.Settings, services: Mapping[str, km.ServiceInfo])
 
 def rules_for(loaded: Any) -> list[km.Rule]:
     """The deployer Role's rules for an environment: coursectl's verbs, Secrets limited to those it names."""
-    from coursectl.adapters.kubernetes_api import role_rules
-
     settings = km.Settings.from_config(loaded.config, loaded.env_name)
-    return role_rules(_secret_names(settings, km.ServiceInfo.all_from_config(loaded.config)))
+    return km.role_rules(_secret_names(settings, km.ServiceInfo.all_from_config(loaded.config)))
 
 
 @dataclass
@@ -176,7 +174,7 @@ def planned_objects(ctx: Any, plan: Any) -> list[dict[str, Any]]:
         image=image,
         digest=plan.digest,
         rollout_id=plan.id,
-        env={**(rig.service_urls or {}), **dict(svc.env), **plan.set_env},
+        env={**target.service_urls(), **dict(svc.env), **plan.set_env},
         replicas=1 if plan.new_slot == "canary" else settings.replicas,
     )
     final = plan.stable_slot if (plan.strategy == "canary" and plan.stable_slot) else plan.new_slot

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ from coursectl.render.formats import duration, pct
 
 if TYPE_CHECKING:
     from coursectl.config.models import MetricsConfig
-    from coursectl.ports import Ledger
+    from coursectl.ports import BuildHistory, Ledger, MetricsProvider, QualityGate
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ def parse_when(text: str, tz: ZoneInfo) -> datetime:
         if value.tzinfo is not None:
             value.astimezone(ZoneInfo("UTC"))  # an offset that pushes it past year 1 or 9999
     except (ValueError, OverflowError) as exc:
-        raise UsageError(f"not a date or time: {text!r}", hint="use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]") from exc
+        hint = "use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]"
+        raise UsageError(f"not a date or time: {text!r}", hint=hint) from exc
     if value.tzinfo is None:
         return local(value, tz)
     return value
@@ -126,6 +127,9 @@ class GitSource:
     repository: Path
     service_paths: Mapping[str, str] = field(default_factory=dict)
     shared_paths: Sequence[str] = ()
+    commits: Callable[[str, str, Sequence[str]], list[tuple[str, float]]] | None = None
+    """(sha, base, paths) → the commits ``sha`` brings over ``base`` within ``paths`` (sha, committed at):
+    git in ``repository`` (``wiring.git_source``); ExternalError when it cannot tell."""
 
     def paths_for(self, service: str) -> list[str]:
         """The service's folder plus the shared paths; [] (no limit) for a service not configured."""
@@ -212,15 +216,14 @@ def dora_report(
         d = h.deployment(i)
         base = int(previous[i]) if previous is not None else -1
         base_commit = h.commit[base] if base >= 0 else None
-        if git is None or not d.commit or not base_commit:
+        if git is None or git.commits is None or not d.commit or not base_commit:
             without.add(d.id)
             continue
         try:
-            from coursectl.adapters.git import commits_between
-
-            found = commits_between(git.repository, d.commit, base_commit, git.paths_for(d.service))
+            found = git.commits(d.commit, base_commit, git.paths_for(d.service))
         except CoursectlError as exc:
-            warnings.append(f"deployment {d.id} ({d.service} {d.version}): commits not read from git: {exc.message}")
+            what = f"deployment {d.id} ({d.service} {d.version})"
+            warnings.append(f"{what}: commits not read from git: {exc.message}")
             without.add(d.id)
             continue
         from_git += len(found)
@@ -258,8 +261,15 @@ def _line(
             "source": redact_text(source), "reason": None if reason is None else redact_text(reason)}
 
 
-def _secret(ref: Any, secrets_file: Path | None) -> str | None:
-    return ref.resolve(secrets_file=secrets_file) if ref is not None else None
+@dataclass(frozen=True)
+class SuccessSources:
+    """Where the success metrics beyond the ledger come from (``wiring.success_sources``): each a factory of
+    its port, called when the metric is read, so that a secret that cannot be resolved or a server that does
+    not answer makes that one metric unknown; None when the configuration names no such source."""
+
+    prometheus: Callable[[], MetricsProvider] | None = None
+    builds: Callable[[], BuildHistory] | None = None
+    quality: Callable[[], QualityGate] | None = None
 
 
 def success_report(
@@ -269,10 +279,11 @@ def success_report(
     *,
     environment: str,
     service: str | None = None,
-    secrets_file: Path | None = None,
+    sources: SuccessSources | None = None,
     dora: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The seed's key success metrics against their targets, each saying where it came from."""
+    sources = sources or SuccessSources()
     t = metrics.targets
     dora = dora or dora_report(ledger, window, environment=environment, service=service,
                                tiers_year=metrics.tiers, min_deployments=metrics.min_deployments)
@@ -280,7 +291,8 @@ def success_report(
     lines = []
     df = dora["deployment_frequency"]
     lines.append(_line("deployment_frequency", "Deployment frequency", df["per_day"], "per day",
-                       f">= {t.deployments_per_day:g} per day", df["per_day"] >= t.deployments_per_day, ledger_src))
+                       f">= {t.deployments_per_day:g} per day", df["per_day"] >= t.deployments_per_day,
+                       ledger_src))
     lt = dora["lead_time"]["median_seconds"]
     lines.append(_line("lead_time", "Lead time for changes (median)", lt, "seconds", f"< {duration(t.lead_time)}",
                        None if lt is None else lt < t.lead_time, ledger_src + " + git",
@@ -290,48 +302,56 @@ def success_report(
                        None if rec is None else rec < t.recovery_time, ledger_src,
                        None if rec is not None else "no recovered failure in the window"))
     cfr = dora["change_failure_rate"]["rate"]
-    lines.append(_line("change_failure_rate", "Change failure rate", cfr, "ratio", f"< {pct(t.change_failure_rate, 1)}",
+    lines.append(_line("change_failure_rate", "Change failure rate", cfr, "ratio",
+                       f"< {pct(t.change_failure_rate, 1)}",
                        None if cfr is None else cfr < t.change_failure_rate, ledger_src,
                        None if cfr is not None else "no deployments in the window"))
-    lines.append(_uptime(window, metrics))
-    lines.append(_builds(window, metrics, secrets_file))
-    lines.append(_coverage(metrics, secrets_file))
+    lines.append(_uptime(window, metrics, sources.prometheus))
+    lines.append(_builds(window, metrics, sources.builds))
+    lines.append(_coverage(metrics, sources.quality))
     lines.append(_scans(ledger, window, t.scan_pass_rate, service))
     return {"window": window.to_dict(), "environment": environment, "service": service, "metrics": lines}
 
 
-def _uptime(window: Window, metrics: MetricsConfig) -> dict[str, Any]:
+def availability_query(template: str, window_seconds: float) -> str:
+    """The PromQL of ``template`` with ``{window}`` set to the window as whole seconds (``2592000s``)."""
+    return template.replace("{window}", f"{max(1, int(round(window_seconds)))}s")
+
+
+def _uptime(
+    window: Window, metrics: MetricsConfig, prometheus: Callable[[], MetricsProvider] | None
+) -> dict[str, Any]:
     target = f">= {pct(metrics.targets.uptime, 1)}"
     cfg = metrics.prometheus
-    if cfg is None:
+    if cfg is None or prometheus is None:
         return _line("uptime", "Uptime", None, "ratio", target, None, "Prometheus",
                      "not configured (metrics.prometheus)")
-    from coursectl.adapters.prometheus_uptime import availability, availability_query
-
     query = availability_query(cfg.query, window.end_ts - window.start_ts)
     probes = "blackbox probes of the edge's public routes, " if "probe_success" in query else ""
     source = f"{probes}Prometheus {cfg.url}: {query}"
     try:
-        value = availability(cfg.url, query, window.end_ts, timeout=cfg.timeout)
+        result = prometheus().query(query, at=window.end_ts)
     except CoursectlError as exc:
         return _line("uptime", "Uptime", None, "ratio", target, None, source, f"unreachable: {exc.message}")
+    if result.error is not None:
+        return _line("uptime", "Uptime", None, "ratio", target, None, source, f"unreachable: {result.error}")
+    value = result.value
     if value is None:
         return _line("uptime", "Uptime", None, "ratio", target, None, source, "the query returned no data")
     return _line("uptime", "Uptime", value, "ratio", target, value >= metrics.targets.uptime, source)
 
 
-def _builds(window: Window, metrics: MetricsConfig, secrets_file: Path | None) -> dict[str, Any]:
+def _builds(
+    window: Window, metrics: MetricsConfig, history: Callable[[], BuildHistory] | None
+) -> dict[str, Any]:
     target = f"> {pct(metrics.targets.build_success_rate, 1)}"
     cfg = metrics.jenkins
-    if cfg is None:
+    if cfg is None or history is None:
         return _line("build_success_rate", "Build success rate", None, "ratio", target, None, "Jenkins",
                      "not configured (metrics.jenkins)")
-    from coursectl.adapters.jenkins_builds import job_builds
-
     source = f"Jenkins {cfg.url} job {cfg.job}"
     try:
-        builds = job_builds(cfg.url, cfg.job, username=_secret(cfg.username, secrets_file),
-                            token=_secret(cfg.token, secrets_file), timeout=cfg.timeout)
+        builds = history().builds()
     except CoursectlError as exc:
         return _line("build_success_rate", "Build success rate", None, "ratio", target, None, source,
                      f"unreachable: {exc.message}")
@@ -345,17 +365,19 @@ def _builds(window: Window, metrics: MetricsConfig, secrets_file: Path | None) -
                  rate > metrics.targets.build_success_rate, f"{source} ({len(counted)} builds)")
 
 
-def _coverage(metrics: MetricsConfig, secrets_file: Path | None) -> dict[str, Any]:
+def _coverage(metrics: MetricsConfig, quality: Callable[[], QualityGate] | None) -> dict[str, Any]:
     target = f"> {metrics.targets.coverage:g} %"
     cfg = metrics.sonarqube
-    if cfg is None:
+    if cfg is None or quality is None:
         return _line("coverage", "Test coverage", None, "percent", target, None, "SonarQube",
                      "not configured (metrics.sonarqube)")
-    from coursectl.adapters.sonarqube_measures import coverage
-
     source = f"SonarQube {cfg.url} project {cfg.project}"
     try:
-        value, how = coverage(cfg.url, cfg.project, token=_secret(cfg.token, secrets_file), timeout=cfg.timeout)
+        gate = quality()
+        try:
+            value, how = gate.coverage(cfg.project)
+        finally:
+            gate.close()
     except CoursectlError as exc:
         return _line("coverage", "Test coverage", None, "percent", target, None, source, exc.message)
     return _line("coverage", "Test coverage", value, "percent", target, value > metrics.targets.coverage,
@@ -366,7 +388,8 @@ def _scans(ledger: Ledger, window: Window, target_rate: float, service: str | No
     target = f">= {pct(target_rate, 1)}"
     events = ledger.events(kinds=["scan"], service=service, since=window.start, until=window.end)
     if not events:
-        return _line("scan_pass_rate", "Security-scan pass rate", None, "ratio", target, None, "ledger (scan events)",
+        return _line("scan_pass_rate", "Security-scan pass rate", None, "ratio", target, None,
+                     "ledger (scan events)",
                      "no scan recorded in the window")
     passed = sum(1 for e in events if e.outcome == "passed")
     rate = passed / len(events)
@@ -385,7 +408,7 @@ def success_history(
     *,
     environment: str,
     service: str | None = None,
-    secrets_file: Path | None = None,
+    sources: SuccessSources | None = None,
     windows: int = 6,
     git: GitSource | None = None,
 ) -> list[dict[str, Any]]:
@@ -399,16 +422,16 @@ def success_history(
         dora = dora_report(ledger, w, environment=environment, service=service, tiers_year=metrics.tiers,
                            min_deployments=metrics.min_deployments, git=git)
         report = success_report(ledger, w, metrics, environment=environment, service=service,
-                                secrets_file=secrets_file, dora=dora) if i == 0 else _past_report(
-            ledger, w, metrics, environment=environment, service=service, secrets_file=secrets_file, dora=dora)
+                                sources=sources, dora=dora) if i == 0 else _past_report(
+            ledger, w, metrics, environment=environment, service=service, sources=sources, dora=dora)
         out.append(report)
     return out
 
 
 def _past_report(ledger: Ledger, window: Window, metrics: MetricsConfig, *, environment: str,
-                 service: str | None, secrets_file: Path | None, dora: dict[str, Any]) -> dict[str, Any]:
+                 service: str | None, sources: SuccessSources | None, dora: dict[str, Any]) -> dict[str, Any]:
     report = success_report(ledger, window, metrics, environment=environment, service=service,
-                            secrets_file=secrets_file, dora=dora)
+                            sources=sources, dora=dora)
     for line in report["metrics"]:
         if line["key"] == "coverage":  # SonarQube gives the current figure only: not a past window's
             line.update(value=None, status="unknown", reason="SonarQube keeps no history of this figure here")

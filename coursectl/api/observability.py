@@ -7,10 +7,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coursectl.domain import utcnow
 from coursectl.errors import GateBlocked, ToolMissing
+
+if TYPE_CHECKING:
+    from coursectl.ports import ProcessRunner
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +56,10 @@ def render_files(config: Any, *, source: str) -> RenderedFiles:
     return RenderedFiles(files)
 
 
-def check_files(out: Path, *, timeout: float = 600.0) -> list[dict[str, Any]]:
+def check_files(out: Path, *, runner: ProcessRunner, timeout: float = 600.0) -> list[dict[str, Any]]:
     """``promtool check rules``, ``promtool test rules`` and ``amtool check-config`` over what ``render`` wrote
     in ``out``: exit 4 when a tool is missing, 6 when a check fails (the output names the failure)."""
     import shutil
-
-    from coursectl.adapters.process import run
 
     results = []
     rules = sorted(str(p) for p in (out / "rules").glob("*.rules.yml"))
@@ -76,7 +77,7 @@ def check_files(out: Path, *, timeout: float = 600.0) -> list[dict[str, Any]]:
     for name, argv, cwd, package in commands:
         if not shutil.which(argv[0]):
             raise ToolMissing(f"{argv[0]} is not installed", hint=f"apt-get install {package}")
-        result = run(argv, timeout=timeout, cwd=cwd, check=False)
+        result = runner.run(argv, cwd=cwd, timeout=timeout)
         ok = result.returncode == 0
         text = (result.stdout + result.stderr).strip()
         results.append({"check": name, "ok": ok, "output": text[-4000:]})

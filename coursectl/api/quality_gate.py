@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coursectl.domain import LedgerEvent, current_actor
+from coursectl.domain import CeTask, GateStatus, LedgerEvent, current_actor
 from coursectl.errors import (
     ConfigError,
     ConfigProblem,
@@ -19,7 +19,7 @@ from coursectl.errors import (
     PreconditionError,
     UsageError,
 )
-from coursectl.parsers.sonarqube import CeTask, GateStatus, ReportTask, parse_report_task, report_task_from
+from coursectl.parsers.sonarqube import ReportTask, parse_report_task, report_task_from
 
 if TYPE_CHECKING:
     from coursectl.ports import QualityGate

@@ -28,9 +28,9 @@ from coursectl.sbom.diff import SbomDiff, diff
 from coursectl.sbom.licenses import SCANNER, LicensePolicy, check, license_counts
 
 if TYPE_CHECKING:
-    from coursectl.api.scan import ScanReport
     from coursectl.parsers.sbom import SbomDocument
     from coursectl.ports import Builder, Registry, SbomGenerator
+    from coursectl.scan.report import ScanReport
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class SbomService:
     builder: Builder | None = None
     registry: Callable[[], Registry] | None = None
     actor: str = field(default_factory=current_actor)
+    head: Callable[[], str | None] = lambda: None  # HEAD of the checkout (None: not a git checkout)
 
     # --- resolve ----------------------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ class SbomService:
     def current_version(self, service: str) -> str:
         from coursectl.api.scan import current_tag
 
-        return current_tag(service, explicit=None, ledger=self.ledger, root=self.root)
+        return current_tag(service, explicit=None, ledger=self.ledger, root=self.root, commit=self.head())
 
     def _pushed(self, service: str, version: str) -> LedgerEvent | None:
         for event in self.ledger.events(service=service, kinds=["push"], limit=200):
@@ -305,8 +306,8 @@ class SbomService:
     ) -> ScanReport:
         """The licence policy over each SBOM, as a scan report (kind ``license``): the same JSON, SARIF and JUnit
         as ``coursectl scan``; a denied licence is a blocking finding."""
-        from coursectl.api.scan import ScannerRun, ScanReport
         from coursectl.scan.ignores import load_ignores
+        from coursectl.scan.report import ScannerRun, ScanReport
 
         started = utcnow()
         today = today or started.date()

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coursectl.domain import SEVERITIES, Finding, LedgerEvent, current_actor, utcnow
+from coursectl.domain import Finding, LedgerEvent, current_actor, utcnow
 from coursectl.errors import CoursectlError, ToolMissing, UsageError
-from coursectl.scan.ignores import IgnoreEntry, load_ignores
-from coursectl.scan.policy import BLOCKING, SUPPRESSED, Judged, Policy, merge
+from coursectl.scan.ignores import load_ignores
+from coursectl.scan.policy import SUPPRESSED, Judged, Policy, merge
+from coursectl.scan.report import ScannerRun, ScanReport
 
 if TYPE_CHECKING:
     from coursectl.config import LoadedConfig
@@ -42,145 +42,9 @@ class ScanRequest:
     """service → SBOM file of the image to scan; without one, the SBOM recorded for the tag (when any)."""
 
 
-@dataclass(frozen=True)
-class ScannerRun:
-    """One scanner on one service's target: ran (ok), skipped (not installed / not applicable) or error."""
-
-    service: str
-    scanner: str
-    kind: str
-    target: str
-    status: str
-    version: str | None = None
-    message: str = ""
-    meta: Mapping[str, Any] = field(default_factory=dict)
-    error: CoursectlError | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "service": self.service,
-            "scanner": self.scanner,
-            "kind": self.kind,
-            "target": self.target,
-            "status": self.status,
-            "version": self.version,
-            "message": self.message,
-            "meta": dict(self.meta),
-        }
-        if self.error is not None:
-            out["error"] = self.error.to_dict()
-        return out
-
-
-@dataclass(frozen=True)
-class ScanReport:
-    """The outcome of a scan: every run, every finding with its decision, and the policy applied."""
-
-    kind: str
-    fail_on: str
-    ignore_unfixed: bool
-    ignore_file: str
-    runs: tuple[ScannerRun, ...]
-    judged: tuple[Judged, ...]
-    expired_ignores: tuple[IgnoreEntry, ...] = ()
-    started_at: datetime = field(default_factory=utcnow)
-    finished_at: datetime = field(default_factory=utcnow)
-
-    @property
-    def blocking(self) -> list[Judged]:
-        return [j for j in self.judged if j.blocking]
-
-    @property
-    def errors(self) -> list[ScannerRun]:
-        return [r for r in self.runs if r.status == "error"]
-
-    @property
-    def skipped(self) -> list[ScannerRun]:
-        return [r for r in self.runs if r.status == "skipped"]
-
-    @property
-    def outcome(self) -> str:
-        """blocked (a blocking finding), error (a scanner failed), skipped (nothing ran) or passed."""
-        if self.blocking:
-            return "blocked"
-        if self.errors:
-            return "error"
-        if self.runs and all(r.status == "skipped" for r in self.runs):
-            return "skipped"
-        return "passed"
-
-    def findings_of(self, service: str, scanner: str | None = None) -> list[Judged]:
-        return [
-            j
-            for j in self.judged
-            if j.finding.service == service and (scanner is None or scanner in j.finding.scanners)
-        ]
-
-    def run_outcome(self, run: ScannerRun) -> str:
-        """The ledger outcome of one run: skipped, error, blocked or passed."""
-        if run.status in ("skipped", "error"):
-            return run.status
-        return "blocked" if any(j.blocking for j in self.findings_of(run.service, run.scanner)) else "passed"
-
-    def counts(self, judged: Sequence[Judged] | None = None) -> dict[str, int]:
-        """Findings by severity, CRITICAL first (every severity present, zero included)."""
-        counter = Counter(j.finding.severity for j in (self.judged if judged is None else judged))
-        return {s: counter.get(s, 0) for s in reversed(SEVERITIES)}
-
-    def to_dict(self) -> dict[str, Any]:
-        decisions = Counter(j.decision for j in self.judged)
-        return {
-            "outcome": self.outcome,
-            "kind": self.kind,
-            "policy": {
-                "fail_on": self.fail_on,
-                "ignore_unfixed": self.ignore_unfixed,
-                "ignore_file": self.ignore_file,
-            },
-            "summary": {
-                "findings": len(self.judged),
-                "blocking": decisions.get(BLOCKING, 0),
-                "by_severity": self.counts(),
-                "by_decision": dict(sorted(decisions.items())),
-            },
-            "runs": [r.to_dict() for r in self.runs],
-            "findings": [j.to_dict() for j in self.judged],
-            "expired_ignores": [e.to_dict() for e in self.expired_ignores],
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-        }
-
-
-def default_scanners(loaded: LoadedConfig) -> dict[str, Scanner]:
-    """The real scanner adapters, configured from ``scan:``."""
-    from coursectl.adapters.snyk import SnykScanner
-    from coursectl.adapters.trivy import TrivyScanner
-    from coursectl.render.scanners import TrivyOptions
-
-    scan = loaded.config.scan
-    cache_dir = scan.trivy_cache_dir
-    if cache_dir and not Path(cache_dir).expanduser().is_absolute():
-        cache_dir = str(loaded.root / cache_dir)
-    return {
-        "trivy": TrivyScanner(TrivyOptions(timeout=scan.timeout, cache_dir=cache_dir, offline=scan.offline)),
-        "snyk": SnykScanner(timeout=scan.timeout),
-    }
-
-
-def git_commit(root: Path, *, short: bool = False) -> str | None:
-    """HEAD's commit id in ``root`` (None when it is not a git checkout or git is absent)."""
-    from coursectl.adapters.process import run
-
-    argv = ["git", "rev-parse", "--short=12", "HEAD"] if short else ["git", "rev-parse", "HEAD"]
-    try:
-        done = run(argv, timeout=10, check=False, cwd=root)
-    except CoursectlError:
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def current_tag(service: str, *, explicit: str | None, ledger: Any | None, root: Path) -> str:
-    """The tag of a service's current image: ``--tag``, else the last build/push recorded, else HEAD's short sha."""
+def current_tag(service: str, *, explicit: str | None, ledger: Any | None, root: Path, commit: str | None) -> str:
+    """The tag of a service's current image: ``--tag``, else the last build/push recorded, else the short id of
+    ``commit`` (HEAD of the checkout at ``root``; None when it is not a git checkout)."""
     if explicit:
         return explicit
     if ledger is not None:
@@ -188,9 +52,8 @@ def current_tag(service: str, *, explicit: str | None, ledger: Any | None, root:
             tag = (event.details or {}).get("tag") or event.version
             if tag:
                 return str(tag)
-    sha = git_commit(root, short=True)
-    if sha:
-        return sha
+    if commit:
+        return commit[:12]
     from coursectl.errors import PreconditionError
 
     raise PreconditionError(
@@ -199,18 +62,18 @@ def current_tag(service: str, *, explicit: str | None, ledger: Any | None, root:
     )
 
 
-def _targets(loaded: LoadedConfig, services: Sequence[str], request: ScanRequest, ledger: Any | None
-             ) -> list[tuple[str, str, str | None, str | None]]:
+def _targets(loaded: LoadedConfig, services: Sequence[str], request: ScanRequest, ledger: Any | None,
+             commit: str | None) -> list[tuple[str, str, str | None, str | None]]:
     """(service, target, version, dockerfile) for each service."""
     config = loaded.config
-    out = []
+    out: list[tuple[str, str, str | None, str | None]] = []
     for name in services:
         svc = config.services[name]
         folder = (loaded.root / svc.path).resolve()
         dockerfile = (loaded.root / svc.dockerfile) if svc.dockerfile else folder / "Dockerfile"
         dockerfile_arg = str(dockerfile) if dockerfile.is_file() else None
         if request.kind == "image":
-            tag = current_tag(name, explicit=request.tag, ledger=ledger, root=loaded.root)
+            tag = current_tag(name, explicit=request.tag, ledger=ledger, root=loaded.root, commit=commit)
             ref = f"{config.registry.url}/{config.registry.namespace}/{name}:{tag}"
             out.append((name, ref, tag, dockerfile_arg))
         else:
@@ -235,11 +98,15 @@ def run_scan(
     loaded: LoadedConfig,
     request: ScanRequest,
     *,
-    scanners: Mapping[str, Scanner] | None = None,
+    scanners: Mapping[str, Scanner],
+    commit: str | None = None,
     ledger: Any | None = None,
     today: date | None = None,
 ) -> ScanReport:
     """Scan each requested service with each chosen scanner and judge the findings with the policy.
+
+    ``scanners`` by name (``wiring.scanners``); ``commit``: HEAD of the checkout (recorded; the tag of images
+    when nothing was built or pushed), None when it is not a git checkout.
 
     Raises ToolMissing (exit 4) when a chosen scanner is not installed and skipping was not asked, UsageError for
     unknown services, ConfigError for a bad ignore file. A scanner that fails is recorded in the report (status
@@ -258,7 +125,7 @@ def run_scan(
     bad = [n for n in names if n not in SCANNER_NAMES]
     if bad:
         raise UsageError(f"unknown scanner {', '.join(bad)}", hint=f"scanners: {', '.join(SCANNER_NAMES)}")
-    available = scanners if scanners is not None else default_scanners(loaded)
+    available = scanners
     chosen = [available[n] for n in dict.fromkeys(names)]
     skip_missing = scan_cfg.skip_missing if request.skip_missing is None else request.skip_missing
     missing = {s.name for s in _check_installed(chosen, skip_missing)}
@@ -269,7 +136,7 @@ def run_scan(
         ignore_unfixed=scan_cfg.ignore_unfixed if request.ignore_unfixed is None else request.ignore_unfixed,
         ignores=tuple(load_ignores(ignore_path)),
     )
-    targets = _targets(loaded, services, request, ledger)
+    targets = _targets(loaded, services, request, ledger, commit)
 
     runs: list[ScannerRun] = []
     findings: list[Finding] = []
@@ -321,7 +188,7 @@ def run_scan(
         finished_at=utcnow(),
     )
     if ledger is not None:
-        record_scan(ledger, report, environment=request.environment, commit=git_commit(loaded.root))
+        record_scan(ledger, report, environment=request.environment, commit=commit)
     return report
 
 

@@ -7,11 +7,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coursectl.adapters import process
 from coursectl.errors import ExternalError, GateBlocked, PreconditionError, UsageError
 from coursectl.render.test_argv import MARKERS, pytest_argv, test_paths
+
+if TYPE_CHECKING:
+    from coursectl.ports import ProcessRunner
 
 
 @dataclass
@@ -51,7 +53,14 @@ def _counts(path: Path) -> tuple[int, int, int, int]:
 
 
 def run_tests(
-    config: Any, root: Path, kind: str, *, services: Sequence[str] = (), junit: Path, timeout: float = 1800.0
+    config: Any,
+    root: Path,
+    kind: str,
+    *,
+    runner: ProcessRunner,
+    services: Sequence[str] = (),
+    junit: Path,
+    timeout: float = 1800.0,
 ) -> TestRun:
     """Run the ``kind`` tests of ``services`` (default: all); GateBlocked (exit 6) when tests fail,
     PreconditionError when there is nothing to run, ExternalError when pytest itself failed."""
@@ -71,9 +80,7 @@ def run_tests(
             hint="unit tests live in <service>/tests, integration tests in <context>/tests/integration",
         )
     junit.parent.mkdir(parents=True, exist_ok=True)
-    done = process.run(
-        pytest_argv(sys.executable, kind, paths, str(junit.resolve())), timeout=timeout, cwd=root, check=False
-    )
+    done = runner.run(pytest_argv(sys.executable, kind, paths, str(junit.resolve())), cwd=root, timeout=timeout)
     tests, failures, errors, skipped = _counts(junit)
     run = TestRun(kind, paths, str(junit), tests, failures, errors, skipped, done.returncode, done.tail(15))
     if done.returncode == 0:

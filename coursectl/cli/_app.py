@@ -70,9 +70,9 @@ class AppState:
     def ledger(self) -> SqliteLedger:
         """The ledger in the state directory (opened and migrated on first use)."""
         if self._ledger is None:
-            from coursectl.ledger import open_ledger
+            from coursectl.wiring import ledger
 
-            self._ledger = open_ledger(self.state_dir())
+            self._ledger = ledger(self.state_dir())
         return self._ledger
 
     def notifications(self) -> Any:

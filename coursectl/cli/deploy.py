@@ -76,12 +76,13 @@ def deploy(
                 api.plan_deploy(rctx, svc, read_only=True, **options)  # type: ignore[arg-type]
                 for svc in services
             ]
-        explain = getattr(rctx.rig(api.OBSERVE).router, "explain", None) if kube else None
+        router = rctx.rig(api.OBSERVE).router if kube else None  # the plan was read from it: already built
 
         def describe(step: st.Step) -> str:
             text = st.describe(step)
-            if explain is not None and isinstance(step, st.SetWeight) and 0 < step.weight < 100:
-                text += f" ({explain(step.weight)})"
+            if router is not None and isinstance(step, st.SetWeight) and 0 < step.weight < 100:
+                note = router.explain(step.weight)
+                text += f" ({note})" if note else ""
             return text
 
         data = {

@@ -139,11 +139,12 @@ def dora(
     output: OutputOption = None,
 ) -> None:
     """DORA metrics of production: frequency, lead time, change failure rate, rework rate, recovery time."""
-    from coursectl.api.metrics import GitSource, dora_report, make_window
+    from coursectl.api.metrics import dora_report, make_window
     from coursectl.dora.tiers import TIER_YEARS
     from coursectl.errors import UsageError
     from coursectl.render.charts import dora_charts
     from coursectl.render.formats import HELPERS
+    from coursectl.wiring import git_source
 
     state = state_of(ctx)
     state.out(output)
@@ -157,7 +158,7 @@ def dora(
     window = make_window(zone, since=since, start=start, end=end, default_days=metrics.window / 86400.0)
     environment = env or metrics.environment
     git_repo = repo or cfg_repo
-    git = GitSource(git_repo, service_paths, metrics.shared_paths) if git_repo is not None else None
+    git = git_source(git_repo, service_paths, metrics.shared_paths) if git_repo is not None else None
     report = dora_report(state.ledger(), window, environment=environment, service=service, tiers_year=year,
                          min_deployments=metrics.min_deployments, by_service=by is By.service, git=git)
     for warning in report["warnings"]:
@@ -235,8 +236,9 @@ def report(
     output: OutputOption = None,
 ) -> None:
     """The platform's key success metrics against their targets, each with its source (or why it is unknown)."""
-    from coursectl.api.metrics import GitSource, dora_report, make_window, success_history, success_report
+    from coursectl.api.metrics import dora_report, make_window, success_history, success_report
     from coursectl.render.formats import HELPERS
+    from coursectl.wiring import git_source, success_sources
 
     state = state_of(ctx)
     state.out(output)
@@ -246,12 +248,13 @@ def report(
     zone = _zone(tz or metrics.timezone)
     window = make_window(zone, since=since, start=start, end=end, default_days=metrics.window / 86400.0)
     environment = env or metrics.environment
-    git = GitSource(cfg_repo, service_paths, metrics.shared_paths) if cfg_repo is not None else None
+    git = git_source(cfg_repo, service_paths, metrics.shared_paths) if cfg_repo is not None else None
+    sources = success_sources(metrics, state.state_dir())
     ledger = state.ledger()
     dora_data = dora_report(ledger, window, environment=environment, service=service, tiers_year=metrics.tiers,
                             min_deployments=metrics.min_deployments, git=git)
-    data = success_report(ledger, window, metrics, environment=environment, service=service,
-                          secrets_file=state.state_dir() / "secrets.env", dora=dora_data)
+    data = success_report(ledger, window, metrics, environment=environment, service=service, sources=sources,
+                          dora=dora_data)
 
     def table(console: Console) -> None:
         from rich.table import Table
@@ -271,7 +274,7 @@ def report(
     html = None
     if fmt is Format.html:
         history = success_history(ledger, window, metrics, environment=environment, service=service,
-                                  secrets_file=state.state_dir() / "secrets.env", windows=windows, git=git)
+                                  sources=sources, windows=windows, git=git)
         html = ("reports/success.html.j2", {"r": data, "rows": success_rows(data, history),
                                             "windows": len(history),
                                             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),

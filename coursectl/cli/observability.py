@@ -38,6 +38,7 @@ def render(
     """Write the Prometheus rules (recording rules and multiwindow burn-rate alerts of every SLO, plain alerts),
     their promtool unit tests, alertmanager.yml and blackbox.yml."""
     from coursectl.api.observability import check_files, render_files
+    from coursectl.wiring import process_runner
 
     state = state_of(ctx)
     out = state.out(output)
@@ -47,7 +48,7 @@ def render(
     checks: list[dict[str, Any]] = []
     if check:
         out.progress("checking with promtool and amtool")
-        checks = check_files(out_dir)
+        checks = check_files(out_dir, runner=process_runner())
     data = {"out": str(out_dir), "files": [str(p) for p in written], "checks": checks}
     lines = [f"wrote {len(written)} files to {out_dir}"]
     lines += [f"{c['check']}: {'ok' if c['ok'] else 'FAILED'}" for c in checks]
@@ -116,8 +117,8 @@ def receive(
 ) -> None:
     """Run the Alertmanager webhook receiver (POST /alertmanager → notifications through notifications.routes)
     and the ledger exporter (GET /metrics) until interrupted (SIGTERM or Ctrl-C)."""
-    from coursectl.adapters.alert_receiver import ReceiverServer
     from coursectl.api.observability import handle_alerts, ledger_metrics
+    from coursectl.wiring import alert_receiver
 
     state = state_of(ctx)
     out = state.out(output)
@@ -126,7 +127,7 @@ def receive(
     service = state.notifications()
     ledger = state.ledger()
     dashboard_url = loaded.config.observability.dashboard_url
-    server = ReceiverServer(
+    server = alert_receiver(
         host, port,
         on_alerts=lambda body: handle_alerts(service, body, dashboard_url=dashboard_url),
         metrics=lambda: ledger_metrics(ledger),

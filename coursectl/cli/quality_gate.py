@@ -65,10 +65,9 @@ def quality_gate(
     output: OutputOption = None,
 ) -> None:
     """Wait for SonarQube's analysis, then print the quality gate: exit 0 OK, 6 ERROR, 5 failed task or timeout."""
-    from coursectl.adapters.sonarqube import SonarQubeGate
     from coursectl.api.quality_gate import check_quality_gate, read_report_task
-    from coursectl.api.scan import git_commit
     from coursectl.errors import GateBlocked, PreconditionError
+    from coursectl.wiring import head_commit, sonarqube
 
     state = state_of(ctx)
     out = state.out(output)
@@ -87,7 +86,7 @@ def quality_gate(
     if not server:
         raise PreconditionError("no SonarQube URL", hint="set sonarqube.url or pass --url")
     token = cfg.token.resolve(secrets_file=state.state_dir() / "secrets.env")
-    gate = SonarQubeGate(server, token)
+    gate = sonarqube(server, token)
     out.progress(f"waiting for SonarQube's quality gate of {key}" + (f" (task {task.ce_task_id})" if task else ""))
     from coursectl.cli._output import write_report
     from coursectl.errors import CoursectlError
@@ -103,7 +102,7 @@ def quality_gate(
             none_is_failure=cfg.none_is_failure,
             ledger=state.ledger(),
             environment=loaded.env_name,
-            git_commit=git_commit(loaded.root),
+            git_commit=head_commit(loaded.root),
         )
     except CoursectlError as exc:  # the analysis failed or timed out: Jenkins shows it as an error
         if junit is not None:

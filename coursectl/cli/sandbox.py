@@ -15,45 +15,23 @@ if TYPE_CHECKING:
     from coursectl.cli._app import AppState
     from coursectl.sandbox import Sandbox
 
-app = typer.Typer(help="The local sandbox: Docker engine, registry, Prometheus and base image.", no_args_is_help=True)
+app = typer.Typer(
+    help="The local sandbox: Docker engine, registry, Prometheus and base image.", no_args_is_help=True
+)
 
 
 def _sandbox(state: AppState) -> Sandbox:
-    from coursectl.sandbox import Sandbox, SandboxSettings
+    from coursectl.wiring import sandbox
 
     try:
         loaded = state.config()
-        settings = settings_from_config(loaded.config, loaded.path)
     except Exception as exc:  # no configuration at all: the sandbox still works with its defaults
         from coursectl.errors import ConfigError
 
         if not isinstance(exc, ConfigError) or any(p.path for p in exc.problems):
             raise
-        settings = SandboxSettings()
-    return Sandbox(state.state_dir(), settings)
-
-
-def settings_from_config(config: Any, path: Any) -> Any:
-    """The sandbox's settings from a configuration: its ports, the rules and Alertmanager routing rendered from
-    it, and how to start coursectl's receiver with that configuration file."""
-    import sys
-
-    from coursectl.api.observability import receiver_url
-    from coursectl.observability.alertmanager import render_alertmanager
-    from coursectl.observability.rules import rule_files, rule_groups
-    from coursectl.sandbox import SandboxSettings
-
-    cfg = config.sandbox
-    port = cfg.receiver_port
-    return SandboxSettings(
-        registry_port=cfg.registry_port, prometheus_port=cfg.prometheus_port,
-        alertmanager_port=cfg.alertmanager_port, blackbox_port=cfg.blackbox_port,
-        node_exporter_port=cfg.node_exporter_port, receiver_port=port, base_image=cfg.base_image,
-        rule_files=tuple(sorted(rule_files(rule_groups(config), source=str(path)).items())),
-        alertmanager_config=render_alertmanager(config.observability.alertmanager, receiver_url(config)),
-        receiver_argv=(sys.executable, "-m", "coursectl", "-c", str(path), "observability", "receive",
-                       "--listen", f"127.0.0.1:{port}"),
-    )  # fmt: skip
+        loaded = None
+    return sandbox(state.state_dir(), loaded)
 
 
 def _render_status(data: dict[str, Any], *, changes: list[str] | None = None) -> Any:
@@ -102,7 +80,8 @@ def down(ctx: typer.Context, output: OutputOption = None) -> None:
     stopped = stop_edges(state.state_dir()) + _sandbox(state).down()
     out.result(
         {"stopped": stopped},
-        human="stopped: " + (", ".join(stopped) if stopped else "nothing (no sandbox component of ours was running)"),
+        human="stopped: "
+        + (", ".join(stopped) if stopped else "nothing (no sandbox component of ours was running)"),
         ids=stopped,
     )
 

@@ -15,7 +15,7 @@ from coursectl.cli._output import check_writable, write_report_file
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from coursectl.api.scan import ScanReport
+    from coursectl.scan.report import ScanReport
 
 
 class Kind(str, Enum):
@@ -174,6 +174,7 @@ def scan(
     from coursectl.api.scan import ScanRequest, run_scan
     from coursectl.errors import GateBlocked
     from coursectl.render.tags import validate_tag
+    from coursectl.wiring import head_commit, scanners
 
     state = state_of(ctx)
     out = state.out(output)
@@ -198,7 +199,9 @@ def scan(
         check_writable(path, "--report")
     targets = ", ".join(request.services) or "every service"
     out.progress(f"scanning {targets} ({kind.value})")
-    report = run_scan(loaded, request, ledger=state.ledger())
+    report = run_scan(
+        loaded, request, scanners=scanners(loaded), commit=head_commit(loaded.root), ledger=state.ledger()
+    )
 
     written = list(zip(paths, formats, strict=True))
     if junit is not None:

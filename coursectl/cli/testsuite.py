@@ -45,12 +45,16 @@ def test(
     """Run the platform's unit or integration tests with pytest: exit 0 passed, 6 failed (a gate), 4 nothing to
     run, 5 pytest itself failed. The JUnit report is written in every case."""
     from coursectl.api.testsuite import run_tests
+    from coursectl.wiring import process_runner
 
     state = state_of(ctx)
     out = state.out(output)
     loaded = state.config(env)
     out.progress(f"{kind.value} tests of {', '.join(services or []) or 'every service'}")
-    run = run_tests(loaded.config, loaded.root, kind.value, services=services or (), junit=junit, timeout=timeout)
+    run = run_tests(
+        loaded.config, loaded.root, kind.value, runner=process_runner(), services=services or (), junit=junit,
+        timeout=timeout,
+    )
     out.result(
         run.to_dict(),
         human=f"{kind.value} tests: {run.tests} run, {run.failures} failed, {run.errors} errors,"

@@ -19,7 +19,7 @@ from pydantic import (
 
 from coursectl.config.kubernetes import KubernetesConfig, valid_namespace
 from coursectl.config.secrets import SecretRef
-from coursectl.domain import NOTIFY_EVENTS
+from coursectl.domain import NOTIFY_EVENTS, SLOT_PORT_OFFSETS, slot_port
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -1147,9 +1147,6 @@ class Config(Strict):
         return self
 
 
-SLOT_PORT_OFFSETS = {"blue": 100, "green": 200}  # the docker and process targets' rule (stable/canary alike)
-
-
 def _check_slot_ports(env_name: str, env: EnvironmentConfig, services: dict[str, ServiceConfig]) -> None:
     """Every slot of every service, and the edge, need a port of their own on the host."""
     used: dict[int, str] = {
@@ -1157,8 +1154,9 @@ def _check_slot_ports(env_name: str, env: EnvironmentConfig, services: dict[str,
         parse_host_port(env.edge.stats_bind, need_port=True)[1] or 0: "edge.stats_bind",
     }
     for name, service in services.items():
-        for slot, offset in SLOT_PORT_OFFSETS.items():
-            port = service.port + env.port_offset + offset
+        for slot in ("blue", "green"):  # stable/canary share their ports
+            offset = SLOT_PORT_OFFSETS[slot]
+            port = slot_port(service.port + env.port_offset, slot)
             what = f"the {slot} slot of {name} (port + port_offset + {offset})"
             if port > 65535:
                 raise ValueError(f"environments.{env_name}: {what} would be port {port}, above 65535")

@@ -3,32 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
-from coursectl.domain import Finding
 from coursectl.errors import ExternalError
-
-
-@dataclass(frozen=True)
-class Suppressed:
-    """A finding the scanner itself already suppressed (e.g. a ``.snyk`` ignore), with the scanner's reason."""
-
-    finding: Finding
-    reason: str
-    expires: str | None = None
-
-
-@dataclass(frozen=True)
-class ParsedScan:
-    """Everything one scanner run reported: its findings, what it suppressed, and problems it announced."""
-
-    scanner: str
-    findings: tuple[Finding, ...] = ()
-    suppressed: tuple[Suppressed, ...] = ()
-    errors: tuple[str, ...] = ()
-    artifact: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def load_json(text: str, scanner: str) -> Any:

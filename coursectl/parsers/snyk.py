@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from coursectl.domain import Finding, normalize_severity
+from coursectl.domain import Finding, ParsedScan, Suppressed, normalize_severity
 from coursectl.errors import ExternalError
-from coursectl.parsers._common import ParsedScan, Suppressed, as_dict, as_list, load_json
+from coursectl.parsers._common import as_dict, as_list, load_json
 
 SCANNER = "snyk"
 

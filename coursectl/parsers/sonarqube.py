@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from coursectl.domain import CE_DONE, CeTask, GateCondition, GateStatus
 from coursectl.parsers._common import as_dict, as_list
 
-CE_DONE = ("SUCCESS", "FAILED", "CANCELED")
 CE_STATES = ("PENDING", "IN_PROGRESS", *CE_DONE)
 GATE_STATES = ("OK", "WARN", "ERROR", "NONE")
 
@@ -69,34 +69,6 @@ def report_task_from(values: dict[str, str]) -> ReportTask:
     )
 
 
-@dataclass(frozen=True)
-class CeTask:
-    """A compute-engine task (``api/ce/task``): its state and, once done, the analysis id or the error."""
-
-    id: str
-    status: str
-    analysis_id: str | None = None
-    component_key: str = ""
-    error_message: str = ""
-    error_type: str = ""
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def done(self) -> bool:
-        return self.status in CE_DONE
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "status": self.status,
-            "analysis_id": self.analysis_id,
-            "component_key": self.component_key,
-            "error_message": self.error_message,
-            "error_type": self.error_type,
-            "warnings": list(self.warnings),
-        }
-
-
 def parse_task(data: Any) -> CeTask:
     """A CeTask from ``{"task": {...}}`` (or the task object itself); unknown states are kept upper-cased."""
     task = as_dict(as_dict(data).get("task")) or as_dict(data)
@@ -110,64 +82,6 @@ def parse_task(data: Any) -> CeTask:
         error_type=str(task.get("errorType") or ""),
         warnings=tuple(str(w) for w in as_list(task.get("warnings"))),
     )
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-@dataclass(frozen=True)
-class GateCondition:
-    """One quality-gate condition: metric, comparator, threshold and the actual value, and its status."""
-
-    metric: str
-    status: str
-    comparator: str = ""
-    threshold: str | None = None
-    actual: str | None = None
-    period_index: int | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("ERROR", "WARN")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "status": self.status,
-            "comparator": self.comparator,
-            "threshold": self.threshold,
-            "actual": self.actual,
-            "threshold_value": _number(self.threshold),
-            "actual_value": _number(self.actual),
-        }
-
-
-@dataclass(frozen=True)
-class GateStatus:
-    """``api/qualitygates/project_status``: the gate's verdict and each condition."""
-
-    status: str
-    conditions: tuple[GateCondition, ...] = ()
-    ignored_conditions: bool = False
-    cayc_status: str = ""
-    period: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def failed_conditions(self) -> tuple[GateCondition, ...]:
-        return tuple(c for c in self.conditions if c.failed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "conditions": [c.to_dict() for c in self.conditions],
-            "ignored_conditions": self.ignored_conditions,
-            "cayc_status": self.cayc_status,
-            "period": self.period,
-        }
 
 
 def parse_project_status(data: Any) -> GateStatus:
@@ -205,4 +119,24 @@ def parse_project_status(data: Any) -> GateStatus:
 
 def error_messages(data: Any) -> list[str]:
     """The messages of a Web API error body ``{"errors": [{"msg": ...}]}``."""
-    return [str(as_dict(e).get("msg") or "") for e in as_list(as_dict(data).get("errors")) if as_dict(e).get("msg")]
+    errors = [as_dict(e) for e in as_list(as_dict(data).get("errors"))]
+    return [str(e["msg"]) for e in errors if e.get("msg")]
+
+
+def measure_value(body: Any, metric: str) -> float | None:
+    """The value of ``metric`` in an ``api/measures/component`` answer, None when absent."""
+    for m in as_list(as_dict(as_dict(body).get("component")).get("measures")):
+        m = as_dict(m)
+        if m.get("metric") == metric and m.get("value") is not None:
+            return float(m["value"])
+    return None
+
+
+def condition_value(body: Any, metrics: tuple[str, ...]) -> tuple[str, float] | None:
+    """The first of ``metrics`` among the conditions of an ``api/qualitygates/project_status`` answer."""
+    conditions = [as_dict(c) for c in as_list(as_dict(as_dict(body).get("projectStatus")).get("conditions"))]
+    for wanted in metrics:
+        for c in conditions:
+            if c.get("metricKey") == wanted and c.get("actualValue") is not None:
+                return wanted, float(c["actualValue"])
+    return None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from coursectl.domain import Finding, normalize_severity
+from coursectl.domain import Finding, ParsedScan, normalize_severity
 from coursectl.errors import ExternalError
-from coursectl.parsers._common import ParsedScan, as_dict, as_list, load_json
+from coursectl.parsers._common import as_dict, as_list, load_json
 
 SCANNER = "trivy"
 _CHECK_ID = re.compile(r"^(?:AVD-)?([A-Z]+)-?(\d+)$")

@@ -431,6 +431,37 @@ class Rule:
     resource_names: tuple[str, ...] = ()
 
 
+# Every verb coursectl uses, per resource. Objects are written by server-side apply, a PATCH that creates the
+# object when it does not exist yet — which the API server authorizes as create as well as patch. A retired slot
+# is scaled to zero (PATCH), nothing is ever deleted or updated with PUT, and Secrets are only checked to exist,
+# by name, reading their metadata (never listed, never read whole).
+PERMISSIONS: tuple[Rule, ...] = (
+    Rule("apps", ("deployments",), ("create", "get", "list", "patch", "watch")),
+    Rule("", ("services",), ("create", "get", "list", "patch")),
+    Rule("", ("services/proxy",), ("get",)),
+    Rule("", ("configmaps",), ("create", "get", "patch")),
+    Rule("", ("pods",), ("list",)),
+    Rule("", ("events",), ("list",)),
+    Rule("", ("secrets",), ("get",)),
+    Rule("autoscaling", ("horizontalpodautoscalers",), ("create", "get", "patch")),
+    Rule("policy", ("poddisruptionbudgets",), ("create", "get", "patch")),
+    Rule("networking.k8s.io", ("networkpolicies",), ("create", "get", "patch")),
+    Rule("networking.k8s.io", ("ingresses",), ("create", "get", "list", "patch")),
+)
+
+
+def role_rules(secret_names: Sequence[str]) -> list[Rule]:
+    """The Role's rules: ``PERMISSIONS`` with the Secrets limited to ``secret_names`` (none: no Secret rule)."""
+    out = []
+    for rule in PERMISSIONS:
+        if rule.resources == ("secrets",):
+            if secret_names:
+                out.append(Rule(rule.group, rule.resources, rule.verbs, tuple(sorted(set(secret_names)))))
+            continue
+        out.append(rule)
+    return out
+
+
 def rbac(settings: Settings, rules: Sequence[Rule]) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding of the deployer in the environment's namespace (no ClusterRole)."""
     text = render(

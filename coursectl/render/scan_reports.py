@@ -9,8 +9,8 @@ from urllib.parse import quote
 from coursectl import __version__
 
 if TYPE_CHECKING:
-    from coursectl.api.scan import ScanReport
     from coursectl.scan.policy import Judged
+    from coursectl.scan.report import ScanReport
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 _LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note", "UNKNOWN": "note"}
@@ -159,7 +159,7 @@ def to_junit(report: ScanReport) -> str:
             out.text = "\n".join(_message(j) + (f" — {j.reason}" if j.reason else "") for j in others)
     for key, value in counts.items():
         suite.set(key, str(value))
-    root = ET.Element("testsuites", name="coursectl scan", **{k: str(v) for k, v in counts.items()})
+    root = ET.Element("testsuites", {"name": "coursectl scan", **{k: str(v) for k, v in counts.items()}})
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

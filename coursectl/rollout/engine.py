@@ -11,8 +11,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from coursectl.domain import QueryResult, SlotSpec
 from coursectl.errors import CoursectlError, ExternalError, LockHeld
-from coursectl.ports import Clock, MetricsProvider, QueryResult, SlotSpec, Target, TrafficRouter
+from coursectl.ports import Clock, MetricsProvider, Target, TrafficRouter
 from coursectl.rollout import analysis as an
 from coursectl.rollout import steps as st
 from coursectl.rollout.fingerprint import slot_fingerprint

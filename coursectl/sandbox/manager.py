@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from coursectl.adapters import http_probe
 from coursectl.errors import ExternalError
 from coursectl.paths import ensure_dir
 from coursectl.sandbox import (
@@ -183,7 +184,7 @@ class Sandbox:
                 address=d.url(port), say=say,
             )  # fmt: skip
             if d is monitoring.ALERTMANAGER and not started and am_changed:
-                if probe.http_post(f"{d.url(port)}/-/reload") != 200:
+                if http_probe.http_post(f"{d.url(port)}/-/reload") != 200:
                     raise ExternalError(f"alertmanager did not reload {am_config}; see {self.dir}/logs")
                 started.append("alertmanager: configuration updated and reloaded")
             changes += started
@@ -413,9 +414,8 @@ class Sandbox:
         if healthy(port):
             return ComponentStatus(name, "external", address, True, False, "answers, but not started by coursectl")
         if probe.port_in_use(port):
-            return ComponentStatus(
-                name, "external", address, False, False, f"port {port} is held by another program that is not a {name}"
-            )  # fmt: skip
+            held = f"port {port} is held by another program that is not a {name}"
+            return ComponentStatus(name, "external", address, False, False, held)
         if entry and entry.started_by_us:
             return ComponentStatus(
                 name, "stopped", address, False, True, f"pid {entry.pid} is gone; see {entry.log}"

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from coursectl.adapters import http_probe
 from coursectl.errors import PreconditionError, ToolMissing
 from coursectl.observability.alertmanager import render_blackbox
 from coursectl.sandbox import daemon, probe
@@ -29,7 +30,7 @@ class Daemon:
         return f"http://127.0.0.1:{port}"
 
     def healthy(self, port: int) -> bool:
-        return probe.http_status(f"{self.url(port)}{self.health_path}") == 200
+        return http_probe.http_status(f"{self.url(port)}{self.health_path}") == 200
 
     def config_needles(self, sandbox_dir: Path) -> list[str]:
         """Strings only the command line of our instance contains (to find leftovers)."""
@@ -153,4 +154,4 @@ def start_receiver(argv: Sequence[str], sandbox_dir: Path, *, port: int, timeout
 
 
 def receiver_healthy(port: int) -> bool:
-    return probe.http_status(f"http://127.0.0.1:{port}/healthz") == 200
+    return http_probe.http_status(f"http://127.0.0.1:{port}/healthz") == 200

@@ -1,38 +1,8 @@
-"""Health probes for the sandbox's local services: HTTP status codes and free ports on 127.0.0.1."""
+"""Port probes for the sandbox's local services: is a port on 127.0.0.1 taken, which one is free."""
 
 from __future__ import annotations
 
 import socket
-
-
-def http_status(url: str, *, timeout: float = 2.0) -> int | None:
-    """The HTTP status code ``url`` answers with (proxies ignored), or None when nothing answers."""
-    import urllib.error
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (OSError, ValueError):
-        return None
-
-
-def http_post(url: str, *, timeout: float = 10.0) -> int | None:
-    """POST nothing to ``url`` (proxies ignored): the status code, or None when nothing answers."""
-    import urllib.error
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(urllib.request.Request(url, data=b"", method="POST"), timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (OSError, ValueError):
-        return None
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

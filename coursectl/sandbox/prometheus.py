@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coursectl.adapters import http_probe
 from coursectl.errors import PreconditionError, ToolMissing, UsageError
 from coursectl.render.templates import render
 from coursectl.sandbox import daemon, probe
@@ -102,7 +103,7 @@ def url(port: int) -> str:
 
 def healthy(port: int) -> bool:
     """True when Prometheus on the port says it is ready."""
-    return probe.http_status(f"{url(port)}/-/ready") == 200
+    return http_probe.http_status(f"{url(port)}/-/ready") == 200
 
 
 def render_targets(targets: Sequence[Mapping[str, Any]]) -> str:

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from coursectl.adapters import http_probe
 from coursectl.adapters.process import run
 from coursectl.errors import ExternalError, PreconditionError, ToolMissing
 from coursectl.paths import write_private
@@ -56,7 +57,7 @@ def url(port: int) -> str:
 
 def healthy(port: int) -> bool:
     """True when a registry with auth answers on the port (``/v2/`` says 401 without credentials)."""
-    return probe.http_status(f"{url(port)}/v2/") in (200, 401)
+    return http_probe.http_status(f"{url(port)}/v2/") in (200, 401)
 
 
 def write_htpasswd(path: Path, creds: Credentials) -> None:

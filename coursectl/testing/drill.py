@@ -131,7 +131,7 @@ class Drill:
 
     def cleanup(self) -> None:
         from coursectl.adapters.haproxy import HAProxyEdge
-        from coursectl.testing.process_target import ProcessTarget
+        from coursectl.adapters.process_target import ProcessTarget
 
         for env in ("drill", "canary"):
             HAProxyEdge(self.state / "edge" / env, services={}).stop()

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coursectl.domain import QueryResult, SlotSpec, SlotState
 from coursectl.errors import ExternalError, ExternalTimeout, ToolMissing
-from coursectl.ports import QueryResult, SlotSpec, SlotState
 
 
 class FrozenClock:
@@ -113,6 +113,15 @@ class FakeTarget:
         state = self.running.get((service, slot))
         return state.version if state else None
 
+    in_place: tuple[str, ...] = ()
+    records_fingerprints = True
+
+    def healthy(self, state: SlotState, path: str) -> bool:
+        return state.running and state.ready
+
+    def service_urls(self) -> dict[str, str]:
+        return {}
+
 
 class FakeRouter:
     """Weights per service; records every change (``history``: the whole table after each one); can be told to
@@ -178,6 +187,23 @@ class FakeRouter:
             current[chosen] -= sum(weights.values())
             counts[chosen] += 1
         return counts
+    def ensure_running(self) -> None:
+        return None
+
+    def running(self) -> bool:
+        return True
+
+    def planned_weights(self, service: str) -> dict[str, int]:
+        return self.weights(service)
+
+    def port_problems(self) -> list[str]:
+        return []
+
+    def explain(self, weight: int) -> str | None:
+        return None
+
+    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
+        return None
 
 
 class ScriptedMetrics:
@@ -220,7 +246,7 @@ class ScriptedMetrics:
         slot = query.split('slot="', 1)[1].split('"', 1)[0] if 'slot="' in query else ""
         return metric, slot
 
-    def query(self, promql: str) -> QueryResult:
+    def query(self, promql: str, *, at: float | None = None) -> QueryResult:
         self.queries.append(promql)
         if self.down:
             return QueryResult(promql, error="connection refused")

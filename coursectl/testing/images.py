@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from coursectl.adapters.docker_engine import BuildFailed, BuildResult, PushResult
-from coursectl.adapters.registry_v2 import TagInfo
+from coursectl.adapters.docker_engine import BuildFailed
+from coursectl.domain import BuildResult, PushResult, TagInfo
 
 BASE_ID = "sha256:" + "b" * 64
 

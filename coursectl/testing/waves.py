@@ -110,7 +110,7 @@ class WavesPlatform:
 
     def cleanup(self) -> None:
         from coursectl.adapters.haproxy import HAProxyEdge
-        from coursectl.testing.process_target import ProcessTarget
+        from coursectl.adapters.process_target import ProcessTarget
 
         HAProxyEdge(self.state / "edge" / "w", services={}).stop()
         ProcessTarget(self.state / "slots" / "w", {}).stop_all()

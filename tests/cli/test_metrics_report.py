@@ -4,6 +4,7 @@ from the ledger, and "unknown" with a reason for sources that are not configured
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import socket
@@ -102,7 +103,8 @@ def jenkins_route(embed: bool) -> Route:
 
 def sonar_route(measures: str) -> Route:
     def route(path: str, headers: dict[str, str]) -> tuple[int, Any]:
-        if headers.get("Authorization") != "Bearer sq-token-123":
+        basic = "Basic " + base64.b64encode(b"sq-token-123:").decode()  # the token as user, empty password
+        if headers.get("Authorization") != basic:
             return 401, _load("sonarqube/sonar-scanner-jenkins/error.json")
         if path.startswith("/api/measures/component"):
             if measures == "coverage":
@@ -176,7 +178,8 @@ def test_report_reads_jenkins_sonarqube_and_scans(cli, http_server, tmp_path: Pa
     else:  # measures answered 404 with the real error body: the quality gate's new_coverage condition is used
         assert cov["value"] == 82.50562381034781 and cov["status"] == "met"
         assert cov["source"].endswith("api/qualitygates/project_status condition new_coverage")
-    assert all(s["headers"]["Authorization"] == "Bearer sq-token-123" for s in sonar_seen)
+    # the one SonarQube client sends the token as the basic-auth user (every SonarQube version accepts it)
+    assert all(base64.b64decode(s["headers"]["Authorization"].split()[1]) == b"sq-token-123:" for s in sonar_seen)
 
     scans = m["scan_pass_rate"]
     assert scans["value"] == 2 / 5 and scans["status"] == "missed"
@@ -196,13 +199,15 @@ def test_refused_token_and_unconfigured_sources_are_unknown(cli, http_server, tm
     code, out, err = cli("-c", str(cfg), "metrics", "report", "--since", "7d", "-o", "json")
     assert code == 0, err
     m = _by_key(out)
-    assert m["coverage"]["status"] == "unknown" and "refused the token (401)" in m["coverage"]["reason"]
+    assert m["coverage"]["status"] == "unknown" and "credentials refused" in m["coverage"]["reason"]
+    assert "401" in m["coverage"]["reason"]
     assert m["build_success_rate"]["reason"] == "not configured (metrics.jenkins)"
     assert m["uptime"]["reason"] == "not configured (metrics.prometheus)"
     assert m["scan_pass_rate"]["reason"] == "no scan recorded in the window"
 
     code, out, err = cli("-c", str(cfg), "metrics", "report", "--since", "7d", "-f", "markdown")
-    assert code == 0 and "| Test coverage | unknown | > 80 % | unknown (SonarQube refused" in out
+    assert code == 0 and "| Test coverage | unknown | > 80 % | unknown (SonarQube http" in out
+    assert "credentials refused" in out
     code, out, err = cli("-c", str(cfg), "metrics", "report", "--since", "7d")
     assert code == 0 and "Test coverage" in out and "unknown" in out
 

@@ -193,7 +193,7 @@ def port_taken(
 
 def _process_rig(tmp_path: Path) -> Rig:
     from coursectl.adapters.haproxy import HAProxyEdge
-    from coursectl.testing.process_target import ProcessTarget
+    from coursectl.adapters.process_target import ProcessTarget
 
     edge = _edge(tmp_path / "edge")
     edge.ensure_running()  # first: the slots' ports are then chosen among those still free

@@ -100,7 +100,7 @@ def test_stop_ends_the_thread_at_once(tmp_path: Path) -> None:
 def test_live_state_drops_routes_to_slots_that_do_not_run(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from coursectl.ports import SlotSpec
+    from coursectl.domain import SlotSpec
     from coursectl.testing import FakeRouter, FakeTarget
 
     target, router = FakeTarget({"course": 8002}), FakeRouter()

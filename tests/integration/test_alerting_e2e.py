@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from coursectl.cli.sandbox import settings_from_config
 from coursectl.config.loader import load_config
 from coursectl.sandbox import Sandbox, remove_targets, write_targets
+from coursectl.wiring import sandbox_settings
 from tests.support.slack_standin import SlackServer
 
 pytestmark = pytest.mark.integration
@@ -69,7 +69,7 @@ def test_stopped_service_reaches_slack_through_alertmanager(
         monkeypatch.setenv("E2E_SLACK_WEBHOOK", standin.webhook_url)
         path = _config(tmp_path, sandbox)
         loaded = load_config(path, environ={})
-        wanted = settings_from_config(loaded.config, path)
+        wanted = sandbox_settings(loaded.config, path)
         settings = dataclasses.replace(
             sandbox.settings,
             rule_files=wanted.rule_files,
@@ -91,7 +91,7 @@ def test_stopped_service_reaches_slack_through_alertmanager(
             "PORT": str(SERVICE_PORT),
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "coursectl.testing.tinyservice"],
+            [sys.executable, "-m", "coursectl.tinyservice"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

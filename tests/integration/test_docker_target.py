@@ -26,7 +26,7 @@ from coursectl.wiring import SystemClock
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy missing")]
 
-TINY = Path(__file__).resolve().parents[2] / "coursectl" / "testing" / "tinyservice.py"
+TINY = Path(__file__).resolve().parents[2] / "coursectl" / "tinyservice.py"
 
 
 def _build(client: Any, base: str, version: str) -> str:

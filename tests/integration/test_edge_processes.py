@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from coursectl.adapters.haproxy import HAProxyEdge
+from coursectl.adapters.process_target import ProcessTarget
 from coursectl.ledger import SqliteLedger
 from coursectl.rollout.engine import Engine, EngineSettings
 from coursectl.rollout.plan import plan_rollout, plan_warm_switch
 from coursectl.rollout.state import ABORTED, SUCCEEDED
 from coursectl.rollout.store import RolloutStore
 from coursectl.testing.load import LoadGenerator
-from coursectl.testing.process_target import ProcessTarget
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy missing")]
 

@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from coursectl.cli.sandbox import settings_from_config
 from coursectl.config.loader import load_config
 from coursectl.observability.dashboards import DASHBOARDS
 from coursectl.sandbox import Sandbox, remove_targets, write_targets
+from coursectl.wiring import sandbox_settings
 from tests.support.platform import ADMIN, SERVICES, Platform, platform_env, sqlite_urls
 from tests.support.smtp_server import SmtpServer
 
@@ -147,7 +147,7 @@ def _journey(edge_url: str) -> str:
 def stack(sandbox: Sandbox, http_get: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("obs")
     path = _config(tmp, sandbox)
-    wanted = settings_from_config(load_config(path, environ={}).config, path)
+    wanted = sandbox_settings(load_config(path, environ={}).config, path)
     box = Sandbox(
         sandbox.state_dir,
         dataclasses.replace(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coursectl.ports import SlotSpec
-from coursectl.testing.process_target import ProcessTarget
+from coursectl.adapters.process_target import ProcessTarget
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def test_a_service_named_in_commands_runs_its_own_argv_the_others_the_default(tm
         tmp_path / "slots",
         ports,
         command=["{python}", "-c", "import sys; sys.exit(3)"],  # a default that never becomes ready
-        commands={"storefront": ["{python}", "-m", "coursectl.testing.tinyservice"]},
+        commands={"storefront": ["{python}", "-m", "coursectl.tinyservice"]},
     )
     try:
         target.start(SlotSpec(service="storefront", slot="blue", version="v1", port=ports["storefront"]))

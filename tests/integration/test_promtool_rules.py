@@ -84,9 +84,10 @@ def test_a_wrong_burn_rate_fails_the_generated_tests(rendered: Path) -> None:
         assert result.returncode != 0
         from coursectl.api.observability import check_files
         from coursectl.errors import GateBlocked
+        from coursectl.wiring import process_runner
 
         with pytest.raises(GateBlocked) as info:  # `render --check` exits 6 and names the failure
-            check_files(rendered)
+            check_files(rendered, runner=process_runner())
         assert info.value.exit_code == 6 and "promtool test rules failed" in info.value.message
         rules.write_text(original)
         assert _promtool_test(rendered / "tests", "slo-payment-availability-page-1h.test.yml").returncode == 0

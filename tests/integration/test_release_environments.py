@@ -119,7 +119,7 @@ def platform(
 
 def _clean(p: Platform, sandbox: Any) -> None:
     from coursectl.adapters.docker_target import DockerTarget
-    from coursectl.testing.process_target import ProcessTarget
+    from coursectl.adapters.process_target import ProcessTarget
     from coursectl.wiring import stop_edges
 
     stop_edges(p.state)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from coursectl.ports import SlotSpec, Target, TrafficRouter
+from coursectl.domain import SlotSpec
+from coursectl.ports import Target, TrafficRouter
 from tests.k8s.conftest import DIGEST1, DIGEST2
 from tests.support.kube_server import KubeFixtureServer
 

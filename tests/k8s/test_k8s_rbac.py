@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from coursectl.adapters.kubernetes_api import PERMISSIONS
 from coursectl.api import kubernetes as kapi
 from coursectl.api import rollout as api
 from coursectl.errors import RolloutFailed
 from coursectl.render import kubernetes as km
+from coursectl.render.kubernetes import PERMISSIONS
 from tests.conftest import REPO
 from tests.k8s.conftest import DIGEST1, DIGEST2, DIGEST3, Backend, k8s_config
 from tests.k8s.test_k8s_rollouts import K8sCase, _push

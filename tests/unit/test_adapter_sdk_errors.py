@@ -15,8 +15,8 @@ from coursectl.adapters.docker_engine import DockerEngine
 from coursectl.adapters.docker_target import DockerTarget
 from coursectl.adapters.prometheus import PrometheusMetrics
 from coursectl.adapters.registry_v2 import RegistryClient
+from coursectl.domain import SlotSpec
 from coursectl.errors import CoursectlError
-from coursectl.ports import SlotSpec
 
 NOT_FOUND = docker.errors.NotFound("404 Client Error: Not Found (\"No such image: x\")")
 API_ERROR = docker.errors.APIError("500 Server Error: Internal Server Error (\"boom\")")

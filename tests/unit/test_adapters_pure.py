@@ -11,7 +11,7 @@ import pytest
 
 from coursectl.adapters.docker_target import image_ref, run_kwargs
 from coursectl.adapters.prometheus import PrometheusMetrics, first_value
-from coursectl.ports import SlotSpec, SlotState
+from coursectl.domain import SlotSpec, SlotState
 from coursectl.render import haproxy as hp
 from coursectl.render.prometheus import render_file_sd
 

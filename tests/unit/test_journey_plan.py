@@ -57,8 +57,11 @@ def test_always_makes_a_missing_piece_an_error_and_never_never_runs(tmp_path: Pa
 def test_a_skipped_browser_journey_is_a_step_that_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     api_ok = jm.JourneyResult("http://edge", [jm.JourneyStep("browse", True, "200")])
     monkeypatch.setattr(jm, "run_journey", lambda url: api_ok)
+    def no_browser(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the browser journey must not run when journey.browser is 'never'")
+
     journey = jm.journey_for(_config(tmp_path, "never"), tmp_path, "docker", state_dir=tmp_path,
-                             artifacts=tmp_path / "a")  # fmt: skip
+                             artifacts=tmp_path / "a", browser=no_browser)  # fmt: skip
     result = journey("http://edge")
     assert result.ok and result.steps[-1].skipped and "never" in result.steps[-1].detail
 
@@ -66,8 +69,6 @@ def test_a_skipped_browser_journey_is_a_step_that_says_so(tmp_path: Path, monkey
 def test_browser_steps_join_the_api_steps_and_a_failure_fails_the_journey(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coursectl.adapters import browser_journey
-
     monkeypatch.setattr(jm, "run_journey", lambda url: jm.JourneyResult(url, [jm.JourneyStep("browse", True, "")]))
     seen: dict[str, Any] = {}
 
@@ -76,10 +77,9 @@ def test_browser_steps_join_the_api_steps_and_a_failure_fails_the_journey(
         return ([{"step": "register", "ok": True, "detail": ""}, {"step": "read the lesson", "ok": False,
                  "detail": "empty"}], {"ok": False, "failed": ["read the lesson"]})  # fmt: skip
 
-    monkeypatch.setattr(browser_journey, "run_browser_journey", fake)
-    result = jm.journey_for(_config(tmp_path), tmp_path, "docker", state_dir=tmp_path, artifacts=tmp_path / "a")(
-        "http://edge:1"
-    )
+    result = jm.journey_for(
+        _config(tmp_path), tmp_path, "docker", state_dir=tmp_path, artifacts=tmp_path / "a", browser=fake
+    )("http://edge:1")
     assert [s.name for s in result.steps] == ["browse", "browser: register", "browser: read the lesson",
                                               "browser journey"]  # fmt: skip
     assert not result.ok and "read the lesson" in result.steps[-1].detail

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from coursectl.api.journey import JourneyStep
 from coursectl.api.loadtest import LoadReport, Thresholds, judge, percentile
-from coursectl.parsers.sonarqube import GateCondition
+from coursectl.domain import GateCondition
 from coursectl.render.junit import Case, gate_cases, journey_cases, measurement_cases, to_xml
 
 Cli = Callable[..., tuple[int, str, str]]

@@ -15,8 +15,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from coursectl.adapters.kubernetes_api import role_rules
 from coursectl.render import kubernetes as km
+from coursectl.render.kubernetes import role_rules
 from tests.conftest import FIXTURES, NO_FIXTURES, REPO
 
 K8S = FIXTURES / "kubernetes"

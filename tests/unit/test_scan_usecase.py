@@ -11,10 +11,9 @@ from coursectl.adapters.trivy import classify_failure
 from coursectl.api.quality_gate import check_quality_gate, wait_for_task
 from coursectl.api.scan import ScanRequest, run_scan
 from coursectl.config import load_config
-from coursectl.domain import Finding
+from coursectl.domain import CeTask, Finding, GateCondition, GateStatus, ParsedScan
 from coursectl.errors import ExternalError, ExternalTimeout
-from coursectl.parsers._common import ParsedScan
-from coursectl.parsers.sonarqube import CeTask, GateCondition, GateStatus, ReportTask
+from coursectl.parsers.sonarqube import ReportTask
 
 
 class FakeScanner:

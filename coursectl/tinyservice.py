@@ -5,7 +5,7 @@ readiness check answers 503 while everything else works: a slot that must not ge
 Like the platform's services it counts every request by route template — health checks, scrapes and version
 probes too — so analysis has to leave those routes out to judge user traffic only.
 
-Run: ``python -m coursectl.testing.tinyservice`` with SERVICE, VERSION, HOST (127.0.0.1 only) and PORT.
+Run: ``python -m coursectl.tinyservice`` with SERVICE, VERSION, HOST (127.0.0.1 only) and PORT.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Start a program detached (double fork, new session, output to a log) and print its pid.
 
-``python -m coursectl.testing.detach LOG -- ARGV...``: the slot processes of the process target outlive the
+``python -m coursectl.adapters.detach LOG -- ARGV...``: the slot processes of the process target outlive the
 coursectl process that started them, as containers outlive the docker CLI.
 """
 
@@ -31,9 +31,9 @@ def main(argv: list[str]) -> int:
         os.write(write_end, str(pid).encode())
         os._exit(0)
     os.close(write_end)
-    pid = os.read(read_end, 32).decode()
-    print(pid)
-    return 0 if pid else 1
+    started = os.read(read_end, 32).decode()
+    print(started)
+    return 0 if started else 1
 
 
 if __name__ == "__main__":

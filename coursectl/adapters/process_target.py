@@ -12,20 +12,13 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from coursectl.adapters import process
+from coursectl.adapters.http_probe import answers_ok, http_get
+from coursectl.domain import SlotSpec, SlotState, slot_port
 from coursectl.errors import ExternalError, ExternalTimeout
-from coursectl.ports import SlotSpec, SlotState
-
-SLOT_OFFSETS = {"blue": 100, "stable": 100, "green": 200, "canary": 200}
-
-
-def slot_port(service_port: int, slot: str) -> int:
-    """The docker target's rule too: service port + 100 for blue/stable, + 200 for green/canary."""
-    return service_port + SLOT_OFFSETS[slot]
 
 
 def _alive(pid: int) -> bool:
@@ -42,16 +35,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
-
-
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, b""
-    except OSError:
-        return 0, b""
 
 
 class ProcessTarget:
@@ -81,7 +64,7 @@ class ProcessTarget:
         self.environment = environment
         self.file_sd_dir = file_sd_dir
         self.ports = dict(ports)
-        self.command = list(command or [sys.executable, "-m", "coursectl.testing.tinyservice"])
+        self.command = list(command or [sys.executable, "-m", "coursectl.tinyservice"])
 
     @property
     def _file(self) -> Path:
@@ -144,7 +127,7 @@ class ProcessTarget:
         argv = [part.format(service=spec.service, slot=spec.slot, python=sys.executable) for part in command]
         self.workdir.mkdir(parents=True, exist_ok=True)
         started = process.run(
-            [sys.executable, "-m", "coursectl.testing.detach", str(self.workdir / f"{key}.log"), "--", *argv],
+            [sys.executable, "-m", "coursectl.adapters.detach", str(self.workdir / f"{key}.log"), "--", *argv],
             timeout=30,
             env=env,
         )
@@ -231,6 +214,15 @@ class ProcessTarget:
             self.write_targets(service)
         if info:
             self._kill(int(info["pid"]))  # type: ignore[call-overload]
+
+    in_place: tuple[str, ...] = ()  # every strategy runs in a second slot
+    records_fingerprints = True  # slots.json keeps the spec's fingerprint
+
+    def healthy(self, state: SlotState, path: str) -> bool:
+        return state.running and answers_ok(state.host, state.port, path)
+
+    def service_urls(self) -> dict[str, str]:
+        return {}  # slots reach each other through the edge
 
     def write_targets(self, service: str) -> None:
         """Prometheus file_sd targets of the service's slots (as the docker target writes them)."""
