@@ -964,6 +964,12 @@ class RolloutAdapters:
     def sbom_service(self) -> SbomService:
         return sbom_service(self.loaded, state_dir=self.state_dir, ledger=self.ledger)
 
+    def scanners(self) -> Any:
+        return scanners(self.loaded)
+
+    def browser_journey(self) -> Any:
+        return browser_journey()
+
 
 def rollout_context(
     loaded: LoadedConfig,

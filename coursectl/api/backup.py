@@ -410,12 +410,7 @@ def _source_lock(ctx: BackupContext, source: str, action: str) -> Iterator[None]
     current = [lock]
 
     def beat() -> None:
-        path = getattr(ctx.ledger, "path", None)
-        own: Any = ctx.ledger
-        if path is not None:
-            from coursectl.ledger import SqliteLedger
-
-            own = SqliteLedger(path)
+        own: Any = ctx.ledger.for_thread()  # SQLite transactions are per connection
         try:
             while not stop.wait(HEARTBEAT_EVERY):
                 try:

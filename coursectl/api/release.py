@@ -83,13 +83,11 @@ def _scan(
         return ReleaseStage("scan", "skipped", detail)
     tags = {artifacts[s]["version"] for s in services}
     tag = tags.pop() if len(tags) == 1 else None  # one release tag (the commit) unless the builds disagree
-    from coursectl.wiring import head_commit, scanners  # api → wiring: one of the named exceptions (issue 14)
-
     report = run_scan(
         ctx.loaded,
         ScanRequest(services=tuple(services), kind="image", tag=tag, environment=ctx.env_name, sboms=sboms or {}),
-        scanners=scanners(ctx.loaded),
-        commit=head_commit(ctx.loaded.root),
+        scanners=ctx.scanners(),
+        commit=ctx.head_commit(),
         ledger=ctx.ledger,
     )
     outcome = report.outcome
@@ -244,11 +242,9 @@ def release(
             return report
         progress("journey smoke test through the edge")
         if journey is None:
-            from coursectl.wiring import browser_journey  # api → wiring: a named exception (issue 14)
-
             journey = journey_for(
                 ctx.config, ctx.loaded.root, ctx.env.target, state_dir=ctx.state_dir,
-                artifacts=ctx.state_dir / "journey" / ctx.env_name, browser=browser_journey(),
+                artifacts=ctx.state_dir / "journey" / ctx.env_name, browser=ctx.browser_journey(),
             )  # fmt: skip
         result = journey(status["edge_url"])
         skipped = [f"{s.name} {s.detail}" for s in result.steps if getattr(s, "skipped", False)]

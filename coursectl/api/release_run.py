@@ -75,12 +75,7 @@ class ReleaseRunner:
 
     def _context(self) -> Any:
         """A context for one thread: its own ledger connection, the release's adapters, observers serialised."""
-        ledger = self.ctx.ledger
-        path = getattr(ledger, "path", None)
-        if path is not None and str(path) != ":memory:":
-            from coursectl.ledger import SqliteLedger
-
-            ledger = SqliteLedger(path)
+        ledger = self.ctx.ledger.for_thread()  # SQLite transactions are per connection
         observer = self.ctx.on_change
 
         def on_change(state: Any) -> None:

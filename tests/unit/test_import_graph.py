@@ -56,15 +56,9 @@ FORBIDDEN: dict[str, set[str]] = {
 ONLY_DOMAIN = {"domain", "ports"}  # import nothing of coursectl but coursectl.domain
 MAY_IMPORT_WIRING = {"cli", "main"}
 
-# Imports against the layers that other work removes. The lead empties this list after merging; an entry that
-# no import needs any more fails the test below, so none outlives its import.
-ALLOWED_FOR_NOW: dict[tuple[str, str], str] = {
-    ("coursectl.api.rollout", "coursectl.wiring"): "split by i14a: the use cases receive a rig",
-    ("coursectl.api.rollout", "coursectl.ledger"): "a heartbeat opens a SqliteLedger: DeployLock port (i14a)",
-    ("coursectl.api.release", "coursectl.wiring"): "the release builds its services itself (i18a / the lead)",
-    ("coursectl.api.backup", "coursectl.ledger"): "the heartbeat opens a SqliteLedger: the DeployLock port (i14a)",
-    ("coursectl.api.metrics", "coursectl.ledger"): "typed as SqliteLedger: the Ledger port (i14a)",
-}
+# Imports against the layers that other work is yet to remove (none today); an entry that no import needs any
+# more fails the test below, so none outlives its import.
+ALLOWED_FOR_NOW: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:

@@ -64,6 +64,10 @@ class Adapters(Protocol):
 
     def sbom_service(self) -> Any: ...
 
+    def scanners(self) -> Any: ...
+
+    def browser_journey(self) -> Any: ...
+
 
 @dataclass
 class RolloutContext:
@@ -133,6 +137,14 @@ class RolloutContext:
     def sbom_service(self) -> Any:
         """The SBOM service of the release (coursectl.api.sbom)."""
         return self._adapters().sbom_service()
+
+    def scanners(self) -> Any:
+        """The image scanners of the release's scan stage (Trivy, Snyk)."""
+        return self._adapters().scanners()
+
+    def browser_journey(self) -> Any:
+        """The browser that runs the storefront's journey (Chromium), when the release runs one."""
+        return self._adapters().browser_journey()
 
     def _adapters(self) -> Adapters:
         if self.adapters is None:
