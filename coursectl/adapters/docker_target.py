@@ -72,6 +72,7 @@ def run_kwargs(spec: SlotSpec, environment: str, data_dir: Path | None = None, p
         "HOST": "127.0.0.1",
         "PORT": str(spec.port),
         "SERVICE_SLOT": spec.slot,
+        "HEALTH_PATH": spec.health,  # what the image's HEALTHCHECK (course_healthcheck) GETs
         "APP_VERSION": spec.env.get("APP_VERSION", spec.version),
     }
     extra: dict[str, Any] = {}

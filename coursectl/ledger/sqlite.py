@@ -631,6 +631,19 @@ class SqliteLedger:
                 )
         return replace(lock, expires_at=expires)
 
+    def hand_over_lock(self, lock: LockInfo, *, reason: str, ttl: float = DEFAULT_LOCK_TTL) -> LockInfo:
+        """Keep a lock we hold but name another process in its reason (a rollback handing its drain and retire to
+        a detached finisher): same holder and token, so it is no take-over; LockHeld if it was taken from us."""
+        expires = utcnow() + timedelta(seconds=ttl)
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE locks SET reason = ?, expires_at = ? WHERE environment = ? AND service = ? AND token = ?",
+                (reason, _utc_text(expires), lock.environment, lock.service, lock.token),
+            )
+            if cur.rowcount != 1:
+                raise LockHeld(f"the deploy lock of {lock.service} in {lock.environment} is no longer ours")
+        return replace(lock, reason=reason, expires_at=expires)
+
     def release_lock(self, lock: LockInfo) -> bool:
         """Release a lock we hold; False when it was no longer ours."""
         with self._tx() as conn:

@@ -76,7 +76,10 @@ class Engine:
 
     # the loop ----------------------------------------------------------------------------------------
 
-    def run(self, state: RolloutState) -> RolloutState:
+    def run(self, state: RolloutState, *, hand_off: Callable[[RolloutState], bool] | None = None) -> RolloutState:
+        """Run from ``step_index``. ``hand_off(state)``, asked before each step, returning True stops the loop
+        there with the state still active: what is left is the caller's to hand to another process (a
+        rollback's drain and retire, coursectl/api/finisher.py)."""
         while state.phase in (PROGRESSING, ABORTING):
             self._beat()
             if self._handle_request(state) == "stop":
@@ -84,6 +87,8 @@ class Engine:
             step = state.current_step
             if step is None:
                 self._finish(state)
+                break
+            if hand_off is not None and hand_off(state):
                 break
             self._save(state)  # the step about to run is on record before it runs
             try:
