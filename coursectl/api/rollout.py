@@ -478,6 +478,9 @@ def deploy(ctx: RolloutContext, service: str, *, lock_wait: float = 0.0, **optio
     version with another environment (``set_env``, a changed ``env`` in the configuration) is a new release,
     rolled out with the environment's strategy.
     """
+    from coursectl.api import finisher  # i18: a rollback's leftovers are finished before anything else
+
+    finisher.settle(ctx, service)
     lock = _acquire(
         ctx, service, _lock_reason("deploy", service, str(options.get("version") or ""), "-"), wait=lock_wait
     )
@@ -645,7 +648,10 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
     """Back to the previous good version (or ``to_version``): a warm slot is switched to at once, else the
     recorded image is redeployed without analysis. Takes over the deploy lock (a stuck rollout's, or anyone's)
     only once it is clear the rollback will act; whose it was is recorded and left in ``ctx.taken_over``."""
+    from coursectl.api import finisher  # i18: returns at the switch; the retire goes to a detached finisher
+
     ctx.service(service)
+    finisher.settle(ctx, service)
     _rollback_precheck(ctx, service, to_version)
     held = ctx.ledger.lock_info(ctx.env_name, service)
     lock = _acquire(ctx, service, _lock_reason("rollback", service, to_version or "previous", "-"), take_over=True)
@@ -665,8 +671,9 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
                 if active.phase != ABORTING:
                     engine.begin_abort(active, f"rolled back by {ctx.actor}", actor=ctx.actor)
 
-            final = _run_locked(ctx, active, lock, before=abort)
-            status_ = "succeeded" if final.phase == ABORTED else "failed"
+            final = finisher.run_then_hand_off(ctx, active, lock, before=abort)
+            switched = final.phase == ABORTED or finisher.handed_off(final)
+            status_ = "succeeded" if switched else "failed"
             _record_rollback(
                 ctx,
                 final,
@@ -675,7 +682,7 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
                 started=started,
                 status=status_,
             )
-            if final.phase != ABORTED:
+            if not switched:
                 raise RolloutFailed(f"rollback of {service} did not finish: {final.phase}: {final.message}")
             return final
         if active is not None:
@@ -752,7 +759,7 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
     except BaseException:
         ctx.ledger.release_lock(lock)
         raise
-    return _finish_rollback(_run_locked(ctx, state, lock))
+    return _finish_rollback(finisher.run_then_hand_off(ctx, state, lock))
 
 
 def _stamp() -> str:
@@ -793,7 +800,9 @@ def _digest_of(ctx: RolloutContext, service: str, version: str) -> str | None:
 
 
 def _finish_rollback(state: RolloutState) -> RolloutState:
-    if state.phase not in (SUCCEEDED, ABORTED):
+    from coursectl.api.finisher import handed_off
+
+    if state.phase not in (SUCCEEDED, ABORTED) and not handed_off(state):
         raise RolloutFailed(
             f"rollback of {state.service} did not finish: {state.phase}: {state.message}",
             details={"rollout_id": state.id},
@@ -878,6 +887,8 @@ def _last_round(state: RolloutState) -> dict[str, Any] | None:
 
 def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[str, Any]:
     """Per service: live version, digest, slots, weights, health, lock — without Prometheus or the registry."""
+    from coursectl.api.finisher import describe_leftovers
+
     rig = ctx.rig(OBSERVE)
     names = list(services or sorted(ctx.config.services))
     for name in names:
@@ -935,7 +946,8 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
                 "weights": weights,
                 "health": health,
                 "lock": dict(lock.to_dict(), alive=holder_alive(lock)) if lock else None,
-                "rollout": {"id": active.id, "phase": active.phase, "version": active.version} if active else None,
+                "rollout": {"id": active.id, "phase": active.phase, "version": active.version,
+                            "finishing": describe_leftovers(active)} if active else None,
             }
         )
     return {"environment": ctx.env_name, "edge_url": rig.edge_url, "services": out, "problems": problems}
