@@ -151,8 +151,12 @@ def run_then_hand_off(
                 environment=state.environment,
                 service=state.service,
                 version=state.version,
-                details={"rollout_id": state.id, "step": state.step_index, "phase": state.phase,
-                         "handed_off": not ours},
+                details={
+                    "rollout_id": state.id,
+                    "step": state.step_index,
+                    "phase": state.phase,
+                    "handed_off": not ours,
+                },
             )
         )
         raise

@@ -133,7 +133,6 @@ def test_an_idle_server_wakes_at_once_on_a_stop_signal(monkeypatch: pytest.Monke
     import signal
 
     import uvicorn
-
     from course_common import server as srv
 
     monkeypatch.setattr(srv, "IDLE_TICK", 60.0)
