@@ -96,6 +96,15 @@ class Engine:
             except LockHeld:
                 raise
             except CoursectlError as exc:
+                if step["kind"] == "retire" and (state.promoted or state.phase == ABORTING):
+                    # traffic is already where it belongs: an abort now would send users back to what was just
+                    # replaced. The retire stays to do (rollout resume / finish, or the next deploy); the error
+                    # goes to the caller.
+                    self.store.event(
+                        "rollout.step", state, outcome="error", step=dict(step), index=state.step_index,
+                        error=exc.message,
+                    )  # fmt: skip
+                    raise
                 done = False
                 self._step_failed(state, step, exc)
             if done:

@@ -17,7 +17,7 @@ import pytest
 from coursectl.api import finisher
 from coursectl.api import rollout as api
 from coursectl.config import load_config
-from coursectl.errors import LockHeld
+from coursectl.errors import ExternalError, LockHeld
 from coursectl.ledger import SqliteLedger
 from coursectl.rollout.state import PROGRESSING, SUCCEEDED
 from coursectl.testing import FakeRouter, FakeTarget, FrozenClock
@@ -42,8 +42,12 @@ class InterruptingTarget(FakeTarget):
     def __init__(self, ports: dict[str, int], times: int = 0):
         super().__init__(ports)
         self.times = times
+        self.failures = 0
 
     def retire(self, service: str, slot: str) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ExternalError(f"docker: stop {service}-{slot} timed out")
         if self.times > 0:
             self.times -= 1
             raise KeyboardInterrupt
@@ -71,7 +75,8 @@ def make_ctx(tmp_path: Path, world: World) -> api.RolloutContext:
 
 
 @pytest.fixture
-def world() -> World:
+def world(monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.delenv(finisher.WAIT_ENV, raising=False)  # tests/conftest.py sets it for every other test
     return World()
 
 
@@ -256,3 +261,23 @@ def test_waiting_is_asked_for(
     assert result.phase == SUCCEEDED and not spawned.spawned
     assert world.target.version_in("course", result.stable_slot) is None
     assert kinds(ctx, "rollback")[0].outcome == "succeeded"
+
+
+def test_a_failed_retire_after_the_switch_is_left_to_do_never_undone(
+    ctx: api.RolloutContext, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawned = ThreadFinisher(tmp_path, world)
+    monkeypatch.setattr(finisher, "SPAWNER", spawned)
+    result = api.rollback(ctx, "course")
+    world.target.failures = 1
+    with pytest.raises(ExternalError, match="timed out"):
+        spawned.finish()
+    # users stay on v1 (no abort sent them back to v2); the retire is still to do, and done next time
+    assert world.router.weights("course").get(result.new_slot) == 100
+    assert finisher.is_leftover(ctx.store.load(result.id))
+    errors = [e for e in kinds(ctx, "rollout.step") if e.outcome == "error"]
+    assert errors and "timed out" in errors[0].details["error"]
+    monkeypatch.setattr(finisher, "SPAWNER", None)
+    done = finisher.finish(ctx, "course")
+    assert done is not None and done.phase == SUCCEEDED
+    assert world.target.version_in("course", result.stable_slot) is None
