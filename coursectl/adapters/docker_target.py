@@ -278,6 +278,24 @@ class DockerTarget:
         )
         return sorted((self._state(c) for c in found), key=lambda s: s.slot)
 
+    def all_slots(self, services: Sequence[str]) -> dict[str, list[SlotState]]:
+        """The slots of ``services`` from one listing of the environment's containers (``status``): the list
+        answer carries the labels and the state, so no container is inspected one by one."""
+        filters = {"label": [f"{LABEL}.environment={self.environment}", f"{LABEL}.managed=true"]}
+        found = self._call(
+            f"list the containers of {self.environment}",
+            lambda: self.client.containers.list(all=True, filters=filters, sparse=True),
+        )
+        out: dict[str, list[SlotState]] = {name: [] for name in services}
+        prefix = self.name_prefix
+        for container in found:
+            labels = container.labels or {}
+            service, slot = labels.get(f"{LABEL}.service", ""), labels.get(f"{LABEL}.slot", "")
+            names = [n.lstrip("/") for n in container.attrs.get("Names") or []]
+            if service in out and container_name(service, slot, prefix) in names:
+                out[service].append(self._state(container))
+        return {name: sorted(slots, key=lambda s: s.slot) for name, slots in out.items()}
+
     def retire(self, service: str, slot: str) -> None:
         container = self._get(service, slot)
         if container is not None:

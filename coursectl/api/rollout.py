@@ -826,6 +826,36 @@ def _probe(host: str, port: int, path: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def _read_all(
+    rig: Any, names: Sequence[str], edge_up: bool
+) -> tuple[dict[str, dict[str, int]] | None, dict[str, list[Any]] | None]:
+    """Every service's weights (one edge command) and slots (one engine listing) when the adapters offer it;
+    None for what is to be read service by service."""
+    weights = slots = None
+    if edge_up and hasattr(rig.router, "all_weights"):
+        try:
+            weights = rig.router.all_weights()
+        except Exception:  # read (and reported) service by service below
+            weights = None
+    if hasattr(rig.target, "all_slots"):
+        try:
+            slots = rig.target.all_slots(names)
+        except Exception:
+            slots = None
+    return weights, slots
+
+
+def _probe_all(checks: Sequence[tuple[Any, str]]) -> dict[tuple[str, int, str], bool]:
+    """GET each slot's health path at once (a thread each): (host, port, path) → answered 200."""
+    wanted = list(dict.fromkeys((slot.host, slot.port, path) for slot, path in checks))
+    if len(wanted) <= 1:
+        return {key: _probe(*key) for key in wanted}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(16, len(wanted))) as pool:
+        return dict(zip(wanted, pool.map(lambda key: _probe(*key), wanted), strict=True))
+
+
 def rollout_status(ctx: RolloutContext, service: str) -> dict[str, Any]:
     """The latest rollout of ``service`` as data (phase, step, weights, last measurements, lock)."""
     state = ctx.store.latest(ctx.env_name, service)
@@ -905,7 +935,10 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
         problems.append("the edge is not running")
     if hasattr(rig.router, "port_problems"):
         problems.extend(rig.router.port_problems())
+    # i18: one round trip to the edge and one to the engine for every service, when the adapters can
+    every_weight, every_slot = _read_all(rig, names, edge_up and snap is None)
     out = []
+    rows: list[tuple[str, Any, list[Any], dict[str, int]]] = []
     for name in names:
         svc = ctx.service(name)
         weights: dict[str, int] = {}
@@ -913,14 +946,21 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
             slots, weights = snap[name]
         else:
             try:
-                weights = rig.router.weights(name) if edge_up else {}
+                if every_weight is not None:
+                    weights = every_weight.get(name, {})
+                else:
+                    weights = rig.router.weights(name) if edge_up else {}
             except Exception as exc:
                 problems.append(f"{name}: edge: {exc}")
             try:
-                slots = rig.target.slots(name)
+                slots = every_slot[name] if every_slot is not None else rig.target.slots(name)
             except Exception as exc:
                 slots = []
                 problems.append(f"{name}: target: {getattr(exc, 'message', exc)}")
+        rows.append((name, svc, slots, weights))
+    checks = [(s, svc.health) for _, svc, slots, _ in rows for s in slots if s.running] if probe else []
+    health_of = _probe_all(checks)
+    for name, svc, slots, weights in rows:
         live = live_slot(weights, sorted(s.slot for s in slots if s.running))
         by_slot = {s.slot: s for s in slots}
         if live and live not in by_slot:
@@ -928,7 +968,7 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
             live = None
         slot_rows = []
         for s in slots:
-            healthy = s.running and (_probe(s.host, s.port, svc.health) if probe else s.ready)
+            healthy = s.running and (health_of.get((s.host, s.port, svc.health), False) if probe else s.ready)
             slot_rows.append(dict(s.to_dict(), healthy=healthy, weight=weights.get(s.slot, 0)))
         health = (
             "down"
