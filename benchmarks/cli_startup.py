@@ -80,8 +80,13 @@ class ProcessPlatform:
             link = self.tmp / "platform-services" / name
             if not link.exists():
                 link.symlink_to(REPO / "platform-services" / name)
-        self.env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "COURSECTL_STATE_DIR": str(self.tmp / "state"), "COURSECTL_ACTOR": "bench",
-                    "COURSECTL_CONFIG": str(self.config)}  # fmt: skip
+        inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        self.env = {
+            **inherited,
+            "COURSECTL_STATE_DIR": str(self.tmp / "state"),
+            "COURSECTL_ACTOR": "bench",
+            "COURSECTL_CONFIG": str(self.config),
+        }
         self.env.pop("COURSECTL_ENV", None)
         self.base = base
 
@@ -107,7 +112,9 @@ def imports_of(argv_tail: list[str], env: dict[str, str], cwd: Path) -> tuple[in
     code = "import sys; from coursectl.cli import main; sys.exit(main(sys.argv[1:]))"
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code, *argv_tail], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=120, check=False)  # fmt: skip
-    rows = [r for r in done.stderr.splitlines() if r.startswith("import time:") and "|" in r and "package" not in r]
+    rows = [
+        r for r in done.stderr.splitlines() if r.startswith("import time:") and "|" in r and "package" not in r
+    ]
     total = sum(int(r.split("|")[0].split(":")[1]) for r in rows) / 1e6
     return len(rows), total
 
@@ -126,7 +133,9 @@ def main() -> None:
     kubectl = shutil.which("kubectl")
     if kubectl:
         measure([kubectl, "version", "--client"], 1, env, REPO)
-        line("kubectl version --client", measure([kubectl, "version", "--client"], args.runs, env, REPO), args.runs)
+        line(
+            "kubectl version --client", measure([kubectl, "version", "--client"], args.runs, env, REPO), args.runs
+        )
     else:
         print("kubectl version --client                     (kubectl is not installed here: no peer figure)")
     for label, extra in (("coursectl --version", ["--version"]), ("coursectl --help", ["--help"])):

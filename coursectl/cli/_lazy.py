@@ -19,13 +19,10 @@ from coursectl.cli._commands import COMMANDS
 def load(name: str) -> Any:
     """The click command ``name`` as ``build_app`` would have it, built from its module alone."""
     module_name, attach, _ = COMMANDS[name]
+    from coursectl.cli._app import create_app
+
     module = importlib.import_module(f"coursectl.cli.{module_name}")
-    holder = typer.Typer()
-
-    @holder.callback()
-    def _holder() -> None:  # a callback makes get_command return a group, whatever the module registers
-        pass
-
+    holder = create_app()  # the root's settings (plain help, -h), which the command inherits as in build_app
     if attach == "group":
         holder.add_typer(module.app, name=name)
     elif attach == "register":

@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -43,6 +42,9 @@ def _alive(pid: int) -> bool:
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request  # here, not at the top: status never needs it
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
             return resp.status, resp.read()
