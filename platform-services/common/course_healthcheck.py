@@ -25,6 +25,8 @@ def target(environ: "os._Environ[str] | dict[str, str]") -> tuple[str, int, str,
     """(host, port, path, timeout) from the environment; ValueError naming a bad variable."""
     host = (environ.get("HOST") or "127.0.0.1").strip()
     host = "127.0.0.1" if host in WILDCARDS else host.strip("[]")
+    if not host.isascii() or any(ch <= " " for ch in host):
+        raise ValueError(f"HOST={host!r} is not an address")
     port_text = environ.get("PORT") or "8000"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"PORT={port_text!r} is not a port number")
@@ -45,7 +47,8 @@ def status_of(host: str, port: int, path: str, timeout: float) -> int:
     """The HTTP status GET ``path`` answers with (HTTP/1.0, no keep-alive); OSError when there is no answer."""
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     request = f"GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: course-healthcheck\r\n\r\n"
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    # the host as bytes: a str would make getaddrinfo import the idna codec (and python3-minimal may lack it)
+    with socket.create_connection((host.encode("ascii"), port), timeout=timeout) as sock:
         sock.sendall(request.encode("ascii"))
         head = b""
         while b"\n" not in head:

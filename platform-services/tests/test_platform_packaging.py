@@ -58,7 +58,9 @@ def test_storefront_dockerfile_conventions() -> None:
     assert "COPY --from=assets /srv/storefront/ /srv/storefront/" in lines
     assert re.search(r"^USER 10001:10001$", text, re.M)  # non-root
     assert "PORT=8007" in text and "HOST=127.0.0.1" in text
-    assert 'CMD ["python3", "/opt/storefront/storefront_runtime.py", "healthcheck"]' in text
+    assert ('HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3'
+            ' CMD ["python3", "-I", "-S", "/opt/storefront/course_healthcheck.py"]') in text.splitlines()
+    assert "COPY common/course_healthcheck.py /opt/storefront/course_healthcheck.py" in text
     assert 'CMD ["python3", "/opt/storefront/storefront_runtime.py", "serve"]' in text
     for label in ("revision", "version", "created", "source"):
         assert f"org.opencontainers.image.{label}=" in text

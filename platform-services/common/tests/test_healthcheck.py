@@ -95,7 +95,7 @@ def test_only_2xx_is_healthy(status: int, code: int) -> None:
 @pytest.mark.parametrize(
     "env",
     [{"PORT": "eighty"}, {"PORT": "70000"}, {"HEALTH_PATH": "health"}, {"HEALTH_PATH": "/a b"},
-     {"HEALTH_PATH": "/x\r\nHost: evil"}, {"HEALTHCHECK_TIMEOUT": "soon"}],
+     {"HEALTH_PATH": "/x\r\nHost: evil"}, {"HEALTHCHECK_TIMEOUT": "soon"}, {"HOST": "hôte"}],
 )
 def test_bad_settings_are_unhealthy_and_named(env: dict[str, str]) -> None:
     name = next(iter(env))
