@@ -223,6 +223,31 @@ class Platform:
 # measuring -------------------------------------------------------------------------------------------------
 
 
+def per_check(runs: int) -> None:
+    """CPU of one health check run here (this interpreter, nothing listening: the same imports), old vs new."""
+    import resource
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PORT="1", HEALTHCHECK_TIMEOUT="1")
+
+    def cpu(argv: list[str]) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+    print(f"one health check, CPU (user + system) here, median of {runs}:")
+    for label, argv, every in (
+        ("old: python3 -m course_common.healthcheck", [sys.executable, "-m", "course_common.healthcheck"], 10),
+        ("new: python3 -m course_healthcheck", [sys.executable, "-m", "course_healthcheck"], 30),
+        ("(python3 -c pass)", [sys.executable, "-c", "pass"], 0),
+    ):
+        cpu(argv)
+        took = statistics.median(cpu(argv) for _ in range(runs))
+        share = f"; every {every} s in six containers: {6 * took / every * 100:.2f} % of a core" if every else ""
+        print(f"  {label:<44} {took * 1000:7.1f} ms{share}")
+
+
 def counters(platform: Platform) -> dict[str, float]:
     out: dict[str, float] = {}
     for service, c in platform.containers().items():
@@ -278,7 +303,11 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30.0, help="quiet seconds before measuring")
     parser.add_argument("--state-dir", type=Path, default=REPO / ".state" / "bench-idle")
     parser.add_argument("--keep", action="store_true", help="leave the sandbox and the platform running")
+    parser.add_argument("--per-check-only", action="store_true", help="only the CPU of one check (no platform)")
     args = parser.parse_args()
+    per_check(15)
+    if args.per_check_only:
+        return
     platform = Platform(args.state_dir.resolve())
     try:
         platform.up()
