@@ -162,6 +162,7 @@ def main() -> None:
         print("where the time goes (python -X importtime; modules imported, their import time):")
         for label, tail in (("--version", ["--version"]), ("--help", ["--help"]),
                             ("status -o json", [*status_argv, "status", "-o", "json"])):  # fmt: skip
+            imports_of(tail, status_env, cwd)  # warm-up (the first run's figures are not representative)
             count, seconds = imports_of(tail, status_env, cwd)
             print(f"  {label:<16} {count:>4} modules  {seconds:.3f}s")
     finally:
