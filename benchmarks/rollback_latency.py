@@ -4,8 +4,9 @@ against the same rollback told to wait for all of it (COURSECTL_ROLLBACK_WAIT=1,
 alternating in the same run. Median of --rounds each.
 
 The rollback is the one an on-call engineer runs mid-release: a blue-green deploy has switched and keeps the
-old colour warm (its scale-down delay), the rollback takes it over and switches back. Local slot processes
-behind a real HAProxy edge (the `process` target); loopback only. Run it under the machine lock:
+old colour warm (its scale-down delay), the rollback takes it over and switches back. The platform's course
+service as local slot processes behind a real HAProxy edge (the `process` target; retiring a slot is a graceful
+uvicorn stop); loopback only. Run it under the machine lock:
 
     flock -o /tmp/coursectl-heavy.lock .venv/bin/python benchmarks/rollback_latency.py [--rounds 5]
 """
@@ -104,6 +105,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="coursectl-rollback-bench-") as tmp:
         d = Drill(Path(tmp), delay=600)
         d.env.pop(WAIT, None)
+        d.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        # the platform's real course service (uvicorn: it stops gracefully), not the drills' tiny stand-in
+        real = '    process_command: ["{python}", "-m", "{service}_service"]\n'
+        text = d.config.read_text()
+        d.config.write_text(text.replace("  drill:\n    target: process\n", "  drill:\n    target: process\n" + real, 1))
         try:
             if d.run("deploy", "course", "--version", "v0").returncode != 0:
                 raise SystemExit("first deploy failed")

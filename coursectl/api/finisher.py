@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from coursectl.errors import CoursectlError, LockHeld, RolloutFailed
@@ -96,6 +97,24 @@ def handed_off(state: RolloutState) -> bool:
     return only_leftovers(state)
 
 
+def holder_alive(lock: LockInfo | None) -> bool:
+    """``rollout.holder_alive``, where a killed finisher not yet reaped (a zombie) is not alive either."""
+    from coursectl.api.rollout import holder_alive as alive
+
+    if not alive(lock):
+        return False
+    assert lock is not None
+    fields = dict(part.split("=", 1) for part in lock.reason.split() if "=" in part)
+    pid = fields.get("pid", "")
+    if fields.get("host") != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
 def waiting_wanted(ctx: RolloutContext, spawn: Spawner | None) -> bool:
     """COURSECTL_ROLLBACK_WAIT=1, or adapters another process could not rebuild (a rig_factory) and no spawner."""
     asked = os.environ.get(WAIT_ENV, "") not in ("", "0", "false")
@@ -111,11 +130,13 @@ def run_then_hand_off(
     lock: LockInfo,
     *,
     before: Callable[[Engine], None] | None = None,
+    on_switched: Callable[[RolloutState], None] | None = None,
     spawn: Spawner | None = None,
 ) -> RolloutState:
     """Run a rollback's plan (``before`` first) until only retire steps are left, then hand those to a
     finisher and return the still active state; run it to the end here when waiting is wanted or no finisher
-    can be started. The lock is released here unless it was handed over."""
+    can be started. ``on_switched(state)`` is called before the hand-over, with the signals held back (what
+    the caller records then is not lost to a Ctrl-C). The lock is released here unless it was handed over."""
     from coursectl.api import rollout as ro
 
     spawn = spawn or SPAWNER
@@ -131,6 +152,8 @@ def run_then_hand_off(
             # SIGINT/SIGTERM are held back until the hand-over is done and known: a Ctrl-C then ends this
             # command (exit 130), never the hand-over half-way, and the lock stays with the finisher
             with _HeldSignals():
+                if on_switched is not None:
+                    on_switched(final)
                 ours = not _hand_off(ctx, final, beat, spawn or spawn_finisher)
             if ours:
                 final = engine.run(final)
@@ -305,7 +328,7 @@ def finish(
             return None  # handed to someone else meanwhile (or never): theirs to finish
         lock = held
     else:
-        if ro.holder_alive(held):
+        if holder_alive(held):
             assert held is not None
             raise LockHeld(
                 f"the rollback of {service} is being finished by {held.holder} ({held.reason})",
@@ -336,8 +359,6 @@ def settle(
     """Before a deploy or a rollback of ``service`` acts: leftovers of an earlier rollback are waited for while
     their finisher lives (at most ``wait`` seconds, then LockHeld), else finished here. Returns the state they
     ended in, or None when there were none."""
-    from coursectl.api import rollout as ro
-
     state = ctx.store.active(ctx.env_name, service)
     if not is_leftover(state):
         return None
@@ -348,7 +369,7 @@ def settle(
         if latest is None or not latest.active:
             return latest
         held = ctx.ledger.lock_info(ctx.env_name, service)
-        if not ro.holder_alive(held):
+        if not holder_alive(held):
             try:
                 return finish(ctx, service, rollout_id=state.id) or ctx.store.load(state.id)
             except LockHeld:  # a finisher (or another command) took it just now: wait for it

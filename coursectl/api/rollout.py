@@ -671,17 +671,23 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
                 if active.phase != ABORTING:
                     engine.begin_abort(active, f"rolled back by {ctx.actor}", actor=ctx.actor)
 
-            final = finisher.run_then_hand_off(ctx, active, lock, before=abort)
-            switched = final.phase == ABORTED or finisher.handed_off(final)
-            status_ = "succeeded" if switched else "failed"
-            _record_rollback(
-                ctx,
-                final,
-                from_version=final.version,
-                to_version=final.stable_version,
-                started=started,
-                status=status_,
-            )
+            outcome: list[str] = []
+
+            def record(final: RolloutState) -> None:  # once traffic is back on stable (before any hand-over)
+                outcome.append("succeeded" if final.phase == ABORTED or finisher.handed_off(final) else "failed")
+                _record_rollback(
+                    ctx,
+                    final,
+                    from_version=final.version,
+                    to_version=final.stable_version,
+                    started=started,
+                    status=outcome[0],
+                )
+
+            final = finisher.run_then_hand_off(ctx, active, lock, before=abort, on_switched=record)
+            if not outcome:
+                record(final)
+            switched = outcome[0] == "succeeded"
             if not switched:
                 raise RolloutFailed(f"rollback of {service} did not finish: {final.phase}: {final.message}")
             return final

@@ -21,11 +21,19 @@ from coursectl.testing.drill import Drill
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy missing")]
 
 
+STARTED: list[subprocess.Popen[str]] = []
+
+
 @pytest.fixture
 def drill(tmp_path: Path) -> Iterator[Drill]:
     d = Drill(tmp_path, delay=600)  # a deploy keeps the old colour warm: the rollback takes it over
     d.env.pop("COURSECTL_ROLLBACK_WAIT", None)  # tests/conftest.py sets it for the other tests
     yield d
+    for proc in STARTED:  # a failed assertion must not leave a deploy running (nor a Popen to warn about)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+    STARTED.clear()
     d.cleanup()
 
 
@@ -52,6 +60,7 @@ def wait_for(check: Any, timeout: float = 60.0) -> Any:
 def in_delay(d: Drill, version: str) -> subprocess.Popen[str]:
     """A deploy of ``version`` that has switched and keeps the old colour warm."""
     deploy = d.popen("deploy", "course", "--version", version)
+    STARTED.append(deploy)
 
     def delaying() -> bool:
         steps = [e for e in events(d, kinds=["rollout.step"]) if e.version == version]
@@ -108,6 +117,7 @@ def test_ctrl_c_on_the_rollback_loses_nothing(drill: Drill) -> None:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    STARTED.append(rollback)
     handed = wait_for(lambda: [e for e in events(drill, kinds=["rollout.step"]) if e.outcome == "handed-off"])
     try:
         os.killpg(rollback.pid, signal.SIGINT)
