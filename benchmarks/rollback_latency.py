@@ -109,7 +109,9 @@ def main() -> None:
         # the platform's real course service (uvicorn: it stops gracefully), not the drills' tiny stand-in
         real = '    process_command: ["{python}", "-m", "{service}_service"]\n'
         text = d.config.read_text()
-        d.config.write_text(text.replace("  drill:\n    target: process\n", "  drill:\n    target: process\n" + real, 1))
+        d.config.write_text(
+            text.replace("  drill:\n    target: process\n", "  drill:\n    target: process\n" + real, 1)
+        )
         try:
             if d.run("deploy", "course", "--version", "v0").returncode != 0:
                 raise SystemExit("first deploy failed")
