@@ -219,6 +219,40 @@ class Platform:
                     raise SystemExit(f"{service} is not ready again at {url}")
                 time.sleep(0.5)
 
+    # what benchmarks/rollback_latency.py needs of a platform ---------------------------------------------
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir
+
+    @property
+    def tmp(self) -> Path:
+        return REPO
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "coursectl", "-c", str(REPO / "coursectl.yaml"), "-e", "local", *args]
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.argv(*args), env=self.env, cwd=REPO, text=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def rollback_rounds(platform: Platform, rounds: int) -> None:
+    """benchmarks/rollback_latency.py's rounds on the docker target: a new release of course (another
+    environment, so a blue-green deploy that keeps the old container warm 30 s) rolled back, handing off vs waiting."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import rollback_latency as rl
+
+    figures: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    for n in range(1, rounds + 1):
+        for wait in (False, True):
+            figures[wait].append(rl.one_round(platform, ["--set-env", f"BENCH_ROUND={n}{int(wait)}"], wait=wait))
+            say(f"rollback round {n} {'waiting' if wait else 'handing off'}: {figures[wait][-1]}")
+    print(
+        f"rollback on the docker target (course, blue-green, a rollout in its scale-down delay), {rounds} rounds:"
+    )
+    rl.summarize(figures)
+
 
 # measuring -------------------------------------------------------------------------------------------------
 
@@ -304,6 +338,8 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=REPO / ".state" / "bench-idle")
     parser.add_argument("--keep", action="store_true", help="leave the sandbox and the platform running")
     parser.add_argument("--per-check-only", action="store_true", help="only the CPU of one check (no platform)")
+    parser.add_argument("--rollback-rounds", type=int, default=0,
+                        help="then time this many rollbacks of course on the docker target (rollback_latency.py)")  # fmt: skip
     args = parser.parse_args()
     per_check(15)
     if args.per_check_only:
@@ -329,6 +365,8 @@ def main() -> None:
         for c in platform.containers().values():
             platform.recreate(c, None)
         platform.wait_ready()
+        if args.rollback_rounds:
+            rollback_rounds(platform, args.rollback_rounds)
     finally:
         if not args.keep:
             say("stopping the platform and the sandbox")

@@ -30,13 +30,15 @@ from coursectl.testing.drill import Drill
 WAIT = "COURSECTL_ROLLBACK_WAIT"
 
 
-def latest(d: Drill) -> dict[str, Any] | None:
+def latest(d: Any, service: str = "course") -> dict[str, Any] | None:
     with sqlite3.connect(d.state / "ledger.db", timeout=5) as conn:
-        row = conn.execute("SELECT state FROM rollouts ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
+        row = conn.execute(
+            "SELECT state FROM rollouts WHERE service = ? ORDER BY started_at DESC, rowid DESC LIMIT 1", (service,)
+        ).fetchone()
     return json.loads(row[0]) if row else None
 
 
-def events(d: Drill, rollout_id: str) -> list[tuple[float, str, str | None, dict[str, Any]]]:
+def events(d: Any, rollout_id: str) -> list[tuple[float, str, str | None, dict[str, Any]]]:
     """(unix time, kind, outcome, details) of a rollout's events, oldest first."""
     from coursectl.ledger import SqliteLedger
 
@@ -59,12 +61,15 @@ def wait_for(check: Any, timeout: float = 120.0) -> Any:
     raise SystemExit("timed out waiting")
 
 
-def one_round(d: Drill, version: str, *, wait: bool) -> dict[str, float]:
-    deploy = d.popen("deploy", "course", "--version", version)
+def one_round(d: Any, deploy_args: list[str], *, wait: bool) -> dict[str, float]:
+    """One rollback of course while ``deploy course <deploy_args>`` keeps the old colour warm. ``d``: a Drill, or
+    anything with its ``popen``, ``argv``, ``env``, ``tmp`` and ``state`` (benchmarks/idle_cost.py's platform)."""
+    before = (latest(d) or {}).get("id")
+    deploy = d.popen("deploy", "course", *deploy_args)
 
     def in_delay() -> bool:  # switched to the new colour, the old one kept warm
         state = latest(d)
-        return bool(state and state["version"] == version and state["phase"] == "progressing"
+        return bool(state and state["id"] != before and state["phase"] == "progressing"
                     and state["steps"][state["step_index"]]["kind"] == "delay")  # fmt: skip
 
     wait_for(in_delay)
@@ -118,12 +123,16 @@ def main() -> None:
             for n in range(1, args.rounds + 1):
                 for wait in (False, True):
                     version = f"v{n}{'w' if wait else 'h'}"
-                    figures[wait].append(one_round(d, version, wait=wait))
+                    figures[wait].append(one_round(d, ["--version", version], wait=wait))
                     f = figures[wait][-1]
                     report(f"round {n} {'waiting' if wait else 'handing off'}",
                            **{k: f"{v:.3f}s" for k, v in f.items()})  # fmt: skip
         finally:
             d.cleanup()
+    summarize(figures)
+
+
+def summarize(figures: dict[bool, list[dict[str, float]]]) -> None:
     for wait, label in ((False, "rollback (hands the retire to its finisher)"),
                         (True, "rollback with COURSECTL_ROLLBACK_WAIT=1 (waits, as before)")):  # fmt: skip
         rows = figures[wait]
