@@ -239,7 +239,7 @@ class Platform:
 
 def rollback_rounds(platform: Platform, rounds: int) -> None:
     """benchmarks/rollback_latency.py's rounds on the docker target: a new release of course (another
-    environment, so a blue-green deploy that keeps the old container warm 30 s) rolled back, handing off vs waiting."""
+    environment: a blue-green deploy that keeps the old container warm 30 s) rolled back, handing off vs waiting."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import rollback_latency as rl
 
@@ -338,8 +338,10 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=REPO / ".state" / "bench-idle")
     parser.add_argument("--keep", action="store_true", help="leave the sandbox and the platform running")
     parser.add_argument("--per-check-only", action="store_true", help="only the CPU of one check (no platform)")
-    parser.add_argument("--rollback-rounds", type=int, default=0,
-                        help="then time this many rollbacks of course on the docker target (rollback_latency.py)")  # fmt: skip
+    parser.add_argument(
+        "--rollback-rounds", type=int, default=0, help="then time rollbacks of course here (rollback_latency.py)"
+    )
+    parser.add_argument("--rollback-only", action="store_true", help="no idle windows: only the rollback rounds")
     args = parser.parse_args()
     per_check(15)
     if args.per_check_only:
@@ -347,6 +349,9 @@ def main() -> None:
     platform = Platform(args.state_dir.resolve())
     try:
         platform.up()
+        if args.rollback_only:
+            rollback_rounds(platform, args.rollback_rounds or 3)
+            return
         say(f"settling {args.settle:.0f} s")
         time.sleep(args.settle)
         print(f"idle platform: {args.windows} windows of {args.seconds:.0f} s each, medians (% of one core)")
