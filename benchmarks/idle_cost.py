@@ -239,7 +239,7 @@ class Platform:
 
 def rollback_rounds(platform: Platform, rounds: int) -> None:
     """benchmarks/rollback_latency.py's rounds on the docker target: a new release of course (another
-    environment: a blue-green deploy that keeps the old container warm 30 s) rolled back, handing off vs waiting."""
+    environment: a blue-green deploy keeping the old container warm 30 s) rolled back, handing off vs waiting."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import rollback_latency as rl
 
