@@ -6,9 +6,9 @@ It brings the sandbox up in its own state directory (.state/bench-idle; the sand
 builds and pushes the six Python services and deploys them to `local` (or reuses them when they already run),
 waits for the platform to settle, then reads the CPU time used over --windows windows of --seconds each:
 the containers from their cgroups' CPU accounting (which counts every health check Docker runs inside them),
-the edge and Prometheus from /proc (user + system time). The engine's own processes (dockerd, containerd and
-the shims, with the `runc exec` each health check costs them) and the sandbox's other daemons are printed beside,
-not in the goal. Then the six containers are re-created with the old HEALTHCHECK and measured alike, and put
+the edge and Prometheus from /proc (user + system time). The engine's own processes (dockerd, containerd, the
+shims), what the shims reap (each check's `runc exec`, and the checks themselves, which the containers count
+already) and the sandbox's other daemons are printed beside, not in the goal. Then the six containers are re-created with the old HEALTHCHECK and measured alike, and put
 back. The sandbox is stopped at the end unless --keep. Heavy: run it under the machine lock,
 
     flock -o /tmp/coursectl-heavy.lock .venv/bin/python benchmarks/idle_cost.py [--windows 5] [--seconds 60]
