@@ -302,7 +302,11 @@ class DockerTarget:
                 f"list the containers of {self.environment}",
                 lambda: self.client.containers.list(all=True, filters={"label": labels}, sparse=True),
             )
-            rows = [(c.labels or {}, c.status == "running", c.attrs.get("Names") or []) for c in found]
+            # sparse objects: the list answer's own keys (their .labels/.status would want an inspect)
+            rows = [
+                (c.attrs.get("Labels") or {}, c.attrs.get("State") == "running", c.attrs.get("Names") or [])
+                for c in found
+            ]
         out: dict[str, list[SlotState]] = {name: [] for name in services}
         for row_labels, running, names in rows:
             service, slot = row_labels.get(f"{LABEL}.service", ""), row_labels.get(f"{LABEL}.slot", "")

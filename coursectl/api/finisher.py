@@ -154,8 +154,11 @@ def run_then_hand_off(
             with _HeldSignals():
                 if on_switched is not None:
                     on_switched(final)
-                ours = not _hand_off(ctx, final, beat, spawn or spawn_finisher)
-            if ours:
+                handed, orphan = _hand_off(ctx, final, beat, spawn or spawn_finisher)
+                ours = not handed and orphan is None
+            if orphan is not None:  # the lock changed hands but its finisher is gone: finish here with it
+                final = ro._run_locked(ctx, final, orphan)
+            elif ours:
                 final = engine.run(final)
         return final
     except LockHeld as exc:  # someone took the rollback over: it is theirs to finish
@@ -218,26 +221,27 @@ class _HeldSignals:
             signal.raise_signal(sig)
 
 
-def _hand_off(ctx: RolloutContext, state: RolloutState, beat: Any, spawn: Spawner) -> bool:
-    """Start the finisher, name it in the lock, give it the lock's token. False: nothing was handed over."""
+def _hand_off(ctx: RolloutContext, state: RolloutState, beat: Any, spawn: Spawner) -> tuple[bool, LockInfo | None]:
+    """Start the finisher, pass it the lock (a new token, its pid in the reason), give it the token. Returns
+    (handed over, the passed lock when its finisher turned out to be gone — to finish here with)."""
     try:
         handle = spawn(ctx, state)
     except (OSError, CoursectlError) as exc:
         log.warning("%s: could not start the rollback's finisher (%s): finishing here", state.service, exc)
-        return False
+        return False, None
     reason = (
         f"finish-rollback {state.service} {state.version} rollout={state.id} pid={handle.pid}"
         f" host={socket.gethostname()}"
     )
     try:
-        beat.lock = ctx.ledger.hand_over_lock(beat.lock, reason=reason, ttl=_lock_ttl())
+        passed = ctx.ledger.hand_over_lock(beat.lock, reason=reason, ttl=_lock_ttl())
     except CoursectlError as exc:
         handle.send(None)
         log.warning("%s: could not hand the deploy lock over (%s): finishing here", state.service, exc.message)
-        return False
-    if not handle.send(beat.lock.token):
+        return False, None
+    if not handle.send(passed.token):
         log.warning("%s: the rollback's finisher (pid %s) is gone: finishing here", state.service, handle.pid)
-        return False
+        return False, passed
     ctx.store.event(
         "rollout.step",
         state,
@@ -246,7 +250,7 @@ def _hand_off(ctx: RolloutContext, state: RolloutState, beat: Any, spawn: Spawne
         leftovers=[st.describe(step) for step in leftovers(state)],
         index=state.step_index,
     )
-    return True
+    return True, None
 
 
 def _lock_ttl() -> float:

@@ -33,6 +33,11 @@ environments:
     strategy: blue-green
     scale_down_delay: 0s
     edge: {bind: "127.0.0.1:18081", stats_bind: "127.0.0.1:18405"}
+  warm:
+    target: process
+    strategy: blue-green
+    scale_down_delay: 30s
+    edge: {bind: "127.0.0.1:18082", stats_bind: "127.0.0.1:18406"}
 """
 
 
@@ -64,9 +69,9 @@ class World:
         return Rig(self.target, self.router, None, self.clock, "http://127.0.0.1:18081", need=need)
 
 
-def make_ctx(tmp_path: Path, world: World) -> api.RolloutContext:
+def make_ctx(tmp_path: Path, world: World, env: str = "local") -> api.RolloutContext:
     return api.RolloutContext(
-        loaded=load_config(tmp_path / "coursectl.yaml", "local"),
+        loaded=load_config(tmp_path / "coursectl.yaml", env),
         ledger=SqliteLedger(tmp_path / "ledger.db"),
         state_dir=tmp_path / "state",
         actor="tester",
@@ -281,3 +286,39 @@ def test_a_failed_retire_after_the_switch_is_left_to_do_never_undone(
     done = finisher.finish(ctx, "course")
     assert done is not None and done.phase == SUCCEEDED
     assert world.target.version_in("course", result.stable_slot) is None
+
+
+def test_ctrl_c_while_a_rollout_in_flight_is_rolled_back_keeps_the_finishers_lock_and_the_record(
+    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollback of a deploy still in its scale-down delay (its own abort): a Ctrl-C during the hand-over ends
+    the rollback, but neither the rollback's record nor the finisher's lock is lost."""
+    (tmp_path / "coursectl.yaml").write_text(CONFIG)
+    ctx = make_ctx(tmp_path, world, "warm")
+    try:
+        api.deploy(ctx, "course", version="v1")
+        weights, running = api._live(ctx, "course")
+        state = api._plan(ctx, "course", weights, running, version="v2", digest=None, strategy=None, set_env=None,
+                          hotfix=False)  # fmt: skip
+        ctx.store.save(state)
+        engine = api.engine_for(ctx, "course", None)
+        engine.run(state, hand_off=lambda s: s.current_step is not None and s.current_step["kind"] == "delay")
+        assert world.router.weights("course").get(state.new_slot) == 100  # v2 live, v1 kept warm
+        spawned = ThreadFinisher(tmp_path, world, run=False)  # the finisher is run by hand below
+        spawned.before_hand_over = lambda: os.kill(os.getpid(), signal.SIGINT)
+        monkeypatch.setattr(finisher, "SPAWNER", spawned)
+        with pytest.raises(KeyboardInterrupt):
+            api.rollback(ctx, "course")
+        lock = ctx.ledger.lock_info("warm", "course")
+        assert lock is not None and lock.token == spawned.token  # still the finisher's
+        assert kinds(ctx, "rollback")[0].outcome == "succeeded"  # recorded before the hand-over
+        own = make_ctx(tmp_path, world, "warm")
+        try:
+            done = finisher.finish(own, "course", rollout_id=state.id, token=spawned.token)
+        finally:
+            own.ledger.close()
+        assert done is not None and done.phase == "aborted"
+        assert world.target.version_in("course", state.new_slot) is None  # v2 retired
+        assert ctx.ledger.lock_info("warm", "course") is None
+    finally:
+        ctx.ledger.close()
