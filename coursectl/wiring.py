@@ -473,7 +473,7 @@ def build_rig(
         rig.need = need
         return rig
     edge = edge_router(loaded, state_dir)
-    if not read_only:
+    if not read_only and need != OBSERVE:  # written when traffic changes; observing (status) writes nothing
         write_edge_monitoring(_file_sd(loaded, state_dir), env_name, env.edge, config.observability.probes)
     target = slot_target(loaded, state_dir, pull_credentials=need == ROLLOUT)
     metrics = metrics_provider(loaded, state_dir) if need == ROLLOUT else None

@@ -61,5 +61,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /var/lib/course-platform
 USER 10001:10001
 EXPOSE ${SERVICE_PORT}
-HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["python3", "-m", "course_common.healthcheck"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["python3", "-m", "course_healthcheck"]
 CMD ["/opt/venv/bin/platform-service"]

@@ -72,6 +72,7 @@ def run_kwargs(spec: SlotSpec, environment: str, data_dir: Path | None = None, p
         "HOST": "127.0.0.1",
         "PORT": str(spec.port),
         "SERVICE_SLOT": spec.slot,
+        "HEALTH_PATH": spec.health,  # what the image's HEALTHCHECK (course_healthcheck) GETs
         "APP_VERSION": spec.env.get("APP_VERSION", spec.version),
     }
     extra: dict[str, Any] = {}
@@ -238,9 +239,10 @@ class DockerTarget:
                    hint="stop that program, or give the service another port")
 
     def _state(self, container: Any) -> SlotState:
-        labels = container.labels or {}
+        return self._state_of(container.labels or {}, container.status == "running")
+
+    def _state_of(self, labels: Mapping[str, str], running: bool) -> SlotState:
         service, slot = labels.get(f"{LABEL}.service", ""), labels.get(f"{LABEL}.slot", "")
-        running = container.status == "running"
         return SlotState(
             service=service,
             slot=slot,
@@ -289,6 +291,42 @@ class DockerTarget:
             f"list the containers of {service}", lambda: self.client.containers.list(all=True, filters=filters)
         )
         return sorted((self._state(c) for c in found), key=lambda s: s.slot)
+
+    def all_slots(self, services: Sequence[str]) -> dict[str, list[SlotState]]:
+        """The slots of ``services`` from one listing of the environment's containers (``status``): the list
+        answer carries the labels and the state, so no container is inspected one by one. Through a unix socket
+        it is one standard-library request (docker_socket.py), without importing the SDK."""
+        from coursectl.adapters import docker_socket
+
+        labels = [f"{LABEL}.environment={self.environment}", f"{LABEL}.managed=true"]
+        path = docker_socket.socket_path(self.docker_host)
+        if path is not None:
+            if not Path(path).exists():
+                raise PreconditionError(
+                    f"the docker engine at unix://{path} does not answer: {path} does not exist",
+                    hint=NO_ENGINE_HINT,
+                )
+            rows = [
+                (row.get("Labels") or {}, row.get("State") == "running", row.get("Names") or [])
+                for row in docker_socket.list_containers(path, labels, hint=NO_ENGINE_HINT)
+            ]
+        else:
+            found = self._call(
+                f"list the containers of {self.environment}",
+                lambda: self.client.containers.list(all=True, filters={"label": labels}, sparse=True),
+            )
+            # sparse objects: the list answer's own keys (their .labels/.status would want an inspect)
+            rows = [
+                (c.attrs.get("Labels") or {}, c.attrs.get("State") == "running", c.attrs.get("Names") or [])
+                for c in found
+            ]
+        out: dict[str, list[SlotState]] = {name: [] for name in services}
+        for row_labels, running, names in rows:
+            service, slot = row_labels.get(f"{LABEL}.service", ""), row_labels.get(f"{LABEL}.slot", "")
+            named = [n.lstrip("/") for n in names]
+            if service in out and container_name(service, slot, self.name_prefix) in named:
+                out[service].append(self._state_of(row_labels, running))
+        return {name: sorted(slots, key=lambda s: s.slot) for name, slots in out.items()}
 
     def retire(self, service: str, slot: str) -> None:
         container = self._get(service, slot)

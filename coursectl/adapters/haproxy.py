@@ -154,10 +154,19 @@ class HAProxyEdge:
         return out
 
     def _own_pids(self) -> set[int]:
+        """The master's pid (pid file) and its worker's: as the running worker says (``show info``), which is
+        quicker than looking through every process; else the master's process tree."""
         from coursectl.adapters.listeners import process_tree
 
         pid = self.pid()
-        return process_tree(pid) if pid is not None else set()
+        if pid is None:
+            return set()
+        try:
+            info = self.command("show info")
+        except ExternalError:
+            info = ""
+        worker = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Pid:")), "")
+        return {pid, int(worker)} if worker.isdigit() else process_tree(pid)
 
     def check_ports(self) -> None:
         """PreconditionError (exit 4) naming the address and the process when something already listens where
@@ -188,11 +197,12 @@ class HAProxyEdge:
         own = self._own_pids()
         problems = []
         for what, host, port in self._addresses():
-            others = [h for h in listeners(host, port) if h.pid is None or h.pid not in own]
+            found = listeners(host, port, likely=sorted(own))
+            others = [h for h in found if h.pid is None or h.pid not in own]
             if not others:
                 continue
             names = ", ".join(h.describe() for h in others)
-            if own and len(others) < len(listeners(host, port)):
+            if own and len(others) < len(found):
                 problems.append(f"the edge's port {host}:{port} (edge.{what}) is shared with {names}: "
                                 "connections are split between them")
             else:
@@ -342,9 +352,11 @@ class HAProxyEdge:
             time.sleep(0.1)
 
     def weights(self, service: str) -> dict[str, int]:
-        servers = self.live().get(service, {})
-        active = {s: int(i["weight"]) if not (int(i["admin_state"]) & 0x03) else 0 for s, i in servers.items()}  # type: ignore[call-overload]
-        return to_percents(active) if active else {}
+        return _weights_of(self.live().get(service, {}))
+
+    def all_weights(self) -> dict[str, dict[str, int]]:
+        """Every service's weights from one ``show servers state`` (status asks for all at once)."""
+        return {service: _weights_of(servers) for service, servers in self.live().items()}
 
     def planned_weights(self, service: str) -> dict[str, int]:
         """The weights in effect without changing anything: the live ones, or, when the edge is not running, those
@@ -388,3 +400,8 @@ class HAProxyEdge:
                     raise
                 time.sleep(0.1)
         self._persist()
+
+
+def _weights_of(servers: Mapping[str, Mapping[str, object]]) -> dict[str, int]:
+    active = {s: int(i["weight"]) if not (int(i["admin_state"]) & 0x03) else 0 for s, i in servers.items()}  # type: ignore[call-overload]
+    return to_percents(active) if active else {}

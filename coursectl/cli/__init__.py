@@ -1,45 +1,51 @@
-"""The coursectl command line: one module per noun, assembled here; ``main`` maps errors to exit codes."""
+"""The coursectl command line: one module per noun, assembled here; ``main`` maps errors to exit codes.
+
+``main`` loads a command's module only when that command runs (coursectl/cli/_lazy.py; the help line of each
+command is kept in coursectl/cli/_commands.py), so ``--version`` imports nothing of the CLI and ``--help``
+none of the commands; ``build_app`` assembles the whole tree at once (``cli-spec``, tests).
+"""
 
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from coursectl.cli import backup as backup_cmd
-from coursectl.cli import build as build_cmd
-from coursectl.cli import config as config_cmd
-from coursectl.cli import deploy as deploy_cmd
-from coursectl.cli import history as history_cmd
-from coursectl.cli import journey as journey_cmd
-from coursectl.cli import k8s as k8s_cmd
-from coursectl.cli import ledger as ledger_cmd
-from coursectl.cli import loadtest as loadtest_cmd
-from coursectl.cli import lock as lock_cmd
-from coursectl.cli import logs as logs_cmd
-from coursectl.cli import metrics as metrics_cmd
-from coursectl.cli import notify as notify_cmd
-from coursectl.cli import observability as observability_cmd
-from coursectl.cli import quality_gate as quality_gate_cmd
-from coursectl.cli import release as release_cmd
-from coursectl.cli import rollout as rollout_cmd
-from coursectl.cli import sandbox as sandbox_cmd
-from coursectl.cli import sbom as sbom_cmd
-from coursectl.cli import scan as scan_cmd
-from coursectl.cli import spec as spec_cmd
-from coursectl.cli import status as status_cmd
-from coursectl.cli import testsuite as testsuite_cmd
-from coursectl.cli._app import AppState, create_app, debug_enabled
-from coursectl.cli._output import Output, OutputMode
-from coursectl.errors import CoursectlError, Interrupted, UsageError
+    from coursectl.cli._app import AppState
+    from coursectl.cli._output import Output, OutputMode
 
 
 def build_app() -> typer.Typer:
     """The full command tree."""
+    from coursectl.cli import backup as backup_cmd
+    from coursectl.cli import build as build_cmd
+    from coursectl.cli import config as config_cmd
+    from coursectl.cli import deploy as deploy_cmd
+    from coursectl.cli import history as history_cmd
+    from coursectl.cli import journey as journey_cmd
+    from coursectl.cli import k8s as k8s_cmd
+    from coursectl.cli import ledger as ledger_cmd
+    from coursectl.cli import loadtest as loadtest_cmd
+    from coursectl.cli import lock as lock_cmd
+    from coursectl.cli import logs as logs_cmd
+    from coursectl.cli import metrics as metrics_cmd
+    from coursectl.cli import notify as notify_cmd
+    from coursectl.cli import observability as observability_cmd
+    from coursectl.cli import quality_gate as quality_gate_cmd
+    from coursectl.cli import release as release_cmd
+    from coursectl.cli import rollout as rollout_cmd
+    from coursectl.cli import sandbox as sandbox_cmd
+    from coursectl.cli import sbom as sbom_cmd
+    from coursectl.cli import scan as scan_cmd
+    from coursectl.cli import spec as spec_cmd
+    from coursectl.cli import status as status_cmd
+    from coursectl.cli import testsuite as testsuite_cmd
+    from coursectl.cli._app import create_app
+
     app = create_app()
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(sandbox_cmd.app, name="sandbox")
@@ -67,9 +73,21 @@ def build_app() -> typer.Typer:
     return app
 
 
+def lazy_command() -> Any:
+    """The root command as ``main`` runs it: the global options, and each command loaded when it is used."""
+    import typer
+
+    from coursectl.cli._app import create_app
+    from coursectl.cli._lazy import LazyGroup
+
+    return typer.main.get_command(create_app(cls=LazyGroup))
+
+
 def _mode_from_argv(argv: Sequence[str]) -> OutputMode:
     """The output mode asked for, read before parsing so that parse errors honour ``-o json`` too."""
     import os
+
+    from coursectl.cli._output import OutputMode
 
     mode = os.environ.get("COURSECTL_OUTPUT", "human")
     for i, arg in enumerate(argv):
@@ -113,7 +131,13 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code of the STYLE table instead of raising."""
-    return run(build_app(), sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # the quickest answer: no parser, no command module
+        from coursectl import __version__
+
+        sys.stdout.write(f"coursectl {__version__}\n")
+        return 0
+    return run(lazy_command(), args)
 
 
 def _not_utf8(argv: Sequence[str]) -> str | None:
@@ -138,7 +162,7 @@ def _record_interrupt(state: AppState, argv: Sequence[str], started: datetime) -
 
     from coursectl.config.redact import redact_text
     from coursectl.domain import LedgerEvent, current_actor
-
+    from coursectl.errors import CoursectlError
     from coursectl.ledger import open_ledger
 
     try:
@@ -163,6 +187,12 @@ def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
     times) with ``argv``, mapping every error to its exit code and a message without a traceback."""
     from datetime import UTC
 
+    import typer
+
+    from coursectl.cli._app import AppState, debug_enabled
+    from coursectl.cli._output import Output, OutputMode
+    from coursectl.errors import CoursectlError, Interrupted, UsageError
+
     args = hoist_global_options(argv)
     out = Output(_mode_from_argv(args))
     command = typer.main.get_command(app) if isinstance(app, typer.Typer) else app
@@ -178,6 +208,8 @@ def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
         return rv if isinstance(rv, int) else 0
     except CoursectlError as exc:
         if debug_enabled():
+            import traceback
+
             traceback.print_exc()
         out = _sink(state, out)
         out.error(exc.to_dict(), exc.message, exc.hint)
@@ -210,6 +242,8 @@ def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
         return 0
     except Exception as exc:  # a bug: say so, without a traceback unless asked
         if debug_enabled():
+            import traceback
+
             traceback.print_exc()
         message = f"internal error (a bug): {type(exc).__name__}: {exc}"
         out = _sink(state, out)

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +14,6 @@ import typer
 
 from coursectl import __version__
 from coursectl.cli._output import Output, OutputMode
-from coursectl.domain import utcnow
 
 if TYPE_CHECKING:
     from coursectl.config import LoadedConfig
@@ -36,7 +35,7 @@ class AppState:
     _outputs: dict[OutputMode, Output] = field(default_factory=dict)
     masker: SecretMasker | None = None
     log_format: LogFormatter | None = None
-    started: datetime = field(default_factory=utcnow)
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))  # domain.utcnow, without the import
     _notifications: Any = None
 
     def out(self, mode: OutputMode | None = None) -> Output:
@@ -181,9 +180,10 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def create_app() -> typer.Typer:
-    """The root Typer app with the house settings and global options."""
+def create_app(cls: type[typer.core.TyperGroup] | None = None) -> typer.Typer:
+    """The root Typer app with the house settings and global options (``cls``: its click group's class)."""
     app = typer.Typer(
+        cls=cls,
         name="coursectl",
         help="Release control plane for the course platform: build, scan, push, roll out, roll back, measure.",
         no_args_is_help=True,

@@ -139,3 +139,40 @@ def resume(ctx: typer.Context, service: ServiceArg, env: EnvOption = None, outpu
 def abort(ctx: typer.Context, service: ServiceArg, env: EnvOption = None, output: OutputOption = None) -> None:
     """Send all traffic back to the stable slot and remove the new one."""
     _request(ctx, service, env, output, "abort")
+
+
+@app.command("finish")
+def finish(
+    ctx: typer.Context,
+    service: ServiceArg,
+    env: EnvOption = None,
+    handoff: Annotated[str | None, typer.Option("--handoff", hidden=True, metavar="ROLLOUT_ID",
+                                                help="Started by rollback: the lock's token comes on stdin.")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Finish what a rollback left after its switch: the old slot's drain and retire, and the outcome record.
+
+    rollback starts this in the background and returns; run it by hand when that process was killed (deploy and
+    rollback also finish such leftovers before they act).
+    """
+    import sys
+
+    from coursectl.api import finisher
+    from coursectl.cli._rollout_common import context, summary
+
+    state = state_of(ctx)
+    out = state.out(output)
+    token = None
+    if handoff is not None:
+        token = sys.stdin.readline().strip()
+        if not token:  # the rollback finished everything itself after all
+            out.result({"service": service, "finished": None}, human=f"{service}: nothing was handed over")
+            return
+    rctx = context(state, env, out)
+    rctx.service(service)
+    done = finisher.finish(rctx, service, rollout_id=handoff, token=token)
+    if done is None:
+        out.result({"service": service, "finished": None}, human=f"{service}: nothing left to finish")
+        return
+    out.result({"service": service, "finished": summary(done)},
+               human=f"{service}: {done.phase} — {done.message or 'finished'}", ids=[done.id])

@@ -636,6 +636,23 @@ class SqliteLedger:
                 )
         return replace(lock, expires_at=expires)
 
+    def hand_over_lock(self, lock: LockInfo, *, reason: str, ttl: float = DEFAULT_LOCK_TTL) -> LockInfo:
+        """Pass a lock we hold to another process (a rollback handing its drain and retire to a detached
+        finisher): same holder, so it is no take-over, but a new token and ``reason`` (naming that process) — what
+        this process still does with the old token (a release on its way out) no longer touches it. LockHeld if
+        it was taken from us."""
+        expires = utcnow() + timedelta(seconds=ttl)
+        token = uuid.uuid4().hex
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE locks SET reason = ?, expires_at = ?, token = ?"
+                " WHERE environment = ? AND service = ? AND token = ?",
+                (reason, _utc_text(expires), token, lock.environment, lock.service, lock.token),
+            )
+            if cur.rowcount != 1:
+                raise LockHeld(f"the deploy lock of {lock.service} in {lock.environment} is no longer ours")
+        return replace(lock, reason=reason, expires_at=expires, token=token)
+
     def release_lock(self, lock: LockInfo) -> bool:
         """Release a lock we hold; False when it was no longer ours."""
         with self._tx() as conn:

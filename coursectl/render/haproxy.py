@@ -8,6 +8,10 @@ from typing import Any
 
 from coursectl.render.templates import templates_dir
 
+HEALTH_INTERVAL = "5s"  # health checks of a server that answers
+HEALTH_FAST = "1s"  # ... of one that failed a check, or is down (fastinter / downinter)
+HEALTH_NEW = "100ms"  # ... of a slot's server just added (down until its first check passes, then `inter`)
+
 
 def _render(name: str, **context: Any) -> str:
     """The edge template is written for Jinja2's default whitespace handling (it is shared with the services'
@@ -72,7 +76,11 @@ def render_config(
             "admin_socket": socket,
             "pidfile": pidfile,
             "log_target": "stderr",
-            "health_interval": "1s",
+            # an idle edge checks each live server every 5 s (each check is a request its service answers);
+            # after a failed check, and while a server is down, every second as before
+            "health_interval": HEALTH_INTERVAL,
+            "health_fastinter": HEALTH_FAST,
+            "health_downinter": HEALTH_FAST,
             "rate_limit": {"requests": rate_limit_requests, "period": f"{int(rate_limit_period)}s"},
         },
         services=[
@@ -116,8 +124,8 @@ def add_server(service: str, server: EdgeServer, health: str) -> list[str]:
     del health  # the backend's httpchk applies to dynamic servers too
     backend = backend_name(service)
     return [
-        f"add server {backend}/{server.slot} {server.host}:{server.port} weight 0 check inter 1s downinter 100ms"
-        " fall 2 rise 1",
+        f"add server {backend}/{server.slot} {server.host}:{server.port} weight 0 check inter {HEALTH_INTERVAL}"
+        f" fastinter {HEALTH_FAST} downinter {HEALTH_NEW} fall 2 rise 1",
         f"enable health {backend}/{server.slot}",
         f"set server {backend}/{server.slot} state ready",
         f"set server {backend}/{server.slot} health down",  # after: leaving maintenance counts it as up

@@ -77,7 +77,10 @@ class Engine:
 
     # the loop ----------------------------------------------------------------------------------------
 
-    def run(self, state: RolloutState) -> RolloutState:
+    def run(self, state: RolloutState, *, hand_off: Callable[[RolloutState], bool] | None = None) -> RolloutState:
+        """Run from ``step_index``. ``hand_off(state)``, asked before each step, returning True stops the loop
+        there with the state still active: what is left is the caller's to hand to another process (a
+        rollback's drain and retire, coursectl/api/finisher.py)."""
         while state.phase in (PROGRESSING, ABORTING):
             self._beat()
             if self._handle_request(state) == "stop":
@@ -86,12 +89,23 @@ class Engine:
             if step is None:
                 self._finish(state)
                 break
+            if hand_off is not None and hand_off(state):
+                break
             self._save(state)  # the step about to run is on record before it runs
             try:
                 done = self._execute(state, step)
             except LockHeld:
                 raise
             except CoursectlError as exc:
+                if isinstance(step, st.Retire) and (state.promoted or state.phase == ABORTING):
+                    # traffic is already where it belongs: an abort now would send users back to what was just
+                    # replaced. The retire stays to do (rollout resume / finish, or the next deploy); the error
+                    # goes to the caller.
+                    self.store.event(
+                        "rollout.step", state, outcome="error", step=st.to_dict(step), index=state.step_index,
+                        error=exc.message,
+                    )  # fmt: skip
+                    raise
                 done = False
                 self._step_failed(state, step, exc)
             if done:

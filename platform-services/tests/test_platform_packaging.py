@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"user": 8001, "course": 8002, "payment": 8003, "enrollment": 8004, "notification": 8005,
             "content": 8006}
+HEALTHCHECK = ('HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3'
+               ' CMD ["python3", "-m", "course_healthcheck"]')
 
 
 SHARED = ROOT / "python-service.Dockerfile"
@@ -32,6 +34,7 @@ def test_one_dockerfile_for_every_python_service() -> None:
     assert "PORT=${SERVICE_PORT}" in text and "EXPOSE ${SERVICE_PORT}" in lines and "HOST=127.0.0.1" in text
     [healthcheck] = [line for line in lines if line.startswith("HEALTHCHECK")]
     assert not healthcheck.endswith("\\")  # one line, so that a change to it is one line too
+    assert healthcheck == HEALTHCHECK  # the check imports the standard library only
     assert lines[-1] == 'CMD ["/opt/venv/bin/platform-service"]'
     assert 'ln -s "${SERVICE}-service" /opt/venv/bin/platform-service' in text
     for label in ("revision", "version", "created", "source"):
@@ -76,7 +79,9 @@ def test_storefront_dockerfile_conventions() -> None:
     assert "COPY --from=assets /srv/storefront/ /srv/storefront/" in lines
     assert re.search(r"^USER 10001:10001$", text, re.M)  # non-root
     assert "PORT=8007" in text and "HOST=127.0.0.1" in text
-    assert 'CMD ["python3", "/opt/storefront/storefront_runtime.py", "healthcheck"]' in text
+    assert ('HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3'
+            ' CMD ["python3", "-I", "-S", "/opt/storefront/course_healthcheck.py"]') in text.splitlines()
+    assert "COPY common/course_healthcheck.py /opt/storefront/course_healthcheck.py" in text
     assert 'CMD ["python3", "/opt/storefront/storefront_runtime.py", "serve"]' in text
     for label in ("revision", "version", "created", "source"):
         assert f"org.opencontainers.image.{label}=" in text

@@ -111,3 +111,26 @@ def test_blue_green_on_containers(
     assert not client.containers.list(all=True, filters={"name": "itest-course-blue"})
     groups = json.loads((tmp_path / "file_sd" / "coursectl-itest-course.json").read_text())
     assert [g["labels"]["slot"] for g in groups] == ["green"] and groups[0]["labels"]["version"] == "v2"
+
+
+def test_all_slots_is_one_listing_that_agrees_with_each_service(
+    rig: tuple[DockerTarget, HAProxyEdge, Any], sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status reads every service's slots from one listing (through the engine's unix socket without the SDK,
+    or through the SDK for other engines): the same slots as asking service by service."""
+    from coursectl.ports import SlotSpec
+
+    target, _, client = rig
+    image = _build(client, sandbox.settings.base_image, "v7")
+    _, port = target.address("course", "blue")
+    target.start(SlotSpec("course", "blue", "v7", port, image=image, rollout_id="r7"))
+    by_service = target.slots("course")
+    assert [s.slot for s in by_service] == ["blue"] and by_service[0].running
+    assert target.all_slots(["course", "other"]) == {"course": by_service, "other": []}
+    client.containers.get("itest-course-blue").stop(timeout=2)
+    [stopped] = target.all_slots(["course"])["course"]
+    assert stopped.slot == "blue" and not stopped.running
+    from coursectl.adapters import docker_socket
+
+    monkeypatch.setattr(docker_socket, "socket_path", lambda *_: None)  # as for a tcp:// or ssh:// engine
+    assert target.all_slots(["course"]) == {"course": [stopped]}

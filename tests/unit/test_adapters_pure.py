@@ -30,7 +30,7 @@ SHOW_STATE = f"""1
 
 def test_runtime_commands_are_exact() -> None:
     assert hp.add_server("course", hp.EdgeServer("green", "127.0.0.1", 8202, 0), "/health/ready") == [
-        "add server be_course/green 127.0.0.1:8202 weight 0 check inter 1s downinter 100ms fall 2 rise 1",
+        "add server be_course/green 127.0.0.1:8202 weight 0 check inter 5s fastinter 1s downinter 100ms fall 2 rise 1",
         "enable health be_course/green",
         "set server be_course/green state ready",
         "set server be_course/green health down",  # no traffic before its first passed check
@@ -135,9 +135,13 @@ def test_docker_run_arguments() -> None:
         "HOST": "127.0.0.1",
         "PORT": "8202",
         "SERVICE_SLOT": "green",
+        "HEALTH_PATH": "/health/ready",
         "APP_VERSION": "1.2.0",
     }
     assert "volumes" not in kw
+    # the image's HEALTHCHECK GETs the service's configured health path
+    custom = SlotSpec("course", "green", "1.2.0", 8202, image="course:1.2.0", health="/ready")
+    assert run_kwargs(custom, "local")["environment"]["HEALTH_PATH"] == "/ready"
     shared = run_kwargs(spec, "local", Path("/state/data/local"))
     assert shared["volumes"] == {"/state/data/local/course": {"bind": "/data", "mode": "rw"}}
     assert shared["environment"]["DATABASE_URL"] == "sqlite:////data/course.db"

@@ -36,6 +36,8 @@ def test_prometheus_config_scrapes_file_sd_every_five_seconds(tmp_path: Path) ->
     assert doc["global"]["scrape_interval"] == "5s"
     jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
     assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:9123"]}]
+    assert jobs["prometheus"]["scrape_interval"] == "15s"  # the sandbox's own parts: less often
+    assert "scrape_interval" not in jobs["coursectl"]  # the services: every 5 s, canary analysis reads them
     assert jobs["coursectl"]["file_sd_configs"] == [
         {"files": [f"{paths.file_sd}/*.json"], "refresh_interval": "5s"}
     ]

@@ -176,6 +176,9 @@ def deploy(ctx: RolloutContext, service: str, *, lock_wait: float = 0.0, **optio
     version with another environment (``set_env``, a changed ``env`` in the configuration) is a new release,
     rolled out with the environment's strategy.
     """
+    from coursectl.api import finisher  # a rollback's leftovers are finished before anything else
+
+    finisher.settle(ctx, service)
     lock = acquire(
         ctx, service, lock_reason("deploy", service, str(options.get("version") or ""), "-"), wait=lock_wait
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from coursectl.api.rollout.context import RolloutContext
 from coursectl.api.rollout.deploy import image_for, in_place
-from coursectl.api.rollout.locking import acquire, lock_reason, run_locked
+from coursectl.api.rollout.locking import acquire, lock_reason
 from coursectl.api.rollout.slots import live_state
 from coursectl.domain import LedgerEvent, utcnow
 from coursectl.errors import PreconditionError, RolloutFailed
@@ -50,7 +50,10 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
     """Back to the previous good version (or ``to_version``): a warm slot is switched to at once, else the
     recorded image is redeployed without analysis. Takes over the deploy lock (a stuck rollout's, or anyone's)
     only once it is clear the rollback will act; whose it was is recorded and left in ``ctx.taken_over``."""
+    from coursectl.api import finisher  # returns at the switch; the retire goes to a detached finisher
+
     ctx.service(service)
+    finisher.settle(ctx, service)
     _rollback_precheck(ctx, service, to_version)
     held = ctx.ledger.lock_info(ctx.env_name, service)
     lock = acquire(ctx, service, lock_reason("rollback", service, to_version or "previous", "-"), take_over=True)
@@ -70,17 +73,23 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
                 if active.phase != ABORTING:
                     engine.begin_abort(active, f"rolled back by {ctx.actor}", actor=ctx.actor)
 
-            final = run_locked(ctx, active, lock, before=abort)
-            status_ = "succeeded" if final.phase == ABORTED else "failed"
-            _record_rollback(
-                ctx,
-                final,
-                from_version=final.version,
-                to_version=final.stable_version,
-                started=started,
-                status=status_,
-            )
-            if final.phase != ABORTED:
+            outcome: list[str] = []
+
+            def record(final: RolloutState) -> None:  # once traffic is back on stable (before any hand-over)
+                outcome.append("succeeded" if final.phase == ABORTED or finisher.handed_off(final) else "failed")
+                _record_rollback(
+                    ctx,
+                    final,
+                    from_version=final.version,
+                    to_version=final.stable_version,
+                    started=started,
+                    status=outcome[0],
+                )
+
+            final = finisher.run_then_hand_off(ctx, active, lock, before=abort, on_switched=record)
+            if not outcome:
+                record(final)
+            if outcome[0] != "succeeded":
                 raise RolloutFailed(f"rollback of {service} did not finish: {final.phase}: {final.message}")
             return final
         if active is not None:
@@ -157,7 +166,7 @@ def rollback(ctx: RolloutContext, service: str, *, to_version: str | None = None
     except BaseException:
         ctx.ledger.release_lock(lock)
         raise
-    return _finish_rollback(run_locked(ctx, state, lock))
+    return _finish_rollback(finisher.run_then_hand_off(ctx, state, lock))
 
 
 def _stamp() -> str:
@@ -196,7 +205,9 @@ def _digest_of(ctx: RolloutContext, service: str, version: str) -> str | None:
 
 
 def _finish_rollback(state: RolloutState) -> RolloutState:
-    if state.phase not in (SUCCEEDED, ABORTED):
+    from coursectl.api.finisher import handed_off
+
+    if state.phase not in (SUCCEEDED, ABORTED) and not handed_off(state):
         raise RolloutFailed(
             f"rollback of {state.service} did not finish: {state.phase}: {state.message}",
             details={"rollout_id": state.id},
