@@ -77,6 +77,8 @@ fi
 stamp="$VENV/.coursectl-installed"
 reqs=("$REPO/pyproject.toml")
 [ -f "$REPO/platform-services/requirements-dev.txt" ] && reqs+=("$REPO/platform-services/requirements-dev.txt")
+# the platform's packages are installed editable: a change to one's packaging (a new module) reinstalls them
+for f in "$REPO"/platform-services/*/pyproject.toml; do [ -f "$f" ] && reqs+=("$f"); done
 wanted="$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "setup: installing Python packages into $VENV" >&2

@@ -16,6 +16,8 @@ import pytest
 
 from coursectl.api import finisher
 from coursectl.api import rollout as api
+from coursectl.api.rollout.deploy import _plan as plan_from
+from coursectl.api.rollout.slots import live_state
 from coursectl.config import load_config
 from coursectl.errors import ExternalError, LockHeld
 from coursectl.ledger import SqliteLedger
@@ -297,12 +299,12 @@ def test_ctrl_c_while_a_rollout_in_flight_is_rolled_back_keeps_the_finishers_loc
     ctx = make_ctx(tmp_path, world, "warm")
     try:
         api.deploy(ctx, "course", version="v1")
-        weights, running = api._live(ctx, "course")
-        state = api._plan(ctx, "course", weights, running, version="v2", digest=None, strategy=None, set_env=None,
+        weights, running = live_state(ctx, "course")
+        state = plan_from(ctx, "course", weights, running, version="v2", digest=None, strategy=None, set_env=None,
                           hotfix=False)  # fmt: skip
         ctx.store.save(state)
         engine = api.engine_for(ctx, "course", None)
-        engine.run(state, hand_off=lambda s: s.current_step is not None and s.current_step["kind"] == "delay")
+        engine.run(state, hand_off=lambda s: s.current_step is not None and s.current_step.kind == "delay")
         assert world.router.weights("course").get(state.new_slot) == 100  # v2 live, v1 kept warm
         spawned = ThreadFinisher(tmp_path, world, run=False)  # the finisher is run by hand below
         spawned.before_hand_over = lambda: os.kill(os.getpid(), signal.SIGINT)
