@@ -63,12 +63,16 @@ def run(
     full_env = {**os.environ, **env} if env else None
     log.debug("run: %s", " ".join(args))
     text_input = input if isinstance(input, str) or input is None else None
+    stdout: str
+    stderr: str
+    proc: subprocess.CompletedProcess[bytes] | subprocess.CompletedProcess[str]
     try:
         if isinstance(input, bytes):
-            proc = subprocess.run(
+            raw = subprocess.run(
                 [program, *args[1:]], input=input, capture_output=True, timeout=timeout, env=full_env, cwd=cwd
             )
-            stdout, stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+            stdout, stderr = raw.stdout.decode(errors="replace"), raw.stderr.decode(errors="replace")
+            proc = raw
         else:
             proc = subprocess.run(
                 [program, *args[1:]],

@@ -15,7 +15,8 @@ from coursectl.render.scanners import snyk_argv
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
-    "install the Snyk CLI ('npm install -g snyk' or the release binary from https://docs.snyk.io/snyk-cli) and set "
+    "install the Snyk CLI ('npm install -g snyk' or the release binary from https://docs.snyk.io/snyk-cli) "
+    "and set "
     "SNYK_TOKEN, or pass --skip-missing to record the scan as skipped"
 )
 AUTH_HINT = "set SNYK_TOKEN (an API token of the Snyk organisation) or run 'snyk auth'"

@@ -492,7 +492,8 @@ class SqliteLedger:
         newest_first: bool = True,
     ) -> list[LedgerEvent]:
         """Events matching every filter given, newest first by default."""
-        where, args = [], []  # type: ignore[var-annotated]
+        where: list[str] = []
+        args: list[str | int] = []
         if service:
             where.append("service = ?")
             args.append(service)

@@ -159,7 +159,7 @@ def to_junit(report: ScanReport) -> str:
             out.text = "\n".join(_message(j) + (f" — {j.reason}" if j.reason else "") for j in others)
     for key, value in counts.items():
         suite.set(key, str(value))
-    root = ET.Element("testsuites", name="coursectl scan", **{k: str(v) for k, v in counts.items()})
+    root = ET.Element("testsuites", {"name": "coursectl scan", **{k: str(v) for k, v in counts.items()}})
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

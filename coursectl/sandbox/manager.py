@@ -414,7 +414,7 @@ class Sandbox:
             return ComponentStatus(name, "external", address, True, False, "answers, but not started by coursectl")
         if probe.port_in_use(port):
             return ComponentStatus(
-                name, "external", address, False, False, f"port {port} is held by another program that is not a {name}"
+                name, "external", address, False, False, f"port {port} is held by another program, not a {name}"
             )  # fmt: skip
         if entry and entry.started_by_us:
             return ComponentStatus(

@@ -31,9 +31,9 @@ def main(argv: list[str]) -> int:
         os.write(write_end, str(pid).encode())
         os._exit(0)
     os.close(write_end)
-    pid = os.read(read_end, 32).decode()
-    print(pid)
-    return 0 if pid else 1
+    child = os.read(read_end, 32).decode()
+    print(child)
+    return 0 if child else 1
 
 
 if __name__ == "__main__":
