@@ -7,6 +7,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/scripts/setup.sh"
 cd "$REPO"
 
+# lint and types first: the same checks a reviewer runs (scripts/lint.sh)
+bash "$REPO/scripts/lint.sh"
+
 set +e
 python -m pytest "$@"
 code=$?

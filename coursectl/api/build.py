@@ -234,7 +234,7 @@ class ImageService:
 
     @property
     def context(self) -> Path:
-        return (self.root / self.config.build.context).resolve()
+        return Path(self.root / self.config.build.context).resolve()
 
     def dockerfile_of(self, service: str) -> Path:
         svc = self.config.services[service]

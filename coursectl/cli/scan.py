@@ -170,7 +170,10 @@ def scan(
     env: EnvOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Scan images (or folders) with Trivy and Snyk and apply the policy: exit 0 pass, 6 blocked, 5 scanner error."""
+    """Scan images (or folders) with Trivy and Snyk, then apply the policy.
+
+    Exit 0 pass, 6 blocked, 5 scanner error.
+    """
     from coursectl.api.scan import ScanRequest, run_scan
     from coursectl.errors import GateBlocked
     from coursectl.render.tags import validate_tag

@@ -44,7 +44,7 @@ class LoadedConfig:
 
 
 def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path:
-    """The configuration file: ``explicit`` (``--config``/``COURSECTL_CONFIG``) or coursectl.yaml searched upward."""
+    """The configuration file: ``explicit`` (``--config``/``COURSECTL_CONFIG``), else coursectl.yaml upward."""
     if explicit:
         path = Path(explicit).expanduser()
         if not os.path.lexists(path):

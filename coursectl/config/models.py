@@ -244,15 +244,19 @@ class BuildConfig(Strict):
         description="folders inside the context every image includes (a change there rebuilds every service)",
     )
     base_image: str = Field("python:3.11-slim", description="BASE_IMAGE build argument")
-    tags: list[TagPolicy] = Field(default_factory=lambda: ["git-sha", "branch", "build-number", "semver", "inputs"])
+    tags: list[TagPolicy] = Field(default_factory=lambda: list(DEFAULT_TAGS))
     parallel: int = Field(2, ge=1, le=32)
     timeout: Duration = 1800.0
+
+
+DEFAULT_TAGS: tuple[TagPolicy, ...] = ("git-sha", "branch", "build-number", "semver", "inputs")
+DEFAULT_SCANNERS: tuple[Literal["trivy", "snyk"], ...] = ("trivy", "snyk")
 
 
 class ScanConfig(Strict):
     """Which scanners run and what blocks a change."""
 
-    scanners: list[Literal["trivy", "snyk"]] = Field(default_factory=lambda: ["trivy", "snyk"])
+    scanners: list[Literal["trivy", "snyk"]] = Field(default_factory=lambda: list(DEFAULT_SCANNERS))
     fail_on: Severity = "HIGH"
     ignore_unfixed: bool = False
     ignore_file: str = ".coursectl-ignore.yaml"
@@ -1011,7 +1015,7 @@ class BackupsConfig(Strict):
     chunk_size: Size = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024, description="encryption chunk size")
     timezone: str = Field("UTC", description="IANA zone in which retention counts days, weeks and months")
     grace: Duration = Field(86400.0, description="prune removes incomplete backups and uploads older than this")
-    scratch: ScratchConfig = Field(default_factory=ScratchConfig)  # type: ignore[arg-type]  # pydantic overloads, no plugin
+    scratch: ScratchConfig = Field(default_factory=ScratchConfig)
     stores: dict[str, StoreConfig]
     sources: dict[str, SourceConfig]
 
@@ -1141,8 +1145,8 @@ class Config(Strict):
         if self.backups is not None:
             for name, source in self.backups.sources.items():
                 if isinstance(source, DockerDataSourceConfig):
-                    env = self.environments.get(source.environment)
-                    if env is None or env.target != "docker":
+                    docker_env = self.environments.get(source.environment)
+                    if docker_env is None or docker_env.target != "docker":
                         raise ValueError(f"backups source {name!r}: {source.environment!r} is not a docker environment")
         return self
 

@@ -76,7 +76,7 @@ def effective_statuses(h: History) -> np.ndarray:
     Only hotfix deployments and succeeded rollbacks change anything, and they are rare, so they are walked
     one by one in time order against each group's succeeded deployments; the rest is vectorised.
     """
-    eff = h.status.copy()
+    eff: np.ndarray = np.array(h.status, copy=True)
     hot_rows = np.flatnonzero(h.hotfix)
     rollbacks = [r for r in h.rollbacks if r.status == "succeeded"]
     if len(hot_rows) == 0 and not rollbacks:
@@ -107,9 +107,10 @@ def effective_statuses(h: History) -> np.ndarray:
                 eff[rows[p]] = HOTFIXED
             continue
         r: Rollback = item
-        g = group_of.get((r.service, r.environment))
-        if g is None:
+        found = group_of.get((r.service, r.environment))
+        if found is None:
             continue
+        g = found
         bound = int(np.searchsorted(h.finished, r.finished_at, side="right"))  # deployments up to the rollback
         candidates: Sequence[int] | np.ndarray
         if r.from_version is not None:
@@ -392,6 +393,8 @@ def compute_dora(
     cfr_tier, cfr_note = _tier("change_failure_rate", cur["cfr"], tiers_year, enough, note)
     rec_values = cur["recovery_values"]
     rec_median = median(rec_values, presorted=True)
+    rec_tier: str | None
+    rec_note: str | None
     if enough and len(rec_values) == 0:
         rec_tier, rec_note = "n/a", "no recovered failure in the window"
     else:

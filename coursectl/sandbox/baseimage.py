@@ -124,7 +124,8 @@ def build_tarball(cache_dir: Path, *, suite: str, mirror: str, log_path: Path) -
             out.write(f"--- coursectl: {' '.join(argv)} (exit {done.returncode})\n{done.stdout}{done.stderr}\n")
         if done.returncode != 0:
             raise ExternalError(
-                f"base-image: debootstrap failed with exit code {done.returncode}; see {log_path}:\n{done.tail(8)}",
+                f"base-image: debootstrap failed with exit code {done.returncode}; "
+                f"see {log_path}:\n{done.tail(8)}",
                 hint=f"check that {mirror} is reachable; read {log_path} and {rootfs}/debootstrap/debootstrap.log",
             )
         if HOST_CA_BUNDLE.is_file():

@@ -39,7 +39,7 @@ class EnginePaths:
         return f"unix://{self.socket}"
 
     def needles(self) -> tuple[str, ...]:
-        """Strings that appear in the command line of every process this engine runs (dockerd, containerd, shims)."""
+        """Strings in the command line of every process this engine runs (dockerd, containerd, shims)."""
         return (f"{self.data_root}", f"{self.exec_root}/", f"{self.socket}")
 
 

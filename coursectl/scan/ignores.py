@@ -1,4 +1,4 @@
-"""The ignore file (``.coursectl-ignore.yaml``): entries with a reason and an expiry, validated with their index."""
+"""The ignore file (``.coursectl-ignore.yaml``): entries with a reason and an expiry, validated by index."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ DECISIONS = (BLOCKING, IGNORED, SUPPRESSED, BELOW_THRESHOLD, UNFIXED)
 
 
 def _merge_two(a: Finding, b: Finding) -> Finding:
-    """One finding from two reports of the same issue: the higher severity, every scanner and alias, a fix if any."""
+    """One finding from two reports of one issue: the higher severity, every scanner and alias, a fix if any."""
     scanners = tuple(dict.fromkeys((*a.scanners, *b.scanners)))
     aliases = tuple(n for n in dict.fromkeys((*a.aliases, b.id, *b.aliases)) if n != a.id)
     worse = a if severity_rank(a.severity) >= severity_rank(b.severity) else b
