@@ -20,9 +20,9 @@ from coursectl.domain import (
     CiBuild,
     Completed,
     Delivery,
+    GateStatus,
     LedgerEvent,
     LockInfo,
-    GateStatus,
     LogLine,
     Notification,
     ParsedScan,
@@ -484,6 +484,11 @@ class DeployLock(Protocol):
     A lock past its expiry is taken over by the next ``acquire_lock``; every acquisition, take-over and release
     is recorded in the ledger. A held lock raises LockHeld (exit 8) naming its holder.
     """
+
+    def hand_over_lock(self, lock: LockInfo, *, reason: str, ttl: float = ...) -> LockInfo:
+        """Pass a lock this process holds to another process (same holder, a new token and ``reason``);
+        LockHeld if it was taken from us."""
+        ...
 
     def lock_info(self, environment: str, service: str) -> LockInfo | None:
         """The lock held on (environment, service), expired or not; None when there is none."""

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from coursectl.adapters.docker_engine import DockerEngine
     from coursectl.adapters.haproxy import HAProxyEdge
     from coursectl.api.build import ImageService, RegistryAccess
-    from coursectl.api.rollout import RolloutContext
     from coursectl.api.metrics import GitSource, SuccessSources
+    from coursectl.api.rollout import RolloutContext
     from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
     from coursectl.domain import SlotState

@@ -196,9 +196,7 @@ class DockerEngine:
         except requests.ConnectionError as exc:
             raise _no_engine(self.base_url, exc) from exc
         except requests.ReadTimeout as exc:
-            raise BuildFailed(
-                f"build of {tag} timed out", details={"log_tail": list(tail.lines)}
-            ) from exc
+            raise BuildFailed(f"build of {tag} timed out", details={"log_tail": list(tail.lines)}) from exc
         except (APIError, DockerException, requests.RequestException) as exc:
             error = str(exc)
             tail.add(error)

@@ -235,8 +235,12 @@ class DockerTarget:
             return  # a remote engine: its ports are not this machine's
         from coursectl.adapters.listeners import check_free
 
-        check_free("127.0.0.1", spec.port, what=self._name(spec.service, spec.slot),
-                   hint="stop that program, or give the service another port")
+        check_free(
+            "127.0.0.1",
+            spec.port,
+            what=self._name(spec.service, spec.slot),
+            hint="stop that program, or give the service another port",
+        )
 
     def _state(self, container: Any) -> SlotState:
         return self._state_of(container.labels or {}, container.status == "running")

@@ -16,10 +16,13 @@ TIMEOUT = 20.0
 GIT_TIMEOUT = 60.0
 
 
-
 def _git(root: Path, *args: str, ok_codes: tuple[int, ...] = (0,)) -> tuple[int, str]:
-    done = run(["git", "-C", str(root), *args], timeout=TIMEOUT, ok_codes=ok_codes,
-               hint="coursectl reads the commit being built from git")
+    done = run(
+        ["git", "-C", str(root), *args],
+        timeout=TIMEOUT,
+        ok_codes=ok_codes,
+        hint="coursectl reads the commit being built from git",
+    )
     return done.returncode, done.stdout.strip()
 
 
@@ -109,5 +112,10 @@ def commits_between(
     repo: Path, sha: str, base: str | None, paths: Sequence[str], *, timeout: float = GIT_TIMEOUT
 ) -> list[tuple[str, float]]:
     """The commits ``sha`` brings over ``base`` within ``paths``; ExternalError when git fails (unknown sha)."""
-    return parse_log(run(log_argv(repo, sha, base, paths), timeout=timeout,
-                         hint="fetch the deployed commits into the repository (metrics.repository)").stdout)
+    return parse_log(
+        run(
+            log_argv(repo, sha, base, paths),
+            timeout=timeout,
+            hint="fetch the deployed commits into the repository (metrics.repository)",
+        ).stdout
+    )

@@ -185,8 +185,11 @@ class HAProxyEdge:
                 f"the edge cannot start: {host}:{port} (edge.{what}) is already in use by {names}"
                 + (" — this edge's own HAProxy, whose admin socket does not answer" if ours else ""),
                 hint="stop that process, or give this environment another edge.bind / edge.stats_bind",
-                details={"address": f"{host}:{port}", "pids": [h.pid for h in holders if h.pid is not None],
-                         "own": ours},
+                details={
+                    "address": f"{host}:{port}",
+                    "pids": [h.pid for h in holders if h.pid is not None],
+                    "own": ours,
+                },
             )
 
     def port_problems(self) -> list[str]:
@@ -203,8 +206,10 @@ class HAProxyEdge:
                 continue
             names = ", ".join(h.describe() for h in others)
             if own and len(others) < len(found):
-                problems.append(f"the edge's port {host}:{port} (edge.{what}) is shared with {names}: "
-                                "connections are split between them")
+                problems.append(
+                    f"the edge's port {host}:{port} (edge.{what}) is shared with {names}: "
+                    "connections are split between them"
+                )
             else:
                 problems.append(f"the edge's port {host}:{port} (edge.{what}) is used by {names}")
         return problems
@@ -364,8 +369,10 @@ class HAProxyEdge:
         if self.running():
             return self.weights(service)
         saved = self._saved().get(service, [])
-        active = {str(s["slot"]): int(s["weight"]) if s.get("state") != "maint" else 0  # type: ignore[call-overload]
-                  for s in saved}
+        active = {
+            str(s["slot"]): int(s["weight"]) if s.get("state") != "maint" else 0  # type: ignore[call-overload]
+            for s in saved
+        }
         return to_percents(active) if active else {}
 
     def explain(self, weight: int) -> str | None:

@@ -20,7 +20,12 @@ def parse_build(info: dict[str, Any]) -> CiBuild:
 
 
 def job_builds(
-    url: str, job: str, *, username: str | None = None, token: str | None = None, timeout: float = 10.0,
+    url: str,
+    job: str,
+    *,
+    username: str | None = None,
+    token: str | None = None,
+    timeout: float = 10.0,
     limit: int = 100,
 ) -> list[CiBuild]:
     """The most recent builds of ``job`` (at most ``limit``, newest first).

@@ -175,6 +175,8 @@ def check_free(host: str, port: int, *, what: str, hint: str) -> None:
         hint=hint,
         details={"address": f"{host}:{port}", "pids": [h.pid for h in holders if h.pid is not None]},
     )
+
+
 def _children(pid: int, proc: Path) -> set[int] | None:
     """The children of ``pid`` from /proc/<pid>/task/*/children; None when the kernel does not provide them."""
     try:

@@ -231,8 +231,14 @@ def stream_output(
     log.debug("stream from: %s", " ".join(args))
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen([program, *args[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=err, pass_fds=tuple(pass_fds), env=full_env)
+            proc = subprocess.Popen(
+                [program, *args[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                pass_fds=tuple(pass_fds),
+                env=full_env,
+            )
         except FileNotFoundError as exc:
             raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
         timer = _Watchdog(proc, timeout)
@@ -278,8 +284,14 @@ def feed_input(
     log.debug("stream into: %s", " ".join(args))
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen([program, *args[1:]], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                    stderr=err, pass_fds=tuple(pass_fds), env=full_env)
+            proc = subprocess.Popen(
+                [program, *args[1:]],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                pass_fds=tuple(pass_fds),
+                env=full_env,
+            )
         except FileNotFoundError as exc:
             raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
         timer = _Watchdog(proc, timeout)

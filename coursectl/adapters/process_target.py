@@ -150,8 +150,12 @@ class ProcessTarget:
         """Another program on the slot's port would answer its readiness check: refused (exit 4)."""
         from coursectl.adapters.listeners import check_free
 
-        check_free("127.0.0.1", spec.port, what=f"{spec.service}-{spec.slot}",
-                   hint="stop that program, or give the service another port")
+        check_free(
+            "127.0.0.1",
+            spec.port,
+            what=f"{spec.service}-{spec.slot}",
+            hint="stop that program, or give the service another port",
+        )
 
     def _state(self, key: str, info: Mapping[str, object]) -> SlotState:
         service, slot = key.rsplit("-", 1)

@@ -58,8 +58,9 @@ class SnykScanner:
         if done.returncode in (0, FINDINGS_FOUND):
             result = snyk_parser.parse(done.stdout)
             if result.errors and not result.findings and not result.suppressed:
-                raise ExternalError(f"Snyk could not test {target}: {'; '.join(result.errors)}",
-                                    details={"scanner": "snyk"})
+                raise ExternalError(
+                    f"Snyk could not test {target}: {'; '.join(result.errors)}", details={"scanner": "snyk"}
+                )
             log.info("snyk %s %s: %d findings", kind, target, len(result.findings))
             return result
         message = _error_text(done.stdout, done.stderr)

@@ -47,15 +47,18 @@ class SonarQubeGate:
         except sq.AuthError as exc:
             raise AuthError(f"{where}: credentials refused ({exc})", hint=AUTH_HINT) from exc
         except sq.NotFoundError as exc:
-            raise PreconditionError(f"{where}: not found ({exc})",
-                                    hint="check the project key / the report-task.txt of this analysis") from exc
+            raise PreconditionError(
+                f"{where}: not found ({exc})", hint="check the project key / the report-task.txt of this analysis"
+            ) from exc
         except (sq.ClientError, sq.ServerError) as exc:
             raise ExternalError(f"{where}: {exc}") from exc
         except requests.Timeout as exc:
             raise ExternalTimeout(f"{where}: no answer in time") from exc
         except requests.RequestException as exc:
-            raise ExternalError(f"{where}: cannot connect ({type(exc).__name__})",
-                                hint="check sonarqube.url / serverUrl in report-task.txt") from exc
+            raise ExternalError(
+                f"{where}: cannot connect ({type(exc).__name__})",
+                hint="check sonarqube.url / serverUrl in report-task.txt",
+            ) from exc
         try:
             data = response.json()
         except (ValueError, json.JSONDecodeError) as exc:

@@ -1,11 +1,11 @@
 """The build, push and images use cases: plan, build in parallel, tag, push, record — never print, never exit.
 
-    plan     git state + base image id + inputs digest → version, tags, build args, labels per service
-    decide   --changed-only: skip a service whose inputs digest was already pushed (ledger or registry tag)
-    prebuild a service's commands before its image (e.g. the storefront's ``npm ci`` + ``npm run build``)
-    build    several services at once; a failure is a result (with the log tail), the others finish
-    push     every tag; what the registry already has is a no-op; the digest is resolved and recorded
-    record   one ledger event per build and per push
+plan     git state + base image id + inputs digest → version, tags, build args, labels per service
+decide   --changed-only: skip a service whose inputs digest was already pushed (ledger or registry tag)
+prebuild a service's commands before its image (e.g. the storefront's ``npm ci`` + ``npm run build``)
+build    several services at once; a failure is a result (with the log tail), the others finish
+push     every tag; what the registry already has is a no-op; the digest is resolved and recorded
+record   one ledger event per build and per push
 """
 
 from __future__ import annotations
@@ -291,7 +291,9 @@ class ImageService:
                                         declared=declared, port=svc.port)
             )  # fmt: skip
             digest = inputs_digest(context, service_dir, shared, dockerfile, base_image_id, outputs, shaping)
-            tagset = compute_tags(cfg.build.tags, git, inputs_digest=digest, environ=self.environ, extra=extra_tags)
+            tagset = compute_tags(
+                cfg.build.tags, git, inputs_digest=digest, environ=self.environ, extra=extra_tags
+            )
             args = image_render.build_args(
                 base_image=cfg.build.base_image, version=tagset.version, git=git, build_time=now,
                 service=service, declared=declared, source=self.source, port=svc.port,
@@ -383,7 +385,9 @@ class ImageService:
         def work(item: tuple[ServicePlan, ServiceResult | None]) -> ServiceResult:
             plan, skip = item
             if skip is not None:
-                return self._retag_skipped(plan, skip, git, progress) if push else self._record_skip(plan, skip, git)
+                return (
+                    self._retag_skipped(plan, skip, git, progress) if push else self._record_skip(plan, skip, git)
+                )
             result = self._build_one(plan, git, progress)
             if push and not result.failed:
                 result = self._push_one(plan, result, git, progress)

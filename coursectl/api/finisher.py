@@ -282,8 +282,9 @@ class _Process:
 
 def finisher_argv(ctx: RolloutContext, state: RolloutState) -> list[str]:
     argv = [sys.executable, "-m", "coursectl", "-c", str(ctx.loaded.path), "-e", ctx.env_name]
-    if ctx.kubeconfig:
-        argv += ["--kubeconfig", ctx.kubeconfig]
+    kubeconfig = getattr(ctx.adapters, "kubeconfig", None)  # --kubeconfig given to this command, if any
+    if kubeconfig:
+        argv += ["--kubeconfig", str(kubeconfig)]
     return argv + ["rollout", "finish", state.service, "--handoff", state.id]
 
 

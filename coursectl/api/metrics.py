@@ -110,8 +110,10 @@ def make_window(
     if finish <= begin:
         raise UsageError("the window's end must be after its start")
     if begin < EARLIEST or finish > LATEST:
-        raise UsageError(f"the window {begin.date().isoformat()} → {finish.date().isoformat()} is out of range",
-                         hint="windows lie between 1970-01-01 and 2200-01-01")
+        raise UsageError(
+            f"the window {begin.date().isoformat()} → {finish.date().isoformat()} is out of range",
+            hint="windows lie between 1970-01-01 and 2200-01-01",
+        )
     if finish - begin > MAX_WINDOW:
         raise UsageError("the window is longer than a hundred years", hint="choose a shorter window")
     return Window(begin, finish, tz)
@@ -153,7 +155,13 @@ def load_history(
 
 
 def _listed_commits(
-    ledger: Ledger, h: History, eff: Any, blobs: list[bytes | None], repeated: Any, start: float, end: float,
+    ledger: Ledger,
+    h: History,
+    eff: Any,
+    blobs: list[bytes | None],
+    repeated: Any,
+    start: float,
+    end: float,
 ) -> tuple[list[Any], list[Any]]:
     """Commit owners and times of staying deployments finished in [start, end) that listed their commits.
 
@@ -230,18 +238,25 @@ def dora_report(
         owners.append(np.full(len(found), d.id, dtype=np.int64))
         times.append(np.fromiter((ts for _, ts in found), dtype=np.float64, count=len(found)))
     inputs = DoraInputs(
-        h, eff,
+        h,
+        eff,
         commit_owner=np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64),
         commit_time=np.concatenate(times) if times else np.zeros(0, dtype=np.float64),
         deployments_without_commits=frozenset(without),
     )
     report = compute_dora(
-        inputs, window, tiers_year=tiers_year, min_deployments=min_deployments, by_service=by_service,
-        environment=environment, service=service,
+        inputs,
+        window,
+        tiers_year=tiers_year,
+        min_deployments=min_deployments,
+        by_service=by_service,
+        environment=environment,
+        service=service,
     )
     report["lead_time"]["commits_from_git"] = from_git
     report["definitions"] = DEFINITIONS.format(
-        tz=window.tz.key, report=report["tiers_report"]["name"], min=min_deployments)
+        tz=window.tz.key, report=report["tiers_report"]["name"], min=min_deployments
+    )
     report["warnings"] = warnings
     return report
 
@@ -250,15 +265,29 @@ def dora_report(
 
 
 def _line(
-    key: str, label: str, value: float | None, unit: str, target: str, met: bool | None, source: str,
+    key: str,
+    label: str,
+    value: float | None,
+    unit: str,
+    target: str,
+    met: bool | None,
+    source: str,
     reason: str | None = None,
 ) -> dict[str, Any]:
     from coursectl.config.redact import redact_text
 
     status = "unknown" if value is None else ("met" if met else "missed")
     # sources and reasons name servers by URL: credentials in them never reach any output
-    return {"key": key, "label": label, "value": value, "unit": unit, "target": target, "status": status,
-            "source": redact_text(source), "reason": None if reason is None else redact_text(reason)}
+    return {
+        "key": key,
+        "label": label,
+        "value": value,
+        "unit": unit,
+        "target": target,
+        "status": status,
+        "source": redact_text(source),
+        "reason": None if reason is None else redact_text(reason),
+    }
 
 
 @dataclass(frozen=True)
@@ -285,27 +314,67 @@ def success_report(
     """The seed's key success metrics against their targets, each saying where it came from."""
     sources = sources or SuccessSources()
     t = metrics.targets
-    dora = dora or dora_report(ledger, window, environment=environment, service=service,
-                               tiers_year=metrics.tiers, min_deployments=metrics.min_deployments)
+    dora = dora or dora_report(
+        ledger,
+        window,
+        environment=environment,
+        service=service,
+        tiers_year=metrics.tiers,
+        min_deployments=metrics.min_deployments,
+    )
     ledger_src = f"ledger ({environment}, {dora['change_failure_rate']['deployments']} deployments)"
     lines = []
     df = dora["deployment_frequency"]
-    lines.append(_line("deployment_frequency", "Deployment frequency", df["per_day"], "per day",
-                       f">= {t.deployments_per_day:g} per day", df["per_day"] >= t.deployments_per_day,
-                       ledger_src))
+    lines.append(
+        _line(
+            "deployment_frequency",
+            "Deployment frequency",
+            df["per_day"],
+            "per day",
+            f">= {t.deployments_per_day:g} per day",
+            df["per_day"] >= t.deployments_per_day,
+            ledger_src,
+        )
+    )
     lt = dora["lead_time"]["median_seconds"]
-    lines.append(_line("lead_time", "Lead time for changes (median)", lt, "seconds", f"< {duration(t.lead_time)}",
-                       None if lt is None else lt < t.lead_time, ledger_src + " + git",
-                       None if lt is not None else "no commits reached production in the window"))
+    lines.append(
+        _line(
+            "lead_time",
+            "Lead time for changes (median)",
+            lt,
+            "seconds",
+            f"< {duration(t.lead_time)}",
+            None if lt is None else lt < t.lead_time,
+            ledger_src + " + git",
+            None if lt is not None else "no commits reached production in the window",
+        )
+    )
     rec = dora["recovery_time"]["median_seconds"]
-    lines.append(_line("recovery_time", "Recovery time (median)", rec, "seconds", f"< {duration(t.recovery_time)}",
-                       None if rec is None else rec < t.recovery_time, ledger_src,
-                       None if rec is not None else "no recovered failure in the window"))
+    lines.append(
+        _line(
+            "recovery_time",
+            "Recovery time (median)",
+            rec,
+            "seconds",
+            f"< {duration(t.recovery_time)}",
+            None if rec is None else rec < t.recovery_time,
+            ledger_src,
+            None if rec is not None else "no recovered failure in the window",
+        )
+    )
     cfr = dora["change_failure_rate"]["rate"]
-    lines.append(_line("change_failure_rate", "Change failure rate", cfr, "ratio",
-                       f"< {pct(t.change_failure_rate, 1)}",
-                       None if cfr is None else cfr < t.change_failure_rate, ledger_src,
-                       None if cfr is not None else "no deployments in the window"))
+    lines.append(
+        _line(
+            "change_failure_rate",
+            "Change failure rate",
+            cfr,
+            "ratio",
+            f"< {pct(t.change_failure_rate, 1)}",
+            None if cfr is None else cfr < t.change_failure_rate,
+            ledger_src,
+            None if cfr is not None else "no deployments in the window",
+        )
+    )
     lines.append(_uptime(window, metrics, sources.prometheus))
     lines.append(_builds(window, metrics, sources.builds))
     lines.append(_coverage(metrics, sources.quality))
@@ -324,8 +393,9 @@ def _uptime(
     target = f">= {pct(metrics.targets.uptime, 1)}"
     cfg = metrics.prometheus
     if cfg is None or prometheus is None:
-        return _line("uptime", "Uptime", None, "ratio", target, None, "Prometheus",
-                     "not configured (metrics.prometheus)")
+        return _line(
+            "uptime", "Uptime", None, "ratio", target, None, "Prometheus", "not configured (metrics.prometheus)"
+        )
     query = availability_query(cfg.query, window.end_ts - window.start_ts)
     probes = "blackbox probes of the edge's public routes, " if "probe_success" in query else ""
     source = f"{probes}Prometheus {cfg.url}: {query}"
@@ -341,36 +411,76 @@ def _uptime(
     return _line("uptime", "Uptime", value, "ratio", target, value >= metrics.targets.uptime, source)
 
 
-def _builds(
-    window: Window, metrics: MetricsConfig, history: Callable[[], BuildHistory] | None
-) -> dict[str, Any]:
+def _builds(window: Window, metrics: MetricsConfig, history: Callable[[], BuildHistory] | None) -> dict[str, Any]:
     target = f"> {pct(metrics.targets.build_success_rate, 1)}"
     cfg = metrics.jenkins
     if cfg is None or history is None:
-        return _line("build_success_rate", "Build success rate", None, "ratio", target, None, "Jenkins",
-                     "not configured (metrics.jenkins)")
+        return _line(
+            "build_success_rate",
+            "Build success rate",
+            None,
+            "ratio",
+            target,
+            None,
+            "Jenkins",
+            "not configured (metrics.jenkins)",
+        )
     source = f"Jenkins {cfg.url} job {cfg.job}"
     try:
         builds = history().builds()
     except CoursectlError as exc:
-        return _line("build_success_rate", "Build success rate", None, "ratio", target, None, source,
-                     f"unreachable: {exc.message}")
-    counted = [b for b in builds if not b.building and b.result in ("SUCCESS", "UNSTABLE", "FAILURE")
-               and window.contains(b.finished_at)]
+        return _line(
+            "build_success_rate",
+            "Build success rate",
+            None,
+            "ratio",
+            target,
+            None,
+            source,
+            f"unreachable: {exc.message}",
+        )
+    counted = [
+        b
+        for b in builds
+        if not b.building and b.result in ("SUCCESS", "UNSTABLE", "FAILURE") and window.contains(b.finished_at)
+    ]
     if not counted:
-        return _line("build_success_rate", "Build success rate", None, "ratio", target, None, source,
-                     f"no completed builds in the window (of {len(builds)} most recent)")
+        return _line(
+            "build_success_rate",
+            "Build success rate",
+            None,
+            "ratio",
+            target,
+            None,
+            source,
+            f"no completed builds in the window (of {len(builds)} most recent)",
+        )
     rate = sum(1 for b in counted if b.result == "SUCCESS") / len(counted)
-    return _line("build_success_rate", "Build success rate", rate, "ratio", target,
-                 rate > metrics.targets.build_success_rate, f"{source} ({len(counted)} builds)")
+    return _line(
+        "build_success_rate",
+        "Build success rate",
+        rate,
+        "ratio",
+        target,
+        rate > metrics.targets.build_success_rate,
+        f"{source} ({len(counted)} builds)",
+    )
 
 
 def _coverage(metrics: MetricsConfig, quality: Callable[[], QualityGate] | None) -> dict[str, Any]:
     target = f"> {metrics.targets.coverage:g} %"
     cfg = metrics.sonarqube
     if cfg is None or quality is None:
-        return _line("coverage", "Test coverage", None, "percent", target, None, "SonarQube",
-                     "not configured (metrics.sonarqube)")
+        return _line(
+            "coverage",
+            "Test coverage",
+            None,
+            "percent",
+            target,
+            None,
+            "SonarQube",
+            "not configured (metrics.sonarqube)",
+        )
     source = f"SonarQube {cfg.url} project {cfg.project}"
     try:
         gate = quality()
@@ -380,25 +490,40 @@ def _coverage(metrics: MetricsConfig, quality: Callable[[], QualityGate] | None)
             gate.close()
     except CoursectlError as exc:
         return _line("coverage", "Test coverage", None, "percent", target, None, source, exc.message)
-    return _line("coverage", "Test coverage", value, "percent", target, value > metrics.targets.coverage,
-                 f"{source}: {how}")
+    return _line(
+        "coverage", "Test coverage", value, "percent", target, value > metrics.targets.coverage, f"{source}: {how}"
+    )
 
 
 def _scans(ledger: Ledger, window: Window, target_rate: float, service: str | None) -> dict[str, Any]:
     target = f">= {pct(target_rate, 1)}"
     events = ledger.events(kinds=["scan"], service=service, since=window.start, until=window.end)
     if not events:
-        return _line("scan_pass_rate", "Security-scan pass rate", None, "ratio", target, None,
-                     "ledger (scan events)",
-                     "no scan recorded in the window")
+        return _line(
+            "scan_pass_rate",
+            "Security-scan pass rate",
+            None,
+            "ratio",
+            target,
+            None,
+            "ledger (scan events)",
+            "no scan recorded in the window",
+        )
     passed = sum(1 for e in events if e.outcome == "passed")
     rate = passed / len(events)
     counts: dict[str, int] = {}
     for e in events:
         counts[e.outcome or "none"] = counts.get(e.outcome or "none", 0) + 1
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    return _line("scan_pass_rate", "Security-scan pass rate", rate, "ratio", target, rate >= target_rate,
-                 f"ledger ({len(events)} scan events: {detail}; skipped is not a pass)")
+    return _line(
+        "scan_pass_rate",
+        "Security-scan pass rate",
+        rate,
+        "ratio",
+        target,
+        rate >= target_rate,
+        f"ledger ({len(events)} scan events: {detail}; skipped is not a pass)",
+    )
 
 
 def success_history(
@@ -419,19 +544,41 @@ def success_history(
     out = []
     for i in reversed(range(windows)):
         w = Window(window.start - i * length, window.end - i * length, window.tz)
-        dora = dora_report(ledger, w, environment=environment, service=service, tiers_year=metrics.tiers,
-                           min_deployments=metrics.min_deployments, git=git)
-        report = success_report(ledger, w, metrics, environment=environment, service=service,
-                                sources=sources, dora=dora) if i == 0 else _past_report(
-            ledger, w, metrics, environment=environment, service=service, sources=sources, dora=dora)
+        dora = dora_report(
+            ledger,
+            w,
+            environment=environment,
+            service=service,
+            tiers_year=metrics.tiers,
+            min_deployments=metrics.min_deployments,
+            git=git,
+        )
+        report = (
+            success_report(
+                ledger, w, metrics, environment=environment, service=service, sources=sources, dora=dora
+            )
+            if i == 0
+            else _past_report(
+                ledger, w, metrics, environment=environment, service=service, sources=sources, dora=dora
+            )
+        )
         out.append(report)
     return out
 
 
-def _past_report(ledger: Ledger, window: Window, metrics: MetricsConfig, *, environment: str,
-                 service: str | None, sources: SuccessSources | None, dora: dict[str, Any]) -> dict[str, Any]:
-    report = success_report(ledger, window, metrics, environment=environment, service=service,
-                            sources=sources, dora=dora)
+def _past_report(
+    ledger: Ledger,
+    window: Window,
+    metrics: MetricsConfig,
+    *,
+    environment: str,
+    service: str | None,
+    sources: SuccessSources | None,
+    dora: dict[str, Any],
+) -> dict[str, Any]:
+    report = success_report(
+        ledger, window, metrics, environment=environment, service=service, sources=sources, dora=dora
+    )
     for line in report["metrics"]:
         if line["key"] == "coverage":  # SonarQube gives the current figure only: not a past window's
             line.update(value=None, status="unknown", reason="SonarQube keeps no history of this figure here")

@@ -193,7 +193,9 @@ def dry_run(
     durations = {}
     for n in changed:
         steps = plans[n].steps
-        analysed = any(isinstance(step, st.Pause) and step.analyze for step in steps)  # one analysis window may end past a pause
+        analysed = any(
+            isinstance(step, st.Pause) and step.analyze for step in steps
+        )  # one analysis window may end past a pause
         durations[n] = worst_case_steps(steps, ready_timeout=ctx.env.ready_timeout) + (
             ctx.config.analysis.interval if analysed else 0.0
         )

@@ -62,8 +62,9 @@ def current_tag(service: str, *, explicit: str | None, ledger: Any | None, root:
     )
 
 
-def _targets(loaded: LoadedConfig, services: Sequence[str], request: ScanRequest, ledger: Any | None,
-             commit: str | None) -> list[tuple[str, str, str | None, str | None]]:
+def _targets(
+    loaded: LoadedConfig, services: Sequence[str], request: ScanRequest, ledger: Any | None, commit: str | None
+) -> list[tuple[str, str, str | None, str | None]]:
     """(service, target, version, dockerfile) for each service."""
     config = loaded.config
     out: list[tuple[str, str, str | None, str | None]] = []
@@ -118,8 +119,10 @@ def run_scan(
     today = today or started.date()
     unknown = [s for s in request.services if s not in config.services]
     if unknown:
-        raise UsageError(f"unknown service {', '.join(map(repr, unknown))}",
-                         hint=f"services: {', '.join(sorted(config.services))}")
+        raise UsageError(
+            f"unknown service {', '.join(map(repr, unknown))}",
+            hint=f"services: {', '.join(sorted(config.services))}",
+        )
     services = list(request.services) or list(config.services)
     names = list(request.scanners or scan_cfg.scanners)
     bad = [n for n in names if n not in SCANNER_NAMES]
@@ -143,15 +146,30 @@ def run_scan(
     suppressed: list[Judged] = []
     for service, target, version, dockerfile in targets:
         for scanner in chosen:
-            base: dict[str, Any] = {"service": service, "scanner": scanner.name, "kind": request.kind,
-                                    "target": target, "version": version}
+            base: dict[str, Any] = {
+                "service": service,
+                "scanner": scanner.name,
+                "kind": request.kind,
+                "target": target,
+                "version": version,
+            }
             if scanner.name in missing:
-                runs.append(ScannerRun(**base, status="skipped",
-                                       message=f"{scanner.display_name} is not installed (skipped as asked)"))
+                runs.append(
+                    ScannerRun(
+                        **base,
+                        status="skipped",
+                        message=f"{scanner.display_name} is not installed (skipped as asked)",
+                    )
+                )
                 continue
             if request.kind not in scanner.kinds:
-                runs.append(ScannerRun(**base, status="skipped",
-                                       message=f"{scanner.display_name} does not do --kind {request.kind} scans"))
+                runs.append(
+                    ScannerRun(
+                        **base,
+                        status="skipped",
+                        message=f"{scanner.display_name} does not do --kind {request.kind} scans",
+                    )
+                )
                 continue
             sbom = _sbom_for(request, service, version, ledger) if "sbom" in scanner.kinds else None
             if sbom:

@@ -175,8 +175,15 @@ def _record_interrupt(state: AppState, argv: Sequence[str], started: datetime) -
             if any(e.actor == actor and e.details.get("pid", os.getpid()) == os.getpid() for e in already):
                 return None
             command = redact_text(" ".join(["coursectl", *argv]))[:500]
-            ledger.record(LedgerEvent(kind="interrupted", actor=actor, environment=state.env_name,
-                                      outcome="interrupted", details={"command": command, "pid": os.getpid()}))
+            ledger.record(
+                LedgerEvent(
+                    kind="interrupted",
+                    actor=actor,
+                    environment=state.env_name,
+                    outcome="interrupted",
+                    details={"command": command, "pid": os.getpid()},
+                )
+            )
         return None
     except CoursectlError as exc:
         return exc.message

@@ -111,15 +111,18 @@ class AppState:
                     from coursectl.wiring import notification_links
 
                     links = notification_links(self._config.config)(None, self._config.env_name)
-                    announce_lock_takeovers(self.notifications(), self._ledger, since=self.started, actor=actor,
-                                            links=links)
+                    announce_lock_takeovers(
+                        self.notifications(), self._ledger, since=self.started, actor=actor, links=links
+                    )
             if self._notifications is None:
                 return
             out = self.out()
             for d in self._notifications.drain():
                 if not d.ok and d.status != "skipped":
-                    out.warn(f"notification {d.event} to {d.channel} failed after {d.attempts} attempt(s):"
-                             f" {d.error} (recorded in the ledger)")
+                    out.warn(
+                        f"notification {d.event} to {d.channel} failed after {d.attempts} attempt(s):"
+                        f" {d.error} (recorded in the ledger)"
+                    )
             self._notifications.close()
         except Exception as exc:  # reporting on notifications must not turn a result into an error
             logging.getLogger(__name__).warning("notifications: %s", exc)
@@ -155,8 +158,12 @@ class LogFormatter(logging.Formatter):
         if record.exc_info and debug_enabled():
             message += "\n" + self.formatException(record.exc_info)
         if self.json:
-            return redact(dumps({"type": "log", "level": record.levelname.lower(), "logger": record.name,
-                                 "message": message}, indent=None))
+            return redact(
+                dumps(
+                    {"type": "log", "level": record.levelname.lower(), "logger": record.name, "message": message},
+                    indent=None,
+                )
+            )
         return redact(printable_text(f"{record.levelname} {record.name}: {message}"))
 
 
@@ -198,8 +205,13 @@ def create_app(cls: type[typer.core.TyperGroup] | None = None) -> typer.Typer:
         ctx: typer.Context,
         config: Annotated[
             str | None,
-            typer.Option("--config", "-c", envvar="COURSECTL_CONFIG", metavar="PATH",
-                         help="Configuration file (default: coursectl.yaml here or in a parent folder)."),
+            typer.Option(
+                "--config",
+                "-c",
+                envvar="COURSECTL_CONFIG",
+                metavar="PATH",
+                help="Configuration file (default: coursectl.yaml here or in a parent folder).",
+            ),
         ] = None,
         env: Annotated[
             str | None,
@@ -207,16 +219,27 @@ def create_app(cls: type[typer.core.TyperGroup] | None = None) -> typer.Typer:
         ] = None,
         output: Annotated[
             OutputMode,
-            typer.Option("--output", "-o", envvar="COURSECTL_OUTPUT", case_sensitive=False,
-                         help="Default result format for the command: human, json or quiet."),
+            typer.Option(
+                "--output",
+                "-o",
+                envvar="COURSECTL_OUTPUT",
+                case_sensitive=False,
+                help="Default result format for the command: human, json or quiet.",
+            ),
         ] = OutputMode.human,
         kubeconfig: Annotated[
             str | None,
-            typer.Option("--kubeconfig", envvar="COURSECTL_KUBECONFIG", metavar="PATH",
-                         help="Kubernetes environments: kubeconfig file (default: the environment's, KUBECONFIG, "
-                         "~/.kube/config, in-cluster)."),
+            typer.Option(
+                "--kubeconfig",
+                envvar="COURSECTL_KUBECONFIG",
+                metavar="PATH",
+                help="Kubernetes environments: kubeconfig file (default: the environment's, KUBECONFIG, "
+                "~/.kube/config, in-cluster).",
+            ),
         ] = None,
-        verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+        verbose: Annotated[
+            int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")
+        ] = 0,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
         version: Annotated[
             bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
@@ -248,4 +271,3 @@ def confirm_or_fail(out: Output, question: str, *, yes: bool) -> None:
 
 def debug_enabled() -> bool:
     return os.environ.get("COURSECTL_DEBUG", "") not in ("", "0", "false")
-

@@ -12,13 +12,22 @@ from coursectl.cli._output import OutputMode
 
 OutputOption = Annotated[
     OutputMode | None,
-    typer.Option("--output", "-o", help="Result format: human, json (one document on stdout) or quiet (ids only).",
-                 case_sensitive=False, show_default=False),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Result format: human, json (one document on stdout) or quiet (ids only).",
+        case_sensitive=False,
+        show_default=False,
+    ),
 ]
 EnvOption = Annotated[
     str | None,
-    typer.Option("--env", "-e", help="Environment (default: the global --env, COURSECTL_ENV or the config's default).",
-                 show_default=False),
+    typer.Option(
+        "--env",
+        "-e",
+        help="Environment (default: the global --env, COURSECTL_ENV or the config's default).",
+        show_default=False,
+    ),
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -36,9 +45,18 @@ def finite(value: float | None) -> float | None:
 
 
 LockWaitOption = Annotated[
-    float, typer.Option("--lock-wait", metavar="SECONDS", help="Wait this long for a held deploy lock.", min=0,
-                        max=MAX_WAIT, callback=finite)
+    float,
+    typer.Option(
+        "--lock-wait",
+        metavar="SECONDS",
+        help="Wait this long for a held deploy lock.",
+        min=0,
+        max=MAX_WAIT,
+        callback=finite,
+    ),
 ]
+
+
 def report_path(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
     """Option callback for a file a command writes: checked while parsing, before any work (exit 2 for a
     directory, a folder that is a file, an unwritable place), so nothing is done and recorded first."""
@@ -55,7 +73,12 @@ def report_path(ctx: typer.Context, param: typer.CallbackParam, value: Path | No
 
 JUnitOption = Annotated[
     Path | None,
-    typer.Option("--junit", metavar="PATH", show_default=False, callback=report_path,
-                 help="Also write the results as JUnit XML here (for Jenkins' junit step); written even when the"
-                 " command fails."),
+    typer.Option(
+        "--junit",
+        metavar="PATH",
+        show_default=False,
+        callback=report_path,
+        help="Also write the results as JUnit XML here (for Jenkins' junit step); written even when the"
+        " command fails.",
+    ),
 ]

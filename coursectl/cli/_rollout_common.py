@@ -129,8 +129,10 @@ def render_status(data: dict[str, Any]) -> Any:
             if svc["lock"]:
                 extra.append(f"locked by {printable(svc['lock']['holder'])}")
             if svc["rollout"] and svc["rollout"].get("finishing"):  # a rollback's drain/retire, after the switch
-                extra.append(f"rolled back to {svc['rollout']['version']}; {', '.join(svc['rollout']['finishing'])}"
-                             " in the background")
+                extra.append(
+                    f"rolled back to {svc['rollout']['version']}; {', '.join(svc['rollout']['finishing'])}"
+                    " in the background"
+                )
             elif svc["rollout"]:
                 extra.append(f"rollout {svc['rollout']['phase']} → {svc['rollout']['version']}")
             table.add_row(svc["name"], svc["version"] or "-", slots, weights, svc["health"], "; ".join(extra))

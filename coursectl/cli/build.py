@@ -111,7 +111,9 @@ def _render(report: BuildReport) -> object:
                 console.print(f"  | {line}", markup=False)
         if report.results:
             common = [t for t in report.results[0].tags if not t.startswith("inputs-")]
-            console.print(f"\ntags: {', '.join(common)} (+ inputs-<digest> per service)", markup=False, style="dim")
+            console.print(
+                f"\ntags: {', '.join(common)} (+ inputs-<digest> per service)", markup=False, style="dim"
+            )
 
     return human
 
@@ -130,7 +132,9 @@ def _finish(out: Output, report: BuildReport) -> None:
 def build(
     ctx: typer.Context,
     services: ServicesArg = None,
-    push: Annotated[bool, typer.Option("--push", help="Push every tag after building, and record the digest.")] = False,
+    push: Annotated[
+        bool, typer.Option("--push", help="Push every tag after building, and record the digest.")
+    ] = False,
     changed_only: Annotated[
         bool, typer.Option("--changed-only", help="Skip services whose inputs were already pushed (reported).")
     ] = False,

@@ -22,8 +22,9 @@ def history(
     service: Annotated[str | None, typer.Argument(help="Only this service.", show_default=False)] = None,
     env: EnvOption = None,
     kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only these event kinds.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT,
-                                                  help="At most this many events.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="At most this many events.")
+    ] = 20,
     output: OutputOption = None,
 ) -> None:
     """Show recorded builds, scans, deployments, rollout steps, rollbacks, backups and locks."""

@@ -15,8 +15,9 @@ from coursectl.cli._output import Output, check_writable, write_report_file
 if TYPE_CHECKING:
     from rich.console import Console
 
-app = typer.Typer(help="Import and export deployment history (JSONL); check or initialise the ledger.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Import and export deployment history (JSONL); check or initialise the ledger.", no_args_is_help=True
+)
 
 
 @app.command("check")
@@ -31,8 +32,11 @@ def check(ctx: typer.Context, output: OutputOption = None) -> None:
 
     def human(console: Console) -> None:
         if report["ok"]:
-            console.print(f"ok: {report['path']} — schema {report['schema_version']}, {report['events']} events, "
-                          f"{report['size_bytes']:,} bytes; SQLite integrity check passed", markup=False)
+            console.print(
+                f"ok: {report['path']} — schema {report['schema_version']}, {report['events']} events, "
+                f"{report['size_bytes']:,} bytes; SQLite integrity check passed",
+                markup=False,
+            )
             return
         console.print(f"DAMAGED: {report['path']}", style="bold red", markup=False)
         for problem in report["problems"]:
@@ -64,8 +68,11 @@ def init(ctx: typer.Context, output: OutputOption = None) -> None:
     had_schema = existed and path.is_file() and path.stat().st_size > 0 and _has_schema(path)
     open_ledger(path.parent, initialise=True).close()
     what = "already initialised" if had_schema else ("initialised" if existed else "created")
-    out.result({"path": str(path), "result": what, "schema_version": SCHEMA_VERSION},
-               human=f"{path}: {what} (schema {SCHEMA_VERSION})", ids=[str(path)])
+    out.result(
+        {"path": str(path), "result": what, "schema_version": SCHEMA_VERSION},
+        human=f"{path}: {what} (schema {SCHEMA_VERSION})",
+        ids=[str(path)],
+    )
 
 
 def _has_schema(path: Path) -> bool:
@@ -101,23 +108,32 @@ def import_(
     events = read_events(file, importer=current_actor())
     if dry_run:
         data = {"file": str(file), "valid": len(events), "imported": 0, "skipped": 0, "dry_run": True}
-        out.result(data, human=f"{len(events)} valid records in {file}; nothing imported (--dry-run)",
-                   ids=[str(len(events))])
+        out.result(
+            data,
+            human=f"{len(events)} valid records in {file}; nothing imported (--dry-run)",
+            ids=[str(len(events))],
+        )
         return
     imported, skipped = state.ledger().import_events(events)
     data = {"file": str(file), "valid": len(events), "imported": imported, "skipped": skipped, "dry_run": False}
-    out.result(data, human=f"imported {imported} records from {file}" + (
-        f" ({skipped} already in the ledger)" if skipped else ""), ids=[str(imported)])
+    out.result(
+        data,
+        human=f"imported {imported} records from {file}"
+        + (f" ({skipped} already in the ledger)" if skipped else ""),
+        ids=[str(imported)],
+    )
 
 
 @app.command("export")
 def export(
     ctx: typer.Context,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Write to this file (default: stdout).",
-                                                  show_default=False)] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file (default: stdout).", show_default=False)
+    ] = None,
     env: EnvOption = None,
-    service: Annotated[str | None, typer.Option("--service", "-s", help="Only this service.",
-                                                show_default=False)] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", "-s", help="Only this service.", show_default=False)
+    ] = None,
     output: OutputOption = None,
 ) -> None:
     """Export deployments and rollbacks as JSONL, in the format `ledger import` reads (oldest first)."""
@@ -130,7 +146,9 @@ def export(
     ledger = state.ledger()
     events = ledger.events(kinds=["deployment", "rollback"], environment=env, service=service, newest_first=False)
     records = (
-        event_to_record(e, ledger.deployment_commits(e.id) if e.kind == "deployment" and e.id is not None else None)
+        event_to_record(
+            e, ledger.deployment_commits(e.id) if e.kind == "deployment" and e.id is not None else None
+        )
         for e in events
     )
     if out_path is None:
@@ -139,5 +157,8 @@ def export(
         sys.stdout.flush()
         return
     write_report_file(out_path, "".join(line + "\n" for line in dump_lines(records)))
-    out.result({"file": str(out_path), "exported": len(events)}, human=f"exported {len(events)} records to {out_path}",
-               ids=[str(out_path)])
+    out.result(
+        {"file": str(out_path), "exported": len(events)},
+        human=f"exported {len(events)} records to {out_path}",
+        ids=[str(out_path)],
+    )

@@ -62,7 +62,9 @@ def acquire(
     ctx: typer.Context,
     service: ServiceArg,
     env: EnvOption = None,
-    reason: Annotated[str, typer.Option("--reason", "-m", help="Why (shown to whoever finds it held).")] = "manual",
+    reason: Annotated[
+        str, typer.Option("--reason", "-m", help="Why (shown to whoever finds it held).")
+    ] = "manual",
     ttl: Annotated[str, typer.Option("--ttl", help="Expiry, e.g. 15m or 2h.")] = "15m",
     lock_wait: LockWaitOption = 0.0,
     output: OutputOption = None,
@@ -75,8 +77,10 @@ def acquire(
     state = state_of(ctx)
     out = state.out(output)
     if not reason.isprintable() or not reason.strip() or len(reason) > 500:
-        raise UsageError("--reason: give one line of printable text (at most 500 characters)",
-                         hint="no control characters or newlines: the reason is shown to whoever finds the lock")
+        raise UsageError(
+            "--reason: give one line of printable text (at most 500 characters)",
+            hint="no control characters or newlines: the reason is shown to whoever finds the lock",
+        )
     env_name = _env(state, env, service)
     try:
         seconds = parse_duration(ttl)

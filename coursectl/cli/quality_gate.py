@@ -1,4 +1,4 @@
-"""`coursectl quality-gate`: await SonarQube's analysis and print the quality gate's conditions; exit 6 on ERROR."""
+"""`coursectl quality-gate`: await SonarQube's analysis, print the quality gate's conditions; exit 6 on ERROR."""
 
 from __future__ import annotations
 
@@ -33,33 +33,75 @@ def human_gate(result: GateResult, console: Console) -> None:
     for column in ("status", "metric", "comparator", "threshold", "actual"):
         table.add_column(column)
     for c in gate.conditions:
-        table.add_row(c.status, c.metric, f"{c.comparator} ({_COMPARATOR.get(c.comparator, '?')})",
-                      c.threshold if c.threshold is not None else "-", c.actual if c.actual is not None else "-",
-                      style="red" if c.failed else None)
+        table.add_row(
+            c.status,
+            c.metric,
+            f"{c.comparator} ({_COMPARATOR.get(c.comparator, '?')})",
+            c.threshold if c.threshold is not None else "-",
+            c.actual if c.actual is not None else "-",
+            style="red" if c.failed else None,
+        )
     if gate.conditions:
         console.print(table)
     style = "bold green" if result.outcome == "passed" else "bold red"
-    console.print(f"quality gate of {result.project_key}: {gate.status} ({result.outcome})", style=style,
-                  markup=False)
+    console.print(
+        f"quality gate of {result.project_key}: {gate.status} ({result.outcome})", style=style, markup=False
+    )
     if result.dashboard_url:
         console.print(result.dashboard_url, markup=False)
 
 
 def quality_gate(
     ctx: typer.Context,
-    project: Annotated[str | None, typer.Option("--project", help="Project key (default: sonarqube.project_key or "
-                                                "report-task.txt's).", show_default=False)] = None,
-    report_task: Annotated[Path | None, typer.Option("--report-task", metavar="PATH", show_default=False,
-                                                     help="The scanner's report-task.txt "
-                                                     "(default: sonarqube.report_task).")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=0, max=MAX_WAIT,
-                                                  callback=finite, show_default=False,
-                                                  help="Wait at most this long for the analysis.")] = None,
-    poll_interval: Annotated[float | None, typer.Option("--poll-interval", metavar="SECONDS", min=0,
-                                                        max=3600, callback=finite,
-                                                        show_default=False, help="Pause between polls.")] = None,
-    url: Annotated[str | None, typer.Option("--url", help="SonarQube URL (default: sonarqube.url, else the "
-                                            "report's serverUrl).", show_default=False)] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="Project key (default: sonarqube.project_key or report-task.txt's).",
+            show_default=False,
+        ),
+    ] = None,
+    report_task: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-task",
+            metavar="PATH",
+            show_default=False,
+            help="The scanner's report-task.txt (default: sonarqube.report_task).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            min=0,
+            max=MAX_WAIT,
+            callback=finite,
+            show_default=False,
+            help="Wait at most this long for the analysis.",
+        ),
+    ] = None,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--poll-interval",
+            metavar="SECONDS",
+            min=0,
+            max=3600,
+            callback=finite,
+            show_default=False,
+            help="Pause between polls.",
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="SonarQube URL (default: sonarqube.url, else the report's serverUrl).",
+            show_default=False,
+        ),
+    ] = None,
     junit: JUnitOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
@@ -106,14 +148,24 @@ def quality_gate(
         )
     except CoursectlError as exc:  # the analysis failed or timed out: Jenkins shows it as an error
         if junit is not None:
-            write_report(junit, to_xml("coursectl quality-gate", [
-                Case(f"quality-gate.{key}", "analysis", error=exc.message, kind=exc.kind)]))
+            write_report(
+                junit,
+                to_xml(
+                    "coursectl quality-gate",
+                    [Case(f"quality-gate.{key}", "analysis", error=exc.message, kind=exc.kind)],
+                ),
+            )
         raise
     finally:
         gate.close()
     if junit is not None:
-        write_report(junit, to_xml("coursectl quality-gate",
-                                   gate_cases(result.project_key, result.gate.conditions, result.gate.status)))
+        write_report(
+            junit,
+            to_xml(
+                "coursectl quality-gate",
+                gate_cases(result.project_key, result.gate.conditions, result.gate.status),
+            ),
+        )
         out.progress(f"wrote junit report {junit}")
     out.result(result.to_dict(), human=lambda console: human_gate(result, console), ids=[result.gate.status])
     if result.outcome == "blocked":
@@ -122,10 +174,13 @@ def quality_gate(
             f"{c.metric} {c.actual} {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold}" for c in failed
         )
         state.announce_gate(
-            "quality gate", f"quality gate of {key} is {result.gate.status}" + (f": {listed}" if listed else ""),
+            "quality gate",
+            f"quality gate of {key} is {result.gate.status}" + (f": {listed}" if listed else ""),
             environment=loaded.env_name,
-            details=[f"{c.metric}: {c.actual} {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold}"
-                     for c in failed],
+            details=[
+                f"{c.metric}: {c.actual} {_COMPARATOR.get(c.comparator, c.comparator)} {c.threshold}"
+                for c in failed
+            ],
         )
         raise GateBlocked(
             f"quality gate of {key} is {result.gate.status}" + (f": {listed}" if listed else ""),

@@ -16,8 +16,13 @@ ServiceArg = Annotated[str, typer.Argument(help="Service whose rollout to act on
 
 
 @app.command("status")
-def status(ctx: typer.Context, service: ServiceArg, env: EnvOption = None, junit: JUnitOption = None,
-           output: OutputOption = None) -> None:
+def status(
+    ctx: typer.Context,
+    service: ServiceArg,
+    env: EnvOption = None,
+    junit: JUnitOption = None,
+    output: OutputOption = None,
+) -> None:
     """Phase, step, weights, the last measurements and the lock of the latest rollout."""
     from coursectl.api import rollout as api
     from coursectl.cli._rollout_common import context, render_rollout
@@ -40,10 +45,15 @@ def watch(
     ctx: typer.Context,
     service: ServiceArg,
     env: EnvOption = None,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.", min=0.2, max=3600,
-                                                     callback=finite)] = 1.0,
-    timeout: Annotated[float, typer.Option("--timeout", help="Stop watching after this many seconds.", min=0,
-                                                    max=MAX_WAIT, callback=finite)] = 3600.0,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between refreshes.", min=0.2, max=3600, callback=finite)
+    ] = 1.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", help="Stop watching after this many seconds.", min=0, max=MAX_WAIT, callback=finite
+        ),
+    ] = 3600.0,
     output: OutputOption = None,
 ) -> None:
     """A live view of weights, health and the last measurements until the rollout ends."""
@@ -146,8 +156,15 @@ def finish(
     ctx: typer.Context,
     service: ServiceArg,
     env: EnvOption = None,
-    handoff: Annotated[str | None, typer.Option("--handoff", hidden=True, metavar="ROLLOUT_ID",
-                                                help="Started by rollback: the lock's token comes on stdin.")] = None,
+    handoff: Annotated[
+        str | None,
+        typer.Option(
+            "--handoff",
+            hidden=True,
+            metavar="ROLLOUT_ID",
+            help="Started by rollback: the lock's token comes on stdin.",
+        ),
+    ] = None,
     output: OutputOption = None,
 ) -> None:
     """Finish what a rollback left after its switch: the old slot's drain and retire, and the outcome record.
@@ -174,5 +191,8 @@ def finish(
     if done is None:
         out.result({"service": service, "finished": None}, human=f"{service}: nothing left to finish")
         return
-    out.result({"service": service, "finished": summary(done)},
-               human=f"{service}: {done.phase} — {done.message or 'finished'}", ids=[done.id])
+    out.result(
+        {"service": service, "finished": summary(done)},
+        human=f"{service}: {done.phase} — {done.message or 'finished'}",
+        ids=[done.id],
+    )

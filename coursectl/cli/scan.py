@@ -65,8 +65,10 @@ def format_for(path: Path, default: ReportFormat | None) -> ReportFormat:
         return default
     from coursectl.errors import UsageError
 
-    raise UsageError(f"--report {path}: cannot tell the format from the name",
-                     hint="name it .sarif, .xml (JUnit) or .json, or pass --format sarif|junit|json")
+    raise UsageError(
+        f"--report {path}: cannot tell the format from the name",
+        hint="name it .sarif, .xml (JUnit) or .json, or pass --format sarif|junit|json",
+    )
 
 
 def render_report(report: ScanReport, fmt: ReportFormat) -> str:
@@ -87,8 +89,9 @@ def _wide(console: Console) -> Console:
         return console
     from rich.console import Console as RichConsole
 
-    return RichConsole(file=console.file, width=max(console.width, 200), highlight=False, soft_wrap=True,
-                       color_system=None)
+    return RichConsole(
+        file=console.file, width=max(console.width, 200), highlight=False, soft_wrap=True, color_system=None
+    )
 
 
 def human_report(report: ScanReport, console: Console) -> None:
@@ -119,15 +122,25 @@ def human_report(report: ScanReport, console: Console) -> None:
                 table.add_section()  # one group per severity, CRITICAL first
             previous = f.severity
             decision = j.decision + (f" ({j.reason})" if j.reason else "")
-            cells = (f.severity, f.id, f.package, f.installed_version, f.fixed_version[:30], ",".join(f.scanners),
-                     decision)  # scanner output is data from packages: printable text only
+            cells = (
+                f.severity,
+                f.id,
+                f.package,
+                f.installed_version,
+                f.fixed_version[:30],
+                ",".join(f.scanners),
+                decision,
+            )  # scanner output is data from packages: printable text only
             table.add_row(*map(printable, cells), style=_STYLE[f.severity] if j.blocking else "dim")
         # Jenkins logs are not terminals: give the table room instead of cutting ids short
         _wide(console).print(table)
     for entry in report.expired_ignores:
-        console.print(f"\nexpired ignore entry #{entry.index}: {printable(entry.id)} (expired {entry.expires}) — "
-                      f"{printable(entry.reason)}",
-                      style="yellow", markup=False)
+        console.print(
+            f"\nexpired ignore entry #{entry.index}: {printable(entry.id)} (expired {entry.expires}) — "
+            f"{printable(entry.reason)}",
+            style="yellow",
+            markup=False,
+        )
     summary = report.to_dict()["summary"]
     severities = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items() if n)
     verdict = {"blocked": "BLOCKED", "passed": "PASSED", "error": "ERROR", "skipped": "SKIPPED"}[report.outcome]
@@ -141,31 +154,88 @@ def human_report(report: ScanReport, console: Console) -> None:
 
 def scan(
     ctx: typer.Context,
-    services: Annotated[list[str] | None, typer.Argument(help="Services to scan (default: all).",
-                                                        show_default=False)] = None,
-    kind: Annotated[Kind, typer.Option("--kind", "-k", help="image: the service's current image; fs: its folder "
-                                       "(dependencies, secrets); config: its Dockerfile and manifests.")] = Kind.image,
-    scanner: Annotated[ScannerChoice | None, typer.Option("--scanner", help="Which scanner (default: scan.scanners).",
-                                                          show_default=False)] = None,
-    fail_on: Annotated[FailOn | None, typer.Option("--fail-on", case_sensitive=False, show_default=False,
-                                                   help="Lowest severity that blocks (default: scan.fail_on).")] = None,
-    ignore_unfixed: Annotated[bool | None, typer.Option("--ignore-unfixed/--no-ignore-unfixed", show_default=False,
-                                                        help="Vulnerabilities without a fix do not block.")] = None,
-    ignore_file: Annotated[Path | None, typer.Option("--ignore-file", metavar="PATH", show_default=False,
-                                                     help="Ignore file (default: scan.ignore_file).")] = None,
-    skip_missing: Annotated[bool | None, typer.Option("--skip-missing/--no-skip-missing", show_default=False,
-                                                      help="A scanner that is not installed is recorded as skipped "
-                                                      "instead of failing (exit 4).")] = None,
-    tag: Annotated[str | None, typer.Option("--tag", help="Image tag to scan (default: the last built/pushed, "
-                                            "else HEAD's short sha).", show_default=False)] = None,
-    use_sbom: Annotated[bool, typer.Option("--use-sbom/--no-use-sbom",
-                                           help="Trivy reads the image's recorded SBOM (`trivy sbom`) instead of "
-                                           "pulling the image, when `coursectl sbom` made one for the tag.")] = True,
-    fmt: Annotated[ReportFormat | None, typer.Option("--format", "-f", case_sensitive=False, show_default=False,
-                                                     help="Report format: table, json, sarif or junit.")] = None,
-    report_paths: Annotated[list[Path] | None, typer.Option("--report", metavar="PATH", show_default=False,
-                                                            help="Write the report here (repeatable; the format "
-                                                            "follows the name: .sarif, .xml, .json).")] = None,
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Services to scan (default: all).", show_default=False)
+    ] = None,
+    kind: Annotated[
+        Kind,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="image: the service's current image; fs: its folder "
+            "(dependencies, secrets); config: its Dockerfile and manifests.",
+        ),
+    ] = Kind.image,
+    scanner: Annotated[
+        ScannerChoice | None,
+        typer.Option("--scanner", help="Which scanner (default: scan.scanners).", show_default=False),
+    ] = None,
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option(
+            "--fail-on",
+            case_sensitive=False,
+            show_default=False,
+            help="Lowest severity that blocks (default: scan.fail_on).",
+        ),
+    ] = None,
+    ignore_unfixed: Annotated[
+        bool | None,
+        typer.Option(
+            "--ignore-unfixed/--no-ignore-unfixed",
+            show_default=False,
+            help="Vulnerabilities without a fix do not block.",
+        ),
+    ] = None,
+    ignore_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignore-file", metavar="PATH", show_default=False, help="Ignore file (default: scan.ignore_file)."
+        ),
+    ] = None,
+    skip_missing: Annotated[
+        bool | None,
+        typer.Option(
+            "--skip-missing/--no-skip-missing",
+            show_default=False,
+            help="A scanner that is not installed is recorded as skipped instead of failing (exit 4).",
+        ),
+    ] = None,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag",
+            help="Image tag to scan (default: the last built/pushed, else HEAD's short sha).",
+            show_default=False,
+        ),
+    ] = None,
+    use_sbom: Annotated[
+        bool,
+        typer.Option(
+            "--use-sbom/--no-use-sbom",
+            help="Trivy reads the image's recorded SBOM (`trivy sbom`) instead of "
+            "pulling the image, when `coursectl sbom` made one for the tag.",
+        ),
+    ] = True,
+    fmt: Annotated[
+        ReportFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            case_sensitive=False,
+            show_default=False,
+            help="Report format: table, json, sarif or junit.",
+        ),
+    ] = None,
+    report_paths: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--report",
+            metavar="PATH",
+            show_default=False,
+            help="Write the report here (repeatable; the format follows the name: .sarif, .xml, .json).",
+        ),
+    ] = None,
     junit: JUnitOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
@@ -187,7 +257,9 @@ def scan(
     request = ScanRequest(
         services=tuple(services or ()),
         kind=kind.value,
-        scanners=None if scanner is None else (("trivy", "snyk") if scanner is ScannerChoice.all else (scanner.value,)),
+        scanners=None
+        if scanner is None
+        else (("trivy", "snyk") if scanner is ScannerChoice.all else (scanner.value,)),
         fail_on=fail_on.value if fail_on else None,
         ignore_unfixed=ignore_unfixed,
         ignore_file=ignore_file,
@@ -220,19 +292,29 @@ def scan(
     if fmt in (ReportFormat.sarif, ReportFormat.junit, ReportFormat.json) and not paths:
         out.document(render_report(report, fmt), json_text=fmt is not ReportFormat.junit)
     else:
-        out.result(report.to_dict(), human=lambda console: human_report(report, console),
-                   ids=[f"{j.finding.service}:{j.finding.id}:{j.finding.package}" for j in report.blocking])
+        out.result(
+            report.to_dict(),
+            human=lambda console: human_report(report, console),
+            ids=[f"{j.finding.service}:{j.finding.id}:{j.finding.package}" for j in report.blocking],
+        )
 
     if report.blocking:
         ids = sorted({j.finding.id for j in report.blocking})
-        message = (f"scan blocked: {len(report.blocking)} finding(s) at or above {report.fail_on}: "
-                   f"{', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}")
+        message = (
+            f"scan blocked: {len(report.blocking)} finding(s) at or above {report.fail_on}: "
+            f"{', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}"
+        )
         blocked_services = sorted({str(j.finding.service) for j in report.blocking})
         state.announce_gate(
-            "scan policy", message, environment=loaded.env_name,
+            "scan policy",
+            message,
+            environment=loaded.env_name,
             service=blocked_services[0] if len(blocked_services) == 1 else None,
-            details=[f"{j.finding.service}: {j.finding.id} {j.finding.severity} in {j.finding.package}"
-                     f" {j.finding.installed_version}".rstrip() for j in report.blocking[:40]],
+            details=[
+                f"{j.finding.service}: {j.finding.id} {j.finding.severity} in {j.finding.package}"
+                f" {j.finding.installed_version}".rstrip()
+                for j in report.blocking[:40]
+            ],
         )
         raise GateBlocked(
             message,

@@ -61,15 +61,26 @@ def rollback(
     finally:
         taken = rctx.taken_over
         if taken is not None:  # always said, whether the rollback then succeeded or not
-            out.warn(f"took over the deploy lock of {service} in {rctx.env_name} held by {printable(taken.holder)}"
-                     f" since {taken.acquired_at:%Y-%m-%d %H:%M:%S} UTC ({printable(taken.reason)});"
-                     " recorded in the ledger")
+            out.warn(
+                f"took over the deploy lock of {service} in {rctx.env_name} held by {printable(taken.holder)}"
+                f" since {taken.acquired_at:%Y-%m-%d %H:%M:%S} UTC ({printable(taken.reason)});"
+                " recorded in the ledger"
+            )
     from coursectl.api.finisher import describe_leftovers
 
     back_to = result.version if result.kind == "rollback" else result.stable_version
     finishing = describe_leftovers(result)  # handed to a detached finisher: the command does not wait for it
     data = dict(summary(result), took_over_lock=taken.to_dict() if taken else None, finishing=finishing)
-    done = (f"traffic switched; {', '.join(finishing)} in the background"
-            f" (coursectl rollout status {service} --env {rctx.env_name})") if finishing else None
-    out.result(data, human=f"{service}: rolled back to {back_to} — {done or result.message or result.phase}",
-               ids=[result.id])
+    done = (
+        (
+            f"traffic switched; {', '.join(finishing)} in the background"
+            f" (coursectl rollout status {service} --env {rctx.env_name})"
+        )
+        if finishing
+        else None
+    )
+    out.result(
+        data,
+        human=f"{service}: rolled back to {back_to} — {done or result.message or result.phase}",
+        ids=[result.id],
+    )

@@ -52,7 +52,12 @@ def test(
     loaded = state.config(env)
     out.progress(f"{kind.value} tests of {', '.join(services or []) or 'every service'}")
     run = run_tests(
-        loaded.config, loaded.root, kind.value, runner=process_runner(), services=services or (), junit=junit,
+        loaded.config,
+        loaded.root,
+        kind.value,
+        runner=process_runner(),
+        services=services or (),
+        junit=junit,
         timeout=timeout,
     )
     out.result(

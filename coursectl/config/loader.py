@@ -102,6 +102,8 @@ def overlay_chain(path: Path, config: Any, env_name: str) -> list[Path]:
         env = config.environments.get(name)
         name = env.extends if env is not None else None
     return [f for f in (overlay_path_for(path, n) for n in reversed(names)) if overlay_exists(f)]
+
+
 MAX_FILE_BYTES = 1024 * 1024
 """A configuration file (or overlay) larger than this is refused before it is read."""
 MAX_DEPTH = 32
@@ -153,7 +155,9 @@ def _yaml_loader() -> type:
                         continue
                     if first is not key_node:
                         raise Limited(
-                            None, None, f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
+                            None,
+                            None,
+                            f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
                             key_node.start_mark,
                         )
             mapping: dict[object, object] = super().construct_mapping(node, deep=deep)
@@ -168,8 +172,12 @@ def _yaml_loader() -> type:
             if known is not None:
                 return known
             if id(node) in active:
-                raise Limited(None, None, "an alias refers to the node that contains it (a recursive structure)",
-                              node.start_mark)
+                raise Limited(
+                    None,
+                    None,
+                    "an alias refers to the node that contains it (a recursive structure)",
+                    node.start_mark,
+                )
             active.add(id(node))
             if isinstance(node, ScalarNode) and _SURROGATE.search(node.value):
                 what = "invalid Unicode: a lone surrogate (\\ud800-\\udfff escape)"
@@ -221,7 +229,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([ConfigProblem(str(path), "", f"expected a mapping at the top, got {type(data).__name__}")])
+        raise ConfigError(
+            [ConfigProblem(str(path), "", f"expected a mapping at the top, got {type(data).__name__}")]
+        )
     return data
 
 
@@ -297,8 +307,14 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         node = _unwrap(node)
         if typing.get_origin(node) in (typing.Union, types.UnionType):  # a discriminated union: part is the tag
-            chosen = [m for m in typing.get_args(node) if isinstance(m, type) and issubclass(m, BaseModel)
-                      and "type" in m.model_fields and part in typing.get_args(m.model_fields["type"].annotation)]
+            chosen = [
+                m
+                for m in typing.get_args(node)
+                if isinstance(m, type)
+                and issubclass(m, BaseModel)
+                and "type" in m.model_fields
+                and part in typing.get_args(m.model_fields["type"].annotation)
+            ]
             if not chosen:
                 return []
             node = chosen[0]
@@ -399,7 +415,9 @@ def validate_document(
             loc = _drop_union_tags(data, loc)
             blamed = next((f for f, doc in reversed(layers) if _has_path(doc, loc)), base_file)
             problems.append(ConfigProblem(str(blamed), _format_loc(loc), _problem_text(err)))
-        raise ConfigError(problems, hint="fix the keys named above; `coursectl config schema` shows every key") from None
+        raise ConfigError(
+            problems, hint="fix the keys named above; `coursectl config schema` shows every key"
+        ) from None
 
 
 def load_config(

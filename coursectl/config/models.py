@@ -55,7 +55,9 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 def parse_host_port(value: str, *, need_port: bool) -> tuple[str, int | None]:
@@ -83,7 +85,12 @@ def parse_host_port(value: str, *, need_port: bool) -> tuple[str, int | None]:
         if need_port or value.endswith(":"):
             raise ValueError(f"expected host:port, got {value[:60]!r}")
         return host, None
-    if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5 or not 1 <= int(port_text) <= 65535:
+    if (
+        not port_text.isascii()
+        or not port_text.isdigit()
+        or len(port_text) > 5
+        or not 1 <= int(port_text) <= 65535
+    ):
         raise ValueError(f"the port must be a number from 1 to 65535, got {port_text[:20]!r}")
     return host, int(port_text)
 
@@ -102,8 +109,22 @@ Duration = Annotated[
     ),
 ]
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
-               "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+}
 
 
 def parse_size(value: object) -> int:
@@ -126,7 +147,10 @@ Size = Annotated[
     BeforeValidator(parse_size),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kKmMgG]i?[bB]?|[bB])?\s*$"}],
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kKmMgG]i?[bB]?|[bB])?\s*$"},
+            ],
             "description": "bytes, or a size such as 512KiB, 8MiB, 16MB, 1GiB",
         }
     ),
@@ -146,7 +170,8 @@ class PrebuildConfig(Strict):
     """Commands run on the building machine before a service's image is built (e.g. a front end's bundle)."""
 
     run: list[list[str]] = Field(
-        min_length=1, description="argv lists run in order in the service folder, e.g. [[npm, ci], [npm, run, build]]"
+        min_length=1,
+        description="argv lists run in order in the service folder, e.g. [[npm, ci], [npm, run, build]]",
     )
     outputs: list[str] = Field(
         default_factory=list,
@@ -368,7 +393,7 @@ class AnalysisConfig(Strict):
     requests_query: str | None = Field(
         None,
         description="PromQL counting a slot's user requests in {window}; default"
-        " sum(increase(http_requests_total{slot=\"{slot}\",{selector}}[{window}]))",
+        ' sum(increase(http_requests_total{slot="{slot}",{selector}}[{window}]))',
     )
 
 
@@ -490,7 +515,9 @@ class EnvironmentConfig(Strict):
     port_offset: int = Field(0, ge=0, le=50000, description="added to every slot port (environments side by side)")
     ready_timeout: Duration = Field(90.0, description="how long a new slot may take to become ready")
     prometheus_url: str | None = Field(None, description="default: the sandbox's Prometheus (kubernetes: none)")
-    file_sd_dir: str | None = Field(None, description="where Prometheus file_sd targets go; default: the sandbox's")
+    file_sd_dir: str | None = Field(
+        None, description="where Prometheus file_sd targets go; default: the sandbox's"
+    )
     process_command: list[str] | None = Field(
         None, description="process target: argv of a slot ({service} is filled in); default: a stand-in service"
     )
@@ -632,8 +659,9 @@ class NotificationsConfig(Strict):
         description="events of the default route (every configured channel) when no routes are given",
     )
     routes: list[RouteConfig] = Field(default_factory=list, description="event routing; default: one route")
-    links: list[LinkConfig] = Field(default_factory=list, description="e.g. dashboards; the pipeline's link comes"
-                                    " from BUILD_URL")
+    links: list[LinkConfig] = Field(
+        default_factory=list, description="e.g. dashboards; the pipeline's link comes from BUILD_URL"
+    )
     retry: RetryConfig = Field(default_factory=RetryConfig)
 
     @field_validator("events")
@@ -749,7 +777,8 @@ class ObservabilityConfig(Strict):
     alerts: AlertThresholds = Field(default_factory=AlertThresholds)
     alertmanager: AlertmanagerRouting = Field(default_factory=AlertmanagerRouting)
     probes: list[str] = Field(
-        default_factory=list, description="public edge paths the blackbox exporter probes (e.g. /api/course/courses)"
+        default_factory=list,
+        description="public edge paths the blackbox exporter probes (e.g. /api/course/courses)",
     )
     dashboard_url: str = Field("http://127.0.0.1:3000", description="Grafana base URL used in alert links")
 
@@ -873,8 +902,12 @@ def _keep_count(value: object) -> int:
 KeepCount = Annotated[
     int,
     BeforeValidator(_keep_count),
-    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": -1}, {"const": "unlimited"}],
-                    "description": "how many to keep; 0 turns the rule off; -1 or 'unlimited' keeps all"}),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": -1}, {"const": "unlimited"}],
+            "description": "how many to keep; 0 turns the rule off; -1 or 'unlimited' keeps all",
+        }
+    ),
 ]
 
 
@@ -907,8 +940,12 @@ class S3StoreConfig(Strict):
     access_key_id: SecretRef | None = Field(None, description="default: boto3's credential chain")
     secret_access_key: SecretRef | None = None
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    part_size: Size = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3,
-                            description="multipart upload part size (larger objects are uploaded in parts)")
+    part_size: Size = Field(
+        16 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        le=5 * 1024**3,
+        description="multipart upload part size (larger objects are uploaded in parts)",
+    )
     timeout: Duration = Field(60.0, description="connect and read timeout of one request")
 
     @model_validator(mode="after")
@@ -1088,7 +1125,9 @@ class Config(Strict):
             raise ValueError(f"default_environment {self.default_environment!r} is not one of the environments")
         defaults = [name for name, service in self.services.items() if service.route == "/"]
         if len(defaults) > 1:
-            raise ValueError(f"only one service can have route '/' (the edge's default), not {', '.join(defaults)}")
+            raise ValueError(
+                f"only one service can have route '/' (the edge's default), not {', '.join(defaults)}"
+            )
         for i, route in enumerate(self.notifications.routes):
             unknown = [e for e in route.environments if e not in self.environments]
             if unknown:
@@ -1099,8 +1138,10 @@ class Config(Strict):
             if env.target == "kubernetes":
                 where = (env.context, env.namespace)
                 if where in places:
-                    raise ValueError(f"environments {places[where]} and {name} both use namespace {env.namespace} "
-                                     f"of context {env.context}: each kubernetes environment needs its own")
+                    raise ValueError(
+                        f"environments {places[where]} and {name} both use namespace {env.namespace} "
+                        f"of context {env.context}: each kubernetes environment needs its own"
+                    )
                 places[where] = name
         seen: set[str] = set()
         for i, slo in enumerate(self.slos):
@@ -1123,7 +1164,9 @@ class Config(Strict):
 
         reserved = sorted({"resume", "abort", "status", "list"} & set(self.services))
         if reserved:  # `coursectl release resume|abort|status|list` would not reach them
-            raise ValueError(f"services: {', '.join(reserved)} is a word of `coursectl release`, not a service name")
+            raise ValueError(
+                f"services: {', '.join(reserved)} is a word of `coursectl release`, not a service name"
+            )
 
         try:  # exit 3 naming the key: an unknown service, a service named twice, a dependency cycle
             check_order(
@@ -1147,7 +1190,9 @@ class Config(Strict):
                 if isinstance(source, DockerDataSourceConfig):
                     docker_env = self.environments.get(source.environment)
                     if docker_env is None or docker_env.target != "docker":
-                        raise ValueError(f"backups source {name!r}: {source.environment!r} is not a docker environment")
+                        raise ValueError(
+                            f"backups source {name!r}: {source.environment!r} is not a docker environment"
+                        )
         return self
 
 

@@ -85,8 +85,10 @@ def read_dotenv(path: Path) -> dict[str, str]:
     try:
         text = read_text(path, limit=MIB)
     except UnreadableText as exc:
-        raise AuthError(f"{path} {exc.message}" + (f" ({exc.where})" if exc.where else ""),
-                        hint="it holds KEY=VALUE lines in UTF-8 (coursectl sandbox up writes it)") from None
+        raise AuthError(
+            f"{path} {exc.message}" + (f" ({exc.where})" if exc.where else ""),
+            hint="it holds KEY=VALUE lines in UTF-8 (coursectl sandbox up writes it)",
+        ) from None
     values: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()

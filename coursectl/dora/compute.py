@@ -83,8 +83,11 @@ def effective_statuses(h: History) -> np.ndarray:
         return eff
     succ_by_group = _by_group(h, np.flatnonzero(h.status == SUCCEEDED))
     group_of = {key: g for g, key in enumerate(h.groups)}
-    wanted = {(group_of[(r.service, r.environment)], r.from_version) for r in rollbacks
-              if r.from_version is not None and (r.service, r.environment) in group_of}
+    wanted = {
+        (group_of[(r.service, r.environment)], r.from_version)
+        for r in rollbacks
+        if r.from_version is not None and (r.service, r.environment) in group_of
+    }
     by_version: dict[tuple[int, str | None], list[int]] = {}
     if wanted:
         for g, rows in succ_by_group.items():
@@ -92,7 +95,9 @@ def effective_statuses(h: History) -> np.ndarray:
                 key = (g, h.version[i])
                 if key in wanted:
                     by_version.setdefault(key, []).append(i)
-    events: list[tuple[float, int, int, Any]] = [(float(h.finished[i]), 0, int(h.ids[i]), int(i)) for i in hot_rows]
+    events: list[tuple[float, int, int, Any]] = [
+        (float(h.finished[i]), 0, int(h.ids[i]), int(i)) for i in hot_rows
+    ]
     events += [(r.finished_at, 1, r.id, r) for r in rollbacks]
     events.sort(key=lambda e: e[:3])
     empty = np.zeros(0, dtype=np.int64)
@@ -288,6 +293,8 @@ def _core(window: Window, c: _Columns) -> dict[str, Any]:
         "recovery_values": np.sort(rec_all[~np.isnan(rec_all)]),
         "without_commits": int(c.without[w].sum()),
     }
+
+
 def _recorded_before(inputs: DoraInputs, ts: float) -> bool:
     """Whether any deployment or rollback finished before ``ts`` (the history reaches back that far)."""
     h = inputs.history
@@ -316,8 +323,10 @@ def _tier(metric: str, value: float | None, year: int, enough: bool, note: str) 
 def _histogram(values: np.ndarray) -> list[dict[str, Any]]:
     bounds = np.asarray([b for b, _ in LEAD_TIME_BUCKETS[:-1]], dtype=np.float64)
     counts = np.bincount(np.searchsorted(bounds, values, side="right"), minlength=len(LEAD_TIME_BUCKETS))
-    return [{"label": label, "upper_seconds": (None if b == float("inf") else b), "count": int(n)}
-            for (b, label), n in zip(LEAD_TIME_BUCKETS, counts, strict=True)]
+    return [
+        {"label": label, "upper_seconds": (None if b == float("inf") else b), "count": int(n)}
+        for (b, label), n in zip(LEAD_TIME_BUCKETS, counts, strict=True)
+    ]
 
 
 def _weekly(core: dict[str, Any], c: _Columns) -> list[dict[str, Any]]:
@@ -350,16 +359,18 @@ def _weekly(core: dict[str, Any], c: _Columns) -> list[dict[str, Any]]:
             continue
         wk_days = np.unique(day_index[week_of(succ_fin) == i])
         rv = rec_vals[rec_week == i]
-        out.append({
-            "week_start": s.date().isoformat(),
-            "deployments": int(deployments[i]),
-            "succeeded": int(succeeded[i]),
-            "deploy_days": int(len(wk_days)),
-            "failures": int(failures[i]),
-            "change_failure_rate": int(failures[i]) / int(deployments[i]),
-            "lead_time_median_seconds": median(_OrderStatistics(lead_vals[lead_week == i]), presorted=True),
-            "recovery_median_seconds": median(np.sort(rv[~np.isnan(rv)]), presorted=True),
-        })
+        out.append(
+            {
+                "week_start": s.date().isoformat(),
+                "deployments": int(deployments[i]),
+                "succeeded": int(succeeded[i]),
+                "deploy_days": int(len(wk_days)),
+                "failures": int(failures[i]),
+                "change_failure_rate": int(failures[i]) / int(deployments[i]),
+                "lead_time_median_seconds": median(_OrderStatistics(lead_vals[lead_week == i]), presorted=True),
+                "recovery_median_seconds": median(np.sort(rv[~np.isnan(rv)]), presorted=True),
+            }
+        )
     return out
 
 
@@ -408,8 +419,13 @@ def compute_dora(
     rw = cur["rec_slice"]
     h = c.h
     recoveries = [
-        {"deployment_id": int(h.ids[i]), "service": h.service[i], "version": h.version[i],
-         "failed_at": iso_utc(float(h.finished[i])), "seconds": None if np.isnan(s) else float(s)}
+        {
+            "deployment_id": int(h.ids[i]),
+            "service": h.service[i],
+            "version": h.version[i],
+            "failed_at": iso_utc(float(h.finished[i])),
+            "seconds": None if np.isnan(s) else float(s),
+        }
         for i, s in zip(c.rec_rows[rw][-500:].tolist(), c.rec_sec[rw][-500:].tolist(), strict=True)
     ]
     report: dict[str, Any] = {
@@ -419,33 +435,42 @@ def compute_dora(
         "previous_window": {**window.previous().to_dict(), "has_data": prev_known},
         "tiers_report": {"year": tiers_year, "name": REPORTS[tiers_year]},
         "min_deployments": min_deployments,
-        "deployment_frequency": with_note({
-            "count": cur["succeeded"],
-            "per_day": per_day,
-            "per_week": per_day * 7.0,
-            "deploy_days": cur["deploy_days"],
-            "deploy_days_per_week": cur["deploy_days"] / (cur["days"] / 7.0),
-            "tier": df_tier,
-            "trend": _trend(per_day, prev_per_day, True),
-        }, df_note),
-        "lead_time": with_note({
-            "commits": int(len(lead_values)),
-            "median_seconds": lt_median,
-            "p90_seconds": percentile(cur["lead_stats"], 90, presorted=True),
-            "deployments_without_commits": cur["without_commits"],
-            "tier": lt_tier,
-            "trend": _trend(lt_median, median(prev["lead_stats"], presorted=True), False),
-        }, lt_note),
-        "change_failure_rate": with_note({
-            "deployments": n,
-            "failed": cur["failed"],
-            "rolled_back": cur["rolled_back"],
-            "hotfixed": cur["hotfixed"],
-            "failures": cur["failures"],
-            "rate": cur["cfr"],
-            "tier": cfr_tier,
-            "trend": _trend(cur["cfr"], prev["cfr"], False),
-        }, cfr_note),
+        "deployment_frequency": with_note(
+            {
+                "count": cur["succeeded"],
+                "per_day": per_day,
+                "per_week": per_day * 7.0,
+                "deploy_days": cur["deploy_days"],
+                "deploy_days_per_week": cur["deploy_days"] / (cur["days"] / 7.0),
+                "tier": df_tier,
+                "trend": _trend(per_day, prev_per_day, True),
+            },
+            df_note,
+        ),
+        "lead_time": with_note(
+            {
+                "commits": int(len(lead_values)),
+                "median_seconds": lt_median,
+                "p90_seconds": percentile(cur["lead_stats"], 90, presorted=True),
+                "deployments_without_commits": cur["without_commits"],
+                "tier": lt_tier,
+                "trend": _trend(lt_median, median(prev["lead_stats"], presorted=True), False),
+            },
+            lt_note,
+        ),
+        "change_failure_rate": with_note(
+            {
+                "deployments": n,
+                "failed": cur["failed"],
+                "rolled_back": cur["rolled_back"],
+                "hotfixed": cur["hotfixed"],
+                "failures": cur["failures"],
+                "rate": cur["cfr"],
+                "tier": cfr_tier,
+                "trend": _trend(cur["cfr"], prev["cfr"], False),
+            },
+            cfr_note,
+        ),
         "rework_rate": {
             "deployments": n,
             "hotfix_deployments": cur["hotfix_deployments"],
@@ -455,15 +480,18 @@ def compute_dora(
             "tier_note": "the State of DevOps reports publish no tier thresholds for rework rate",
             "trend": _trend(cur["rework"], prev["rework"], False),
         },
-        "recovery_time": with_note({
-            "failures": cur["recoveries_total"],
-            "recovered": int(len(rec_values)),
-            "unrecovered": cur["recoveries_total"] - int(len(rec_values)),
-            "median_seconds": rec_median,
-            "p90_seconds": percentile(rec_values, 90, presorted=True),
-            "tier": rec_tier,
-            "trend": _trend(rec_median, median(prev["recovery_values"], presorted=True), False),
-        }, rec_note),
+        "recovery_time": with_note(
+            {
+                "failures": cur["recoveries_total"],
+                "recovered": int(len(rec_values)),
+                "unrecovered": cur["recoveries_total"] - int(len(rec_values)),
+                "median_seconds": rec_median,
+                "p90_seconds": percentile(rec_values, 90, presorted=True),
+                "tier": rec_tier,
+                "trend": _trend(rec_median, median(prev["recovery_values"], presorted=True), False),
+            },
+            rec_note,
+        ),
         "weekly": _weekly(cur, c),
         "lead_time_histogram": _histogram(lead_values),
         "recoveries": recoveries,
@@ -471,9 +499,16 @@ def compute_dora(
     if by_service:
         report["by_service"] = {}
         for name in sorted(set(inputs.history.service)):
-            report["by_service"][name] = _summary(compute_dora(
-                _subset(inputs, name), window, tiers_year=tiers_year, min_deployments=min_deployments,
-                environment=environment, service=name))
+            report["by_service"][name] = _summary(
+                compute_dora(
+                    _subset(inputs, name),
+                    window,
+                    tiers_year=tiers_year,
+                    min_deployments=min_deployments,
+                    environment=environment,
+                    service=name,
+                )
+            )
     return report
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 DEPLOYMENT_STATUSES = ("succeeded", "failed", "rolled_back")
@@ -195,15 +195,23 @@ class History:
     @classmethod
     def from_deployments(cls, deployments: Sequence[Deployment], rollbacks: Sequence[Rollback] = ()) -> History:
         deps = sorted(deployments, key=lambda d: (d.finished_at, d.id))
-        rows = [(d.id, d.service, d.environment, d.version, d.commit, d.status, d.finished_at, d.hotfix)
-                for d in deps]
+        rows = [
+            (d.id, d.service, d.environment, d.version, d.commit, d.status, d.finished_at, d.hotfix) for d in deps
+        ]
         return cls.from_rows(rows, rollbacks)
 
     def deployment(self, i: int) -> Deployment:
         """Deployment ``i`` (a row index) as an object."""
-        return Deployment(int(self.ids[i]), self.service[i], self.environment[i], self.version[i], self.commit[i],
-                          float(self.finished[i]), ("succeeded", "failed", "rolled_back")[int(self.status[i])],
-                          bool(self.hotfix[i]))
+        return Deployment(
+            int(self.ids[i]),
+            self.service[i],
+            self.environment[i],
+            self.version[i],
+            self.commit[i],
+            float(self.finished[i]),
+            ("succeeded", "failed", "rolled_back")[int(self.status[i])],
+            bool(self.hotfix[i]),
+        )
 
     def only_service(self, name: str) -> History:
         """The rows of one service."""
@@ -211,7 +219,17 @@ class History:
 
         idx = [i for i, s in enumerate(self.service) if s == name]
         sel = np.asarray(idx, dtype=np.int64)
-        rows = [(int(self.ids[i]), self.service[i], self.environment[i], self.version[i], self.commit[i],
-                 ("succeeded", "failed", "rolled_back")[int(self.status[i])], float(self.finished[i]),
-                 bool(self.hotfix[i])) for i in sel]
+        rows = [
+            (
+                int(self.ids[i]),
+                self.service[i],
+                self.environment[i],
+                self.version[i],
+                self.commit[i],
+                ("succeeded", "failed", "rolled_back")[int(self.status[i])],
+                float(self.finished[i]),
+                bool(self.hotfix[i]),
+            )
+            for i in sel
+        ]
         return History.from_rows(rows, [r for r in self.rollbacks if r.service == name])

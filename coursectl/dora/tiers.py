@@ -55,24 +55,54 @@ class TierTable:
 
 
 TABLES: Mapping[int, TierTable] = {
-    2023: TierTable(2023, {
-        "deployment_frequency": {"elite": "on demand (>= 1/day)", "high": "1/day .. 1/week",
-                                 "medium": "1/week .. 1/month", "low": "< 1/month"},
-        "lead_time": {"elite": "< 1 day", "high": "1 day .. 1 week", "medium": "1 week .. 1 month",
-                      "low": ">= 1 month"},
-        "change_failure_rate": {"elite": "<= 5%", "high": "<= 10%", "medium": "<= 15%", "low": "> 15% (64%)"},
-        "recovery_time": {"elite": "< 1 hour", "high": "< 1 day", "medium": "< 1 week", "low": ">= 1 week"},
-    }),
-    2024: TierTable(2024, {
-        "deployment_frequency": {"elite": "on demand (>= 1/day)", "high": "1/day .. 1/week",
-                                 "medium": "1/week .. 1/month", "low": "< 1/month"},
-        "lead_time": {"elite": "< 1 day", "high": "1 day .. 1 week", "medium": "1 week .. 1 month",
-                      "low": ">= 1 month"},
-        "change_failure_rate": {"elite": "nearest 5%", "high": "nearest 20%", "medium": "nearest 10%",
-                                "low": "nearest 40%"},
-        "recovery_time": {"elite": "< 1 hour", "high": "< 1 day", "medium": "< 1 day (same as high)",
-                          "low": ">= 1 day"},
-    }),
+    2023: TierTable(
+        2023,
+        {
+            "deployment_frequency": {
+                "elite": "on demand (>= 1/day)",
+                "high": "1/day .. 1/week",
+                "medium": "1/week .. 1/month",
+                "low": "< 1/month",
+            },
+            "lead_time": {
+                "elite": "< 1 day",
+                "high": "1 day .. 1 week",
+                "medium": "1 week .. 1 month",
+                "low": ">= 1 month",
+            },
+            "change_failure_rate": {"elite": "<= 5%", "high": "<= 10%", "medium": "<= 15%", "low": "> 15% (64%)"},
+            "recovery_time": {"elite": "< 1 hour", "high": "< 1 day", "medium": "< 1 week", "low": ">= 1 week"},
+        },
+    ),
+    2024: TierTable(
+        2024,
+        {
+            "deployment_frequency": {
+                "elite": "on demand (>= 1/day)",
+                "high": "1/day .. 1/week",
+                "medium": "1/week .. 1/month",
+                "low": "< 1/month",
+            },
+            "lead_time": {
+                "elite": "< 1 day",
+                "high": "1 day .. 1 week",
+                "medium": "1 week .. 1 month",
+                "low": ">= 1 month",
+            },
+            "change_failure_rate": {
+                "elite": "nearest 5%",
+                "high": "nearest 20%",
+                "medium": "nearest 10%",
+                "low": "nearest 40%",
+            },
+            "recovery_time": {
+                "elite": "< 1 hour",
+                "high": "< 1 day",
+                "medium": "< 1 day (same as high)",
+                "low": ">= 1 day",
+            },
+        },
+    ),
 }
 
 

@@ -17,7 +17,8 @@ Inputs of a service's image:
 
 Tests count when they reach the build context (a Dockerfile may copy or run them; leaving them out would
 let a changed test ship under an old image) — the bundled platform's ``.dockerignore`` excludes
-``**/tests``, so there a changed test does not rebuild anything. Version metadata (git sha, build time) is deliberately
+``**/tests``, so there a changed test does not rebuild anything. Version metadata (git sha, build time) is
+deliberately
 *not* an input: it changes on every commit, and the image of unchanged inputs is the same program.
 
 Each file contributes its path relative to the context, whether it is executable, and the sha256 of its

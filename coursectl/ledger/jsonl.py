@@ -195,7 +195,7 @@ def _describe(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"] if p not in ("deployment", "rollback"))
         msg = err["msg"]
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
@@ -275,8 +275,9 @@ def _lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
             number += 1
             if number == 1:
                 if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-                    raise InputError(f"{path}: is encoded as UTF-16 (it starts with a byte-order mark): "
-                                     "save it as UTF-8")
+                    raise InputError(
+                        f"{path}: is encoded as UTF-16 (it starts with a byte-order mark): save it as UTF-8"
+                    )
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
             if len(raw) > MAX_LINE_BYTES:
                 while raw and not raw.endswith(b"\n"):  # skip the rest of the line

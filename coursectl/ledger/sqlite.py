@@ -71,8 +71,14 @@ def natural_key(event: LedgerEvent) -> str | None:
     if event.kind == "deployment":
         parts = [event.environment, event.service, event.version, event.git_commit, started_text, finished]
     else:
-        parts = [event.environment, event.service, event.details.get("from_version"),
-                 event.details.get("to_version"), started_text, finished]
+        parts = [
+            event.environment,
+            event.service,
+            event.details.get("from_version"),
+            event.details.get("to_version"),
+            started_text,
+            finished,
+        ]
     return event.kind + "|" + "|".join("" if p is None else str(p) for p in parts)
 
 
@@ -88,8 +94,10 @@ def translate(exc: sqlite3.Error, path: Path) -> CoursectlError:
             hint="make the file and its folder writable (coursectl records every action), or use a copy",
         )
     if "unable to open" in low:
-        return PreconditionError(f"the ledger at {path} cannot be opened: {text}",
-                                 hint="check that the file and its folder exist and are readable and writable")
+        return PreconditionError(
+            f"the ledger at {path} cannot be opened: {text}",
+            hint="check that the file and its folder exist and are readable and writable",
+        )
     if "disk i/o" in low or "full" in low:
         return ExternalError(f"the ledger at {path} cannot be written: {text}", hint="check the disk")
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
@@ -188,13 +196,15 @@ def connect_read_only(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
     file is opened as immutable (nobody can be writing it then)."""
     uri = path.resolve().as_uri()
     try:
-        conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=timeout, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            uri + "?mode=ro", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn
     except sqlite3.OperationalError:
-        return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None,
-                               check_same_thread=False)
+        return sqlite3.connect(
+            uri + "?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
 
 
 def check_state_dir(folder: Path) -> None:
@@ -235,13 +245,17 @@ class SqliteLedger:
             if not os.path.lexists(path):
                 _create(path)
         except OSError as exc:
-            raise PreconditionError(f"the ledger at {path} cannot be created: {exc.strerror or exc}",
-                                    hint="check COURSECTL_STATE_DIR: it must be a writable directory") from exc
+            raise PreconditionError(
+                f"the ledger at {path} cannot be created: {exc.strerror or exc}",
+                hint="check COURSECTL_STATE_DIR: it must be a writable directory",
+            ) from exc
         except sqlite3.Error as exc:
             raise translate(exc, path) from exc
         if not path.is_file():
-            raise PreconditionError(f"the ledger at {path} is not a regular file",
-                                    hint="move it away, or point COURSECTL_STATE_DIR elsewhere")
+            raise PreconditionError(
+                f"the ledger at {path} is not a regular file",
+                hint="move it away, or point COURSECTL_STATE_DIR elsewhere",
+            )
         raw: sqlite3.Connection | None = None
         self.read_only = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
         try:
@@ -249,8 +263,10 @@ class SqliteLedger:
                 raw = connect_read_only(path, busy_timeout)
                 self._refuse_unknown(raw, initialise=False)
                 if schema_version(raw) < SCHEMA_VERSION:
-                    raise PreconditionError(f"the ledger at {path} is read-only and needs a schema upgrade",
-                                            hint="make it writable once so that coursectl can migrate it")
+                    raise PreconditionError(
+                        f"the ledger at {path} is read-only and needs a schema upgrade",
+                        hint="make it writable once so that coursectl can migrate it",
+                    )
             else:
                 raw = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
                 self._refuse_unknown(raw, initialise)
@@ -369,7 +385,10 @@ class SqliteLedger:
 
     @staticmethod
     def _project_deployment(
-        conn: GuardedConnection, event: LedgerEvent, event_id: int, details: dict[str, Any],
+        conn: GuardedConnection,
+        event: LedgerEvent,
+        event_id: int,
+        details: dict[str, Any],
         commits: list[dict[str, Any]] | None,
     ) -> None:
         """Write the metrics projection of a deployment (and its commits); flag commits seen before."""
@@ -383,23 +402,36 @@ class SqliteLedger:
             for i in range(0, len(shas), 500):
                 chunk = shas[i : i + 500]
                 earlier.update(
-                    r[0] for r in conn.execute(
-                        f"SELECT DISTINCT event_id FROM deployment_commits WHERE sha IN ({','.join('?' * len(chunk))})",
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT DISTINCT event_id FROM deployment_commits"
+                        f" WHERE sha IN ({','.join('?' * len(chunk))})",
                         chunk,
                     )
                 )
             if earlier:
                 repeated = 1
-                conn.executemany("UPDATE dora_deployments SET repeated = 1 WHERE event_id = ?",
-                                 [(i,) for i in earlier])
+                conn.executemany(
+                    "UPDATE dora_deployments SET repeated = 1 WHERE event_id = ?", [(i,) for i in earlier]
+                )
             conn.executemany(
                 "INSERT OR IGNORE INTO deployment_commits (event_id, sha, committed_at) VALUES (?, ?, ?)", rows
             )
         conn.execute(
-            "INSERT INTO dora_deployments (event_id, environment, service, version, git_commit, status, finished_at,"
-            " hotfix, commit_times, repeated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, event.environment, event.service, event.version, event.git_commit, event.outcome,
-             event.time.timestamp(), 1 if details.get("hotfix") else 0, blob, repeated),
+            "INSERT INTO dora_deployments (event_id, environment, service, version, git_commit, status,"
+            " finished_at, hotfix, commit_times, repeated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                event.environment,
+                event.service,
+                event.version,
+                event.git_commit,
+                event.outcome,
+                event.time.timestamp(),
+                1 if details.get("hotfix") else 0,
+                blob,
+                repeated,
+            ),
         )
 
     def import_events(self, events: Sequence[LedgerEvent]) -> tuple[int, int]:
@@ -429,11 +461,13 @@ class SqliteLedger:
     def deployment_rows(
         self, environment: str | None, service: str | None = None, statuses: Sequence[str] | None = None
     ) -> list[tuple[Any, ...]]:
-        """Every deployment of ``environment`` (and ``service``, with one of ``statuses``), oldest first, as tuples:
-        (id, service, environment, version, git_commit, status, finished_at as Unix seconds, hotfix,
+        """Every deployment of ``environment`` (and ``service``, with one of ``statuses``), oldest first, as
+        tuples: (id, service, environment, version, git_commit, status, finished_at as Unix seconds, hotfix,
         packed commit times or None, commits also listed by another deployment)."""
-        sql = ("SELECT event_id, service, environment, version, git_commit, status, finished_at, hotfix,"
-               " commit_times, repeated FROM dora_deployments WHERE 1 = 1")
+        sql = (
+            "SELECT event_id, service, environment, version, git_commit, status, finished_at, hotfix,"
+            " commit_times, repeated FROM dora_deployments WHERE 1 = 1"
+        )
         args: list[Any] = []
         if environment:
             sql += " AND environment = ?"
@@ -446,9 +480,7 @@ class SqliteLedger:
             args.extend(statuses)
         return self._conn.execute(sql + " ORDER BY finished_at, event_id", args).fetchall()
 
-    def rollback_rows(
-        self, environment: str | None, service: str | None = None
-    ) -> list[tuple[Any, ...]]:
+    def rollback_rows(self, environment: str | None, service: str | None = None) -> list[tuple[Any, ...]]:
         """Every rollback record: (id, service, environment, from_version, to_version, outcome, finished_at)."""
         sql = (
             "SELECT id, service, environment, json_extract(details, '$.from_version'),"
@@ -545,7 +577,9 @@ class SqliteLedger:
 
     @classmethod
     def _read_lock(cls, conn: GuardedConnection, environment: str, service: str) -> LockInfo | None:
-        row = conn.execute(_SELECT_LOCKS + " WHERE environment = ? AND service = ?", (environment, service)).fetchone()
+        row = conn.execute(
+            _SELECT_LOCKS + " WHERE environment = ? AND service = ?", (environment, service)
+        ).fetchone()
         return cls._lock(row) if row else None
 
     def locks(self, environment: str | None = None) -> list[LockInfo]:
@@ -606,8 +640,8 @@ class SqliteLedger:
                 environment, service, holder, reason, now, now + timedelta(seconds=ttl), uuid.uuid4().hex
             )
             conn.execute(
-                "INSERT OR REPLACE INTO locks (environment, service, holder, reason, acquired_at, expires_at, token)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO locks (environment, service, holder, reason, acquired_at, expires_at,"
+                " token) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (environment, service, holder, reason, _utc_text(now), _utc_text(info.expires_at), info.token),
             )
             kind = "lock.takeover" if previous else "lock.acquire"
@@ -616,7 +650,8 @@ class SqliteLedger:
                 details["previous"] = previous.to_dict()
                 details["previous_expired"] = previous.expired(now)
             self._insert(
-                conn, LedgerEvent(kind=kind, actor=holder, environment=environment, service=service, details=details)
+                conn,
+                LedgerEvent(kind=kind, actor=holder, environment=environment, service=service, details=details),
             )
             return info
 
@@ -694,7 +729,6 @@ class SqliteLedger:
                 ),
             )
             return previous
-
 
     # rollouts ----------------------------------------------------------------------------------------
 
@@ -779,8 +813,10 @@ def check_ledger(path: Path, *, max_errors: int = 100) -> dict[str, Any]:
             )
             tables = set(_tables(conn))
             if version == 0:
-                problems.append("no ledger schema (user_version 0)" + (f"; tables: {', '.join(sorted(tables))}"
-                                                                       if tables else ""))
+                problems.append(
+                    "no ledger schema (user_version 0)"
+                    + (f"; tables: {', '.join(sorted(tables))}" if tables else "")
+                )
             else:
                 missing = [t for t in EXPECTED_TABLES if t not in tables]
                 if missing and version >= SCHEMA_VERSION:
@@ -792,5 +828,11 @@ def check_ledger(path: Path, *, max_errors: int = 100) -> dict[str, Any]:
         finally:
             if conn is not None:
                 conn.close()
-    return {"path": str(path), "ok": not problems, "problems": problems, "schema_version": version,
-            "events": events, "size_bytes": size}
+    return {
+        "path": str(path),
+        "ok": not problems,
+        "problems": problems,
+        "schema_version": version,
+        "events": events,
+        "size_bytes": size,
+    }

@@ -68,8 +68,9 @@ def _target(project: dict[str, Any]) -> str:
     )
 
 
-def _project(project: dict[str, Any], findings: list[Finding], suppressed: list[Suppressed],
-             errors: list[str]) -> None:
+def _project(
+    project: dict[str, Any], findings: list[Finding], suppressed: list[Suppressed], errors: list[str]
+) -> None:
     if project.get("error") and not project.get("vulnerabilities"):
         where = project.get("path") or project.get("projectName") or "project"
         errors.append(f"{where}: {project['error']}")

@@ -50,8 +50,12 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
             index[f.id] = len(rules)
             rule: dict[str, Any] = {
                 "id": f.id,
-                "name": {"vuln": "PackageVulnerability", "misconfig": "Misconfiguration",
-                         "secret": "Secret", "license": "License"}.get(f.kind, "Finding"),
+                "name": {
+                    "vuln": "PackageVulnerability",
+                    "misconfig": "Misconfiguration",
+                    "secret": "Secret",
+                    "license": "License",
+                }.get(f.kind, "Finding"),
                 "shortDescription": {"text": f.title or f.id},
                 "properties": {
                     "security-severity": _SCORE[f.severity],

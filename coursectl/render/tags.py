@@ -77,8 +77,10 @@ def validate_digest(digest: str) -> str:
     """``digest`` itself, or UsageError (exit 2) when it is not an image digest (``sha256:`` and 64 hex digits)."""
     if not DIGEST_RE.fullmatch(digest):
         shown = digest if len(digest) <= 80 else digest[:79] + "…"
-        raise UsageError(f"{shown!r} is not an image digest",
-                         hint="a digest is sha256: followed by 64 lower-case hex digits (or sha512: and 128)")
+        raise UsageError(
+            f"{shown!r} is not an image digest",
+            hint="a digest is sha256: followed by 64 lower-case hex digits (or sha512: and 128)",
+        )
     return digest
 
 
@@ -92,8 +94,10 @@ def parse_env_pairs(pairs: Sequence[str], option: str = "--set-env") -> dict[str
         if not sep:
             raise UsageError(f"{option} {shown!r}: expected KEY=VALUE")
         if not ENV_NAME_RE.fullmatch(key):
-            raise UsageError(f"{option} {shown!r}: {key[:60]!r} is not a valid variable name",
-                             hint="a name is letters, digits and '_', not starting with a digit")
+            raise UsageError(
+                f"{option} {shown!r}: {key[:60]!r} is not a valid variable name",
+                hint="a name is letters, digits and '_', not starting with a digit",
+            )
         if "\x00" in value:
             raise UsageError(f"{option} {key}: the value contains a NUL byte")
         out[key] = value

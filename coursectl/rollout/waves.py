@@ -136,7 +136,7 @@ def worst_case_steps(steps: Sequence[st.Step], *, ready_timeout: float, step_ove
                 total += ready_timeout
             case st.Pause(duration=None):
                 return math.inf
-            case st.Pause(duration=duration) | st.Delay(duration=duration):
+            case st.Pause(duration=float() | int() as duration) | st.Delay(duration=duration):
                 total += float(duration)
             case _:
                 total += step_overhead

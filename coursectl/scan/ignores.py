@@ -73,7 +73,9 @@ def _entry(raw: Any, index: int, file: str) -> tuple[IgnoreEntry | None, list[Co
         try:
             values["expires"] = date.fromisoformat(expires.strip()[:10])
         except ValueError:
-            problems.append(ConfigProblem(file, f"{where}.expires", f"expected a date YYYY-MM-DD, got {expires!r}"))
+            problems.append(
+                ConfigProblem(file, f"{where}.expires", f"expected a date YYYY-MM-DD, got {expires!r}")
+            )
     else:
         problems.append(ConfigProblem(file, f"{where}.expires", "required: an expiry date YYYY-MM-DD"))
     if problems:
@@ -96,8 +98,10 @@ def parse_ignores(text: str, file: str = ".coursectl-ignore.yaml") -> list[Ignor
     if isinstance(data, dict):
         unknown = [k for k in data if k != "ignores"]
         if unknown:
-            raise ConfigError([ConfigProblem(file, str(k), "unknown key; expected 'ignores'") for k in unknown],
-                              hint="the file looks like:\n" + EXAMPLE)
+            raise ConfigError(
+                [ConfigProblem(file, str(k), "unknown key; expected 'ignores'") for k in unknown],
+                hint="the file looks like:\n" + EXAMPLE,
+            )
         data = data.get("ignores") or []
     if not isinstance(data, list):
         raise ConfigError([ConfigProblem(file, "ignores", "expected a list of entries")], hint=EXAMPLE)

@@ -187,6 +187,7 @@ class FakeRouter:
             current[chosen] -= sum(weights.values())
             counts[chosen] += 1
         return counts
+
     def ensure_running(self) -> None:
         return None
 

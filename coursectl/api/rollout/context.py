@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from coursectl.domain import LockInfo, current_actor
+from coursectl.domain import LockInfo, SlotState, current_actor
 from coursectl.errors import PreconditionError, UsageError
-from coursectl.ports import Clock, MetricsProvider, RolloutLedger, SlotState, Target, TrafficRouter
+from coursectl.ports import Clock, MetricsProvider, RolloutLedger, Target, TrafficRouter
 from coursectl.rollout.state import RolloutState
 from coursectl.rollout.store import Rollouts
 

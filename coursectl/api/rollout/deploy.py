@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 from coursectl.api.rollout.context import OBSERVE, ROLLOUT, RolloutContext
 from coursectl.api.rollout.locking import acquire, lock_reason, run_locked
 from coursectl.api.rollout.slots import already_live, live_state
-from coursectl.domain import LedgerEvent
+from coursectl.domain import LedgerEvent, SlotState
 from coursectl.errors import PreconditionError, RolloutFailed
-from coursectl.ports import SlotState
 from coursectl.rollout.plan import live_slot, plan_rollout
 from coursectl.rollout.state import ABORTED, FAILED, SUCCEEDED, RolloutState
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from coursectl.api.rollout.context import ROLLOUT, Live, RolloutContext
-from coursectl.ports import SlotState
+from coursectl.domain import SlotState
 from coursectl.rollout.fingerprint import slot_fingerprint
 from coursectl.rollout.plan import live_slot
 from coursectl.rollout.state import RolloutState
