@@ -37,8 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scan": (
         "scan",
         "register",
-        "Scan images (or folders) with Trivy and Snyk and apply the policy: exit 0 pass, 6 blocked, 5 "
-        "scanner error.",
+        "Scan images (or folders) with Trivy and Snyk, then apply the policy.",
     ),
     "quality-gate": (
         "quality_gate",
@@ -65,10 +64,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "release",
         "register",
         "Release the platform to an environment: changed services are built, scanned, pushed and rolled out "
-        "with\nthe environment's strategy, then the user journey runs through the edge. Exit 7 when a "
-        "rollout was rolled\nback, 6 when a gate (scan, journey) blocked it or a rollout stopped paused for "
-        "a human (no traffic with\non_no_traffic: pause, inconclusive analysis). --set-env (drills) rolls "
-        "the services out again with that extra\nenvironment even when their version is live.",
+        "in\nwaves with the environment's strategy (release.order / depends_on; release.parallel at a time "
+        "within a\nwave), the environment's load test runs, then the user journey through the edge. With "
+        "release.on_failure:\nrollback-all (the default of protected environments) a failed service aborts "
+        "the rest of its wave and rolls\nevery service already promoted back, the last wave first. Exit 7 "
+        "when a rollout failed (rolled back or\nkept), 6 when a gate (scan, load test, journey) blocked it "
+        "or a rollout stopped paused for a human, 8 when\nanother release runs. `release resume|abort` "
+        "carries on or undoes a release that was killed;\n`release status [ID]` and `release list` show "
+        "recorded ones.",
     ),
     "journey": (
         "journey",
@@ -81,7 +84,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "register",
         "Send RPS requests a second for DURATION on the journey's read paths; exit 0 when p95 latency, "
         "error rate\nand the rate reached are within the thresholds, 6 when one is not (the figures in JSON "
-        "and JUnit).",
+        "and JUnit). Options\nnot given come from the environment's release.load settings (else the "
+        "defaults shown).",
     ),
     "test": (
         "testsuite",
