@@ -9,7 +9,7 @@ from coursectl.render.templates import render
 
 
 def target_groups(environment: str, slots: Iterable[Any]) -> list[dict[str, Any]]:
-    """file_sd groups for SlotState-like objects (service, slot, version, digest, host, port)."""
+    """file_sd groups for SlotState-like objects (service, slot, version, digest, fingerprint, host, port)."""
     groups = []
     for s in sorted(slots, key=lambda s: (s.service, s.slot)):
         groups.append(
@@ -21,6 +21,9 @@ def target_groups(environment: str, slots: Iterable[Any]) -> list[dict[str, Any]
                     "version": s.version,
                     "environment": environment,
                     **({"digest": s.digest} if getattr(s, "digest", None) else {}),
+                    # what the slot runs (image + environment): analysis of a new slot reads only its own series,
+                    # never those a previous occupant (same version, another environment) left in the window
+                    **({"spec": s.fingerprint} if getattr(s, "fingerprint", None) else {}),
                 },
             }
         )

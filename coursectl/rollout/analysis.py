@@ -122,9 +122,14 @@ def _promql_string(text: str) -> str:
 
 
 def selector(
-    *, service: str, version: str | None = None, exclude_routes: Sequence[str] = DEFAULT_EXCLUDED_ROUTES
+    *,
+    service: str,
+    version: str | None = None,
+    exclude_routes: Sequence[str] = DEFAULT_EXCLUDED_ROUTES,
+    spec: str | None = None,
 ) -> str:
-    """The label matchers of a service's user traffic: service, the slot's version, not the excluded routes.
+    """The label matchers of a service's user traffic: service, the slot's version (and ``spec``, the fingerprint
+    of what the slot runs, where the target labels its series so), not the excluded routes.
 
     A series without a ``route`` label is kept (``!~`` matches an absent label), so custom metrics that have
     no route are not affected.
@@ -132,6 +137,8 @@ def selector(
     parts = [f'service="{_promql_string(service)}"']
     if version:
         parts.append(f'version="{_promql_string(version)}"')
+    if spec:
+        parts.append(f'spec="{_promql_string(spec)}"')
     if exclude_routes:
         parts.append(f'route!~"{_promql_string("|".join(exclude_routes))}"')
     return ",".join(parts)
@@ -145,8 +152,9 @@ def _render(
     window: str,
     version: str | None,
     exclude_routes: Sequence[str],
+    spec: str | None = None,
 ) -> str:
-    sel = selector(service=service, version=version, exclude_routes=exclude_routes)
+    sel = selector(service=service, version=version, exclude_routes=exclude_routes, spec=spec)
     return template.format(service=service, slot=slot, window=window, interval=window, selector=sel)
 
 
@@ -158,6 +166,7 @@ def render_query(
     window: str,
     version: str | None = None,
     exclude_routes: Sequence[str] = DEFAULT_EXCLUDED_ROUTES,
+    spec: str | None = None,
 ) -> str:
     """The PromQL for one metric on one slot of a service, limited to the version running in that slot.
 
@@ -166,13 +175,23 @@ def render_query(
     """
     template = rule.query or BUILTIN_QUERIES[rule.name]
     return _render(
-        template, service=service, slot=slot, window=window, version=version, exclude_routes=exclude_routes
+        template,
+        service=service,
+        slot=slot,
+        window=window,
+        version=version,
+        exclude_routes=exclude_routes,
+        spec=spec,
     )
 
 
-def render_scrapes_query(*, service: str, slot: str, window: str, version: str | None = None) -> str:
+def render_scrapes_query(
+    *, service: str, slot: str, window: str, version: str | None = None, spec: str | None = None
+) -> str:
     """The PromQL counting the scrapes of a slot's version in the window (``up`` carries the target's labels)."""
-    return _render(SCRAPES_QUERY, service=service, slot=slot, window=window, version=version, exclude_routes=())
+    return _render(
+        SCRAPES_QUERY, service=service, slot=slot, window=window, version=version, exclude_routes=(), spec=spec
+    )
 
 
 def render_requests_query(
@@ -183,6 +202,7 @@ def render_requests_query(
     window: str,
     version: str | None = None,
     exclude_routes: Sequence[str] = DEFAULT_EXCLUDED_ROUTES,
+    spec: str | None = None,
 ) -> str:
     """The PromQL counting the user requests a measurement of ``rule`` is computed from."""
     return _render(
@@ -192,6 +212,7 @@ def render_requests_query(
         window=window,
         version=version,
         exclude_routes=exclude_routes,
+        spec=spec,
     )
 
 

@@ -40,6 +40,9 @@ class EngineSettings:
     tick: float = 1.0
     scrape_interval: float = 5.0
     warmup: float | None = None  # default: two scrapes; "no data" before then is not yet a failure
+    # the target labels each slot's series with its fingerprint, ``spec`` (coursectl's file_sd targets): a new
+    # slot's analysis then reads its own series only, never what the slot's previous occupant left in the window
+    spec_label: bool = False
     observe_timeout: float | None = None  # default: max(15 s, 4 scrapes); the longest "observed" waits
 
 
@@ -184,6 +187,12 @@ class Engine:
             case _:  # not a step (a plan built by hand): never loop on it
                 raise CoursectlError(f"unknown rollout step {step!r}")
 
+    def _new_spec(self, state: RolloutState) -> str | None:
+        """The fingerprint the new slot's series are labelled with (``spec``), when the target labels them."""
+        if not self.settings.spec_label:
+            return None
+        return self._spec(state, st.Start(state.new_slot)).fingerprint
+
     def _spec(self, state: RolloutState, step: st.Start) -> SlotSpec:
         slot = step.slot
         old = step.which == "stable-old"
@@ -271,7 +280,10 @@ class Engine:
             return True
         window = an.window_for(rules.interval, self.settings.scrape_interval)
         version = state.version if slot == state.new_slot else state.stable_version
-        query = an.render_scrapes_query(service=state.service, slot=slot, window=window, version=version)
+        spec = self._new_spec(state) if slot == state.new_slot else None
+        query = an.render_scrapes_query(
+            service=state.service, slot=slot, window=window, version=version, spec=spec
+        )
         timeout = self.settings.observe_timeout
         if timeout is None:
             timeout = max(15.0, 4 * self.settings.scrape_interval)
@@ -303,18 +315,25 @@ class Engine:
         counts: dict[str, QueryResult] = {}
         found: list[an.Measurement] = []
         excluded = rules.exclude_routes
+        new_spec = self._new_spec(state)
 
-        def promql(rule: an.MetricRule, slot: str, version: str | None) -> str:
+        def promql(rule: an.MetricRule, slot: str, version: str | None, spec: str | None = None) -> str:
             return an.render_query(
-                rule, service=state.service, slot=slot, window=window, version=version, exclude_routes=excluded
+                rule,
+                service=state.service,
+                slot=slot,
+                window=window,
+                version=version,
+                exclude_routes=excluded,
+                spec=spec,
             )
 
         for rule in rules.metrics:
-            query = promql(rule, state.new_slot, state.version)
+            query = promql(rule, state.new_slot, state.version, new_spec)
             result = self._query(query)
             count_query = an.render_requests_query(
                 rule, service=state.service, slot=state.new_slot, window=window, version=state.version,
-                exclude_routes=excluded,
+                exclude_routes=excluded, spec=new_spec,
             )  # fmt: skip
             if count_query not in counts:
                 counts[count_query] = self._query(count_query)

@@ -241,3 +241,31 @@ def test_a_canary_prometheus_never_scrapes_still_goes_on_and_is_never_promoted(m
     assert final.phase == ABORTED and not final.promoted
     unobserved = [e for e in w.ledger.events(kinds=["rollout.step"]) if e.outcome == "unobserved"]
     assert len(unobserved) == 1 and unobserved[0].details["slot"] == "canary"
+
+
+def test_a_new_slot_is_judged_on_its_own_series_not_its_predecessors(make: Any) -> None:
+    """A slot reused by the next rollout of the same version with another environment (a drill's --set-env)
+    must not be judged on what its previous occupant left in the rate() window: where the target labels its
+    series with the slot's fingerprint (`spec`), every query about the new slot asks for that fingerprint."""
+    import re
+
+    w = make(ScriptedMetrics(dict(GOOD)))
+    w.settings = EngineSettings(rules=rules(), scrape_interval=5.0, spec_label=True)
+    w.deploy("v1")
+    w.deploy("v1", set_env={"FAULT_ERROR_RATE": "0.3"})
+    before = {s.fingerprint for s in w.target.slots("course")}
+    w.metrics.queries.clear()
+    second = w.deploy("v1", set_env={"FAULT_LATENCY_MS": "5"})
+    assert second.phase == SUCCEEDED
+    about_new = [q for q in w.metrics.queries if f'slot="{second.new_slot}"' in q]
+    assert about_new
+    specs = {m for q in about_new for m in re.findall(r'spec="([0-9a-f]+)"', q)}
+    assert len(specs) == 1 and all("spec=" in q for q in about_new)
+    assert specs <= {s.fingerprint for s in w.target.slots("course")} and not specs & before
+
+
+def test_without_the_label_the_queries_do_not_ask_for_it(make: Any) -> None:
+    w = make(ScriptedMetrics(dict(GOOD)))
+    w.deploy("v1")
+    assert w.deploy("v2").phase == SUCCEEDED
+    assert w.metrics.queries and not any("spec=" in q for q in w.metrics.queries)

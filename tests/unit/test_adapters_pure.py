@@ -159,6 +159,9 @@ def test_file_sd_groups() -> None:
         "targets": ["127.0.0.1:8202"],
         "labels": {"service": "course", "slot": "canary", "version": "v2", "environment": "local"},
     }
+    fingerprinted = SlotState("course", "canary", "v2", 8202, True, True, fingerprint="0123456789abcdef")
+    [group] = json.loads(render_file_sd("local", [fingerprinted]))
+    assert group["labels"]["spec"] == "0123456789abcdef"  # a new slot's analysis reads its own series only
 
 
 @pytest.mark.parametrize(
