@@ -32,9 +32,14 @@ def _alive(pid: int) -> bool:
     except ChildProcessError:
         pass
     try:  # nor a zombie of another process (the deploy that started it)
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            return True
     except (OSError, IndexError):
         return True
+    try:  # but a leader thread that has exited while others still run still holds the process's sockets
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
 
 
 class ProcessTarget:
