@@ -124,7 +124,8 @@ def test_ctrl_c_on_the_rollback_loses_nothing(drill: Drill) -> None:
     except ProcessLookupError:
         pass  # it had returned already
     out, err = rollback.communicate(timeout=60)
-    assert rollback.returncode in (0, 130), err
+    # 0: it had returned; 130: interrupted (recorded); -SIGINT: the signal came while the interpreter was exiting
+    assert rollback.returncode in (0, 130, -signal.SIGINT), err
     finisher_pid = handed[0].details["finisher_pid"]
     assert finisher_pid != rollback.pid
     final = wait_for(lambda: (s := status(drill))["rollout"] is None and s)
