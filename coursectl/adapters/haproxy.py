@@ -251,7 +251,10 @@ class HAProxyEdge:
         pid = self.pid()
         if pid is None:
             return
-        os.kill(pid, signal.SIGUSR1)  # soft stop: finish running requests
+        try:
+            os.kill(pid, signal.SIGUSR1)  # soft stop: finish running requests
+        except ProcessLookupError:  # gone already (its pid file outlived it)
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -259,7 +262,10 @@ class HAProxyEdge:
             except OSError:
                 return
             time.sleep(0.05)
-        os.kill(pid, signal.SIGTERM)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
 
     # runtime API -------------------------------------------------------------------------------------
 

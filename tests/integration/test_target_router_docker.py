@@ -39,7 +39,7 @@ from tests.contract.test_target_router_contract import (  # noqa: F401 - collect
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy missing")]
 
-TINY = Path(__file__).resolve().parents[2] / "coursectl" / "testing" / "tinyservice.py"
+TINY = Path(__file__).resolve().parents[2] / "coursectl" / "tinyservice.py"
 REPOSITORY = "coursectl-test/contract"
 
 
