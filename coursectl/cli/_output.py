@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderableType, RenderResult
 
 
-class OutputMode(str, Enum):
+class OutputMode(str, Enum):  # noqa: UP042 - typer choice; StrEnum would change str() in output
     """How a command prints its result."""
 
     human = "human"

@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 app = typer.Typer(help="DORA metrics and the platform's key success metrics.", no_args_is_help=True)
 
 
-class Format(str, Enum):
+class Format(str, Enum):  # noqa: UP042 - typer choice; StrEnum would change str() in output
     table = "table"
     json = "json"
     markdown = "markdown"
     html = "html"
 
 
-class By(str, Enum):
+class By(str, Enum):  # noqa: UP042 - typer choice; StrEnum would change str() in output
     service = "service"
     week = "week"
 

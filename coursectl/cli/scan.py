@@ -18,26 +18,26 @@ if TYPE_CHECKING:
     from coursectl.scan.report import ScanReport
 
 
-class Kind(str, Enum):
+class Kind(str, Enum):  # noqa: UP042 - typer choice; StrEnum would change str() in output
     image = "image"
     fs = "fs"
     config = "config"
 
 
-class ScannerChoice(str, Enum):
+class ScannerChoice(str, Enum):  # noqa: UP042 - typer choice; StrEnum would change str() in output
     trivy = "trivy"
     snyk = "snyk"
     all = "all"
 
 
-class ReportFormat(str, Enum):
+class ReportFormat(str, Enum):  # noqa: UP042 - typer choice; StrEnum would change str() in output
     table = "table"
     json = "json"
     sarif = "sarif"
     junit = "junit"
 
 
-class FailOn(str, Enum):
+class FailOn(str, Enum):  # noqa: UP042 - typer choice; StrEnum would change str() in output
     UNKNOWN = "UNKNOWN"
     LOW = "LOW"
     MEDIUM = "MEDIUM"
