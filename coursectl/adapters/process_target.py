@@ -42,6 +42,22 @@ def _alive(pid: int) -> bool:
         return False
 
 
+OWNER_VARIABLE = "COURSECTL_SLOT_OWNER"  # set in every slot process: <workdir>/<service>-<slot>
+
+
+def _owner_of(pid: int) -> str | None:
+    """The slot a process was started for (its COURSECTL_SLOT_OWNER), or None for any other process."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    prefix = OWNER_VARIABLE.encode() + b"="
+    for entry in environ.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode(errors="replace")
+    return None
+
+
 class ProcessTarget:
     """Slots as local processes on 127.0.0.1; ``command`` builds the argv (default: the tiny service).
 
@@ -114,6 +130,8 @@ class ProcessTarget:
             return self._state(key, current)
         if current:
             self._kill(int(current["pid"]))  # type: ignore[call-overload]
+        owner = str(self.workdir.resolve() / key)
+        self._reclaim_orphans(spec, owner)
         self._check_port(spec)
         env = {
             **spec.env,
@@ -124,6 +142,7 @@ class ProcessTarget:
             "PORT": str(spec.port),
             "APP_VERSION": spec.version,
             "SERVICE_SLOT": spec.slot,
+            OWNER_VARIABLE: owner,
         }
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +168,16 @@ class ProcessTarget:
         self._store(data)
         self.write_targets(spec.service)
         return self._state(key, data[key])
+
+    def _reclaim_orphans(self, spec: SlotSpec, owner: str) -> None:
+        """A slot process this target started but never recorded (the deploy was killed between starting it
+        and writing slots.json) still holds the slot's port: it is ours — its environment names this slot — so
+        it is stopped. Any other program on the port is left alone and refused by ``_check_port``."""
+        from coursectl.adapters.listeners import listeners
+
+        for holder in listeners("127.0.0.1", spec.port):
+            if holder.pid is not None and _owner_of(holder.pid) == owner:
+                self._kill(holder.pid)
 
     @staticmethod
     def _check_port(spec: SlotSpec) -> None:

@@ -191,6 +191,17 @@ def test_json_stderr_is_json_lines_with_a_type_and_the_error_last(capsys: pytest
     assert lines[-1]["error"]["exit_code"] == 2
 
 
+def _open_files(pid: int) -> set[str]:
+    """The files a process holds open; a descriptor closed while we look is skipped, not an error."""
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            continue
+    return found
+
+
 def test_ctrl_c_exits_130_and_is_recorded_in_the_ledger(tmp_path: Path, config_file: Path) -> None:
     state = tmp_path / "state"
     with open_ledger(state) as ledger:
@@ -198,17 +209,21 @@ def test_ctrl_c_exits_130_and_is_recorded_in_the_ledger(tmp_path: Path, config_f
     env = {**os.environ, "COURSECTL_STATE_DIR": str(state), "PYTHONPATH": str(REPO), "COURSECTL_ACTOR": "ops"}
     proc = subprocess.Popen([sys.executable, "-m", "coursectl", "-c", str(config_file), "lock", "acquire", "user",
                              "--lock-wait", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    ledger_file = str(state / "ledger.db")
-    while time.monotonic() < deadline:  # waiting on the lock: it has the ledger open
-        fds = [os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")]
-        if ledger_file in fds:
-            break
-        time.sleep(0.02)
-    else:
-        pytest.fail("coursectl never opened its ledger")
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        ledger_file = str(state / "ledger.db")
+        while time.monotonic() < deadline:  # waiting on the lock: it has the ledger open
+            if ledger_file in _open_files(proc.pid):
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("coursectl never opened its ledger")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert "error: interrupted" in err and "Traceback" not in err
     with open_ledger(state) as ledger:
