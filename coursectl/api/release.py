@@ -256,6 +256,8 @@ def release(
                 result.to_dict(),
             )
         )
+        if not result.ok and rel.waves:  # a journey that fails after the rollouts: like a failed rollout
+            runner.settle(reason="journey failed: " + report.stages[-1].detail)
         finish(runner, report)
     except RolloutFailed as exc:
         report.stages.append(ReleaseStage("rollout", "failed", exc.message, report.deployed))

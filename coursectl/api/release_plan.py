@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from coursectl.api.release_run import ReleaseRunner, Watch, abort_release
+from coursectl.api.release_run import ReleaseRunner, Watch, abort_release, warm_slot
 from coursectl.errors import LockHeld, PreconditionError
 from coursectl.rollout import steps as st
 from coursectl.rollout.release_state import ReleaseState, ReleaseStore, ServiceEntry, new_id, stamp
@@ -167,6 +167,7 @@ def finish(runner: ReleaseRunner, report: Any) -> None:
     if rel.phase != "rolling-out":
         return
     failed = [s for s in report.stages if s.status == "failed"]
+    runner.retire_warm()
     rel.phase = "failed" if failed else "succeeded"
     rel.finished_at = stamp()
     runner.save(f"{failed[0].name}: {failed[0].detail}" if failed else "every service on its new version")
@@ -185,7 +186,9 @@ def dry_run(
     s = settings(ctx)
     plans = {}
     for name in names:
-        plans[name] = api.plan_deploy(ctx, name, version=versions[name], set_env=dict(set_env), read_only=True)
+        plans[name] = api.plan_deploy(
+            ctx, name, version=versions[name], set_env=dict(set_env), read_only=True, keep_old_warm=True
+        )
     status = api.status(ctx, list(names))
     live = {row["name"]: row["version"] for row in status["services"]}
     changed = [n for n in names if not (live.get(n) == versions[n] and not set_env)]
@@ -200,6 +203,9 @@ def dry_run(
             ctx.config.analysis.interval if analysed else 0.0
         )
     total = worst_case_release(waves, durations, s.parallel)
+    warm = [n for n in changed if warm_slot(plans[n])]
+    if warm:  # the old colours are retired once the release is good, scale_down_delay after the last promotion
+        total += ctx.env.scale_down_delay + ctx.env.ready_timeout
     if s.load is not None:
         total += s.load.duration + 5.0
     return {
@@ -222,6 +228,7 @@ def dry_run(
             for wave in waves
         ],
         "unchanged": [n for n in names if n not in changed],
+        "then": [f"retire the old colour {warm_slot(plans[n])} of {n}" for n in warm],
         "load": s.load.model_dump() if s.load is not None else None,
         "worst_case_s": None if math.isinf(total) else round(total, 1),
     }

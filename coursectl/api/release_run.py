@@ -156,6 +156,10 @@ class ReleaseRunner:
                     entry.state, entry.message, entry.finished_at = state, message, stamp()
                     if rollout is not None:
                         entry.rollout_id = rollout.id
+                    if state == "promoted":
+                        entry.warm_slot = warm_slot(rollout)
+                    elif state == "rolled-back":
+                        entry.warm_slot = None
                     entry.step = ""
                     self.save()
                     self.progress(f"{name}: {state}" + (f" — {message}" if message else ""))
@@ -204,7 +208,12 @@ class ReleaseRunner:
         entry = self.rel.entry(name)
         try:
             state = self.api.deploy(
-                wctx, name, version=entry.version, digest=entry.digest, set_env=dict(self.rel.set_env)
+                wctx,
+                name,
+                version=entry.version,
+                digest=entry.digest,
+                set_env=dict(self.rel.set_env),
+                keep_old_warm=True,  # a blue-green old colour stays up until the release is good: retire_warm
             )
         except RolloutFailed as exc:
             rollout = wctx.store.load(str(exc.details["rollout_id"])) if exc.details.get("rollout_id") else None
@@ -255,6 +264,41 @@ class ReleaseRunner:
             return ("rollback-failed", exc.message, None)
         return ("rolled-back", f"back on {entry.from_version}", state)
 
+    def retire_warm(self) -> None:
+        """Stop the old colours the release kept warm (its promoted and kept services), in parallel, each no
+        sooner than ``scale_down_delay`` after its promotion. A slot that cannot be stopped is reported, not
+        fatal: the release's verdict stands, and the next deploy of the service replaces the slot."""
+        names = [n for n in self.rel.in_state("promoted", "kept") if self.rel.entry(n).warm_slot]
+        if not names:
+            return
+        delay = float(getattr(self.ctx.env, "scale_down_delay", 0.0) or 0.0)
+        self.progress(f"retiring the old colours of {', '.join(names)}" + (f" ({delay:g} s after each promotion)"
+                                                                            if delay else ""))  # fmt: skip
+
+        def retire(name: str) -> tuple[str, str]:
+            entry = self.rel.entry(name)
+            promoted = _epoch(entry.finished_at)
+            wctx = self._context()
+            try:
+                done = self.api.retire_warm(
+                    wctx, name, slot=str(entry.warm_slot), version=entry.from_version,
+                    not_before=promoted + delay if promoted is not None else 0.0, release_id=self.rel.id,
+                )  # fmt: skip
+            except CoursectlError as exc:
+                return name, f"not retired: {exc.message}"
+            return name, done
+
+        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="retire") as pool:
+            for name, done in pool.map(retire, names):
+                entry = self.rel.entry(name)
+                self.progress(f"{name}: old colour {entry.warm_slot} {done}")
+                if done == "retired" or done.startswith("left"):
+                    entry.warm_slot = None
+                else:
+                    log.warning("release %s: %s: %s", self.rel.id, name, done)
+        self.save()
+        self.close()
+
     # the release ---------------------------------------------------------------------------------------
 
     def reconcile(self) -> None:
@@ -272,6 +316,7 @@ class ReleaseRunner:
             entry.rollout_id = rollout.id
             if rollout.phase == SUCCEEDED:
                 entry.state = "promoted" if entry.state == "rolling" else "rolled-back"
+                entry.warm_slot = warm_slot(rollout) if entry.state == "promoted" else None
             elif rollout.phase in (ABORTED, FAILED):
                 entry.state = "failed" if entry.state == "rolling" else "rollback-failed"
                 entry.message = rollout.message
@@ -336,6 +381,7 @@ class ReleaseRunner:
         kept = self.rel.in_state("promoted")
         for name in kept:
             self.rel.entry(name).state = "kept"
+        self.retire_warm()
         self.rel.phase, self.rel.finished_at = "failed", stamp()
         self.save(f"{what}; kept (on_failure: keep): {', '.join(kept) or 'none'}")
         error = RolloutFailed if failed else GateBlocked
@@ -360,6 +406,23 @@ class ReleaseRunner:
         self.rel.finished_at = stamp()
         self.save(why + (f"; rollback failed for {', '.join(broken)}" if broken else ""))
         self.close()
+
+
+def warm_slot(rollout: Any) -> str | None:
+    """The old colour a promoted rollout left running (planned with ``keep_old_warm``), or None."""
+    old = getattr(rollout, "stable_slot", None)
+    if not old or old == getattr(rollout, "new_slot", None):
+        return None
+    retired = any(isinstance(step, st.Retire) and step.slot == old for step in getattr(rollout, "steps", ()))
+    return None if retired else str(old)
+
+
+def _epoch(text: str | None) -> float | None:
+    if not text:
+        return None
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def abort_release(

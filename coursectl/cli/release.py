@@ -152,6 +152,11 @@ def _dry_run(out: Output, rctx: Any, names: list[str], version: str | None, extr
                     console.print(f"    {n}. {step}", markup=False)
         if data["unchanged"]:
             console.print(f"unchanged: {', '.join(data['unchanged'])}", markup=False)
+        if data.get("then"):
+            console.print(
+                "once the release is good (a rollback meanwhile is one switch back): " + "; ".join(data["then"]),
+                markup=False,
+            )
         if data["load"]:
             ld = data["load"]
             console.print(

@@ -31,12 +31,14 @@ def plan_rollout(
     analyze: bool = True,
     kind: str = "deploy",
     in_place: bool = False,
+    keep_old_warm: bool = False,
     **fields: Any,
 ) -> RolloutState:
     """The rollout of ``version``; ``running`` maps slot → SlotState-like (version, digest, ...) of live slots.
 
     ``in_place``: rolling and recreate update the live slot itself (the target's own strategy, e.g. a
-    Kubernetes Deployment's) instead of switching to the other slot.
+    Kubernetes Deployment's) instead of switching to the other slot. ``keep_old_warm``: a blue-green rollout
+    ends at its promotion, the old colour still running (a release retires it at its end).
     """
     if strategy not in st.STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}")
@@ -51,7 +53,12 @@ def plan_rollout(
     elif strategy == "blue-green":
         new = st.other(stable, strategy) if stable in (first, second) else first
         plan = st.blue_green_plan(
-            new=new, old=stable, post_analysis=post_analysis, scale_down_delay=scale_down_delay, analyze=analyze
+            new=new,
+            old=stable,
+            post_analysis=post_analysis,
+            scale_down_delay=scale_down_delay,
+            analyze=analyze,
+            retire_old=not keep_old_warm,
         )
     elif in_place:
         new = stable

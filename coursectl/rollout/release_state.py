@@ -49,6 +49,7 @@ class ServiceEntry:
     step: str = ""
     started_at: str | None = None
     finished_at: str | None = None
+    warm_slot: str | None = None  # the old colour, still running unrouted until the release retires it
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceEntry:

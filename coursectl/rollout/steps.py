@@ -220,9 +220,18 @@ def first_deploy_plan(slot: str) -> list[Step]:
 
 
 def blue_green_plan(
-    *, new: str, old: str, post_analysis: float | None, scale_down_delay: float, analyze: bool = True
+    *,
+    new: str,
+    old: str,
+    post_analysis: float | None,
+    scale_down_delay: float,
+    analyze: bool = True,
+    retire_old: bool = True,
 ) -> list[Step]:
-    """Start the new colour, check it directly, switch all traffic, analyse, keep the old one warm, retire it."""
+    """Start the new colour, check it directly, switch all traffic, analyse, keep the old one warm, retire it.
+
+    ``retire_old=False`` ends the plan at the promotion with the old colour still warm: a release retires the
+    old colours of all its services once it is good (a rollback meanwhile is one switch back)."""
     analysed = bool(analyze and post_analysis)
     plan: list[Step] = [Start(new), WaitReady(new), Smoke(new)]
     if analysed:
@@ -231,6 +240,8 @@ def blue_green_plan(
     if analysed:
         plan.append(Pause(post_analysis, analyze=True))
     plan.append(Promote())
+    if not retire_old:
+        return plan
     if scale_down_delay:
         plan.append(Delay(scale_down_delay))
     plan.append(Retire(old))

@@ -3,7 +3,7 @@ release that finds another one interrupted."""
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,9 +130,16 @@ def test_a_failure_rolls_every_promoted_service_back_last_wave_first(
     release(ctx, image_service=Images("v2"), journey=_journey)
     world.target.fail_smoke.add("bad")
     world.target.calls.clear()
-    course_done = threading.Event()  # payment fails only once course (same wave) is promoted and its old slot gone
-    world.target.before["retire"] = lambda call: course_done.set() if call[1] == "course" else None
-    world.target.before["smoke"] = lambda call: course_done.wait(10) if call[1] == "payment" else None
+    def course_promoted() -> bool:
+        serving = world.router.serving("course")
+        return bool(serving) and world.target.version_in("course", serving[0]) == "v3"
+
+    def payment_smoke(call: Any) -> None:  # payment fails only once course (same wave) is promoted
+        deadline = time.monotonic() + 10
+        while call[1] == "payment" and not course_promoted() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    world.target.before["smoke"] = payment_smoke
     with pytest.raises(RolloutFailed) as failed:
         release(ctx, image_service=Images("v3", payment="bad")(ctx.ledger), journey=_journey)
     assert failed.value.exit_code == 7 and "payment" in failed.value.message
@@ -143,9 +150,12 @@ def test_a_failure_rolls_every_promoted_service_back_last_wave_first(
     assert states["payment"] == "failed" and states["enrollment"] == "skipped" and states["user"] == "rolled-back"
     assert states["course"] == "rolled-back"
     # the rollback of user (wave 1) started after course (wave 2) was back on v2
-    v2_starts = [c[1] for c in world.target.calls if c[0] == "start" and c[3] == "v2"]
-    assert v2_starts == ["course", "user"]
+    assert rel.services["course"].finished_at <= rel.services["user"].started_at  # type: ignore[operator]
+    # the old colours were kept warm through the release: each rollback is a switch back, nothing started again
+    assert not [c for c in world.target.calls if c[0] == "start" and c[3] == "v2"]
     assert not any(c[1] == "enrollment" for c in world.target.calls if c[0] == "start")
+    for name in ("user", "course"):  # and the v3 slots were retired by the rollbacks
+        assert [s.version for s in world.target.slots(name) if s.running] == ["v2"]
 
 
 @pytest.mark.parametrize("ctx", ["keep"], indirect=True)
@@ -214,3 +224,55 @@ def test_an_interrupted_release_is_aborted(ctx: api.RolloutContext, world: World
     states = {n: e.state for n, e in rel.services.items()}
     assert states == {"user": "rolled-back", "course": "aborted", "payment": "skipped", "enrollment": "skipped"}
     assert _live(world) == dict.fromkeys(("user", "course", "payment", "enrollment"), "v1")
+
+
+def test_old_colours_stay_warm_through_the_release_and_are_retired_once_it_is_good(
+    ctx: api.RolloutContext, world: World
+) -> None:
+    release(ctx, image_service=Images("v1"), journey=_journey)
+    warm_during_journey: dict[str, list[str]] = {}
+
+    def journey(url: str) -> JourneyResult:  # the last check of the release: both colours still up
+        for name in ("user", "course", "payment", "enrollment"):
+            warm_during_journey[name] = sorted(s.version for s in world.target.slots(name) if s.running)
+        return _journey(url)
+
+    release(ctx, image_service=Images("v2"), journey=journey)
+    assert warm_during_journey == dict.fromkeys(("user", "course", "payment", "enrollment"), ["v1", "v2"])
+    for name in ("user", "course", "payment", "enrollment"):
+        assert [s.version for s in world.target.slots(name) if s.running] == ["v2"]
+    retired = ctx.ledger.events(kinds=["rollout.retire"])
+    assert sorted((e.service, e.version) for e in retired) == [
+        (n, "v1") for n in ("course", "enrollment", "payment", "user")
+    ]
+    rel = ReleaseStore(ctx.ledger).latest("bg")
+    assert rel is not None and rel.phase == "succeeded"
+    assert all(e.warm_slot is None for e in rel.services.values())
+
+
+def test_a_failed_journey_after_the_waves_rolls_everything_back(ctx: api.RolloutContext, world: World) -> None:
+    release(ctx, image_service=Images("v1"), journey=_journey)
+
+    def broken(url: str) -> JourneyResult:
+        return JourneyResult(url, [JourneyStep("checkout", False, "POST /api/payments: 500 (expected 201)")])
+
+    with pytest.raises(RolloutFailed) as failed:
+        release(ctx, image_service=Images("v2"), journey=broken)
+    assert failed.value.exit_code == 7 and "journey failed: POST /api/payments: 500" in failed.value.message
+    assert _live(world) == dict.fromkeys(("user", "course", "payment", "enrollment"), "v1")
+    rel = ReleaseStore(ctx.ledger).latest("bg")
+    assert rel is not None and rel.phase == "rolled-back"
+    assert {e.state for e in rel.services.values()} == {"rolled-back"}
+
+
+def test_a_slot_changed_since_the_release_promoted_is_not_retired(ctx: api.RolloutContext, world: World) -> None:
+    release(ctx, image_service=Images("v1"), journey=_journey)
+    api.deploy(ctx, "user", version="v2", keep_old_warm=True)  # v1 left warm in the other colour
+    warm = [s for s in world.target.slots("user") if s.running and s.version == "v1"]
+    assert len(warm) == 1
+    assert api.retire_warm(ctx, "user", slot=warm[0].slot, version="v0") == "left: it runs v1, not v0"
+    live = world.router.serving("user")[0]
+    assert api.retire_warm(ctx, "user", slot=live, version="v2").startswith("left: it serves 100%")
+    assert api.retire_warm(ctx, "user", slot=warm[0].slot, version="v1") == "retired"
+    assert [s.version for s in world.target.slots("user") if s.running] == ["v2"]
+    assert api.retire_warm(ctx, "user", slot=warm[0].slot, version="v1") == "left: it no longer runs"

@@ -1,7 +1,8 @@
 """Use cases of progressive delivery, one module per use case; the public names are re-exported here.
 
 ``context`` (what every use case receives), ``slots`` (what runs now), ``locking`` (the deploy lock around a
-running engine), ``deploy``, ``requests`` (promote, pause, resume, abort), ``rollback``, ``status``.
+running engine), ``deploy``, ``requests`` (promote, pause, resume, abort), ``rollback``, ``retire`` (a
+release's warm old colours), ``status``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from coursectl.api.rollout.locking import (
     run_locked,
 )
 from coursectl.api.rollout.requests import request
+from coursectl.api.rollout.retire import retire_warm
 from coursectl.api.rollout.rollback import rollback
 from coursectl.api.rollout.slots import already_live, live_state, secret_names, slot_env, wanted_fingerprint
 from coursectl.api.rollout.status import rollout_status, status
@@ -57,6 +59,7 @@ __all__ = [
     "plan_deploy",
     "request",
     "resolve_artifact",
+    "retire_warm",
     "rollback",
     "rollout_status",
     "run_locked",

@@ -97,6 +97,7 @@ def plan_deploy(
     hotfix: bool = False,
     need: str = OBSERVE,
     read_only: bool = False,
+    keep_old_warm: bool = False,
 ) -> RolloutState:
     """The rollout a deploy would run, from the live state (``read_only``: a dry run, which changes nothing)."""
     ctx.service(service)
@@ -104,6 +105,7 @@ def plan_deploy(
     return _plan(
         ctx, service, weights, running,
         version=version, digest=digest, strategy=strategy, set_env=set_env, hotfix=hotfix,
+        keep_old_warm=keep_old_warm,
     )  # fmt: skip
 
 
@@ -118,6 +120,7 @@ def _plan(
     strategy: str | None,
     set_env: Mapping[str, str] | None,
     hotfix: bool,
+    keep_old_warm: bool = False,
 ) -> RolloutState:
     env = ctx.env
     artifact = resolve_artifact(ctx, service, version, digest)
@@ -133,6 +136,7 @@ def _plan(
         canary_steps=steps,
         post_analysis=env.post_promotion_analysis,
         scale_down_delay=env.scale_down_delay,
+        keep_old_warm=keep_old_warm,
         digest=artifact["digest"],
         image=artifact["image"],
         git_commit=artifact["git_commit"],
@@ -173,7 +177,8 @@ def deploy(ctx: RolloutContext, service: str, *, lock_wait: float = 0.0, **optio
 
     The same version, image and environment as the live slot is a reported no-op (``unchanged``); the same
     version with another environment (``set_env``, a changed ``env`` in the configuration) is a new release,
-    rolled out with the environment's strategy.
+    rolled out with the environment's strategy. ``keep_old_warm`` (releases): a blue-green rollout ends at its
+    promotion and leaves the old colour running for ``retire_warm``.
     """
     from coursectl.api import finisher  # a rollback's leftovers are finished before anything else
 
@@ -200,6 +205,7 @@ def deploy(ctx: RolloutContext, service: str, *, lock_wait: float = 0.0, **optio
             strategy=options.get("strategy"),
             set_env=options.get("set_env"),
             hotfix=bool(options.get("hotfix")),
+            keep_old_warm=bool(options.get("keep_old_warm")),
         )
         live = already_live(ctx, state, weights, running)
         if live is not None:
