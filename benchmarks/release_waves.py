@@ -1,7 +1,9 @@
-"""Six changed services released to a blue-green environment: one at a time (the behaviour before waves,
-release.parallel: 1) against waves (three waves of two; and one wave of six), same machine, same run, rounds
-alternating; then a bad service in wave 2 of 3 with on_failure: rollback-all, under load through the edge on
-every service: the time until every service is back on its previous version, and the requests that failed.
+"""Six changed services released to a blue-green environment: one at a time (the behaviour before waves:
+release.parallel: 1, keep_old_warm: false — each rollout complete, its old colour retired, before the next)
+against waves (three waves of two; and one wave of six; old colours kept warm until the release is good, then
+retired together), and one at a time with warm colours, same machine, same run, rounds alternating; then a bad
+service in wave 2 of 3 with on_failure: rollback-all, under load through the edge on every service: the time
+until every service is back on its previous version, and the requests that failed.
 
 Local slot processes (the tiny stand-in service, process target) behind a real HAProxy edge; each rollout keeps
 its old slot warm for --delay seconds as blue-green does; the times are those of the `coursectl release`
@@ -26,10 +28,11 @@ from _common import report
 from coursectl.testing.load import LoadGenerator
 from coursectl.testing.waves import SERVICES, WavesPlatform
 
-MODES = {  # name: (order in three groups, parallel)
-    "sequential": (False, 1),
-    "waves-3x2": (True, 3),
-    "one-wave-x6": (False, 6),
+MODES = {  # name: (order in three groups, parallel, old colours kept warm until the release is good)
+    "sequential": (False, 1, False),  # the release before waves: one rollout after the other, each complete
+    "sequential-warm": (False, 1, True),  # one at a time, old colours retired at the end
+    "waves-3x2": (True, 3, True),
+    "one-wave-x6": (False, 6, True),
 }
 
 
@@ -59,9 +62,9 @@ def main() -> None:
             times: dict[str, list[float]] = {mode: [] for mode in MODES}
             n = 0
             for _ in range(args.rounds):
-                for mode, (order, parallel) in MODES.items():
+                for mode, (order, parallel, warm) in MODES.items():
                     n += 1
-                    p.order, p.parallel = order, parallel
+                    p.order, p.parallel, p.keep_old_warm = order, parallel, warm
                     p.write()
                     began = time.monotonic()
                     done = p.run("release", "--version", f"v{n}")
@@ -73,12 +76,12 @@ def main() -> None:
             for mode, t in times.items():
                 report(f"release of 6 services, {mode}", median_s=round(medians[mode], 2),
                        runs=" ".join(f"{x:.2f}" for x in t))  # fmt: skip
-            for mode in ("waves-3x2", "one-wave-x6"):
+            for mode in ("sequential-warm", "waves-3x2", "one-wave-x6"):
                 report(f"{mode} against sequential", share=f"{medians[mode] / medians['sequential']:.0%}")
 
             # a bad service in wave 2 of 3, rollback-all, under load through the edge on every service
             previous = f"v{n}"
-            p.order, p.parallel, p.on_failure, p.bad = True, 3, "rollback-all", "payment"
+            p.order, p.parallel, p.on_failure, p.bad, p.keep_old_warm = True, 3, "rollback-all", "payment", True
             p.write()
             loads = [LoadGenerator(p.url(s), connections=2, rate_per_conn=50).start() for s in SERVICES]
             for load in loads:

@@ -31,6 +31,7 @@ class ReleaseSettings:
     parallel: int
     on_failure: str
     load: Any  # LoadStepConfig | None
+    keep_old_warm: bool = True
 
 
 def settings(ctx: Any) -> ReleaseSettings:
@@ -43,6 +44,7 @@ def settings(ctx: Any) -> ReleaseSettings:
         parallel=own.parallel or config.release.parallel,
         on_failure=on_failure,
         load=own.load,
+        keep_old_warm=own.keep_old_warm if own.keep_old_warm is not None else config.release.keep_old_warm,
     )
 
 
@@ -127,6 +129,7 @@ def new_release(
         on_failure=s.on_failure,
         parallel=s.parallel,
         set_env=dict(set_env),
+        keep_old_warm=s.keep_old_warm,
     )
 
 
@@ -187,7 +190,7 @@ def dry_run(
     plans = {}
     for name in names:
         plans[name] = api.plan_deploy(
-            ctx, name, version=versions[name], set_env=dict(set_env), read_only=True, keep_old_warm=True
+            ctx, name, version=versions[name], set_env=dict(set_env), read_only=True, keep_old_warm=s.keep_old_warm
         )
     status = api.status(ctx, list(names))
     live = {row["name"]: row["version"] for row in status["services"]}

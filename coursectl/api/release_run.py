@@ -213,7 +213,7 @@ class ReleaseRunner:
                 version=entry.version,
                 digest=entry.digest,
                 set_env=dict(self.rel.set_env),
-                keep_old_warm=True,  # a blue-green old colour stays up until the release is good: retire_warm
+                keep_old_warm=self.rel.keep_old_warm,  # old colours retired once the release is good
             )
         except RolloutFailed as exc:
             rollout = wctx.store.load(str(exc.details["rollout_id"])) if exc.details.get("rollout_id") else None

@@ -470,6 +470,12 @@ class ReleaseConfig(Strict):
         description="rollback-all: a failed service rolls every service the release promoted back, last first;"
         " keep: they stay (default: rollback-all for protected environments, keep otherwise)",
     )
+    keep_old_warm: bool = Field(
+        True,
+        description="blue-green: every service's old colour keeps running until the whole release is good (a"
+        " rollback meanwhile is one switch back; the waves do not wait out scale_down_delay one by one); false:"
+        " each rollout retires its old colour itself, scale_down_delay after its own promotion (half the slots)",
+    )
 
 
 class EnvironmentReleaseConfig(Strict):
@@ -477,6 +483,7 @@ class EnvironmentReleaseConfig(Strict):
 
     parallel: int | None = Field(None, ge=1, le=64, description="release.parallel for this environment")
     on_failure: OnReleaseFailure | None = Field(None, description="release.on_failure for this environment")
+    keep_old_warm: bool | None = Field(None, description="release.keep_old_warm for this environment")
     load: LoadStepConfig | None = Field(
         None, description="a load test after the rollout, before the release is declared good (a breach fails it)"
     )

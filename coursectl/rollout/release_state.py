@@ -72,6 +72,7 @@ class ReleaseState:
     message: str = ""
     set_env: dict[str, str] = field(default_factory=dict)
     load: dict[str, Any] | None = None
+    keep_old_warm: bool = True  # blue-green old colours retired once the release is good (release.keep_old_warm)
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
     started_at: str = field(default_factory=stamp)

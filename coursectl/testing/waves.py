@@ -30,6 +30,7 @@ class WavesPlatform:
         order: bool = True,
         parallel: int = 3,
         on_failure: str = "rollback-all",
+        keep_old_warm: bool = True,
     ):
         self.tmp = tmp
         self.base = base
@@ -38,6 +39,7 @@ class WavesPlatform:
         self.state = tmp / "state"
         self.delay, self.ready_timeout = delay, ready_timeout
         self.order, self.parallel, self.on_failure = order, parallel, on_failure
+        self.keep_old_warm = keep_old_warm
         self.bad: str | None = None
         self.write()
         self.env = {
@@ -63,7 +65,8 @@ class WavesPlatform:
             "registry: {url: 127.0.0.1:5000}\n"
             "scan: {skip_missing: true}\n"
             "journey: {enabled: false}\n"
-            f"release: {{order: {order}, parallel: {self.parallel}}}\n"
+            f"release: {{order: {order}, parallel: {self.parallel},"
+            f" keep_old_warm: {str(self.keep_old_warm).lower()}}}\n"
             "environments:\n"
             "  w:\n"
             "    target: process\n"
