@@ -276,3 +276,28 @@ def test_a_slot_changed_since_the_release_promoted_is_not_retired(ctx: api.Rollo
     assert api.retire_warm(ctx, "user", slot=warm[0].slot, version="v1") == "retired"
     assert [s.version for s in world.target.slots("user") if s.running] == ["v2"]
     assert api.retire_warm(ctx, "user", slot=warm[0].slot, version="v1") == "left: it no longer runs"
+
+
+def test_keep_old_warm_false_retires_each_old_colour_inside_its_rollout(tmp_path: Path, world: World) -> None:
+    config = CONFIG.format(on_failure="rollback-all").replace(
+        "release: {on_failure: rollback-all}", "release: {on_failure: rollback-all, keep_old_warm: false}"
+    )
+    (tmp_path / "coursectl.yaml").write_text(config)
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    try:
+        ctx = rollout_context(
+            load_config(tmp_path / "coursectl.yaml", "bg"), ledger, tmp_path / "state", actor="t", rig_factory=world.rig
+        )
+        release(ctx, image_service=Images("v1"), journey=_journey)
+        running: dict[str, list[str]] = {}
+
+        def journey(url: str) -> JourneyResult:
+            for name in ("user", "course", "payment", "enrollment"):
+                running[name] = [s.version for s in world.target.slots(name) if s.running]
+            return _journey(url)
+
+        release(ctx, image_service=Images("v2"), journey=journey)
+        assert running == dict.fromkeys(("user", "course", "payment", "enrollment"), ["v2"])
+        assert ledger.events(kinds=["rollout.retire"]) == []
+    finally:
+        ledger.close()
