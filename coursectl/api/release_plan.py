@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from coursectl.api.release_run import ReleaseRunner, Watch, abort_release, warm_slot
-from coursectl.errors import LockHeld, PreconditionError
+from coursectl.errors import ExternalTimeout, LockHeld, PreconditionError
 from coursectl.rollout import steps as st
 from coursectl.rollout.release_state import ReleaseState, ReleaseStore, ServiceEntry, new_id, stamp
 from coursectl.rollout.waves import plan_waves, worst_case_release, worst_case_steps
@@ -139,6 +140,8 @@ def load_stage(ctx: Any, runner: ReleaseRunner, edge_url: str | None, report: An
     from coursectl.api.loadtest import DEFAULT_PATHS, Thresholds, judge, run_load
     from coursectl.api.release import ReleaseStage
 
+    if runner.abort_requested(every=0):
+        runner.settle()  # rolls back and raises
     load = settings(ctx).load
     if load is None:
         return
@@ -169,6 +172,8 @@ def finish(runner: ReleaseRunner, report: Any) -> None:
     rel = runner.rel
     if rel.phase != "rolling-out":
         return
+    if runner.abort_requested(every=0):
+        runner.settle()  # rolls back and raises
     failed = [s for s in report.stages if s.status == "failed"]
     runner.retire_warm()
     rel.phase = "failed" if failed else "succeeded"
@@ -286,12 +291,59 @@ def resume_release(ctx: Any, *, progress: Progress = _quiet, watch: Watch | None
     return rel
 
 
-def abort(ctx: Any, *, progress: Progress = _quiet, watch: Watch | None = None) -> ReleaseState:
-    """Undo an interrupted release: rollouts in flight aborted, promoted services rolled back (last wave
+ABORT_WAIT = 900.0  # seconds ``release abort`` waits for a running release to roll itself back
+
+
+def abort(
+    ctx: Any, *, progress: Progress = _quiet, watch: Watch | None = None, wait: float = ABORT_WAIT
+) -> ReleaseState:
+    """Undo a release: one that is running (in another process, on any host sharing the ledger) is asked to
+    abort and waited for — it aborts its rollouts in flight and rolls back what it promoted; an interrupted one
+    (killed, or paused) is undone here: rollouts in flight aborted, promoted services rolled back (last wave
     first)."""
+    store = ReleaseStore(ctx.ledger)
+    running = store.active(ctx.env_name)
+    if running is not None and running.phase != "paused" and running.owner_alive() and running.pid != os.getpid():
+        finished = _abort_running(ctx, store, running, progress=progress, watch=watch, wait=wait)
+        if finished is not None:
+            return finished
     rel = _interrupted(ctx)
     progress(f"aborting release {rel.id} ({rel.phase})")
     return abort_release(ctx, rel, progress=progress, watch=watch)
+
+
+def _abort_running(
+    ctx: Any, store: ReleaseStore, rel: ReleaseState, *, progress: Progress, watch: Watch | None, wait: float
+) -> ReleaseState | None:
+    """Ask the process running ``rel`` to abort and follow it to the end; None when that process died first
+    (the caller undoes the release itself)."""
+    store.request(rel, "abort", ctx.actor)
+    progress(f"release {rel.id} is running (pid {rel.pid} on {rel.host}): abort requested, waiting for it")
+    deadline = time.monotonic() + wait
+    seen = rel.updated_at
+    while time.monotonic() < deadline:
+        current = store.load(rel.id, ctx.env_name) or rel
+        if current.updated_at != seen:
+            seen = current.updated_at
+            if watch is not None:
+                watch(current)
+        if not current.active:
+            if current.phase != "aborted":
+                raise PreconditionError(
+                    f"release {rel.id} finished {current.phase} before it saw the abort",
+                    hint=f"coursectl rollback SERVICE --env {ctx.env_name} undoes one service",
+                    details={"release_id": rel.id, "phase": current.phase},
+                )
+            return current
+        if not current.owner_alive():
+            progress(f"release {rel.id}: its process ended before it finished: undoing it here")
+            return None
+        time.sleep(0.3)
+    raise ExternalTimeout(
+        f"release {rel.id} was asked to abort but is still {rel.phase} after {wait:g} s",
+        hint=f"coursectl release status --env {ctx.env_name}; run release abort again to keep waiting",
+        details={"release_id": rel.id},
+    )
 
 
 def status(ctx: Any, release_id: str | None = None) -> ReleaseState:

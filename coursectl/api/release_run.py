@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -58,6 +59,8 @@ class ReleaseRunner:
         self.lock = threading.Lock()  # the main ledger connection and the CLI's observers, one thread at a time
         self.changes: queue.Queue[Any] = queue.Queue()
         self.stopping = False
+        self.abort_by: str | None = None  # who asked this release to abort (``release abort`` from elsewhere)
+        self._abort_checked = 0.0
         self._contexts: list[Any] = []
         if release.waves:  # built once, before any thread, and shared by them
             ctx.rig(api.ROLLOUT)
@@ -72,6 +75,23 @@ class ReleaseRunner:
             self.store.save(self.rel)
             if self.watch is not None:
                 self.watch(self.rel)
+
+    def abort_requested(self, *, every: float = 0.5) -> bool:
+        """Whether ``release abort`` (another process, maybe another host) asked this release to stop: read from
+        the ledger at most every ``every`` seconds; once seen, nothing more starts."""
+        if self.abort_by is not None:
+            return True
+        now = time.monotonic()
+        if now - self._abort_checked < every:
+            return False
+        self._abort_checked = now
+        with self.lock:
+            request = self.store.requested(self.rel)
+        if request is None or request.outcome != "abort":
+            return False
+        self.abort_by, self.stopping = request.actor, True
+        self.progress(f"abort requested by {request.actor}: stopping, then rolling back what it promoted")
+        return True
 
     def _context(self) -> Any:
         """A context for one thread: its own ledger connection, the release's adapters, observers serialised."""
@@ -149,6 +169,8 @@ class ReleaseRunner:
                     break
                 done, _ = wait(running, timeout=self.poll, return_when=FIRST_COMPLETED)
                 self._drain()
+                if abort_wave_on_failure and self.abort_by is None and self.abort_requested():
+                    to_abort |= set(running.values())
                 for future in done:
                     name = running.pop(future)
                     state, message, rollout = future.result()
@@ -331,7 +353,7 @@ class ReleaseRunner:
             for index, wave in enumerate(self.rel.waves):
                 in_flight = [n for n in wave if self.rel.entry(n).state == "rolling"]
                 todo = [n for n in wave if self.rel.entry(n).state == "pending"]
-                if self._failed() or self._paused():
+                if self._failed() or self._paused() or self.abort_requested(every=0):
                     break
                 if not in_flight and not todo:
                     continue
@@ -351,7 +373,17 @@ class ReleaseRunner:
 
     def settle(self, reason: str | None = None) -> ReleaseState:
         """The verdict: all promoted → the caller goes on (load, journey); a failure → rolled back (rollback-all)
-        or kept, exit 7; a paused rollout → exit 6, resumable. ``reason``: a failure found after the waves."""
+        or kept, exit 7; a paused rollout → exit 6, resumable. ``reason``: a failure found after the waves. An
+        abort asked by ``release abort`` rolls back what the release promoted, whatever ``on_failure`` says."""
+        if self.abort_requested(every=0):
+            for name in self.rel.in_state("pending"):
+                self.rel.entry(name).state = "skipped"
+            self.undo(f"aborted by {self.abort_by}", final="aborted")
+            raise RolloutFailed(
+                f"release {self.rel.id} {self.rel.phase}: aborted by {self.abort_by}",
+                hint=f"coursectl release status --env {self.rel.environment}",
+                details={"release_id": self.rel.id, "phase": self.rel.phase},
+            )
         failed = self._failed()
         if not failed and reason is None:
             paused = self._paused()

@@ -70,8 +70,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "the rest of its wave and rolls\nevery service already promoted back, the last wave first. Exit 7 "
         "when a rollout failed (rolled back or\nkept), 6 when a gate (scan, load test, journey) blocked it "
         "or a rollout stopped paused for a human, 8 when\nanother release runs. `release resume|abort` "
-        "carries on or undoes a release that was killed;\n`release status [ID]` and `release list` show "
-        "recorded ones.",
+        "carries on or undoes a release that was killed (`abort` also stops\none running elsewhere and "
+        "waits for it to roll back);\n`release status [ID]` and `release list` show recorded ones.",
     ),
     "journey": (
         "journey",

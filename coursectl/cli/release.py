@@ -53,7 +53,8 @@ def release(
     rollback-all (the default of protected environments) a failed service aborts the rest of its wave and rolls
     every service already promoted back, the last wave first. Exit 7 when a rollout failed (rolled back or
     kept), 6 when a gate (scan, load test, journey) blocked it or a rollout stopped paused for a human, 8 when
-    another release runs. `release resume|abort` carries on or undoes a release that was killed;
+    another release runs. `release resume|abort` carries on or undoes a release that was killed (`abort` also stops
+    one running elsewhere and waits for it to roll back);
     `release status [ID]` and `release list` show recorded ones."""
     from coursectl.cli._rollout_common import context
     from coursectl.errors import UsageError
@@ -72,7 +73,7 @@ def release(
             _show(out, rctx, action, rest[0] if rest else None)
             return
         if action == "abort" and rctx.env.protected:
-            confirm_or_fail(out, f"abort the interrupted release in {rctx.env_name}?", yes=yes)
+            confirm_or_fail(out, f"abort the release in progress in {rctx.env_name}?", yes=yes)
         _act(out, rctx, action)
         return
     if version is not None:

@@ -22,6 +22,7 @@ from typing import Any
 from coursectl.domain import LedgerEvent, utcnow
 
 KIND = "release.state"
+REQUEST_KIND = "release.request"  # another process asks the running release to do something (abort)
 ACTIVE_PHASES = ("rolling-out", "rolling-back", "aborting", "paused")
 FINAL_PHASES = ("succeeded", "failed", "rolled-back", "aborted")
 
@@ -163,6 +164,25 @@ class ReleaseStore:
                 details=release.to_dict(),
             )
         )
+
+    def request(self, release: ReleaseState, what: str, actor: str) -> None:
+        """Ask the process running ``release`` to ``what`` (``abort``); it looks between its steps."""
+        self.ledger.record(
+            LedgerEvent(
+                kind=REQUEST_KIND,
+                actor=actor,
+                environment=release.environment,
+                outcome=what,
+                details={"id": release.id, "what": what},
+            )
+        )
+
+    def requested(self, release: ReleaseState) -> LedgerEvent | None:
+        """The newest request made to ``release`` (None: none)."""
+        for event in self.ledger.events(environment=release.environment, kinds=[REQUEST_KIND], limit=50):
+            if event.details.get("id") == release.id:
+                return event  # type: ignore[no-any-return]
+        return None
 
     def _all(self, environment: str | None, limit: int) -> list[ReleaseState]:
         events = self.ledger.events(environment=environment, kinds=[KIND], limit=limit)

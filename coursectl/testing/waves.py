@@ -15,6 +15,9 @@ from coursectl.testing.drill import REPO, free_port
 SERVICES = ("user", "content", "course", "payment", "enrollment", "notification")
 ORDER = (("user", "content"), ("course", "payment"), ("enrollment", "notification"))
 NEVER_READY = "import time; time.sleep(600)"  # a version whose slot never answers its health check
+SLOW_START = (  # a version whose slot takes {seconds} to start
+    "import runpy, time; time.sleep({seconds}); runpy.run_module('coursectl.tinyservice', run_name='__main__')"
+)
 
 
 class WavesPlatform:
@@ -41,6 +44,7 @@ class WavesPlatform:
         self.order, self.parallel, self.on_failure = order, parallel, on_failure
         self.keep_old_warm = keep_old_warm
         self.bad: str | None = None
+        self.slow: dict[str, float] = {}  # service → seconds its slots take to start (time to act mid-release)
         self.write()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("COURSECTL_")},
@@ -55,9 +59,13 @@ class WavesPlatform:
             f"  {name}: {{path: s/{name}, port: {self.base + i}}}" for i, name in enumerate(SERVICES)
         )
         order = "[" + ", ".join("[" + ", ".join(g) + "]" for g in ORDER) + "]" if self.order else "[]"
-        bad = ""
+        commands = {name: SLOW_START.format(seconds=seconds) for name, seconds in self.slow.items()}
         if self.bad:
-            bad = f'    process_commands: {{{self.bad}: ["{{python}}", "-c", "{NEVER_READY}"]}}\n'
+            commands[self.bad] = NEVER_READY
+        bad = ""
+        if commands:
+            listed = ", ".join(f'{name}: ["{{python}}", "-c", "{code}"]' for name, code in commands.items())
+            bad = f"    process_commands: {{{listed}}}\n"
         self.config.write_text(
             "project: waves\n"
             "default_environment: w\n"

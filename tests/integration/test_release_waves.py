@@ -3,6 +3,7 @@ HAProxy edge, three waves — order, parallelism, all or nothing, keep, resume a
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import time
@@ -97,6 +98,46 @@ def test_keep_leaves_the_promoted_services(platform: WavesPlatform) -> None:
     assert rel["phase"] == "failed" and rel["services"]["user"]["state"] == "kept"
 
 
+def _in_wave_2(p: WavesPlatform) -> dict[str, Any]:
+    """Wait until both services of wave 2 roll out; their release status."""
+    deadline = time.monotonic() + 60
+    status: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        status = p.release_status()
+        if status and status["phase"] == "rolling-out":
+            states = {e["service"]: e["state"] for wave in status["waves"] for e in wave}
+            if states["course"] == "rolling" and states["payment"] == "rolling":
+                return status
+        time.sleep(0.1)
+    raise AssertionError(f"the release never reached wave 2: {status}")
+
+
+def test_a_running_release_is_aborted_from_another_terminal(tmp_path: Path) -> None:
+    p = _slow_wave_2(tmp_path)
+    try:
+        assert p.run("release", "--version", "v1").returncode == 0
+        proc = p.popen("release", "--version", "v2")
+        try:
+            _in_wave_2(p)
+            done = p.run("release", "abort", "-o", "json")
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert proc.wait(timeout=120) == 7  # the release itself ends as aborted
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert json.loads(done.stdout)["phase"] == "aborted"
+        assert p.versions() == dict.fromkeys(SERVICES, "v1")
+        rel = _ledger_entries(p)
+        states = {n: e["state"] for n, e in rel["services"].items()}
+        assert rel["phase"] == "aborted" and rel["message"] == "aborted by waves"
+        assert states["user"] == states["content"] == "rolled-back"
+        assert {states["course"], states["payment"]} <= {"aborted", "rolled-back"}
+        assert states["enrollment"] == states["notification"] == "skipped"
+        assert p.run("release", "abort").returncode == 4  # nothing left to abort
+    finally:
+        p.cleanup()
+
+
 def _kill_in_wave_2(p: WavesPlatform, version: str) -> dict[str, Any]:
     proc = p.popen("release", "--version", version)
     deadline = time.monotonic() + 60
@@ -118,8 +159,16 @@ def _kill_in_wave_2(p: WavesPlatform, version: str) -> dict[str, Any]:
     return status
 
 
+def _slow_wave_2(tmp_path: Path) -> WavesPlatform:
+    """The platform with wave 2's slots taking 2 s to start: time to act while both roll out."""
+    p = WavesPlatform(tmp_path, base=BASE, delay=1.0)
+    p.slow = {"course": 2.0, "payment": 2.0}
+    p.write()
+    return p
+
+
 def test_a_killed_release_is_resumed(tmp_path: Path) -> None:
-    p = WavesPlatform(tmp_path, base=BASE, delay=3.0)  # every rollout keeps its old slot 3 s: time to kill it
+    p = _slow_wave_2(tmp_path)
     try:
         assert p.run("release", "--version", "v1").returncode == 0
         _kill_in_wave_2(p, "v2")
@@ -137,7 +186,7 @@ def test_a_killed_release_is_resumed(tmp_path: Path) -> None:
 
 
 def test_a_killed_release_is_aborted(tmp_path: Path) -> None:
-    p = WavesPlatform(tmp_path, base=BASE, delay=3.0)
+    p = _slow_wave_2(tmp_path)
     try:
         assert p.run("release", "--version", "v1").returncode == 0
         _kill_in_wave_2(p, "v2")
