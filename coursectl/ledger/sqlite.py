@@ -334,14 +334,15 @@ class SqliteLedger:
 
     @contextmanager
     def _tx(self) -> Iterator[GuardedConnection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        try:  # BEGIN inside: a Ctrl-C landing as it returns must not leave the write lock held
+            self._conn.execute("BEGIN IMMEDIATE")
             yield self._conn
         except BaseException:
-            try:
-                self._conn.raw.execute("ROLLBACK")
-            except sqlite3.Error:  # SQLite may already have rolled back (a full disk, damage found)
-                pass
+            if self._conn.raw.in_transaction:
+                try:
+                    self._conn.raw.execute("ROLLBACK")
+                except sqlite3.Error:  # SQLite may already have rolled back (a full disk, damage found)
+                    pass
             raise
         else:
             self._conn.execute("COMMIT")
