@@ -168,7 +168,6 @@ def test_status_shows_an_edge_port_shared_with_another_process(drill: Drill) -> 
 
 
 def test_a_rollback_that_acts_takes_a_live_lock_and_says_whose(drill: Drill) -> None:
-    drill.config.write_text(drill.config.read_text().replace("scale_down_delay: 3s", "scale_down_delay: 60s"))
     assert drill.run("deploy", "course", "--version", "v1").returncode == 0
     assert drill.run("deploy", "course", "--version", "v2").returncode == 0
     alice = {**drill.env, "COURSECTL_ACTOR": "alice"}
