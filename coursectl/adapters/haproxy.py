@@ -132,12 +132,13 @@ class HAProxyEdge:
     # process -----------------------------------------------------------------------------------------
 
     def pid(self) -> int | None:
+        from coursectl.adapters.process import pid_alive
+
         try:
             pid = int(self.pid_path.read_text().split()[0])
-            os.kill(pid, 0)
-            return pid
         except (OSError, ValueError, IndexError):
             return None
+        return pid if pid_alive(pid) else None  # a master that has exited but is not reaped yet is gone
 
     def running(self) -> bool:
         try:
@@ -255,12 +256,17 @@ class HAProxyEdge:
             os.kill(pid, signal.SIGUSR1)  # soft stop: finish running requests
         except ProcessLookupError:  # gone already (its pid file outlived it)
             return
+        from coursectl.adapters.process import pid_alive
+
         deadline = time.monotonic() + timeout
+        resend = time.monotonic() + 0.5
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
+            if not pid_alive(pid):
                 return
+            if time.monotonic() >= resend:  # a master still starting up drops the signal: say it again
+                resend = time.monotonic() + 0.5
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
             time.sleep(0.05)
         try:
             os.kill(pid, signal.SIGTERM)

@@ -17,30 +17,9 @@ from pathlib import Path
 
 from coursectl.adapters import process
 from coursectl.adapters.http_probe import answers_ok, http_get
+from coursectl.adapters.process import pid_alive as _alive
 from coursectl.domain import SlotSpec, SlotState, slot_port
 from coursectl.errors import ExternalError, ExternalTimeout
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie child of ours is not alive
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        pass
-    try:  # nor a zombie of another process (the deploy that started it)
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-            return True
-    except (OSError, IndexError):
-        return True
-    try:  # but a leader thread that has exited while others still run still holds the process's sockets
-        return len(os.listdir(f"/proc/{pid}/task")) > 1
-    except OSError:
-        return False
-
 
 OWNER_VARIABLE = "COURSECTL_SLOT_OWNER"  # set in every slot process: <workdir>/<service>-<slot>
 
