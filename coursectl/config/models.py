@@ -395,6 +395,11 @@ class AnalysisConfig(Strict):
         description="PromQL counting a slot's user requests in {window}; default"
         ' sum(increase(http_requests_total{slot="{slot}",{selector}}[{window}]))',
     )
+    observe_timeout: Annotated[Duration, Field(gt=0)] | None = Field(
+        None,
+        description="how long a new slot waits for the metrics provider's first scrapes of it before users are"
+        " sent to it anyway (analysis then decides; no data never promotes); default max(15 s, 4 scrapes)",
+    )
 
 
 class Step(Strict):

@@ -44,7 +44,7 @@ analysis:
   interval: {interval}s
   failure_limit: 1
   inconclusive_limit: 2
-  compare_with_stable: true
+  compare_with_stable: true{observe}
   metrics:
     - {{name: error-rate, max: 0.01}}
     - {{name: latency-p95, max: 0.5}}
@@ -76,6 +76,7 @@ class Drill:
         interval: float = 2,
         delay: float = 3,
         pause: float = 6,
+        observe: float | None = None,
     ):
         self.tmp = tmp
         self.base = free_base()
@@ -87,6 +88,7 @@ class Drill:
                 interval=interval,
                 delay=delay,
                 pause=pause,
+                observe=f"\n  observe_timeout: {observe}s" if observe else "",
                 file_sd=file_sd or tmp / "file_sd",
                 prom=prom_url,
                 edge=self.edge_port,

@@ -298,19 +298,26 @@ def test_build_push_run_and_changed_only(build_sandbox: Env, docker_api: Any, tm
     new_sha = git(repo, "rev-parse", "HEAD")[:12]
     assert reg.manifest_digest(f"{NAMESPACE}/user", new_sha) == digests["user"]
 
-    # 5. a change in common/ rebuilds the six that include it (the storefront does not: shared: [])
+    # 5. a change in common/ would rebuild the six that include it (the storefront does not: shared: []); the
+    #    plan (--dry-run) is the same decision a build makes, and building six images again proves nothing new
     shared = repo / "platform-services" / "common" / "course_common" / "__init__.py"
-    shared.write_text(shared.read_text() + f"\n# touched by the integration test {RUN}\n")
+    before = shared.read_text()
+    shared.write_text(before + f"\n# touched by the integration test {RUN}\n")
     git(repo, "commit", "-qam", "touch common")
-    _, doc, _ = coursectl(env, repo, "build", "--push", "--changed-only", "--parallel", "3")
-    assert statuses(doc) == {s: "skipped" if s == "storefront" else "built" for s in SERVICES}
+    _, doc, _ = coursectl(env, repo, "build", "--push", "--changed-only", "--dry-run")
+    assert statuses(doc) == {s: "would-skip" if s == "storefront" else "would-build" for s in SERVICES}
+    # ... and undone, every image already pushed for those inputs is found again
+    shared.write_text(before)
+    git(repo, "commit", "-qam", "untouch common")
+    _, doc, _ = coursectl(env, repo, "build", "--push", "--changed-only", "--dry-run")
+    assert statuses(doc) == {s: "would-skip" for s in SERVICES}
 
-    # 5b. a change in the shared Dockerfile rebuilds the six Python services (not the storefront, its own)
+    # 5b. a change in the shared Dockerfile alone would rebuild the six Python services (not the storefront)
     dockerfile = repo / "platform-services" / "python-service.Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + f"# touched by the integration test {RUN}\n")
     git(repo, "commit", "-qam", "touch the shared Dockerfile")
-    _, doc, _ = coursectl(env, repo, "build", "--push", "--changed-only", "--parallel", "3")
-    assert statuses(doc) == {s: "skipped" if s == "storefront" else "built" for s in SERVICES}
+    _, doc, _ = coursectl(env, repo, "build", "--push", "--changed-only", "--dry-run")
+    assert statuses(doc) == {s: "would-skip" if s == "storefront" else "would-build" for s in SERVICES}
 
     # 6. images lists them, with the digest a (recorded) deployment runs marked
     with open_ledger(env.state_dir) as ledger:

@@ -119,7 +119,7 @@ def test_kill_9_then_resume_or_abort(drill: Drill, kill_at: int, then: str) -> N
 
 
 def test_canary_with_prometheus_down_never_promotes(tmp_path: Path) -> None:
-    d = Drill(tmp_path, prom_url=f"http://127.0.0.1:{free_port()}", interval=1, pause=3)
+    d = Drill(tmp_path, prom_url=f"http://127.0.0.1:{free_port()}", interval=1, pause=3, observe=2)
     try:
         assert d.run("deploy", "course", "--env", "canary", "--version", "v1").returncode == 0
         r = d.run("deploy", "course", "--env", "canary", "--version", "v2", "-o", "json")

@@ -130,6 +130,7 @@ def engine_for(ctx: RolloutContext, service: str, heartbeat: Callable[[], None] 
         service_env=slot_env(ctx, service),
         secret_names=secret_names(ctx, service),
         ready_timeout=ctx.env.ready_timeout,
+        observe_timeout=ctx.config.analysis.observe_timeout,
         spec_label=rig.target.records_fingerprints,  # coursectl's file_sd targets carry it as the label `spec`
     )
     return Engine(
