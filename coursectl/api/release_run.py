@@ -441,9 +441,10 @@ class ReleaseRunner:
 
 
 def warm_slot(rollout: Any) -> str | None:
-    """The old colour a promoted rollout left running (planned with ``keep_old_warm``), or None."""
+    """The old colour a promoted blue-green rollout left running (planned with ``keep_old_warm``), or None (a
+    canary's stable slot runs the new version once promoted; other strategies retire the old slot themselves)."""
     old = getattr(rollout, "stable_slot", None)
-    if not old or old == getattr(rollout, "new_slot", None):
+    if getattr(rollout, "strategy", None) != "blue-green" or not old or old == getattr(rollout, "new_slot", None):
         return None
     retired = any(isinstance(step, st.Retire) and step.slot == old for step in getattr(rollout, "steps", ()))
     return None if retired else str(old)

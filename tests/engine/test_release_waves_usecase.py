@@ -301,3 +301,19 @@ def test_keep_old_warm_false_retires_each_old_colour_inside_its_rollout(tmp_path
         assert ledger.events(kinds=["rollout.retire"]) == []
     finally:
         ledger.close()
+
+
+def test_only_a_blue_green_rollout_leaves_an_old_colour_warm() -> None:
+    from coursectl.api.release_run import warm_slot
+    from coursectl.rollout.plan import plan_rollout
+
+    running = {"blue": object()}
+    kept = plan_rollout(environment="e", service="s", version="v2", strategy="blue-green", weights={"blue": 100},
+                        running=running, keep_old_warm=True)  # fmt: skip
+    assert warm_slot(kept) == "blue" and kept.new_slot == "green"
+    retired = plan_rollout(environment="e", service="s", version="v2", strategy="blue-green",
+                           weights={"blue": 100}, running=running)  # fmt: skip
+    assert warm_slot(retired) is None
+    canary = plan_rollout(environment="e", service="s", version="v2", strategy="canary", weights={"stable": 100},
+                          running={"stable": object()}, canary_steps=[(50, 1.0)], keep_old_warm=True)  # fmt: skip
+    assert warm_slot(canary) is None  # its stable slot runs the new version once promoted
