@@ -323,9 +323,9 @@ def test_build_push_run_and_changed_only(build_sandbox: Env, docker_api: Any, tm
     with open_ledger(env.state_dir) as ledger:
         from coursectl.domain import LedgerEvent
 
-        ledger.record(LedgerEvent(kind="deployment", actor="t", environment="local", service="user",
-                                  outcome="succeeded", details={"digest": digests["user"]}))  # fmt: skip
-    _, doc, _ = coursectl(env, repo, "images", "user")
+        ledger.record(LedgerEvent(kind="deployment", actor="t", environment="local", service="course",
+                                  outcome="succeeded", details={"digest": digests["course"]}))  # fmt: skip
+    _, doc, _ = coursectl(env, repo, "images", "course")  # built in step 1, and again in step 4
     rows = {r["digest"]: r for r in doc["images"]}
-    assert rows[digests["user"]]["environments"] == ["local"]
-    assert len(rows) >= 2 and all(not r["environments"] for d, r in rows.items() if d != digests["user"])
+    assert rows[digests["course"]]["environments"] == ["local"]
+    assert len(rows) >= 2 and all(not r["environments"] for d, r in rows.items() if d != digests["course"])
