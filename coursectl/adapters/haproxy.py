@@ -132,7 +132,7 @@ class HAProxyEdge:
     # process -----------------------------------------------------------------------------------------
 
     def pid(self) -> int | None:
-        from coursectl.adapters.process import pid_alive
+        from coursectl.processes import pid_alive
 
         try:
             pid = int(self.pid_path.read_text().split()[0])
@@ -256,7 +256,7 @@ class HAProxyEdge:
             os.kill(pid, signal.SIGUSR1)  # soft stop: finish running requests
         except ProcessLookupError:  # gone already (its pid file outlived it)
             return
-        from coursectl.adapters.process import pid_alive
+        from coursectl.processes import pid_alive
 
         deadline = time.monotonic() + timeout
         resend = time.monotonic() + 0.5

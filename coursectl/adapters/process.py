@@ -18,29 +18,6 @@ from coursectl.errors import ExternalError, ExternalTimeout, ToolMissing
 log = logging.getLogger(__name__)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs: a zombie (ours, or one its parent or init has not reaped yet) does
-    not; a process whose main thread has exited while other threads still run (and hold its sockets) does."""
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie child of ours is not alive
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        pass
-    try:  # nor a zombie of another process (the deploy that started it)
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-            return True
-    except (OSError, IndexError):
-        return True
-    try:  # but a leader thread that has exited while others still run still holds the process's sockets
-        return len(os.listdir(f"/proc/{pid}/task")) > 1
-    except OSError:
-        return False
-
-
 def which(program: str, *, hint: str | None = None) -> str:
     """The full path of ``program``, or ToolMissing naming it."""
     found = shutil.which(program)

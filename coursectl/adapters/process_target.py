@@ -17,9 +17,9 @@ from pathlib import Path
 
 from coursectl.adapters import process
 from coursectl.adapters.http_probe import answers_ok, http_get
-from coursectl.adapters.process import pid_alive as _alive
 from coursectl.domain import SlotSpec, SlotState, slot_port
 from coursectl.errors import ExternalError, ExternalTimeout
+from coursectl.processes import pid_alive as _alive
 
 OWNER_VARIABLE = "COURSECTL_SLOT_OWNER"  # set in every slot process: <workdir>/<service>-<slot>
 

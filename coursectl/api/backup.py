@@ -33,8 +33,9 @@ from coursectl.backup.manifest import (
     seal_manifest,
     seal_verification,
 )
-from coursectl.domain import BackupOutcome, LedgerEvent, LockInfo, RestoreRequest, SourcePart, utcnow
+from coursectl.domain import BackupOutcome, LedgerEvent, RestoreRequest, SourcePart, utcnow
 from coursectl.errors import BackupCorrupt, CoursectlError, LockHeld, PreconditionError, UsageError
+from coursectl.processes import holder_alive
 
 if TYPE_CHECKING:
     from coursectl.ports import BackupSource, BackupStore
@@ -373,27 +374,13 @@ def _record(ctx: BackupContext, outcome: BackupOutcome) -> None:
 # locking ---------------------------------------------------------------------------------------------------
 
 
-def _holder_alive(lock: LockInfo | None, now: datetime) -> bool:
-    if lock is None or lock.expired(now):
-        return False
-    fields = dict(part.split("=", 1) for part in lock.reason.split() if "=" in part)
-    if fields.get("host") == socket.gethostname() and fields.get("pid", "").isdigit():
-        try:
-            os.kill(int(fields["pid"]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    return True
-
-
 @contextmanager
 def _source_lock(ctx: BackupContext, source: str, action: str) -> Iterator[None]:
     """The lock of one source (create and prune exclude each other); a lock whose process died on this host is
     taken over at once (so the create after a ``kill -9`` works), others expire ``LOCK_TTL`` after their last
     heartbeat."""
     held = ctx.ledger.lock_info(LOCK_ENVIRONMENT, source)
-    take_over = held is not None and not _holder_alive(held, ctx.clock())
+    take_over = held is not None and not holder_alive(held, ctx.clock())
     reason = f"backup {action} {source} pid={os.getpid()} host={socket.gethostname()}"
     try:
         lock = ctx.ledger.acquire_lock(

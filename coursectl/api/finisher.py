@@ -31,10 +31,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from coursectl.errors import CoursectlError, LockHeld, RolloutFailed
+from coursectl.processes import holder_alive
 from coursectl.rollout import steps as st
 from coursectl.rollout.state import ABORTING, RolloutState
 
@@ -95,24 +95,6 @@ def describe_leftovers(state: RolloutState | None) -> list[str]:
 def handed_off(state: RolloutState) -> bool:
     """What ``run_then_hand_off`` returned has its leftovers still to do (by the finisher, or a later command)."""
     return only_leftovers(state)
-
-
-def holder_alive(lock: LockInfo | None) -> bool:
-    """``rollout.holder_alive``, where a killed finisher not yet reaped (a zombie) is not alive either."""
-    from coursectl.api.rollout.locking import holder_alive as alive
-
-    if not alive(lock):
-        return False
-    assert lock is not None
-    fields = dict(part.split("=", 1) for part in lock.reason.split() if "=" in part)
-    pid = fields.get("pid", "")
-    if fields.get("host") != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
 
 
 def waiting_wanted(ctx: RolloutContext, spawn: Spawner | None) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from coursectl.adapters.haproxy import HAProxyEdge
-from coursectl.adapters.process import pid_alive
+from coursectl.processes import pid_alive
 from coursectl.cli import main
 
 pytestmark = pytest.mark.integration

@@ -20,6 +20,7 @@ LAYERS: dict[str, str] = {
     "__main__": "main",
     "errors": "foundation",
     "paths": "foundation",
+    "processes": "foundation",
     "textfile": "foundation",
     "domain": "domain",
     "ports": "ports",

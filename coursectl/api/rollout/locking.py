@@ -13,6 +13,7 @@ from coursectl.api.rollout.slots import secret_names, slot_env
 from coursectl.domain import LedgerEvent, LockInfo
 from coursectl.errors import CoursectlError, LockHeld, RolloutFailed
 from coursectl.ports import DeployLock
+from coursectl.processes import holder_alive as holder_alive  # re-exported (api.rollout.holder_alive)
 from coursectl.rollout.analysis import AnalysisRules
 from coursectl.rollout.engine import Engine, EngineSettings
 from coursectl.rollout.state import RolloutState
@@ -26,21 +27,6 @@ HEARTBEAT_EVERY = 5.0
 def lock_reason(kind: str, service: str, version: str, rollout_id: str) -> str:
     """The reason recorded with a lock: what runs, and the process (pid, host) that holds it."""
     return f"{kind} {service} {version} rollout={rollout_id} pid={os.getpid()} host={socket.gethostname()}"
-
-
-def holder_alive(lock: LockInfo | None) -> bool:
-    """Whether a lock is held by a live process: not expired, and (on this host) its pid still runs."""
-    if lock is None or lock.expired():
-        return False
-    fields = dict(part.split("=", 1) for part in lock.reason.split() if "=" in part)
-    if fields.get("host") == socket.gethostname() and fields.get("pid", "").isdigit():
-        try:
-            os.kill(int(fields["pid"]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    return True
 
 
 def acquire(
