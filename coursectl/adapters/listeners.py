@@ -1,11 +1,17 @@
-"""Who listens on a TCP port of this host: the listening sockets (/proc/net/tcp, tcp6) and the processes that
-hold them (/proc/<pid>/fd), so that an edge never shares a port silently and an error can name the process."""
+"""Who listens on a TCP port of this host: the listening sockets and the processes that hold them
+(/proc/<pid>/fd), so that an edge never shares a port silently and an error can name the process.
+
+The sockets come from the kernel's socket diagnostics (netlink ``sock_diag``, asked for listening TCP sockets
+only: about 0.1 ms), else from /proc/net/tcp and tcp6, which the kernel writes out whole for every socket
+of the host (about 10 ms here, more on a busy host).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +60,64 @@ def parse_proc_net_tcp(text: str) -> list[Listener]:
     return out
 
 
+_PROC = Path("/proc")
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x301
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+_HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port id
+_REQUEST = struct.Struct("=BBBBI48x")  # inet_diag_req_v2: family, protocol, extensions, pad, states, socket id
+
+
+def parse_diag(data: bytes) -> tuple[list[Listener], bool]:
+    """The sockets in one batch of ``sock_diag`` replies (``inet_diag_msg``), and whether the dump is complete
+    (pure). ValueError on an error reply or a truncated message."""
+    out: list[Listener] = []
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size or offset + length > len(data):
+            raise ValueError("truncated sock_diag message")
+        if kind == _NLMSG_DONE:
+            return out, True
+        if kind == _NLMSG_ERROR:
+            raise ValueError("sock_diag refused the request")
+        body = offset + _HEADER.size
+        if length - _HEADER.size < 72:  # inet_diag_msg: 4 bytes, the 48-byte socket id, 5 x u32
+            raise ValueError("short sock_diag message")
+        family = data[body]
+        port = int.from_bytes(data[body + 4 : body + 6], "big")
+        raw = data[body + 8 : body + 8 + (4 if family == socket.AF_INET else 16)]
+        (inode,) = struct.unpack_from("=I", data, body + 68)
+        address = ipaddress.ip_address(raw)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        out.append(Listener(str(address), port, inode))
+        offset += (length + 3) & ~3
+    return out, False
+
+
+def diag_listening() -> list[Listener] | None:
+    """Every listening TCP socket of this host (IPv4 and IPv6) from the kernel's socket diagnostics; None when
+    they cannot be asked (not Linux, no ``sock_diag``), and the caller reads /proc/net instead."""
+    found: list[Listener] = []
+    try:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as link:
+                link.settimeout(2.0)
+                request = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
+                link.sendall(_HEADER.pack(_HEADER.size + len(request), _SOCK_DIAG_BY_FAMILY,
+                                          _NLM_F_REQUEST_DUMP, 1, 0) + request)  # fmt: skip
+                done = False
+                while not done:
+                    batch, done = parse_diag(link.recv(1 << 16))
+                    found += batch
+    except (OSError, ValueError, AttributeError):  # AttributeError: no AF_NETLINK on this platform
+        return None
+    return found
+
+
 def _owners(inodes: set[int], proc: Path, first: Iterable[int] = ()) -> dict[int, tuple[int, str]]:
     """inode → (pid, process name) for the sockets in ``inodes`` (processes we may not inspect are skipped).
     The processes in ``first`` are looked at first: when they hold every socket, no other is (status is quick)."""
@@ -100,7 +164,7 @@ def _covers(listening: str, wanted: str) -> bool:
     return listening == wanted or listening in wildcard or wanted in wildcard
 
 
-def listeners(host: str, port: int, *, proc: Path = Path("/proc"), likely: Iterable[int] = ()) -> list[Listener]:
+def listeners(host: str, port: int, *, proc: Path = _PROC, likely: Iterable[int] = ()) -> list[Listener]:
     """The sockets listening on ``port`` that would take connections for ``host`` (wildcards included), with
     the processes holding them; [] when nothing listens (or /proc cannot be read). ``likely``: pids to look at
     first (the edge's own), which spares reading every process's descriptors when they hold the sockets."""
@@ -111,13 +175,15 @@ def listeners(host: str, port: int, *, proc: Path = Path("/proc"), likely: Itera
             wanted = socket.gethostbyname(host)
         except OSError:
             wanted = "0.0.0.0"
-    found: list[Listener] = []
-    for name in ("tcp", "tcp6"):
-        try:
-            text = (proc / "net" / name).read_text()
-        except OSError:
-            continue
-        found.extend(s for s in parse_proc_net_tcp(text) if s.port == port and _covers(s.address, wanted))
+    listening = diag_listening() if proc == _PROC else None
+    if listening is None:
+        listening = []
+        for name in ("tcp", "tcp6"):
+            try:
+                listening += parse_proc_net_tcp((proc / "net" / name).read_text())
+            except OSError:
+                continue
+    found = [s for s in listening if s.port == port and _covers(s.address, wanted)]
     if not found:
         return []
     owners = _owners({s.inode for s in found}, proc, likely)
