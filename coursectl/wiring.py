@@ -48,15 +48,9 @@ def ledger(state_dir: Path) -> SqliteLedger:
 
 def sandbox_docker_host(state_dir: Path) -> str | None:
     """The engine ``coursectl sandbox up`` started or found, when there is a sandbox in ``state_dir``."""
-    try:
-        from coursectl.sandbox import Sandbox
-    except ImportError:  # pragma: no cover - a build without the sandbox package
-        return None
-    manifest = state_dir / "sandbox" / "sandbox.json"
-    if not manifest.is_file():
-        return None
-    url: str = Sandbox(state_dir).docker_host()
-    return url
+    from coursectl.sandbox import layout
+
+    return layout.docker_host(state_dir)
 
 
 def docker_host(loaded: LoadedConfig, state_dir: Path, environ: Mapping[str, str] | None = None) -> str | None:
@@ -352,34 +346,6 @@ def alert_receiver(
     return ReceiverServer(host, port, on_alerts=on_alerts, metrics=metrics)
 
 
-def _sandbox(state_dir: Path, config: Any = None) -> Any:
-    """The sandbox of ``state_dir`` (with the configuration's ports) when one was brought up there, else None."""
-    try:
-        from coursectl.sandbox import Sandbox, SandboxSettings
-    except ImportError:  # pragma: no cover - a build without the sandbox package
-        return None
-    if not (state_dir / "sandbox" / "sandbox.json").is_file():
-        return None
-    try:
-        if config is None:
-            return Sandbox(state_dir)
-        cfg = config.sandbox
-        return Sandbox(
-            state_dir,
-            SandboxSettings(
-                registry_port=cfg.registry_port,
-                prometheus_port=cfg.prometheus_port,
-                base_image=cfg.base_image,
-                alertmanager_port=cfg.alertmanager_port,
-                blackbox_port=cfg.blackbox_port,
-                node_exporter_port=cfg.node_exporter_port,
-                receiver_port=cfg.receiver_port,
-            ),
-        )
-    except Exception:  # a half-built sandbox: fall back to the configuration's defaults
-        return None
-
-
 def service_ports(config: Any, env: Any) -> dict[str, int]:
     return {name: svc.port + env.port_offset for name, svc in config.services.items()}
 
@@ -389,8 +355,9 @@ def _file_sd(loaded: Any, state_dir: Path) -> Path:
     env = loaded.environment
     if env.file_sd_dir:
         return Path(env.file_sd_dir)
-    sandbox = _sandbox(state_dir, loaded.config)
-    return Path(sandbox.file_sd_dir()) if sandbox is not None else state_dir / "prometheus" / "file_sd"
+    from coursectl.sandbox import layout
+
+    return layout.file_sd_dir(state_dir) if layout.exists(state_dir) else state_dir / "prometheus" / "file_sd"
 
 
 def edge_router(loaded: Any, state_dir: Path) -> HAProxyEdge:
@@ -449,11 +416,9 @@ def slot_target(loaded: Any, state_dir: Path, *, pull_credentials: bool) -> Targ
 def metrics_provider(loaded: Any, state_dir: Path) -> MetricsProvider:
     """The MetricsProvider of the selected environment: its ``prometheus_url``, else the sandbox's Prometheus."""
     config, env = loaded.config, loaded.environment
-    sandbox = _sandbox(state_dir, config)
-    url = env.prometheus_url or (
-        sandbox.prometheus_url() if sandbox is not None else f"http://127.0.0.1:{config.sandbox.prometheus_port}"
-    )
-    return prometheus(url)
+    from coursectl.sandbox.layout import prometheus_url
+
+    return prometheus(env.prometheus_url or prometheus_url(config.sandbox.prometheus_port))
 
 
 def build_rig(

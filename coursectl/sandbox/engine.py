@@ -3,62 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coursectl.adapters.process import run
 from coursectl.errors import ExternalError, PreconditionError, ToolMissing
 from coursectl.sandbox import daemon, pids
+from coursectl.sandbox.layout import EnginePaths
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 DOCKERD = "/usr/sbin/dockerd"
-_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; containerd adds ".ttrpc" to its socket name
-
-
-@dataclass(frozen=True)
-class EnginePaths:
-    """Where a private dockerd keeps its data, runtime state, socket, pid file and log."""
-
-    data_root: Path
-    exec_root: Path
-    socket: Path
-    pidfile: Path
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.socket}"
-
-    def needles(self) -> tuple[str, ...]:
-        """Strings in the command line of every process this engine runs (dockerd, containerd, shims)."""
-        return (f"{self.data_root}", f"{self.exec_root}/", f"{self.socket}")
-
-
-def engine_paths(sandbox_dir: Path) -> EnginePaths:
-    """The private engine's paths under ``sandbox_dir``; runtime sockets go to a short /run path if needed."""
-    exec_root = sandbox_dir / "engine" / "exec"
-    socket = sandbox_dir / "docker.sock"
-    short = Path("/run") / f"coursectl-{hashlib.sha256(str(sandbox_dir).encode()).hexdigest()[:12]}"
-    if len(str(exec_root / "containerd" / "containerd.sock.ttrpc")) > _SOCKET_PATH_MAX:
-        exec_root = short / "exec"
-    if len(str(socket)) > _SOCKET_PATH_MAX:
-        socket = short / "docker.sock"
-    return EnginePaths(
-        data_root=sandbox_dir / "engine" / "data",
-        exec_root=exec_root,
-        socket=socket,
-        pidfile=sandbox_dir / "engine" / "dockerd.pid",
-        log=sandbox_dir / "logs" / "dockerd.log",
-    )
 
 
 def dockerd_argv(paths: EnginePaths, *, storage_driver: str | None = None, dockerd: str = DOCKERD) -> list[str]:

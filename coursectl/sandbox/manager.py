@@ -17,6 +17,7 @@ from coursectl.sandbox import (
     credentials,
     daemon,
     engine,
+    layout,
     lock,
     monitoring,
     pids,
@@ -41,9 +42,9 @@ class Sandbox:
         self.state_dir = Path(state_dir).absolute()
         self.settings = settings or SandboxSettings()
         self.dir = self.state_dir / "sandbox"
-        self.engine_paths = engine.engine_paths(self.dir)
+        self.engine_paths = layout.engine_paths(self.dir)
         self.registry_paths = registry.registry_paths(self.dir)
-        self.prometheus_paths = prometheus.prometheus_paths(self.dir)
+        self.prometheus_paths = layout.prometheus_paths(self.dir)
 
     # ---- addresses other code uses -------------------------------------------------------------------------
 
@@ -57,15 +58,14 @@ class Sandbox:
 
     def docker_host(self) -> str:
         """The engine URL to use: ours, or the external one ``up`` found (e.g. ``unix:///…/docker.sock``)."""
-        entry = self._manifest().get("engine")
-        return entry.address if entry else self.engine_paths.url
+        return layout.docker_host(self.state_dir) or self.engine_paths.url
 
     def registry_address(self) -> str:
         """``127.0.0.1:<port>``: the registry host part of image references."""
         return f"127.0.0.1:{self.settings.registry_port}"
 
     def prometheus_url(self) -> str:
-        return prometheus.url(self.settings.prometheus_port)
+        return layout.prometheus_url(self.settings.prometheus_port)
 
     def file_sd_dir(self) -> Path:
         """Where coursectl writes Prometheus targets (``<name>.json``); see ``prometheus.write_targets``."""

@@ -14,6 +14,7 @@ from coursectl.adapters import http_probe
 from coursectl.errors import PreconditionError, ToolMissing, UsageError
 from coursectl.render.templates import render
 from coursectl.sandbox import daemon, probe
+from coursectl.sandbox.layout import PrometheusPaths, prometheus_paths, prometheus_url
 
 PROMETHEUS_BINARY = "prometheus"
 FILE_SD_JOB = "coursectl"
@@ -22,33 +23,6 @@ REFRESH_INTERVAL = "5s"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class PrometheusPaths:
-    """Where the sandbox Prometheus keeps its configuration, file_sd targets, database and log."""
-
-    config: Path
-    file_sd: Path
-    storage: Path
-    log: Path
-    rules: Path
-
-    @property
-    def probes(self) -> Path:
-        """file_sd folder of the blackbox job (edge routes to probe)."""
-        return self.file_sd / "probes"
-
-
-def prometheus_paths(sandbox_dir: Path) -> PrometheusPaths:
-    base = sandbox_dir / "prometheus"
-    return PrometheusPaths(
-        config=base / "prometheus.yml",
-        file_sd=base / "file_sd",
-        storage=base / "data",
-        log=sandbox_dir / "logs" / "prometheus.log",
-        rules=base / "rules",
-    )
 
 
 @dataclass(frozen=True)
@@ -98,7 +72,7 @@ def argv(binary: str, paths: PrometheusPaths, *, port: int) -> list[str]:
 
 
 def url(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
+    return prometheus_url(port)
 
 
 def healthy(port: int) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coursectl.sandbox import baseimage, engine
+from coursectl.sandbox import baseimage, engine, layout
 
 HOST_SOURCES = """\
 Types: deb
@@ -24,7 +24,7 @@ Components: main
 
 
 def test_private_engine_lives_under_the_sandbox_dir() -> None:
-    paths = engine.engine_paths(Path("/srv/state/sandbox"))
+    paths = layout.engine_paths(Path("/srv/state/sandbox"))
     assert paths.data_root == Path("/srv/state/sandbox/engine/data")
     assert paths.exec_root == Path("/srv/state/sandbox/engine/exec")
     assert paths.url == "unix:///srv/state/sandbox/docker.sock"
@@ -32,15 +32,15 @@ def test_private_engine_lives_under_the_sandbox_dir() -> None:
 
 def test_long_state_dirs_put_sockets_under_run() -> None:
     long_dir = Path("/tmp") / ("x" * 80) / "sandbox"
-    paths = engine.engine_paths(long_dir)
+    paths = layout.engine_paths(long_dir)
     assert paths.data_root == long_dir / "engine" / "data"
     assert str(paths.exec_root).startswith("/run/coursectl-")
     assert len(str(paths.exec_root / "containerd" / "containerd.sock.ttrpc")) <= 100
-    assert engine.engine_paths(long_dir) == paths  # stable
+    assert layout.engine_paths(long_dir) == paths  # stable
 
 
 def test_dockerd_argv_has_no_bridge_no_iptables_no_nat() -> None:
-    paths = engine.engine_paths(Path("/s/sandbox"))
+    paths = layout.engine_paths(Path("/s/sandbox"))
     argv = engine.dockerd_argv(paths)
     assert argv == [
         "/usr/sbin/dockerd",
