@@ -188,3 +188,63 @@ def test_only_one_service_can_take_every_other_path(config_file: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(config_file, environ={})
     assert "only one service can have route '/'" in info.value.message
+
+
+def _every_yaml_document() -> list[Path]:
+    """The YAML files of this repository: configurations, overlays, charts, templates, pipelines' data."""
+    skip = {".venv", "node_modules", ".git", ".coursectl"}
+    found = [p for p in REPO.rglob("*.y*ml") if not skip & set(p.relative_to(REPO).parts)]
+    return sorted(p for p in found if "{{" not in p.read_text(encoding="utf-8", errors="replace"))
+
+
+def test_libyaml_reads_every_document_as_the_pure_loader_does() -> None:
+    """read_yaml takes libyaml's quick reader when it can; its answer must be the pure-Python loader's."""
+    import yaml
+
+    from coursectl.config import loader
+
+    pure, quick = loader._yaml_loaders()
+    assert quick is not None, "PyYAML was built with libyaml here"
+    documents = _every_yaml_document()
+    assert len(documents) > 10
+    read = 0
+    for path in documents:
+        text = path.read_text(encoding="utf-8")
+        try:
+            expected = yaml.load(text, Loader=pure)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError:  # e.g. a stream of several documents: libyaml must refuse it as well
+            with pytest.raises(yaml.YAMLError):
+                quick(text)
+            continue
+        assert quick(text) == expected, path
+        read += 1
+    assert read > 10
+
+
+def test_without_libyaml_the_pure_loader_reads_the_configuration(monkeypatch: pytest.MonkeyPatch,
+                                                                 config_file: Path) -> None:
+    from coursectl.config import loader
+
+    pure, quick = loader._yaml_loaders()
+    monkeypatch.setattr(loader, "_yaml_loaders", lambda: (pure, None))
+    expected = load_config(REPO / "coursectl.yaml", "local").config
+    assert load_config(REPO / "coursectl.yaml", "local").config == expected
+    config_file.write_text("project: demo\nproject: again\n")
+    with pytest.raises(ConfigError, match="duplicate key 'project'"):
+        load_config(config_file, environ={})
+
+
+def test_every_problem_is_named_by_the_pure_loader_with_its_line(config_file: Path) -> None:
+    """What libyaml refuses (or the limits refuse) is read again by the pure loader: one wording, a line."""
+    cases = {
+        "project: demo\n\tname: x\n": "invalid YAML",
+        "project: demo\nproject: other\n": "duplicate key 'project' (first at line 1)",
+        "project: " + "[" * 40 + "]" * 40 + "\n": "nested deeper than 32 levels",
+        "project: de\x07mo\n": "unacceptable character #x0007",  # the reader names its place: "position 11"
+    }
+    for text, wording in cases.items():
+        config_file.write_text(text)
+        with pytest.raises(ConfigError) as info:
+            load_config(config_file, environ={})
+        where = "position 11" if "\x07" in text else "line"
+        assert wording in info.value.message and where in info.value.message, (text, info.value.message)
