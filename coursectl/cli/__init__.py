@@ -8,15 +8,15 @@ none of the commands; ``build_app`` assembles the whole tree at once (``cli-spec
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import typer
 
-    from coursectl.cli._app import AppState
     from coursectl.cli._output import Output, OutputMode
+    from coursectl.cli._state import AppState
 
 
 def build_app() -> typer.Typer:
@@ -137,6 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(f"coursectl {__version__}\n")
         return 0
+    import os
+
+    from coursectl.cli._fast import parse_status
+
+    fast = parse_status(hoist_global_options(args), os.environ)  # a plain `status`: no parser (cli/_fast.py)
+    if fast is not None:
+        return guarded(args, fast)
     return run(lazy_command(), args)
 
 
@@ -192,27 +199,62 @@ def _record_interrupt(state: AppState, argv: Sequence[str], started: datetime) -
 def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
     """Run ``app`` (a Typer app, or the command built from one with ``typer.main.get_command``, to run many
     times) with ``argv``, mapping every error to its exit code and a message without a traceback."""
-    from datetime import UTC
-
     import typer
 
-    from coursectl.cli._app import AppState, debug_enabled
-    from coursectl.cli._output import Output, OutputMode
+    from coursectl.cli._output import OutputMode
+    from coursectl.errors import Interrupted
+
+    args = hoist_global_options(argv)
+    command = typer.main.get_command(app) if isinstance(app, typer.Typer) else app
+
+    def parse_and_run(state: AppState) -> int:
+        try:
+            rv = command.main(args=args, prog_name="coursectl", standalone_mode=False, obj=state)
+        except typer.Exit as exc:
+            return int(getattr(exc, "exit_code", 0) or 0)
+        except typer.Abort:
+            raise KeyboardInterrupt from None
+        except typer.TyperException as exc:  # usage errors from the parser: bad flags, missing arguments
+            out = _mode_from_argv(args)
+            if out is OutputMode.json:
+                from coursectl.cli._output import Output
+
+                Output(out).error({"type": "usage", "message": str(exc), "exit_code": 2}, str(exc), None)
+            else:  # the parser's own text (usage line, message) — it may quote a hostile argument: printable only
+                import io
+
+                from coursectl.render.printable import printable_text
+
+                shown = io.StringIO()
+                exc.show(file=shown)  # type: ignore[attr-defined]
+                sys.stderr.write(printable_text(shown.getvalue()))
+                sys.stderr.flush()
+            return int(getattr(exc, "exit_code", 2))
+        if rv == Interrupted.exit_code:  # the parser turns Ctrl-C into a bare 130
+            raise KeyboardInterrupt
+        return rv if isinstance(rv, int) else 0
+
+    return guarded(argv, parse_and_run)
+
+
+def guarded(argv: Sequence[str], command: Callable[[AppState], int]) -> int:
+    """Run ``command`` on a fresh AppState for the command line ``argv``: every error becomes its exit code and
+    a message (JSON with ``-o json``) without a traceback; Ctrl-C is recorded in the ledger (exit 130)."""
+    from datetime import UTC
+
+    from coursectl.cli._output import Output
+    from coursectl.cli._state import AppState, debug_enabled
     from coursectl.errors import CoursectlError, Interrupted, UsageError
 
     args = hoist_global_options(argv)
     out = Output(_mode_from_argv(args))
-    command = typer.main.get_command(app) if isinstance(app, typer.Typer) else app
     state = AppState()
     started = datetime.now(UTC)
     try:
         bad = _not_utf8(args)
         if bad:
             raise UsageError(bad, hint="names and values must be UTF-8 text")
-        rv = command.main(args=args, prog_name="coursectl", standalone_mode=False, obj=state)
-        if rv == Interrupted.exit_code:  # the parser turns Ctrl-C into a bare 130
-            raise KeyboardInterrupt
-        return rv if isinstance(rv, int) else 0
+        return command(state)
     except CoursectlError as exc:
         if debug_enabled():
             import traceback
@@ -221,9 +263,7 @@ def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
         out = _sink(state, out)
         out.error(exc.to_dict(), exc.message, exc.hint)
         return exc.exit_code
-    except typer.Exit as exc:
-        return int(getattr(exc, "exit_code", 0) or 0)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         problem = _record_interrupt(state, args, started)
         err = Interrupted(
             "interrupted" + (f" (could not be recorded in the ledger: {problem})" if problem else ""),
@@ -232,19 +272,6 @@ def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
         out = _sink(state, out)
         out.error(err.to_dict(), err.message, err.hint)
         return err.exit_code
-    except typer.TyperException as exc:  # usage errors from the parser: bad flags, missing arguments
-        if out.mode is OutputMode.json:
-            out.error({"type": "usage", "message": str(exc), "exit_code": 2}, str(exc), None)
-        else:  # the parser's own text (usage line, message) — it may quote a hostile argument: printable only
-            import io
-
-            from coursectl.render.printable import printable_text
-
-            shown = io.StringIO()
-            exc.show(file=shown)  # type: ignore[attr-defined]
-            sys.stderr.write(printable_text(shown.getvalue()))
-            sys.stderr.flush()
-        return int(getattr(exc, "exit_code", 2))
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: say so, without a traceback unless asked

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from coursectl.api.rollout import RolloutContext
     from coursectl.cli._app import AppState
-    from coursectl.cli._output import Output
+    from coursectl.cli._output import Output, OutputMode
     from coursectl.rollout.state import RolloutState
 
 
@@ -48,6 +48,18 @@ def context(
 
         ctx.on_change = on_change
     return ctx
+
+
+def show_status(
+    state: AppState, services: list[str] | None, *, env: str | None, output: OutputMode | None
+) -> None:
+    """``coursectl status``: what runs where, printed in the command's output mode (the body of the Typer command
+    and of its parser-free path, coursectl/cli/_fast.py)."""
+    from coursectl.api import rollout as api
+
+    out = state.out(output)
+    data = api.status(context(state, env), services)
+    out.result(data, human=render_status(data), ids=[f"{s['name']}={s['version']}" for s in data["services"]])
 
 
 def progress_printer(out: Output) -> Any:

@@ -22,13 +22,9 @@ def status(
     output: OutputOption = None,
 ) -> None:
     """Per service: live version, digest, slots, weights, health, lock (works without Prometheus/registry)."""
-    from coursectl.api import rollout as api
-    from coursectl.cli._rollout_common import context, render_status
+    from coursectl.cli._rollout_common import show_status
 
-    state = state_of(ctx)
-    out = state.out(output)
-    data = api.status(context(state, env), services or None)
-    out.result(data, human=render_status(data), ids=[f"{s['name']}={s['version']}" for s in data["services"]])
+    show_status(state_of(ctx), services or None, env=env, output=output)
 
 
 def rollback(
