@@ -99,7 +99,7 @@ class ProcessPlatform:
 
     def down(self) -> None:
         from coursectl.adapters.haproxy import HAProxyEdge
-        from coursectl.testing.process_target import ProcessTarget
+        from coursectl.adapters.process_target import ProcessTarget
 
         state = self.tmp / "state"
         HAProxyEdge(state / "edge" / "bench", services={}).stop()
