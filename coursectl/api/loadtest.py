@@ -63,6 +63,26 @@ class LoadReport:
         }
 
 
+def failure_kind(exc: BaseException) -> str:
+    """How a request failed without an HTTP answer, as its ``statuses`` key (``connection refused``...)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
+        return "connection reset"
+    if isinstance(exc, http.client.HTTPException):
+        return "invalid HTTP answer"
+    return "connection failed"
+
+
+def failures_text(report: LoadReport) -> str:
+    """``10 failed (8 connection refused, 2 HTTP 503)``: the failures by kind, most frequent first."""
+    kinds = sorted(((n, k) for k, n in report.statuses.items() if not k.startswith("2")), reverse=True)
+    shown = ", ".join(f"{n} {'HTTP ' + k if k.isdigit() else k}" for n, k in kinds)
+    return f"{report.failed} failed" + (f" ({shown})" if shown else "")
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The ``q`` quantile with linear interpolation (NumPy's default); None for no values."""
     if not values:
@@ -138,7 +158,8 @@ def run_load(
                 if response.getheader("Connection", "").lower() == "close":
                     conn.close()
                     conn = None
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
+                status = failure_kind(exc)
                 if conn is not None:
                     conn.close()
                 conn = None

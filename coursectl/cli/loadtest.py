@@ -7,7 +7,10 @@ from typing import Annotated
 import typer
 
 from coursectl.cli._app import state_of
-from coursectl.cli._options import EnvOption, JUnitOption, OutputOption
+from coursectl.cli._options import MAX_WAIT, EnvOption, JUnitOption, OutputOption, finite
+
+MAX_RPS = 100_000.0
+"""The highest rate ``--rps`` accepts (the configuration's ``release.load.rps`` has the same bound)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -20,11 +23,21 @@ def loadtest(
         str | None, typer.Option("--url", help="Base URL (default: the environment's edge).", show_default=False)
     ] = None,
     rps: Annotated[
-        float | None, typer.Option("--rps", min=0.1, help="Target requests per second [config: 20].")
+        float | None,
+        typer.Option(
+            "--rps", min=0.1, max=MAX_RPS, callback=finite, help="Target requests per second [config: 20]."
+        ),
     ] = None,
     duration: Annotated[
         float | None,
-        typer.Option("--duration", metavar="SECONDS", min=0.1, help="How long the load runs [config: 30]."),
+        typer.Option(
+            "--duration",
+            metavar="SECONDS",
+            min=0.1,
+            max=MAX_WAIT,
+            callback=finite,
+            help="How long the load runs [config: 30].",
+        ),
     ] = None,
     connections: Annotated[
         int | None, typer.Option("--connections", min=1, max=64, help="Parallel connections [config: 4].")
@@ -32,7 +45,12 @@ def loadtest(
     p95_max: Annotated[
         float | None,
         typer.Option(
-            "--p95-max", metavar="SECONDS", min=0, help="Highest acceptable 95th-percentile latency [config: 0.5]."
+            "--p95-max",
+            metavar="SECONDS",
+            min=0,
+            max=MAX_WAIT,
+            callback=finite,
+            help="Highest acceptable 95th-percentile latency [config: 0.5].",
         ),
     ] = None,
     error_rate_max: Annotated[
@@ -48,7 +66,7 @@ def loadtest(
     """Send RPS requests a second for DURATION on the journey's read paths; exit 0 when p95 latency, error rate
     and the rate reached are within the thresholds, 6 when one is not (the figures in JSON and JUnit). Options
     not given come from the environment's release.load settings (else the defaults shown)."""
-    from coursectl.api.loadtest import DEFAULT_PATHS, Thresholds, judge, run_load
+    from coursectl.api.loadtest import DEFAULT_PATHS, Thresholds, failures_text, judge, run_load
     from coursectl.cli._output import write_report
     from coursectl.config.models import LoadStepConfig
     from coursectl.errors import GateBlocked
@@ -86,14 +104,18 @@ def loadtest(
     data = dict(
         report.to_dict(), checks=[{"name": n, "value": v, "limit": lim, "ok": ok} for n, v, lim, ok in checks]
     )
-    lines = [f"{report.sent} requests, {report.failed} failed, {report.achieved_rps:.1f}/s of {rps:g}/s"]
+    lines = [f"{report.sent} requests, {failures_text(report)}, {report.achieved_rps:.1f}/s of {rps:g}/s"]
     lines += [
-        f"{'ok  ' if ok else 'FAIL'} {n} = {v if v is not None else 'no data'} (limit {lim:g})"
+        f"{'ok  ' if ok else 'FAIL'} {n} = {f'{v:.4g}' if v is not None else 'no data'} (limit {lim:g})"
         for n, v, lim, ok in checks
     ]
     out.result(data, human="\n".join(lines), ids=[n for n, _, _, ok in checks if not ok])
-    breached = [f"{n} {v if v is not None else 'no data'} (limit {lim:g})" for n, v, lim, ok in checks if not ok]
+    breached = [
+        f"{n} {f'{v:.4g}' if v is not None else 'no data'} (limit {lim:g})" for n, v, lim, ok in checks if not ok
+    ]
     if breached:
         message = f"load test through {base} breached: " + "; ".join(breached)
+        if report.failed:
+            message += f" — {failures_text(report)} of {report.sent}"
         state.announce_gate("load test", message, environment=loaded.env_name)
         raise GateBlocked(message)

@@ -106,6 +106,7 @@ class _Server:
                 return
 
             def do_GET(self) -> None:  # noqa: N802
+                outer.count += 1
                 if outer.delay:
                     time.sleep(outer.delay)
                 self.send_response(outer.status)
@@ -113,7 +114,7 @@ class _Server:
                 self.end_headers()
                 self.wfile.write(b"{}")
 
-        self.status, self.delay = status, delay
+        self.status, self.delay, self.count = status, delay, 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -163,5 +164,36 @@ def test_a_generator_that_cannot_reach_its_rate_says_so(
         assert code == 6
         checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
         assert not checks["rate-reached"]["ok"] and checks["rate-reached"]["value"] < 0.5
+    finally:
+        server.close()
+
+
+def test_a_load_test_where_nothing_answers_says_how_the_requests_failed(
+    waves: WavesPlatform, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(["loadtest", "--url", f"http://127.0.0.1:{port}", "--rps", "20", "--duration", "0.5", "-o", "json"])
+    captured = capsys.readouterr()
+    assert code == 6
+    data = json.loads(captured.out)
+    assert data["statuses"] == {"connection refused": data["sent"]} and data["sent"] >= 5
+    error = json.loads(captured.err.splitlines()[-1])["error"]
+    assert f"{data['sent']} failed ({data['sent']} connection refused)" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--rps", "1e12"], ["--rps", "nan"], ["--duration", "inf"], ["--duration", "1e9"], ["--p95-max", "nan"],
+     ["--connections", "0"], ["--error-rate-max", "1.5"]],
+)  # fmt: skip
+def test_a_load_test_out_of_bounds_is_refused_before_any_request(waves: WavesPlatform, flags: list[str]) -> None:
+    server = _Server(200)
+    try:
+        assert main(["loadtest", "--url", server.url, *flags]) == 2
+        assert server.count == 0
     finally:
         server.close()
