@@ -417,7 +417,7 @@ class BackupSource(Protocol):
 
 
 class LogSource(Protocol):
-    """Where the log lines of a service's slots are read (docker containers; Kubernetes pods later).
+    """Where the log lines of a service's slots are read (docker containers, log files, Kubernetes pods).
 
     ``read`` returns the lines the service's slots (only ``slot`` when given) wrote, each with its service,
     slot, the time the runtime stamped it (None when it does not stamp lines) and the text as written; oldest
@@ -425,8 +425,8 @@ class LogSource(Protocol):
     returns them all (the JSON lines carry their own time, and the merge filters on it). A service with no slot
     gives [].
     The runtime's failures raise coursectl errors (``PreconditionError`` when it does not answer).
-    A Kubernetes source lists pods by the ``coursectl.io/service`` label and reads each container's log with
-    ``timestamps=True`` and ``since_seconds``.
+    The kubernetes source lists the slot pods by their labels and reads each container's log with
+    ``timestamps=true`` and ``sinceSeconds``; the pods of one slot are one slot, merged by time.
     """
 
     def read(self, service: str, *, since: datetime | None = None, slot: str | None = None) -> list[LogLine]: ...

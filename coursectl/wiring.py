@@ -872,18 +872,14 @@ def backup_context(
     )
 
 
-def log_source(loaded: Any, state_dir: Path) -> Any:
-    """The LogSource of the selected environment: docker containers, the process target's log files; the
-    kubernetes target has none yet (exit 4 says what it would need)."""
-    from coursectl.errors import PreconditionError
-
+def log_source(loaded: Any, state_dir: Path, *, kubeconfig: str | None = None) -> Any:
+    """The LogSource of the selected environment: docker containers, the process target's log files, or the
+    kubernetes target's pods (their containers' logs through the API server)."""
     env, env_name = loaded.environment, loaded.env_name
     if env.target == "kubernetes":
-        raise PreconditionError(
-            f"environment {env_name} uses the kubernetes target, whose logs coursectl cannot read yet",
-            hint="kubectl logs -l coursectl.io/service=SERVICE --all-containers --timestamps --since=10m | "
-            "jq 'select(.request_id == \"ID\")'",
-        )
+        from coursectl.adapters.kubernetes_logs import KubernetesLogs
+
+        return KubernetesLogs(kube_api(loaded, kubeconfig=kubeconfig), environment=env_name)
     if env.target == "process":
         from coursectl.adapters.file_logs import FileLogs
 

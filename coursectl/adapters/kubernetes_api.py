@@ -67,6 +67,9 @@ KINDS: dict[str, Kind] = {
     )
 }
 
+LOG_LIMIT_BYTES = 16 * 1024 * 1024
+"""The most of one container's log ``pod_log`` reads (its last bytes): a noisy pod cannot fill the memory."""
+
 _ALLOWED = {(r.group, res, verb) for r in PERMISSIONS for res in r.resources for verb in r.verbs}
 
 
@@ -524,6 +527,38 @@ class KubeApi:
                 self._raise(resp.status, raw, "get", "services/proxy", service)
         return int(resp.status), bytes(raw)
 
+    def pod_log(
+        self,
+        pod: str,
+        container: str,
+        *,
+        since_seconds: int | None = None,
+        limit_bytes: int = LOG_LIMIT_BYTES,
+        timeout: float = 30.0,
+    ) -> str:
+        """The log of one container of ``pod`` with the runtime's time stamps (``timestamps=true``), at most its
+        last ``limit_bytes``. ``LogUnavailable`` when there is none to read: the pod is gone, the container is
+        waiting to start (400), or the API server could not reach its node (5xx)."""
+        query = {"container": container, "timestamps": "true", "limitBytes": str(limit_bytes)}
+        if since_seconds is not None:
+            query["sinceSeconds"] = str(max(1, since_seconds))
+        path = self._path(KINDS["Pod"], pod, "log")
+        resp = self.request(
+            "get", "", "pods/log", "GET", path, query=query, stream=True, timeout=timeout, accept="*/*", target=pod
+        )
+        raw = self._body(resp)
+        if resp.status < 400:
+            return raw.decode("utf-8", errors="replace")
+        status = ApiStatus.parse(resp.status, raw)
+        if resp.status in (400, 404) or resp.status >= 500:
+            raise LogUnavailable(
+                f"no log of container {container} of pod {pod}: {resp.status} "
+                f"{status.message or status.reason}".rstrip(),
+                status,
+            )
+        self._raise(resp.status, raw, "get", "pods/log", pod)
+        raise AssertionError("unreachable")  # _raise always raises
+
     def version(self) -> dict[str, Any]:
         """GET /version (any authenticated client may): is the API server there, and which one."""
         self._connect()
@@ -554,6 +589,14 @@ class KubeApi:
         if resp.status >= 400:
             self._raise(resp.status, self._body(resp), "get", "version", "")
         return resp
+
+
+class LogUnavailable(ExternalError):
+    """A container whose log cannot be read (gone, not started, its node unreachable): its Status."""
+
+    def __init__(self, message: str, status: ApiStatus):
+        super().__init__(message)
+        self.status = status
 
 
 class _NotFound(ExternalError):

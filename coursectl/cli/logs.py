@@ -52,7 +52,7 @@ def logs(
         raise UsageError(f"unknown service {service!r}", hint=f"one of: {', '.join(names)}")
     start = datetime.now(UTC) - parse_span(since) if since else None
     records = read_logs(
-        log_source(loaded, state.state_dir()),
+        log_source(loaded, state.state_dir(), kubeconfig=state.kubeconfig),
         [service] if service else names,
         since=start,
         request_id=request_id,

@@ -441,6 +441,7 @@ PERMISSIONS: tuple[Rule, ...] = (
     Rule("", ("services/proxy",), ("get",)),
     Rule("", ("configmaps",), ("create", "get", "patch")),
     Rule("", ("pods",), ("list",)),
+    Rule("", ("pods/log",), ("get",)),
     Rule("", ("events",), ("list",)),
     Rule("", ("secrets",), ("get",)),
     Rule("autoscaling", ("horizontalpodautoscalers",), ("create", "get", "patch")),

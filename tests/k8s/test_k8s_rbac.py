@@ -89,6 +89,16 @@ def canary(case: K8sCase) -> None:
     api.status(case.context())
 
 
+def logs(case: K8sCase) -> None:
+    from datetime import UTC, datetime
+
+    from coursectl.wiring import log_source
+
+    case.deploy("1.0.0", DIGEST1)
+    case.kube.pod_logs["course-blue"] = [(datetime.now(UTC), '{"message": "read by coursectl logs"}')]
+    assert log_source(case.loaded, Path("/nonexistent")).read("course")
+
+
 def test_the_role_grants_exactly_the_verbs_coursectl_uses(tmp_path: Path) -> None:
     seen = set()
     seen |= run(tmp_path, "blue-green", blue_green)
@@ -97,6 +107,7 @@ def test_the_role_grants_exactly_the_verbs_coursectl_uses(tmp_path: Path) -> Non
     seen |= run(tmp_path, "canary-replicas", canary, strategy="canary")
     seen |= run(tmp_path, "canary-nginx", canary, strategy="canary", traffic="ingress-nginx")
     seen |= run(tmp_path, "rolling", blue_green, strategy="rolling")
+    seen |= run(tmp_path, "logs", logs)
     assert seen == table(), (sorted(table() - seen), sorted(seen - table()))
 
 

@@ -22,6 +22,10 @@ programmatically in exactly these ways:
   (``backends``); otherwise it answers the recorded 503 "no endpoints available" (what a real cluster without
   ready pods answers).
 
+* A pod's log (``pods/log``) is the one answer composed here, from lines a test registers (``pod_logs``): the
+  log endpoint returns what the container wrote, each line prefixed with its time (RFC 3339, nanoseconds) when
+  asked for ``timestamps=true``; no control plane here runs containers, so none could be recorded.
+
 Every request is recorded with the RBAC verb and resource it needs (``requests``), and with ``role`` set the
 server refuses (the recorded 403, adapted) whatever the Role does not grant.
 """
@@ -36,6 +40,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -156,6 +161,8 @@ class KubeFixtureServer:
         self.backends: dict[str, str] = {}
         self.role: list[Mapping[str, Any]] | None = None
         self.pods_fixture: dict[str, str] = {}  # slot → recorded pod list to answer for its pods
+        # "<service>-<slot>" → (time, text) lines its containers wrote; dealt round-robin to the slot's pods
+        self.pod_logs: dict[str, list[tuple[datetime, str]]] = {}
         self.lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -307,6 +314,8 @@ class KubeFixtureServer:
             return self._status(h, "error-403-apply-create.json", name=seen.name or "", kind=seen.resource)
         if seen.resource == "services/proxy":
             return self._proxy(h, seen, parsed.path)
+        if seen.resource == "pods/log":
+            return self._pod_log(h, seen)
         handler = {"get": self._get, "list": self._list, "watch": self._watch, "patch": self._patch}.get(seen.verb)
         if handler is None:
             return self._reply(h, 405, b"method not served by the fixture server", "text/plain")
@@ -369,6 +378,13 @@ class KubeFixtureServer:
         labels = dict(p.split("=", 1) for p in (selector or "").split(",") if "=" in p)
         slot = labels.get("coursectl.io/slot", "")
         name = labels.get("app.kubernetes.io/name", "web")
+        if not slot and self.pod_logs:  # every slot of the service: the slots whose pods wrote logs
+            slots = sorted(k.removeprefix(f"{name}-") for k in self.pod_logs if k.startswith(f"{name}-"))
+            listing = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1192"}, "items": []}
+            for one in slots:
+                per_slot = ",".join([*(p for p in (selector or "").split(",") if p), f"coursectl.io/slot={one}"])
+                listing["items"] += self._pods(per_slot)["items"]
+            return listing
         deployment = self.get("deployments", f"{name}-{slot}")
         image = json.dumps(deployment) if deployment else ""
         fixture = self.pods_fixture.get(slot) or (
@@ -383,6 +399,33 @@ class KubeFixtureServer:
             pod["metadata"]["name"] = pod["metadata"]["name"].replace("web", f"{name}-{slot}", 1)
             pod["metadata"]["namespace"] = self.namespace
         return listing
+
+    def _pod_log(self, h: BaseHTTPRequestHandler, seen: Seen) -> None:
+        """A container's log: the lines a test registered for the pod's slot (``pod_logs``), dealt round-robin to
+        the slot's pods, each as the log endpoint writes it with ``timestamps=true`` (its RFC 3339 time with
+        nanoseconds, a space, the text); ``sinceSeconds`` and ``limitBytes`` applied. A pod of no listing is the
+        recorded 404."""
+        pod = seen.name or ""
+        with self.lock:
+            owner = next((k for k in self.pod_logs if pod.startswith(f"{k}-")), None)
+        if owner is None:
+            return self._status(h, "error-404-notfound.json", name=pod, resource="pods", group="")
+        service, _, slot = owner.rpartition("-")
+        selector = f"app.kubernetes.io/name={service},coursectl.io/slot={slot}"
+        pods = sorted(p["metadata"]["name"] for p in self._pods(selector)["items"])
+        if pod not in pods:
+            return self._status(h, "error-404-notfound.json", name=pod, resource="pods", group="")
+        lines = self.pod_logs[owner][pods.index(pod) :: len(pods)]
+        since = seen.query.get("sinceSeconds")
+        if since:
+            cutoff = datetime.now(UTC) - timedelta(seconds=int(since))
+            lines = [(t, text) for t, text in lines if t >= cutoff]
+        stamps = seen.query.get("timestamps") == "true"
+        body = "".join(
+            (f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond:06d}000Z " if stamps else "") + text + "\n" for t, text in lines
+        ).encode()
+        limit = int(seen.query.get("limitBytes") or 0)
+        self._reply(h, 200, body[-limit:] if limit else body, "text/plain")
 
     def _watch(self, h: BaseHTTPRequestHandler, seen: Seen) -> None:
         name = (seen.query.get("fieldSelector") or "").partition("metadata.name=")[2] or None
