@@ -58,7 +58,6 @@ class KubernetesLogs:
                 try:
                     text = self.api.pod_log(name, str(container.get("name", "")), since_seconds=since_seconds)
                 except LogUnavailable as exc:
-                    log.warning("%s", exc.message)
                     unavailable.append(exc.message)
                     continue
                 read += 1
@@ -75,11 +74,15 @@ class KubernetesLogs:
                         )
                     )
         if unavailable and not read:
+            more = f" (and {len(unavailable) - 1} more like it)" if len(unavailable) > 1 else ""
             raise ExternalError(
-                f"kubernetes: no log of {service} could be read: {unavailable[0]}",
-                hint="kubectl get pods -l app.kubernetes.io/name=" + service + " shows the pods and their state",
+                f"kubernetes: no log of {service} could be read: {unavailable[0]}{more}",
+                hint=f"kubectl get pods -n {self.api.namespace} -l app.kubernetes.io/name={service}"
+                " shows the pods and their state",
                 details={"unavailable": unavailable},
             )
+        for problem in unavailable:  # the lines of the other containers are shown; say which are missing
+            log.warning("%s", problem)
         out: list[LogLine] = []
         for name in sorted(by_slot):
             out += [line for _, _, line in sorted(by_slot[name], key=lambda item: (item[0], item[1]))]

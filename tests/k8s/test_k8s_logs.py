@@ -66,17 +66,30 @@ def test_since_is_asked_of_the_api_server_and_applied(rig: Rig, kube: KubeFixtur
 def test_a_pod_whose_log_cannot_be_read_is_left_out_with_a_warning(
     rig: Rig, kube: KubeFixtureServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kube.fail("GET", r"/pods/payment-green-[^/]+/log$", "error-404-notfound.json", times=3)
+    kube.fail("GET", r"/pods/payment-green-[^/]+/log$", "pods-log-404-pod-gone.json", times=3)
     lines = rig.source.read("payment")
     assert {x.slot for x in lines} == {"blue"}
     assert "no log of container web of pod payment-green-" in caplog.text
 
 
 def test_when_no_log_at_all_can_be_read_it_is_an_external_failure(rig: Rig, kube: KubeFixtureServer) -> None:
-    kube.fail("GET", r"/pods/payment-green-[^/]+/log$", "error-404-notfound.json", times=3)
+    # what a real API server answers when it cannot reach the pod's node (recorded: tests/data/kubernetes)
+    kube.fail("GET", r"/pods/payment-green-[^/]+/log$", "pods-log-500-node-unreachable.json", times=3)
     with pytest.raises(ExternalError) as err:
         rig.source.read("payment", slot="green")
-    assert "no log of payment could be read" in err.value.message and err.value.exit_code == 5
+    message = err.value.message
+    assert "no log of payment could be read: no log of container web of pod payment-green-" in message
+    assert "connect: connection refused" in message and "(and 2 more like it)" in message
+    assert err.value.exit_code == 5 and len(err.value.details["unavailable"]) == 3
+    assert "kubectl get pods -n course -l app.kubernetes.io/name=payment" in (err.value.hint or "")
+
+
+def test_a_container_name_the_pod_does_not_have_is_left_out(rig: Rig, kube: KubeFixtureServer,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    kube.fail("GET", r"/pods/payment-blue-[^/]+/log$", "pods-log-400-bad-container.json", times=1)
+    lines = rig.source.read("payment", slot="blue")
+    assert lines  # the two other pods' lines
+    assert "400 container nope is not valid for pod" in caplog.text
 
 
 def test_a_refused_log_read_names_the_missing_verb(rig: Rig, kube: KubeFixtureServer, tmp_path: Path) -> None:
