@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from coursectl.api.rollout import RolloutContext
     from coursectl.api.sbom import SbomService
     from coursectl.config import LoadedConfig
-    from coursectl.domain import SlotState
     from coursectl.ledger import SqliteLedger
     from coursectl.ports import (
         BrowserJourney,
@@ -272,8 +271,8 @@ class Rig:
     """The adapters of one environment for one need (``OBSERVE`` or ``ROLLOUT``).
 
     What differs between targets is asked of the target and the router themselves (members of the ``Target``
-    and ``TrafficRouter`` ports). The read-only properties below repeat those answers for callers written
-    before; they go once every caller asks the ports.
+    and ``TrafficRouter`` ports); ``probe_slots`` says whether ``status`` GETs each slot's health path (False:
+    the target's readiness is read instead, kubernetes).
     """
 
     target: Target
@@ -282,26 +281,7 @@ class Rig:
     clock: Clock
     edge_url: str
     need: str = ROLLOUT
-    probe_slots: bool = True  # status GETs each slot's health path; goes when status asks ``target.healthy``
-
-    @property
-    def fingerprints(self) -> bool:
-        """``target.records_fingerprints``."""
-        return self.target.records_fingerprints
-
-    @property
-    def in_place(self) -> tuple[str, ...]:
-        """``target.in_place``."""
-        return self.target.in_place
-
-    @property
-    def service_urls(self) -> dict[str, str] | None:
-        """``target.service_urls()``, None when slots reach each other through the edge."""
-        return self.target.service_urls() or None
-
-    def snapshot(self, services: Sequence[str]) -> dict[str, tuple[list[SlotState], dict[str, int]]] | None:
-        """``router.snapshot(services)``."""
-        return self.router.snapshot(services)
+    probe_slots: bool = True
 
 
 def sandbox_settings(config: Any, path: Path) -> SandboxSettings:

@@ -22,12 +22,9 @@ ROLLOUT = "rollout"  # everything a rollout needs: a target that can pull, the e
 
 
 class Rig(Protocol):
-    """The adapters of one environment for one need (``coursectl.wiring.Rig``).
-
-    Besides these, a rig may say ``service_urls`` (the slots' ``<SERVICE>_URL``), ``in_place`` (strategies the
-    target runs by updating the live slot), ``fingerprints`` (False: the target keeps its own), ``snapshot`` (one
-    read of every slot and weight) and ``probe_slots`` (False: status reads readiness instead of probing).
-    """
+    """The adapters of one environment for one need (``coursectl.wiring.Rig``). What differs between targets
+    (in-place strategies, the slots' service URLs, fingerprints, one read of every slot) is asked of the
+    ``target`` and ``router`` ports; ``probe_slots`` False: status reads readiness instead of probing slots."""
 
     @property
     def target(self) -> Target: ...
@@ -43,6 +40,9 @@ class Rig(Protocol):
 
     @property
     def edge_url(self) -> str: ...
+
+    @property
+    def probe_slots(self) -> bool: ...
 
 
 class RigFactory(Protocol):

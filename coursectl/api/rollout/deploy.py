@@ -78,7 +78,7 @@ def current_artifact(ctx: RolloutContext, service: str) -> dict[str, Any]:
 
 def in_place(ctx: RolloutContext, strategy: str) -> bool:
     """Whether the target runs ``strategy`` by updating the live slot itself (kubernetes rolling/recreate)."""
-    return strategy in (getattr(ctx.any_rig(), "in_place", None) or ())
+    return strategy in ctx.any_rig().target.in_place
 
 
 def default_canary_steps(interval: float) -> list[tuple[int | None, float | None]]:

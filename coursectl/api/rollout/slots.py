@@ -22,11 +22,9 @@ def live_state(ctx: RolloutContext, service: str, need: str = ROLLOUT, *, read_o
     rig = ctx.rig(need)
     router = rig.router
     if read_only:
-        read = getattr(router, "planned_weights", router.weights)
         running_now = {s.slot: s for s in rig.target.slots(service) if s.running}
-        return {slot: w for slot, w in read(service).items() if slot in running_now}, running_now
-    if hasattr(router, "ensure_running"):
-        router.ensure_running()
+        return {slot: w for slot, w in router.planned_weights(service).items() if slot in running_now}, running_now
+    router.ensure_running()
     weights = router.weights(service)
     running = {s.slot: s for s in rig.target.slots(service) if s.running}
     stale = [slot for slot in weights if slot not in running]
@@ -44,7 +42,7 @@ def slot_env(ctx: RolloutContext, service: str) -> dict[str, str]:
     ``secrets`` resolved from the environment, a file or the state directory's secrets.env (AuthError naming one
     that is not set)."""
     edge = f"http://{ctx.env.edge.bind}"
-    urls: Mapping[str, str] = getattr(ctx.any_rig(), "service_urls", None) or {
+    urls: Mapping[str, str] = ctx.any_rig().target.service_urls() or {
         f"{n.upper()}_URL": edge for n in ctx.config.services
     }
     svc = ctx.service(service)
@@ -83,6 +81,6 @@ def already_live(
     slot = running[live]
     if slot.version != state.version or (state.digest and slot.digest not in (None, state.digest)):
         return None
-    if not getattr(ctx.any_rig(), "fingerprints", True):  # a target that keeps its own (kubernetes' template hash)
+    if not ctx.any_rig().target.records_fingerprints:  # a target that keeps its own (kubernetes' template hash)
         return live
     return live if slot.fingerprint == wanted_fingerprint(ctx, state) else None

@@ -128,7 +128,7 @@ def status(ctx: RolloutContext, services: Sequence[str] | None = None) -> dict[s
     for name in names:
         ctx.service(name)
     snap = rig.router.snapshot(names)  # one read per kind (kubernetes); None: read service by service
-    probe = getattr(rig, "probe_slots", True)
+    probe = rig.probe_slots
     problems: list[str] = []
     edge_up = True
     try:
