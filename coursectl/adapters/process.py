@@ -212,6 +212,51 @@ def _stderr_tail(fh: IO[bytes], lines: int = 8) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _piped(
+    args: list[str],
+    err: IO[bytes],
+    *,
+    env: Mapping[str, str] | None,
+    pass_fds: Sequence[int],
+    stdin: int,
+    stdout: int,
+) -> subprocess.Popen[bytes]:
+    """``args`` started with one end piped (``stdin`` or ``stdout``) and its stderr into the file ``err``;
+    ToolMissing when the program is not installed."""
+    program = which(args[0]) if os.sep not in args[0] else args[0]
+    try:
+        return subprocess.Popen(
+            [program, *args[1:]],
+            stdin=stdin,
+            stdout=stdout,
+            stderr=err,
+            pass_fds=tuple(pass_fds),
+            env={**os.environ, **env} if env else None,
+        )
+    except FileNotFoundError as exc:
+        raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
+
+
+def _check_exit(
+    args: list[str],
+    proc: subprocess.Popen[bytes],
+    err: IO[bytes],
+    *,
+    timed_out: bool,
+    timeout: float,
+    broken: bool = False,
+) -> None:
+    """ExternalTimeout when the watchdog killed it; ExternalError with the end of its stderr when it failed (or
+    stopped reading its input: ``broken``)."""
+    if timed_out:
+        raise ExternalTimeout(f"{Path(args[0]).name} did not finish within {timeout:g} s")
+    if proc.returncode != 0 or broken:
+        raise ExternalError(
+            f"{Path(args[0]).name} failed with exit code {proc.returncode}: {_stderr_tail(err)}",
+            details={"argv": args[:1], "returncode": proc.returncode},
+        )
+
+
 def stream_output(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -226,21 +271,9 @@ def stream_output(
     a non-zero exit is ExternalError with the end of its stderr.
     """
     args = [os.fspath(a) for a in argv]
-    program = which(args[0]) if os.sep not in args[0] else args[0]
-    full_env = {**os.environ, **env} if env else None
     log.debug("stream from: %s", " ".join(args))
     with tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(
-                [program, *args[1:]],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                pass_fds=tuple(pass_fds),
-                env=full_env,
-            )
-        except FileNotFoundError as exc:
-            raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
+        proc = _piped(args, err, env=env, pass_fds=pass_fds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
         timer = _Watchdog(proc, timeout)
         finished = False
         try:
@@ -260,13 +293,7 @@ def stream_output(
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
-        if timer.fired:
-            raise ExternalTimeout(f"{Path(args[0]).name} did not finish within {timeout:g} s")
-        if proc.returncode != 0:
-            raise ExternalError(
-                f"{Path(args[0]).name} failed with exit code {proc.returncode}: {_stderr_tail(err)}",
-                details={"argv": args[:1], "returncode": proc.returncode},
-            )
+        _check_exit(args, proc, err, timed_out=timer.fired, timeout=timeout)
 
 
 def feed_input(
@@ -279,21 +306,9 @@ def feed_input(
 ) -> None:
     """Run ``argv`` with ``chunks`` written to its stdin; ExternalError (with its stderr) when it fails."""
     args = [os.fspath(a) for a in argv]
-    program = which(args[0]) if os.sep not in args[0] else args[0]
-    full_env = {**os.environ, **env} if env else None
     log.debug("stream into: %s", " ".join(args))
     with tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(
-                [program, *args[1:]],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                pass_fds=tuple(pass_fds),
-                env=full_env,
-            )
-        except FileNotFoundError as exc:
-            raise ToolMissing(f"{args[0]} is not installed (not found on PATH)") from exc
+        proc = _piped(args, err, env=env, pass_fds=pass_fds, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         timer = _Watchdog(proc, timeout)
         broken = False
         try:
@@ -316,10 +331,4 @@ def feed_input(
             raise
         finally:
             timer.cancel()
-        if timer.fired:
-            raise ExternalTimeout(f"{Path(args[0]).name} did not finish within {timeout:g} s")
-        if proc.returncode != 0 or broken:
-            raise ExternalError(
-                f"{Path(args[0]).name} failed with exit code {proc.returncode}: {_stderr_tail(err)}",
-                details={"argv": args[:1], "returncode": proc.returncode},
-            )
+        _check_exit(args, proc, err, timed_out=timer.fired, timeout=timeout, broken=broken)
