@@ -130,9 +130,12 @@ def test_a_failure_rolls_every_promoted_service_back_last_wave_first(
     release(ctx, image_service=Images("v2"), journey=_journey)
     world.target.fail_smoke.add("bad")
     world.target.calls.clear()
-    def course_promoted() -> bool:
-        serving = world.router.serving("course")
-        return bool(serving) and world.target.version_in("course", serving[0]) == "v3"
+    def course_promoted() -> bool:  # its rollout finished, not only its traffic switched (the rollout ends after)
+        from coursectl.rollout.state import SUCCEEDED
+        from coursectl.rollout.store import Rollouts
+
+        latest = Rollouts(ctx.ledger).latest("bg", "course")
+        return latest is not None and latest.version == "v3" and latest.phase == SUCCEEDED
 
     def payment_smoke(call: Any) -> None:  # payment fails only once course (same wave) is promoted
         deadline = time.monotonic() + 10
