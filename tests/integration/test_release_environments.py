@@ -152,6 +152,10 @@ def test_release_each_local_environment(platform: Platform, env: str) -> None:
     version = platform.git("rev-parse", "--short=12", "HEAD")
     for svc in report["status"]["services"]:
         assert svc["version"] == version and svc["health"] == "healthy", svc
+    if env == "local":  # the load test's default paths are real user reads through this edge: all answered
+        load = platform.run("loadtest", "--env", env, "--rps", "10", "--duration", "2", "-o", "json")
+        figures = json.loads(load.stdout)
+        assert load.returncode == 0 and figures["failed"] == 0, (figures.get("statuses"), load.stderr[-1000:])
     if env == "local-canary":  # the same commit again: nothing to roll out (same version, image, environment)
         again = _release(platform, env)
         assert again.returncode == 0, again.stderr[-2000:]
