@@ -18,7 +18,11 @@ from urllib.parse import urlsplit
 
 from coursectl.errors import UsageError
 
-DEFAULT_PATHS = ("/api/course/courses?page_size=5", "/api/course/courses", "/api/course/courses?page=2&page_size=5")
+DEFAULT_PATHS = (
+    "/api/course/courses?page_size=5",
+    "/api/course/courses",
+    "/api/course/courses?page=2&page_size=5",
+)
 """The journey's anonymous read: the catalogue, as a visitor browses it (the edge does not route the services'
 health paths, so they are never part of a user's load)."""
 
