@@ -534,12 +534,16 @@ class KubeApi:
         *,
         since_seconds: int | None = None,
         limit_bytes: int = LOG_LIMIT_BYTES,
+        previous: bool = False,
         timeout: float = 30.0,
     ) -> str:
         """The log of one container of ``pod`` with the runtime's time stamps (``timestamps=true``), at most its
         last ``limit_bytes``. ``LogUnavailable`` when there is none to read: the pod is gone, the container is
-        waiting to start (400), or the API server could not reach its node (5xx)."""
+        waiting to start (400), or the API server could not reach its node (5xx). ``previous``: the log of the
+        container's instance before its last restart (a crash's own output)."""
         query = {"container": container, "timestamps": "true", "limitBytes": str(limit_bytes)}
+        if previous:
+            query["previous"] = "true"
         if since_seconds is not None:
             query["sinceSeconds"] = str(max(1, since_seconds))
         path = self._path(KINDS["Pod"], pod, "log")

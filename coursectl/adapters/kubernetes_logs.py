@@ -2,9 +2,11 @@
 
 The pods are listed by the labels every slot's Deployment gives them (``app.kubernetes.io/name``, the
 environment, ``managed-by: coursectl``, and ``coursectl.io/slot`` for one slot); each container's log is read with
-the runtime's time stamps (``timestamps=true``, ``sinceSeconds``), at most its last 16 MiB. A slot of several
-pods is one slot: its lines are merged by time. A container with no log to read (waiting to start, its pod just
-replaced, its node unreachable) is left out with a warning; when not one log could be read, that is an error.
+the runtime's time stamps (``timestamps=true``, ``sinceSeconds``), at most its last 16 MiB. A container that has
+restarted also gives the log of its instance before the restart (``previous=true``): what a crash-looping service
+wrote before it died, the lines on-call needs. A slot of several pods is one slot: its lines are merged by time.
+A container with no log to read (waiting to start, its pod just replaced, its node unreachable) is left out with
+a warning; when not one log could be read, that is an error.
 """
 
 from __future__ import annotations
@@ -54,12 +56,25 @@ class KubernetesLogs:
             meta = pod.get("metadata") or {}
             name = str(meta.get("name", ""))
             slot_name = str((meta.get("labels") or {}).get(LABEL_SLOT) or name)
+            restarted = {
+                str(cs.get("name")): int(cs.get("restartCount") or 0)
+                for cs in (pod.get("status") or {}).get("containerStatuses") or []
+            }
             for container in (pod.get("spec") or {}).get("containers") or []:
+                cname = str(container.get("name", ""))
+                earlier = ""
+                if restarted.get(cname):
+                    try:
+                        earlier = self.api.pod_log(name, cname, since_seconds=since_seconds, previous=True)
+                    except LogUnavailable as exc:  # the instance before is gone (its node cleaned it up)
+                        log.debug("%s", exc.message)
                 try:
-                    text = self.api.pod_log(name, str(container.get("name", "")), since_seconds=since_seconds)
+                    text = earlier + self.api.pod_log(name, cname, since_seconds=since_seconds)
                 except LogUnavailable as exc:
-                    unavailable.append(exc.message)
-                    continue
+                    if not earlier:
+                        unavailable.append(exc.message)
+                        continue
+                    text = earlier  # a crash-looping container: waiting now, its last instance's lines remain
                 read += 1
                 lines = by_slot.setdefault(slot_name, [])
                 for raw in text.splitlines():

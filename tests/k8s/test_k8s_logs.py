@@ -117,3 +117,37 @@ def test_coursectl_logs_follows_one_request_through_the_pods(
     lines = json.loads(capsys.readouterr().out)["lines"]
     assert [(x["service"], x["slot"], x["message"]) for x in lines] == [
         ("course", "blue", "listed courses"), ("web", "green", "rendered page")]  # fmt: skip
+
+
+def test_a_crash_looping_container_shows_what_its_last_instance_wrote(rig: Rig, kube: KubeFixtureServer) -> None:
+    """The recorded pods of a canary in trouble: one CrashLoopBackOff after 3 restarts, one ImagePullBackOff."""
+    now = datetime.now(UTC)
+    kube.pods_fixture["canary"] = "pods-backoff.json"
+    kube.previous_logs["payment-canary"] = [(now - timedelta(seconds=20), _json("payment", "-", "KeyError: 'DSN'"))]
+    kube.pod_logs["payment-canary"] = [(now - timedelta(seconds=5), _json("payment", "-", "starting"))]
+    lines = rig.source.read("payment", slot="canary")
+    assert [json.loads(x.text)["message"] for x in lines] == ["KeyError: 'DSN'", "starting"]
+    previous = [s.name for s in iter_requests(kube, "get", "pods/log") if s.query.get("previous") == "true"]
+    assert previous == ["payment-canary-crashloop"]  # only the container that restarted is asked for its past
+
+
+def test_a_restarted_container_without_an_earlier_log_still_shows_its_current_one(
+    rig: Rig, kube: KubeFixtureServer
+) -> None:
+    kube.pods_fixture["canary"] = "pods-backoff.json"
+    kube.pod_logs["payment-canary"] = [(datetime.now(UTC), _json("payment", "-", "starting"))]
+    assert [json.loads(x.text)["message"] for x in rig.source.read("payment", slot="canary")] == ["starting"]
+
+
+def test_a_container_waiting_to_restart_still_shows_its_last_instances_lines(
+    rig: Rig, kube: KubeFixtureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = datetime.now(UTC)
+    kube.pods_fixture["canary"] = "pods-backoff.json"
+    kube.previous_logs["payment-canary"] = [(now - timedelta(seconds=20), _json("payment", "-", "KeyError: 'DSN'"))]
+    # its current instance has no log to read (the recorded 400 stands for the kubelet's "waiting to start")
+    kube.fail("GET", r"/pods/payment-canary-crashloop/log$", "pods-log-400-bad-container.json",
+              query={"previous": None})  # fmt: skip
+    kube.fail("GET", r"/pods/payment-canary-imagepull/log$", "pods-log-400-bad-container.json")
+    lines = rig.source.read("payment", slot="canary")
+    assert [json.loads(x.text)["message"] for x in lines] == ["KeyError: 'DSN'"]

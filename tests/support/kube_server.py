@@ -24,7 +24,9 @@ programmatically in exactly these ways:
 
 * A pod's log (``pods/log``) is the one answer composed here, from lines a test registers (``pod_logs``): the
   log endpoint returns what the container wrote, each line prefixed with its time (RFC 3339, nanoseconds) when
-  asked for ``timestamps=true``; no control plane here runs containers, so none could be recorded.
+  asked for ``timestamps=true`` (``previous=true``: the lines registered in ``previous_logs``, else the recorded
+  400 standing for the kubelet's "no previous instance"); no control plane here runs containers, so none could
+  be recorded.
 
 Every request is recorded with the RBAC verb and resource it needs (``requests``), and with ``role`` set the
 server refuses (the recorded 403, adapted) whatever the Role does not grant.
@@ -138,6 +140,7 @@ class Fault:
     pattern: re.Pattern[str]
     fixture: str
     times: int
+    query: Mapping[str, str | None] = field(default_factory=dict)  # only requests with these parameters (None: absent)
 
 
 @dataclass
@@ -163,6 +166,8 @@ class KubeFixtureServer:
         self.pods_fixture: dict[str, str] = {}  # slot → recorded pod list to answer for its pods
         # "<service>-<slot>" → (time, text) lines its containers wrote; dealt round-robin to the slot's pods
         self.pod_logs: dict[str, list[tuple[datetime, str]]] = {}
+        # the same for the instances before their containers' last restart (``previous=true``)
+        self.previous_logs: dict[str, list[tuple[datetime, str]]] = {}
         self.lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -214,9 +219,17 @@ class KubeFixtureServer:
         )
         return path
 
-    def fail(self, method: str, path_regex: str, fixture: str, times: int = 1) -> None:
-        """Answer the next ``times`` requests matching with the recorded error ``fixture``."""
-        self.faults.append(Fault(method, re.compile(path_regex), fixture, times))
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        fixture: str,
+        times: int = 1,
+        query: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests matching (path, and ``query`` when given) with the recorded error
+        ``fixture``."""
+        self.faults.append(Fault(method, re.compile(path_regex), fixture, times, dict(query or {})))
 
     # object helpers for tests ------------------------------------------------------------------------------
 
@@ -283,7 +296,11 @@ class KubeFixtureServer:
         if parsed.path == "/version":
             return self._reply(h, 200, recorded("version.json"))
         for fault in list(self.faults):
-            if fault.method == h.command and fault.pattern.search(parsed.path):
+            if (
+                fault.method == h.command
+                and fault.pattern.search(parsed.path)
+                and all(query.get(k) == v for k, v in fault.query.items())
+            ):
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)
@@ -378,8 +395,9 @@ class KubeFixtureServer:
         labels = dict(p.split("=", 1) for p in (selector or "").split(",") if "=" in p)
         slot = labels.get("coursectl.io/slot", "")
         name = labels.get("app.kubernetes.io/name", "web")
-        if not slot and self.pod_logs:  # every slot of the service: the slots whose pods wrote logs
-            slots = sorted(k.removeprefix(f"{name}-") for k in self.pod_logs if k.startswith(f"{name}-"))
+        logged = {*self.pod_logs, *self.previous_logs}
+        if not slot and logged:  # every slot of the service: the slots whose pods wrote logs
+            slots = sorted(k.removeprefix(f"{name}-") for k in logged if k.startswith(f"{name}-"))
             listing = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1192"}, "items": []}
             for one in slots:
                 per_slot = ",".join([*(p for p in (selector or "").split(",") if p), f"coursectl.io/slot={one}"])
@@ -407,7 +425,7 @@ class KubeFixtureServer:
         recorded 404."""
         pod = seen.name or ""
         with self.lock:
-            owner = next((k for k in self.pod_logs if pod.startswith(f"{k}-")), None)
+            owner = next((k for k in {*self.pod_logs, *self.previous_logs} if pod.startswith(f"{k}-")), None)
         if owner is None:
             return self._status(h, "error-404-notfound.json", name=pod, resource="pods", group="")
         service, _, slot = owner.rpartition("-")
@@ -415,7 +433,12 @@ class KubeFixtureServer:
         pods = sorted(p["metadata"]["name"] for p in self._pods(selector)["items"])
         if pod not in pods:
             return self._status(h, "error-404-notfound.json", name=pod, resource="pods", group="")
-        lines = self.pod_logs[owner][pods.index(pod) :: len(pods)]
+        logs = self.pod_logs
+        if seen.query.get("previous") == "true":
+            logs = self.previous_logs
+            if owner not in logs:  # no instance before (the kubelet's own 400; the recorded 400 stands for it)
+                return self._status(h, "pods-log-400-bad-container.json")
+        lines = logs.get(owner, [])[pods.index(pod) :: len(pods)]
         since = seen.query.get("sinceSeconds")
         if since:
             cutoff = datetime.now(UTC) - timedelta(seconds=int(since))
