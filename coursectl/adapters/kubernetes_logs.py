@@ -30,20 +30,33 @@ class KubernetesLogs:
         self.environment = environment
         self._now = now or (lambda: datetime.now(UTC))
 
-    def _selector(self, service: str, slot: str | None) -> str:
-        from coursectl.render.kubernetes import LABEL_ENV, LABEL_MANAGED_BY, LABEL_NAME, LABEL_SLOT, MANAGER
+    def _container_log(
+        self, pod: str, container: str, restarted: bool, since_seconds: int | None, unavailable: list[str]
+    ) -> str | None:
+        """The container's log, its previous instance's first when it has restarted; None (the reason added to
+        ``unavailable``) when there is none to read."""
+        from coursectl.adapters.kubernetes_api import LogUnavailable
 
-        parts = [f"{LABEL_NAME}={service}", f"{LABEL_ENV}={self.environment}", f"{LABEL_MANAGED_BY}={MANAGER}"]
-        if slot:
-            parts.append(f"{LABEL_SLOT}={slot}")
-        return ",".join(parts)
+        earlier = ""
+        if restarted:
+            try:
+                earlier = self.api.pod_log(pod, container, since_seconds=since_seconds, previous=True)
+            except LogUnavailable as exc:  # the instance before is gone (its node cleaned it up)
+                log.debug("%s", exc.message)
+        try:
+            return earlier + str(self.api.pod_log(pod, container, since_seconds=since_seconds))
+        except LogUnavailable as exc:
+            if earlier:  # a crash-looping container: waiting now, its last instance's lines remain
+                return earlier
+            unavailable.append(exc.message)
+            return None
 
     def read(self, service: str, *, since: datetime | None = None, slot: str | None = None) -> list[LogLine]:
-        from coursectl.adapters.kubernetes_api import LogUnavailable
         from coursectl.parsers.kubernetes import items
-        from coursectl.render.kubernetes import LABEL_SLOT
+        from coursectl.render.kubernetes import LABEL_SLOT, environment_selector
 
-        pods = items(self.api.list("Pod", label_selector=self._selector(service, slot)))
+        selector = environment_selector(self.environment, service, slot)
+        pods = items(self.api.list("Pod", label_selector=selector))
         since_seconds = None
         if since is not None:
             since_seconds = int((self._now() - since).total_seconds()) + 1
@@ -62,19 +75,9 @@ class KubernetesLogs:
             }
             for container in (pod.get("spec") or {}).get("containers") or []:
                 cname = str(container.get("name", ""))
-                earlier = ""
-                if restarted.get(cname):
-                    try:
-                        earlier = self.api.pod_log(name, cname, since_seconds=since_seconds, previous=True)
-                    except LogUnavailable as exc:  # the instance before is gone (its node cleaned it up)
-                        log.debug("%s", exc.message)
-                try:
-                    text = earlier + self.api.pod_log(name, cname, since_seconds=since_seconds)
-                except LogUnavailable as exc:
-                    if not earlier:
-                        unavailable.append(exc.message)
-                        continue
-                    text = earlier  # a crash-looping container: waiting now, its last instance's lines remain
+                text = self._container_log(name, cname, bool(restarted.get(cname)), since_seconds, unavailable)
+                if text is None:
+                    continue
                 read += 1
                 lines = by_slot.setdefault(slot_name, [])
                 for raw in text.splitlines():

@@ -215,11 +215,11 @@ def run(app: typer.Typer | Any, argv: Sequence[str]) -> int:
         except typer.Abort:
             raise KeyboardInterrupt from None
         except typer.TyperException as exc:  # usage errors from the parser: bad flags, missing arguments
-            out = _mode_from_argv(args)
-            if out is OutputMode.json:
+            mode = _mode_from_argv(args)
+            if mode is OutputMode.json:
                 from coursectl.cli._output import Output
 
-                Output(out).error({"type": "usage", "message": str(exc), "exit_code": 2}, str(exc), None)
+                Output(mode).error({"type": "usage", "message": str(exc), "exit_code": 2}, str(exc), None)
             else:  # the parser's own text (usage line, message) — it may quote a hostile argument: printable only
                 import io
 

@@ -210,9 +210,16 @@ def slot_selector(service: str, slot: str) -> dict[str, str]:
 
 def managed_selector(settings: Settings, service: str | None = None) -> str:
     """The label selector (query syntax) of what coursectl manages in this environment (one service or all)."""
-    parts = [f"{LABEL_MANAGED_BY}={MANAGER}", f"{LABEL_ENV}={settings.environment}"]
+    return environment_selector(settings.environment, service)
+
+
+def environment_selector(environment: str, service: str | None = None, slot: str | None = None) -> str:
+    """``managed_selector`` from the environment's name, narrowed to one slot's pods when ``slot`` is given."""
+    parts = [f"{LABEL_MANAGED_BY}={MANAGER}", f"{LABEL_ENV}={environment}"]
     if service:
         parts.insert(0, f"{LABEL_NAME}={service}")
+    if slot:
+        parts.append(f"{LABEL_SLOT}={slot}")
     return ",".join(parts)
 
 
